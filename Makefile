@@ -1,0 +1,56 @@
+# faasml: one-command set-up. `make run` starts the platform on http://127.0.0.1:8080,
+# `make test` installs everything and runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+MODELS ?= models
+PORT ?= 8080
+STACK ?= stack.yml
+NODES ?=
+PYTEST_ARGS ?=
+
+.PHONY: help venv install models run up test test-fast bench bench-executor bench-gateway bench-selector clean
+
+help:
+	@echo "make run    install, build reference models if absent, start the platform on :$(PORT)"
+	@echo "make test   install and run the tests (real models included)"
+	@echo "make models build the reference variants into $(MODELS)/ (no-op when present)"
+	@echo "make bench  run the benchmarks (executor, gateway, selector)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# The stamp re-runs pip only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[build,test]'
+	touch $@
+
+venv install: $(VENV)/.installed
+
+models: install
+	$(PY) -m faasml models build --out $(MODELS)
+
+run up: models
+	$(PY) -m faasml up -f $(STACK) --port $(PORT) $(if $(NODES),--nodes $(NODES),)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: bench-executor bench-gateway bench-selector
+
+bench-executor: models
+	$(PY) -m faasml bench executor --models $(MODELS)
+
+bench-gateway: install
+	$(PY) -m faasml bench gateway
+
+bench-selector: models
+	$(PY) -m faasml bench selector
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,3 @@
+from faasml.cli import main
+
+raise SystemExit(main())

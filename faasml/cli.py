@@ -1,0 +1,59 @@
+"""`faasml ...`: a thin command line over the library.
+
+Each package contributes its own commands through a `commands` module with
+`register(subparsers)` (top-level commands) and, optionally, `register_bench(subparsers)`
+(`faasml bench <name>`). Nothing heavy is imported until a command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Packages whose `commands` module adds subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "faasml.models.commands",
+    "faasml.executor.commands",
+    "faasml.runtime.commands",
+    "faasml.selector.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faasml", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="benchmarks that print ratios against a baseline")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that package has no commands yet
+                continue
+            raise
+        module.register(sub)
+        if hasattr(module, "register_bench"):
+            module.register_bench(bench_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from faasml import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
