@@ -49,6 +49,12 @@ def to_response(result):
 @app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 @app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 def call_handler(path):
+    # Refuse an oversized body from its Content-Length, before reading it into memory.
+    limit = int(os.getenv("FAASML_MAX_BODY_BYTES", "0") or 0)
+    if limit and (request.content_length or 0) > limit:
+        payload = {"error": {"code": "body_too_large",
+                             "message": f"body is {request.content_length} bytes; the limit is {limit}"}}
+        return Response(json.dumps(payload), status=413, mimetype="application/json")
     try:
         return to_response(handle(Event(), Context()))
     except Exception as exc:  # the process must survive any request

@@ -1,0 +1,157 @@
+"""The executor's request handling: readiness, health, prediction. No web framework.
+
+The model loads in a background thread as soon as the service is created, so the
+process answers at once: 503 on the readiness path until the session exists (of-watchdog's
+`ready_path` and `faasml up` probe it), then predictions.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotReady, PayloadTooLarge,
+                           internal_error)
+from faasml.executor import image as image_io
+from faasml.executor import text as text_io
+from faasml.executor.config import ExecutorConfig
+from faasml.executor.variant import LoadedVariant, Timing, load_variant
+from faasml.http import Request, Response
+from faasml.models.card import TASK_IMAGE_CLASSIFICATION
+
+log = logging.getLogger("faasml.executor")
+
+READY_PATH = "/ready"
+HEALTH_PATH = "/health"
+
+
+class ExecutorService:
+    def __init__(self, config: ExecutorConfig):
+        self.config = config
+        self.variant: LoadedVariant | None = None
+        self.load_error: FaasmlError | None = None
+        self.started_at = time.time()
+        self.load_seconds: float | None = None
+        self._loaded = threading.Event()
+
+    def start_loading(self) -> "ExecutorService":
+        """Load in a background thread so the server answers (503) while it loads."""
+        threading.Thread(target=self.load, name="model-loader", daemon=True).start()
+        return self
+
+    def load(self) -> None:
+        start = time.perf_counter()
+        try:
+            if not self.config.model:
+                raise NotReady("no model configured: set FAASML_MODEL to a .onnx or .card.json path",
+                               code="model_not_configured")
+            self.variant = load_variant(self.config.model, self.config.provider,
+                                        self.config.intra_op_threads)
+            self.load_seconds = time.perf_counter() - start
+            log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
+                     self.load_seconds)
+        except FaasmlError as exc:
+            self.load_error = NotReady(f"model failed to load: {exc.message}", code=exc.code)
+            log.error("model failed to load: %s", exc.message)
+        except Exception as exc:  # any loader failure must surface as 503, not kill the process
+            self.load_error = NotReady(f"model failed to load: {type(exc).__name__}: {exc}",
+                                       code="load_failed")
+            log.exception("model failed to load")
+        finally:
+            self._loaded.set()
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        return self._loaded.wait(timeout)
+
+    # request handling
+    def handle(self, request: Request) -> Response:
+        try:
+            return self._route(request)
+        except FaasmlError as exc:
+            return Response.error(exc)
+        except Exception as exc:  # the process must survive any request
+            log.exception("unexpected error")
+            return Response.error(internal_error(exc))
+
+    def _route(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if path == READY_PATH:
+            return Response.json({"status": "ready"}) if self._ready() else self._not_ready()
+        if path == HEALTH_PATH:
+            return Response.json(self.health(), status=200 if self.variant else 503)
+        if request.method != "POST":
+            raise MethodNotAllowed(f"{request.method} {request.path}: POST the input to predict, "
+                                   f"GET {HEALTH_PATH} for the model card",
+                                   headers={"Allow": "POST"})
+        if len(request.body) > self.config.max_body_bytes:
+            raise PayloadTooLarge(f"body is {len(request.body)} bytes; the limit is "
+                                  f"{self.config.max_body_bytes}", code="body_too_large")
+        variant = self._require_variant()
+        timing = Timing()
+        if variant.card.task == TASK_IMAGE_CLASSIFICATION:
+            payload = self._classify(variant, request, timing)
+        else:
+            payload = self._embed(variant, request, timing)
+        return Response.json(payload, headers={
+            "X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}",
+            "X-Faasml-Variant": variant.card.name,
+        })
+
+    def _ready(self) -> bool:
+        return self.variant is not None
+
+    def _not_ready(self) -> Response:
+        if self.load_error is not None:
+            return Response.error(self.load_error)
+        return Response.error(NotReady("model is loading", code="loading", headers={"Retry-After": "1"}))
+
+    def _require_variant(self) -> LoadedVariant:
+        if self.variant is None:
+            raise self.load_error or NotReady("model is loading", code="loading",
+                                              headers={"Retry-After": "1"})
+        return self.variant
+
+    def _classify(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
+        image_io.check_image_media_type(request.content_type)
+        k = parse_top_k(request.param("top_k", "X-Faasml-Top-K"), self.config.default_top_k,
+                        variant.num_classes)
+        predictions = variant.classify(request.body, k, self.config.max_image_pixels, timing)
+        return {"task": variant.card.task, "variant": variant.card.name, "predictions": predictions}
+
+    def _embed(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
+        texts, single = text_io.parse_texts(request.body, request.content_type,
+                                            self.config.max_batch, self.config.max_text_chars)
+        vectors, truncated = variant.embed_with_truncation(texts, timing)
+        rounded = vectors.round(7).tolist()
+        payload: dict[str, Any] = {"task": variant.card.task, "variant": variant.card.name,
+                                   "dim": int(vectors.shape[1])}
+        if single:
+            payload.update(embedding=rounded[0], truncated=truncated[0])
+        else:
+            payload.update(embeddings=rounded, truncated=truncated)
+        return payload
+
+    def health(self) -> dict[str, Any]:
+        state = "ready" if self.variant else ("failed" if self.load_error else "loading")
+        body: dict[str, Any] = {"status": state, "uptime_s": round(time.time() - self.started_at, 3),
+                                "requested_provider": self.config.provider}
+        if self.load_error is not None:
+            body["error"] = self.load_error.to_dict()["error"]
+        if self.variant is not None:
+            body.update(provider=self.variant.provider, load_s=round(self.load_seconds or 0, 3),
+                        card=self.variant.card.to_dict())
+        return body
+
+
+def parse_top_k(raw: str | None, default: int, num_classes: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"top_k must be an integer, got {raw[:40]!r}", code="invalid_parameter") from None
+    if not 1 <= value <= num_classes:
+        raise BadRequest(f"top_k must be between 1 and {num_classes}, got {value}",
+                         code="invalid_parameter")
+    return value

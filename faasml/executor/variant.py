@@ -1,0 +1,136 @@
+"""A loaded model variant: card + ONNX Runtime session + the task's pipeline.
+
+Used by the executor service on every request and by `faasml models eval`, so the
+accuracy we record is measured on exactly the code that serves.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faasml.errors import BadRequest
+from faasml.executor import image as image_io
+from faasml.executor import text as text_io
+from faasml.executor.session import create_session
+from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
+                                load_card)
+
+
+@dataclass
+class Timing:
+    """Milliseconds spent per stage of one prediction."""
+
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+    post_ms: float = 0.0
+
+    @property
+    def compute_ms(self) -> float:
+        return self.decode_ms + self.inference_ms + self.post_ms
+
+
+@dataclass
+class LoadedVariant:
+    card: ModelCard
+    card_path: Path
+    session: Any
+    provider: str
+    tokenizer: Any = None
+    input_names: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.card.labels)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, feeds)[0]
+
+    # image-classification
+    def image_tensor(self, data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
+        spec = self.card.image
+        picture = image_io.decode_image(data, max_pixels, image_io.resize_short_side(spec))
+        return image_io.preprocess(picture, spec)
+
+    def classify(self, data: bytes, top_k: int = 5, max_pixels: int = 50_000_000,
+                 timing: Timing | None = None) -> list[dict[str, Any]]:
+        timing = timing if timing is not None else Timing()
+        start = time.perf_counter()
+        tensor = self.image_tensor(data, max_pixels)
+        decoded = time.perf_counter()
+        logits = self.run({self.input_names[0]: tensor})[0]
+        ran = time.perf_counter()
+        probabilities = image_io.softmax(logits.astype(np.float32))
+        predictions = [
+            {"label": self.card.labels[i] if i < self.num_classes else str(i),
+             "index": int(i), "score": round(float(probabilities[i]), 6)}
+            for i in image_io.top_k(probabilities, top_k)
+        ]
+        timing.decode_ms, timing.inference_ms = (decoded - start) * 1e3, (ran - decoded) * 1e3
+        timing.post_ms = (time.perf_counter() - ran) * 1e3
+        return predictions
+
+    # sentence-embedding
+    def tokenize(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[bool]]:
+        spec = self.card.text
+        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=spec.max_length,
+                                 return_tensors="np", return_overflowing_tokens=False,
+                                 return_length=False)
+        feeds = {name: encoded[name].astype(np.int64) for name in self.input_names if name in encoded}
+        missing = [name for name in self.input_names if name not in feeds]
+        for name in missing:  # e.g. token_type_ids for a tokenizer that does not emit them
+            feeds[name] = np.zeros_like(feeds["input_ids"])
+        # Only a text that filled every position can have been cut; tokenize just those
+        # again, untruncated, to say so in the response (most requests skip this).
+        full = [i for i, n in enumerate(feeds["attention_mask"].sum(axis=1)) if n >= spec.max_length]
+        truncated = [False] * len(texts)
+        if full:
+            lengths = self.tokenizer([texts[i] for i in full], truncation=False)["input_ids"]
+            for i, ids in zip(full, lengths):
+                truncated[i] = len(ids) > spec.max_length
+        return feeds, truncated
+
+    def embed(self, texts: list[str], timing: Timing | None = None) -> np.ndarray:
+        vectors, _ = self.embed_with_truncation(texts, timing)
+        return vectors
+
+    def embed_with_truncation(self, texts: list[str],
+                              timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
+        timing = timing if timing is not None else Timing()
+        start = time.perf_counter()
+        feeds, truncated = self.tokenize(texts)
+        tokenized = time.perf_counter()
+        states = self.run(feeds)
+        ran = time.perf_counter()
+        vectors = text_io.pool(states.astype(np.float32), feeds["attention_mask"], self.card.text.pooling)
+        if self.card.text.normalize:
+            vectors = text_io.l2_normalize(vectors)
+        timing.decode_ms, timing.inference_ms = (tokenized - start) * 1e3, (ran - tokenized) * 1e3
+        timing.post_ms = (time.perf_counter() - ran) * 1e3
+        return vectors, truncated
+
+
+def load_variant(card_path: str | Path, provider: str = "cpu",
+                 intra_op_threads: int = 0) -> LoadedVariant:
+    """Load a variant from its card (or the .onnx beside it) on the given provider."""
+    card_path = Path(card_path)
+    if not card_path.exists():
+        raise BadRequest(f"model not found: {card_path} (build it with `faasml models build`)",
+                         code="model_not_found")
+    card = load_card(card_path)
+    if card_path.suffix == ".onnx":
+        card_path = card_path.with_name(card_path.stem + ".card.json")
+    model_file = card_path.parent / card.file
+    session, active = create_session(str(model_file), provider, intra_op_threads)
+    variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
+                            input_names=[i.name for i in session.get_inputs()])
+    if card.task == TASK_SENTENCE_EMBEDDING:
+        from transformers import AutoTokenizer  # heavy import, only text variants pay it
+
+        variant.tokenizer = AutoTokenizer.from_pretrained(str(card_path.parent / card.text.tokenizer))
+    elif card.task != TASK_IMAGE_CLASSIFICATION:
+        raise BadRequest(f"unknown task {card.task!r} in {card_path}", code="unknown_task")
+    return variant
