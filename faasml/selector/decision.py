@@ -1,0 +1,145 @@
+"""The decision step: hard limits, health, saturation, then the policy, atomically.
+
+Order of verdicts for a request (each names its reason in the explain table):
+  1. static hard limits on every variant of the task -> 422 if none can ever meet them;
+  2. health (available replicas, recent failures)    -> 503 if none is healthy;
+  3. saturation now (deadline or queue cap)           -> 429 + Retry-After if all are;
+  4. the policy ranks what is left; the first one's in-flight count is taken *inside the
+     same lock*, so the next request already sees it busy.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from faasml.errors import NotReady, TooManyRequests, Unprocessable
+from faasml.selector.candidate import Candidate
+from faasml.selector.load import Clock, LoadTracker
+from faasml.selector.params import SelectionRequest
+from faasml.selector.policies import Policy
+from faasml.selector.predictor import LatencyPredictor
+from faasml.selector.variant import Variant
+
+
+@dataclass
+class DecisionConfig:
+    # A variant with more than this many requests per slot waiting is saturated: beyond
+    # it, queueing only adds latency, and shedding (429) lets clients back off.
+    max_queue_per_slot: float = 16.0
+
+
+@dataclass
+class Decision:
+    ranked: list[Candidate]                 # eligible candidates, best first
+    candidates: list[Candidate]             # every variant of the task, with exclusions
+    policy: str
+    decision_s: float = 0.0
+    acquired: str | None = None             # key whose in-flight count was taken
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+def _round(value: float) -> float:
+    return round(value, 3)
+
+
+class Decider:
+    def __init__(self, predictor: LatencyPredictor, load: LoadTracker,
+                 config: DecisionConfig | None = None, clock: Clock = time.monotonic):
+        self.predictor = predictor
+        self.load = load
+        self.config = config or DecisionConfig()
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def decide(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,
+               acquire: bool = True) -> Decision:
+        started = time.perf_counter()
+        with self._lock:
+            now = self.clock()
+            candidates = [Candidate(v, self.predictor.predict(v, now)) for v in variants]
+            eligible = self._apply_limits(candidates, request)
+            eligible = self._apply_health(eligible, now)
+            eligible = self._apply_saturation(eligible, request)
+            ranked = [eligible[0]] if request.variant else policy.rank(eligible, request)
+            decision = Decision(ranked, candidates, "pinned" if request.variant else policy.name)
+            if acquire:
+                self.load.acquire(ranked[0].key)
+                decision.acquired = ranked[0].key
+        decision.decision_s = time.perf_counter() - started
+        return decision
+
+    # -- 1. hard limits (422) ------------------------------------------------------
+    def _apply_limits(self, candidates: list[Candidate], request: SelectionRequest) -> list[Candidate]:
+        min_acc, max_lat = request.min_accuracy, request.max_latency_ms
+        if min_acc is None and max_lat is None:
+            return candidates
+        for c in candidates:
+            if min_acc is not None and c.variant.accuracy < min_acc:
+                c.excluded = f"accuracy {c.variant.accuracy:g} below min_accuracy {min_acc:g}"
+            elif max_lat is not None and c.prediction.idle_ms > max_lat:
+                c.excluded = (f"latency {c.prediction.idle_ms:.1f} ms even when idle, above "
+                              f"max_latency_ms {max_lat:g}")
+        eligible = [c for c in candidates if c.excluded is None]
+        if not eligible:
+            raise self._infeasible(candidates, request)
+        return eligible
+
+    def _infeasible(self, candidates: list[Candidate], request: SelectionRequest) -> Unprocessable:
+        min_acc, max_lat = request.min_accuracy, request.max_latency_ms
+        accurate = [c for c in candidates if min_acc is None or c.variant.accuracy >= min_acc]
+        quick = [c for c in candidates if max_lat is None or c.prediction.idle_ms <= max_lat]
+        if not accurate:
+            limit, best = "min_accuracy", max(candidates, key=lambda c: c.variant.accuracy)
+            offer = f"the most accurate variant, {best.key}, has accuracy {best.variant.accuracy:g}"
+        elif not quick:
+            limit, best = "max_latency_ms", min(candidates, key=lambda c: c.prediction.idle_ms)
+            offer = f"the fastest variant, {best.key}, takes {best.prediction.idle_ms:.1f} ms when idle"
+        else:
+            limit, best = "min_accuracy+max_latency_ms", max(quick, key=lambda c: c.variant.accuracy)
+            offer = (f"within max_latency_ms the most accurate is {best.key} "
+                     f"(accuracy {best.variant.accuracy:g})")
+        return Unprocessable(
+            f"no variant meets {limit}: {offer}", code="infeasible",
+            details={"limit": limit, "best_on_offer": {
+                "variant": best.key, "accuracy": best.variant.accuracy,
+                "idle_latency_ms": _round(best.prediction.idle_ms)}})
+
+    # -- 2. health (503) -----------------------------------------------------------
+    def _apply_health(self, eligible: list[Candidate], now: float) -> list[Candidate]:
+        for c in eligible:
+            if c.variant.available_replicas <= 0:
+                c.excluded = "no available replicas"
+            elif self.load.is_down(c.key, now):
+                c.excluded = "failed recently; cooling down"
+        healthy = [c for c in eligible if c.excluded is None]
+        if not healthy:
+            raise NotReady("no healthy variant for this request: "
+                           + "; ".join(f"{c.key}: {c.excluded}" for c in eligible),
+                           code="no_healthy_variant")
+        return healthy
+
+    # -- 3. saturation (429) -------------------------------------------------------
+    def _apply_saturation(self, eligible: list[Candidate], request: SelectionRequest) -> list[Candidate]:
+        cap, max_lat = self.config.max_queue_per_slot, request.max_latency_ms
+        waits_ms: list[float] = []
+        for c in eligible:
+            p = c.prediction
+            if max_lat is not None and p.total_ms > max_lat:
+                c.excluded = (f"predicted {p.total_ms:.1f} ms (queue {p.queue_ms:.1f} ms) "
+                              f"above max_latency_ms {max_lat:g}")
+                waits_ms.append(p.total_ms - max_lat)
+            elif p.utilization >= cap:
+                c.excluded = f"saturated: {p.inflight} in flight for {p.slots} slot(s)"
+                waits_ms.append((p.inflight - cap * p.slots + 1) * p.service_ms / p.slots)
+        admissible = [c for c in eligible if c.excluded is None]
+        if not admissible:
+            retry_after = max(1, math.ceil(min(waits_ms) / 1000.0))
+            raise TooManyRequests(
+                "every candidate is saturated: "
+                + "; ".join(f"{c.key}: {c.excluded}" for c in eligible),
+                code="saturated", headers={"Retry-After": str(retry_after)},
+                details={"retry_after_s": retry_after})
+        return admissible

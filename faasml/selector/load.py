@@ -1,0 +1,134 @@
+"""Load signals per variant, each with a freshness bound.
+
+Three sources, from most to least immediate:
+  * the selector's own in-flight count, changed at dispatch and release under the
+    decision lock, so two concurrent requests never both see an idle variant;
+  * observations of the selector's own completed calls: the executor's compute time
+    (`X-Faasml-Compute-Ms`) and the rest of the wall time (network + gateway), kept in a
+    recent window with its percentile cached at record time (decisions read O(1));
+  * the gateway's view (in flight, replicas, mean latency), polled from its metrics,
+    which also sees other clients' traffic.
+A signal older than its bound is ignored and the profile values stand in for it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class GatewayLoad:
+    """One function's load as its gateway reports it, at `observed_at` (clock seconds)."""
+
+    inflight: float | None = None
+    replicas: int | None = None
+    mean_latency_ms: float | None = None
+    observed_at: float = 0.0
+
+
+class LatencyWindow:
+    """Recent (time, compute_ms, overhead_ms) samples of one variant.
+
+    The median compute time is the service-time estimate; the *minimum* overhead is the
+    round-trip estimate, because queueing inside the gateway or executor only ever adds
+    to it (the same reasoning as TCP's min-RTT filter).
+    """
+
+    __slots__ = ("samples", "max_age_s", "service_ms", "rtt_ms", "last_at")
+
+    def __init__(self, size: int, max_age_s: float):
+        self.samples: deque[tuple[float, float, float]] = deque(maxlen=size)
+        self.max_age_s = max_age_s
+        self.service_ms: float | None = None
+        self.rtt_ms: float | None = None
+        self.last_at = float("-inf")
+
+    def record(self, now: float, compute_ms: float, overhead_ms: float) -> None:
+        self.samples.append((now, compute_ms, overhead_ms))
+        while self.samples and now - self.samples[0][0] > self.max_age_s:
+            self.samples.popleft()
+        computes = sorted(s[1] for s in self.samples)
+        self.service_ms = computes[len(computes) // 2]
+        self.rtt_ms = min(s[2] for s in self.samples)
+        self.last_at = now
+
+    def fresh(self, now: float) -> bool:
+        return now - self.last_at <= self.max_age_s
+
+
+@dataclass
+class LoadConfig:
+    window_size: int = 64            # samples kept per variant
+    observed_max_age_s: float = 30.0  # older observations fall back to the profile
+    gateway_max_age_s: float = 5.0    # older gateway metrics are ignored
+    cooldown_s: float = 2.0           # a variant that failed is skipped this long
+
+
+class LoadTracker:
+    """Thread-safe per-variant load state; every method is O(1) in the number of variants."""
+
+    def __init__(self, config: LoadConfig | None = None, clock: Clock = time.monotonic):
+        self.config = config or LoadConfig()
+        self.clock = clock
+        self._inflight: dict[str, int] = {}
+        self._windows: dict[str, LatencyWindow] = {}
+        self._gateway: dict[str, GatewayLoad] = {}
+        self._down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # -- own in-flight -------------------------------------------------------------
+    def acquire(self, key: str) -> None:
+        with self._lock:
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
+
+    def own_inflight(self, key: str) -> int:
+        return self._inflight.get(key, 0)
+
+    # -- observations --------------------------------------------------------------
+    def observe(self, key: str, wall_ms: float, compute_ms: float | None) -> None:
+        """Record a completed call; without a compute time the whole wall time is service."""
+        compute = wall_ms if compute_ms is None else min(compute_ms, wall_ms)
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows.setdefault(
+                key, LatencyWindow(self.config.window_size, self.config.observed_max_age_s))
+        with self._lock:
+            window.record(self.clock(), compute, max(0.0, wall_ms - compute))
+
+    def observed(self, key: str, now: float) -> tuple[float | None, float | None]:
+        """(service_ms, rtt_ms) from fresh observations, or (None, None)."""
+        window = self._windows.get(key)
+        if window is None or not window.fresh(now):
+            return None, None
+        return window.service_ms, window.rtt_ms
+
+    # -- gateway metrics -----------------------------------------------------------
+    def update_gateway(self, loads: Iterable[tuple[str, GatewayLoad]]) -> None:
+        """Replace gateway snapshots (keyed by variant key)."""
+        for key, load in loads:
+            self._gateway[key] = load
+
+    def gateway(self, key: str, now: float) -> GatewayLoad | None:
+        load = self._gateway.get(key)
+        if load is None or now - load.observed_at > self.config.gateway_max_age_s:
+            return None
+        return load
+
+    # -- health --------------------------------------------------------------------
+    def mark_down(self, key: str) -> None:
+        self._down_until[key] = self.clock() + self.config.cooldown_s
+
+    def mark_up(self, key: str) -> None:
+        self._down_until.pop(key, None)
+
+    def is_down(self, key: str, now: float) -> bool:
+        return self._down_until.get(key, float("-inf")) > now

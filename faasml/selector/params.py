@@ -1,0 +1,75 @@
+"""The client's side of a selection: what it asks for and the limits it sets.
+
+Parameters come from the query string or from `X-Faasml-*` headers (DESIGN.md), so a
+plain `curl`, `faas-cli invoke --query` or `-H` all work.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from faasml.errors import BadRequest
+from faasml.http import Request
+
+DEFAULT_TRADEOFF = 0.5
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    task: str | None
+    tradeoff: float = DEFAULT_TRADEOFF      # 0 = fastest ... 1 = most accurate
+    max_latency_ms: float | None = None     # hard limit on predicted (and waited) latency
+    min_accuracy: float | None = None       # hard limit on the variant's accuracy
+    variant: str | None = None              # pin: skip the policy, use exactly this one
+    explain: bool = False                   # answer with the candidate table, do not forward
+    policy: str | None = None               # override the configured policy (evaluation)
+
+
+def _number(request: Request, name: str, header: str, low: float, high: float) -> float | None:
+    raw = request.param(name, header)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, got {raw!r}", code="bad_parameter",
+                         details={"parameter": name}) from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low:g} and {high:g}, got {raw!r}",
+                         code="bad_parameter", details={"parameter": name})
+    return value
+
+
+def _flag(request: Request, name: str, header: str) -> bool:
+    raw = (request.param(name, header) or "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise BadRequest(f"{name} must be 1 or 0, got {raw!r}", code="bad_parameter",
+                     details={"parameter": name})
+
+
+def _text(request: Request, name: str, header: str) -> str | None:
+    raw = request.param(name, header)
+    return raw.strip() or None if raw is not None else None
+
+
+def parse_selection(request: Request) -> SelectionRequest:
+    """Read and validate the selection parameters; BadRequest (400) names the culprit."""
+    tradeoff = _number(request, "tradeoff", "X-Faasml-Tradeoff", 0.0, 1.0)
+    max_latency = _number(request, "max_latency_ms", "X-Faasml-Max-Latency-Ms", 0.0, 3.6e6)
+    if max_latency is not None and max_latency <= 0:
+        raise BadRequest("max_latency_ms must be positive", code="bad_parameter",
+                         details={"parameter": "max_latency_ms"})
+    return SelectionRequest(
+        task=_text(request, "task", "X-Faasml-Task"),
+        tradeoff=DEFAULT_TRADEOFF if tradeoff is None else tradeoff,
+        max_latency_ms=max_latency,
+        min_accuracy=_number(request, "min_accuracy", "X-Faasml-Min-Accuracy", 0.0, 1.0),
+        variant=_text(request, "variant", "X-Faasml-Variant"),
+        explain=_flag(request, "explain", "X-Faasml-Explain"),
+        policy=_text(request, "policy", "X-Faasml-Policy"),
+    )

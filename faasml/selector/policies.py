@@ -1,0 +1,169 @@
+"""Selection policies: candidates + request -> ranked list (best first).
+
+Mechanics (hard limits, saturation, in-flight accounting, retries) live elsewhere; a
+policy only orders the candidates it is given, and the forwarder walks that order on
+failure. Randomness comes from an injected `random.Random` so tests script it.
+`tradeoff` is ours; the others are the baselines the evaluation compares against.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+import threading
+from typing import ClassVar, Sequence
+
+from faasml.selector.candidate import Candidate
+from faasml.selector.params import SelectionRequest
+
+# Below these spreads, differences are not worth a full point of score: without the
+# floors, a 5% latency gap between near-identical variants would count as much as a
+# 10x gap, and 0.1 points of accuracy as much as 10.
+ACCURACY_RANGE_FLOOR = 0.01
+LOG_LATENCY_RANGE_FLOOR = math.log(2.0)
+# The origin prototype's latency buckets (ms), DESIGN.md.
+ORIGIN_BUCKETS_MS = (10, 30, 60, 90, 150, 240, 390, 630, 1020)
+
+
+class Policy:
+    name: ClassVar[str] = ""
+
+    def __init__(self, rng: random.Random | None = None):
+        self.rng = rng or random.Random()
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        raise NotImplementedError
+
+
+class TradeoffPolicy(Policy):
+    """Ours: score = w * accuracy + (1 - w) * speed, both min-max scaled over the
+    candidates (speed on a log scale of the *queue-aware* predicted latency), w being the
+    client's trade-off. Near-ties go to the less loaded of two random picks (power of two
+    choices), so concurrent requests spread instead of herding onto one variant.
+    """
+
+    name = "tradeoff"
+    tie_margin = 0.02
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        if not candidates:
+            return []
+        weight = request.tradeoff
+        accuracies = [c.variant.accuracy for c in candidates]
+        log_latencies = [math.log(max(c.prediction.total_ms, 1e-3)) for c in candidates]
+        acc_low = min(accuracies)
+        acc_range = max(max(accuracies) - acc_low, ACCURACY_RANGE_FLOOR)
+        lat_high = max(log_latencies)
+        lat_range = max(lat_high - min(log_latencies), LOG_LATENCY_RANGE_FLOOR)
+        for candidate, accuracy, log_latency in zip(candidates, accuracies, log_latencies):
+            candidate.score = (weight * (accuracy - acc_low) / acc_range
+                               + (1.0 - weight) * (lat_high - log_latency) / lat_range)
+        ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+        return self._break_near_tie(ranked)
+
+    def _break_near_tie(self, ranked: list[Candidate]) -> list[Candidate]:
+        best = ranked[0].score
+        tied = [c for c in ranked if c.score >= best - self.tie_margin]
+        if len(tied) < 2:
+            return ranked
+        first, second = self.rng.sample(tied, 2)
+        winner = min((first, second), key=lambda c: (c.prediction.utilization, c.prediction.total_ms))
+        return [winner] + [c for c in ranked if c is not winner]
+
+
+class MostAccuratePolicy(Policy):
+    """Static baseline: always the most accurate variant (fastest among equals)."""
+
+    name = "most-accurate"
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        return sorted(candidates, key=lambda c: (-c.variant.accuracy, c.prediction.idle_ms, c.key))
+
+
+class FastestPolicy(Policy):
+    """Static baseline: always the variant with the lowest idle latency (round trip included)."""
+
+    name = "fastest"
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        return sorted(candidates, key=lambda c: (c.prediction.idle_ms, -c.variant.accuracy, c.key))
+
+
+class RandomPolicy(Policy):
+    """Baseline: uniform random order."""
+
+    name = "random"
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        ranked = list(candidates)
+        self.rng.shuffle(ranked)
+        return ranked
+
+
+class RoundRobinPolicy(Policy):
+    """Baseline: each task's variants in turn, by name."""
+
+    name = "round-robin"
+
+    def __init__(self, rng: random.Random | None = None):
+        super().__init__(rng)
+        self._counters: dict[str, itertools.count] = {}
+        self._lock = threading.Lock()
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        ordered = sorted(candidates, key=lambda c: c.key)
+        if not ordered:
+            return []
+        with self._lock:
+            turn = next(self._counters.setdefault(request.task or "", itertools.count()))
+        start = turn % len(ordered)
+        return ordered[start:] + ordered[:start]
+
+
+class WeightedBucketPolicy(Policy):
+    """The origin prototype (DESIGN.md): w_acc * acc/acc_max + w_lat * bucket(latency),
+    latency = round trip + service time, with no queue term: it has no live load signal.
+    """
+
+    name = "weighted-bucket"
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        if not candidates:
+            return []
+        best_accuracy = max(c.variant.accuracy for c in candidates) or 1.0
+        for candidate in candidates:
+            bucket = bisect.bisect_left(ORIGIN_BUCKETS_MS, candidate.prediction.idle_ms)
+            speed = 1.0 - bucket / len(ORIGIN_BUCKETS_MS)
+            candidate.score = (request.tradeoff * candidate.variant.accuracy / best_accuracy
+                               + (1.0 - request.tradeoff) * speed)
+        return sorted(candidates, key=lambda c: (-c.score, c.key))
+
+
+class SloGreedyPolicy(Policy):
+    """INFaaS-style: the most accurate variant whose predicted latency meets the limit;
+    if none does (or no limit is set and nothing qualifies), the fastest first.
+    """
+
+    name = "slo-greedy"
+
+    def rank(self, candidates: Sequence[Candidate], request: SelectionRequest) -> list[Candidate]:
+        limit = request.max_latency_ms if request.max_latency_ms is not None else math.inf
+        meeting = [c for c in candidates if c.prediction.total_ms <= limit]
+        missing = [c for c in candidates if c.prediction.total_ms > limit]
+        meeting.sort(key=lambda c: (-c.variant.accuracy, c.prediction.total_ms, c.key))
+        missing.sort(key=lambda c: (c.prediction.total_ms, c.key))
+        return meeting + missing
+
+
+POLICIES: dict[str, type[Policy]] = {cls.name: cls for cls in (
+    TradeoffPolicy, MostAccuratePolicy, FastestPolicy, RandomPolicy, RoundRobinPolicy,
+    WeightedBucketPolicy, SloGreedyPolicy)}
+DEFAULT_POLICY = TradeoffPolicy.name
+
+
+def make_policy(name: str, rng: random.Random | None = None) -> Policy:
+    try:
+        return POLICIES[name](rng)
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}") from None

@@ -1,0 +1,99 @@
+"""What a model variant promises, read from its OpenFaaS function's annotations.
+
+The deployment is the registry (DESIGN.md): every executor function carries `faasml.io/*`
+annotations, and this module turns one `GET /system/functions` entry into a `Variant`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+ANNOTATION_PREFIX = "faasml.io/"
+ROLE_LABEL = "faasml.io/role"
+ROLE_EXECUTOR = "executor"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str                    # OpenFaaS function name
+    namespace: str               # OpenFaaS namespace (metrics label is name.namespace)
+    gateway: str                 # base URL of the gateway that serves it
+    task: str
+    accuracy: float              # 0..1, the card's `value` (see accuracy_source)
+    profile_latency_ms: float    # profiled p50 service time on its node class
+    node_class: str = "cloud"    # edge | cloud | gpu
+    precision: str = "fp32"
+    accuracy_source: str = ""
+    rtt_ms: float = 0.0          # declared round trip gateway -> node (annotation), if any
+    replicas: int = 1            # desired replicas
+    available_replicas: int = 1  # replicas that passed readiness
+    key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
+    extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
+
+    @property
+    def function_name(self) -> str:
+        """The gateway metrics' `function_name` label."""
+        return f"{self.name}.{self.namespace}"
+
+    @property
+    def id(self) -> str:
+        return self.key or self.name
+
+
+class InvalidVariant(ValueError):
+    """A function claims to be an executor but its annotations do not parse."""
+
+
+def _float(annotations: Mapping[str, str], key: str, default: float | None = None) -> float:
+    raw = annotations.get(ANNOTATION_PREFIX + key)
+    if raw is None or str(raw).strip() == "":
+        if default is None:
+            raise InvalidVariant(f"missing annotation {ANNOTATION_PREFIX}{key}")
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise InvalidVariant(f"annotation {ANNOTATION_PREFIX}{key}={raw!r} is not a number") from exc
+
+
+def is_executor(status: Mapping[str, Any]) -> bool:
+    """Executors are labelled `faasml.io/role=executor`, or at least declare a task."""
+    labels = status.get("labels") or {}
+    annotations = status.get("annotations") or {}
+    role = labels.get(ROLE_LABEL) or annotations.get(ROLE_LABEL)
+    if role is not None:
+        return role == ROLE_EXECUTOR
+    return ANNOTATION_PREFIX + "task" in annotations
+
+
+def variant_from_status(status: Mapping[str, Any], gateway: str,
+                        default_namespace: str = "openfaas-fn") -> Variant:
+    """Build a Variant from one entry of a gateway's `GET /system/functions` list."""
+    annotations = {str(k): str(v) for k, v in (status.get("annotations") or {}).items()}
+    task = annotations.get(ANNOTATION_PREFIX + "task", "").strip()
+    if not task:
+        raise InvalidVariant(f"function {status.get('name')!r} has no {ANNOTATION_PREFIX}task")
+    accuracy = _float(annotations, "accuracy")
+    if not 0.0 <= accuracy <= 1.0:
+        raise InvalidVariant(f"accuracy {accuracy} of {status.get('name')!r} is outside 0..1")
+    known = {"task", "accuracy", "accuracy-source", "latency-ms", "node-class", "precision", "rtt-ms"}
+    replicas = int(status.get("replicas") or 0)
+    available = status.get("availableReplicas")
+    return Variant(
+        name=str(status["name"]),
+        namespace=str(status.get("namespace") or default_namespace),
+        gateway=gateway.rstrip("/"),
+        task=task,
+        accuracy=accuracy,
+        # A variant without a profile still gets a (pessimistic) prior; observed latency
+        # replaces it after the first few requests.
+        profile_latency_ms=_float(annotations, "latency-ms", 1000.0),
+        node_class=annotations.get(ANNOTATION_PREFIX + "node-class", "cloud"),
+        precision=annotations.get(ANNOTATION_PREFIX + "precision", "fp32"),
+        accuracy_source=annotations.get(ANNOTATION_PREFIX + "accuracy-source", ""),
+        rtt_ms=_float(annotations, "rtt-ms", 0.0),
+        replicas=replicas,
+        available_replicas=int(available) if available is not None else replicas,
+        extra={k: v for k, v in annotations.items()
+               if k.startswith(ANNOTATION_PREFIX) and k[len(ANNOTATION_PREFIX):] not in known},
+    )

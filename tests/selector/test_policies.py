@@ -1,0 +1,155 @@
+"""Policies under scripted load (issue 4's done-when list for the core)."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from faasml.errors import NotReady, TooManyRequests, Unprocessable
+from faasml.selector.params import SelectionRequest
+from faasml.selector.policies import POLICIES, make_policy
+
+from .conftest import make_variant
+
+TASK = "image-classification"
+# Shaped like the reference set: more accurate is slower.
+LADDER = [make_variant("lite0", 0.75, 20.0), make_variant("lite1", 0.77, 35.0),
+          make_variant("lite2", 0.80, 60.0)]
+
+
+def ask(**kwargs) -> SelectionRequest:
+    return SelectionRequest(task=TASK, **kwargs)
+
+
+def chosen(stage, variants, request, policy="tradeoff", acquire=False) -> str:
+    decision = stage.decider.decide(variants, request, make_policy(policy, stage.rng), acquire=acquire)
+    return decision.ranked[0].key
+
+
+def test_idle_tradeoff_one_picks_most_accurate_and_zero_fastest(stage):
+    assert chosen(stage, LADDER, ask(tradeoff=1.0)) == "lite2"
+    assert chosen(stage, LADDER, ask(tradeoff=0.0)) == "lite0"
+
+
+def test_fastest_counts_the_round_trip():
+    # A quick model on a far node loses to a slower model next door when speed is all.
+    far = make_variant("edge-fast", 0.75, 5.0, rtt_ms=40.0, node_class="edge")
+    near = make_variant("cloud-slow", 0.75, 15.0)
+    from .conftest import Stage
+    stage = Stage()
+    assert chosen(stage, [far, near], ask(tradeoff=0.0)) == "cloud-slow"
+    assert chosen(stage, [far, near], ask(tradeoff=0.0), policy="fastest") == "cloud-slow"
+
+
+def test_min_accuracy_is_honoured(stage):
+    decision = stage.decider.decide(LADDER, ask(tradeoff=0.0, min_accuracy=0.76),
+                                    make_policy("tradeoff", stage.rng), acquire=False)
+    assert decision.ranked[0].key == "lite1"
+    assert {c.key for c in decision.ranked} == {"lite1", "lite2"}
+    excluded = {c.key: c.excluded for c in decision.candidates if c.excluded}
+    assert "min_accuracy" in excluded["lite0"]
+
+
+def test_max_latency_is_honoured(stage):
+    assert chosen(stage, LADDER, ask(tradeoff=1.0, max_latency_ms=40.0)) == "lite1"
+
+
+def test_unmeetable_accuracy_gives_422_naming_limit_and_best_offer(stage):
+    with pytest.raises(Unprocessable) as info:
+        stage.decider.decide(LADDER, ask(min_accuracy=0.9), make_policy("tradeoff"))
+    error = info.value
+    assert error.status == 422 and error.details["limit"] == "min_accuracy"
+    assert error.details["best_on_offer"]["variant"] == "lite2"
+
+
+def test_unmeetable_latency_gives_422_naming_limit_and_best_offer(stage):
+    with pytest.raises(Unprocessable) as info:
+        stage.decider.decide(LADDER, ask(max_latency_ms=10.0), make_policy("tradeoff"))
+    assert info.value.details["limit"] == "max_latency_ms"
+    assert info.value.details["best_on_offer"]["variant"] == "lite0"
+
+
+def test_jointly_unmeetable_limits_give_422(stage):
+    with pytest.raises(Unprocessable) as info:
+        stage.decider.decide(LADDER, ask(min_accuracy=0.79, max_latency_ms=40.0), make_policy("tradeoff"))
+    assert info.value.details["limit"] == "min_accuracy+max_latency_ms"
+    assert info.value.details["best_on_offer"]["variant"] == "lite1"
+
+
+def test_rising_inflight_raises_prediction_and_moves_the_choice(stage):
+    request = ask(tradeoff=0.5)
+    first = chosen(stage, LADDER, request)
+    idle_prediction = stage.predictor.predict(next(v for v in LADDER if v.id == first), stage.clock())
+    for _ in range(3):
+        stage.load.acquire(first)
+    loaded_prediction = stage.predictor.predict(next(v for v in LADDER if v.id == first), stage.clock())
+    assert loaded_prediction.total_ms > idle_prediction.total_ms
+    assert loaded_prediction.queue_ms == pytest.approx(3 * idle_prediction.service_ms)
+    assert chosen(stage, LADDER, request) != first
+
+
+def test_observed_latency_replaces_a_stale_profile_and_expires(stage):
+    lite0 = LADDER[0]
+    for _ in range(5):
+        stage.load.observe("lite0", wall_ms=95.0, compute_ms=90.0)
+    prediction = stage.predictor.predict(lite0, stage.clock())
+    assert (prediction.service_ms, prediction.rtt_ms) == (90.0, 5.0)
+    assert prediction.service_source == "observed"
+    stage.clock.advance(stage.load.config.observed_max_age_s + 1)
+    prediction = stage.predictor.predict(lite0, stage.clock())
+    assert prediction.service_ms == 20.0 and prediction.service_source == "profile"
+
+
+@pytest.mark.parametrize("policy", ["tradeoff", "slo-greedy"])
+def test_concurrent_requests_against_equal_variants_spread(stage, policy):
+    equal = [make_variant(f"twin{i}", 0.77, 30.0) for i in range(4)]
+    picks = collections.Counter(chosen(stage, equal, ask(tradeoff=0.5, max_latency_ms=200.0),
+                                       policy=policy, acquire=True) for _ in range(8))
+    # Both see the queue each dispatch adds; neither may pile onto one twin.
+    assert sorted(picks.values()) == [2, 2, 2, 2]
+
+
+def test_weighted_bucket_herds_without_load_signal(stage):
+    picks = {chosen(stage, LADDER, ask(tradeoff=0.5), policy="weighted-bucket", acquire=True)
+             for _ in range(6)}
+    assert len(picks) == 1
+
+
+def test_round_robin_and_random_cover_all(stage):
+    rotation = make_policy("round-robin")
+    rr = [stage.decider.decide(LADDER, ask(), rotation, acquire=False).ranked[0].key for _ in range(6)]
+    assert rr[:3] == ["lite0", "lite1", "lite2"] and rr[3:] == rr[:3]
+    policy = make_policy("random", stage.rng)
+    seen = {stage.decider.decide(LADDER, ask(), policy, acquire=False).ranked[0].key for _ in range(40)}
+    assert seen == {"lite0", "lite1", "lite2"}
+
+
+def test_slo_greedy_takes_most_accurate_within_limit(stage):
+    assert chosen(stage, LADDER, ask(max_latency_ms=50.0), policy="slo-greedy") == "lite1"
+    assert chosen(stage, LADDER, ask(), policy="slo-greedy") == "lite2"
+
+
+def test_all_saturated_gives_429_with_retry_after(stage):
+    for variant in LADDER:
+        for _ in range(2):
+            stage.load.acquire(variant.id)
+    with pytest.raises(TooManyRequests) as info:
+        stage.decider.decide(LADDER, ask(max_latency_ms=50.0), make_policy("tradeoff"))
+    assert int(info.value.headers["Retry-After"]) >= 1
+
+
+def test_failed_variants_are_skipped_then_none_healthy_is_503(stage):
+    stage.load.mark_down("lite2")
+    assert chosen(stage, LADDER, ask(tradeoff=1.0)) == "lite1"
+    for variant in LADDER:
+        stage.load.mark_down(variant.id)
+    with pytest.raises(NotReady):
+        stage.decider.decide(LADDER, ask(), make_policy("tradeoff"))
+    stage.clock.advance(stage.load.config.cooldown_s + 0.1)
+    assert chosen(stage, LADDER, ask(tradeoff=1.0)) == "lite2"
+
+
+def test_every_policy_ranks_every_candidate(stage):
+    for name in POLICIES:
+        decision = stage.decider.decide(LADDER, ask(), make_policy(name, stage.rng), acquire=False)
+        assert sorted(c.key for c in decision.ranked) == ["lite0", "lite1", "lite2"], name
