@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a system measured side by side with its baseline, in one run."""

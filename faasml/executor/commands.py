@@ -1,0 +1,51 @@
+"""CLI: `faasml predict` (one local prediction, no server) and `faasml bench executor`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    predict = subparsers.add_parser("predict", help="run one prediction locally on a built variant")
+    predict.add_argument("model", help="path to a variant's .card.json or .onnx")
+    predict.add_argument("input", help="image file, text file, or '-' for stdin")
+    predict.add_argument("--content-type", default="", help="as an HTTP client would send it")
+    predict.add_argument("--top-k", default=None)
+    predict.add_argument("--provider", default="cpu", choices=("cpu", "cuda"))
+    predict.set_defaults(func=_predict)
+
+
+def register_bench(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("executor", help="raw session.run vs the full handler, per variant")
+    bench.add_argument("--models", default="models", help="folder with built variants")
+    bench.add_argument("--only", nargs="*", help="variant names (default: all)")
+    bench.add_argument("--iterations", type=int, default=60)
+    bench.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
+    bench.add_argument("--json", help="also write the rows to this JSON file")
+    bench.set_defaults(func=_bench)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from faasml.executor.config import ExecutorConfig
+    from faasml.executor.service import ExecutorService
+    from faasml.http import Headers, Request
+
+    body = sys.stdin.buffer.read() if args.input == "-" else open(args.input, "rb").read()
+    service = ExecutorService(ExecutorConfig(model=args.model, provider=args.provider))
+    service.load()
+    query = {"top_k": args.top_k} if args.top_k else {}
+    headers = Headers({"Content-Type": args.content_type} if args.content_type else {})
+    response = service.handle(Request("POST", "/", query, headers, body))
+    print(json.dumps(json.loads(response.body), indent=2))
+    return 0 if response.status == 200 else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from faasml.bench import executor
+
+    rows = executor.run(args.models, args.only, args.iterations, args.threads)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0

@@ -1,0 +1,75 @@
+"""Template entrypoint: serves `function/handler.py:handle(event, context)` over HTTP.
+
+The same file runs behind of-watchdog inside the container (127.0.0.1:5000, of-watchdog's
+`upstream_url`) and as a plain process under `faasml up`, which sets FAASML_LISTEN_PORT.
+Shaped after OpenFaaS's python3-http template: Flask under waitress, one `handle` call per
+request, the returned dict turned into the response. Bodies stay bytes end to end.
+"""
+import json
+import os
+import sys
+import traceback
+
+from flask import Flask, Response, request
+from waitress import serve
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "function"))
+from handler import handle  # noqa: E402  (the function's own code)
+
+app = Flask(__name__)
+
+
+class Event:
+    def __init__(self):
+        self.body = request.get_data()
+        self.headers = request.headers
+        self.method = request.method
+        self.query = request.args.to_dict()
+        self.path = request.path
+
+
+class Context:
+    def __init__(self):
+        self.hostname = os.getenv("HOSTNAME", "localhost")
+
+
+def to_response(result):
+    if not isinstance(result, dict):
+        return Response(str(result), status=200, mimetype="text/plain")
+    body = result.get("body", b"")
+    headers = dict(result.get("headers") or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    elif body is None:
+        body = b""
+    return Response(body, status=int(result.get("statusCode", 200)), headers=headers)
+
+
+@app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def call_handler(path):
+    # Refuse an oversized body from its Content-Length, before reading it into memory.
+    limit = int(os.getenv("FAASML_MAX_BODY_BYTES", "0") or 0)
+    if limit and (request.content_length or 0) > limit:
+        payload = {"error": {"code": "body_too_large",
+                             "message": f"body is {request.content_length} bytes; the limit is {limit}"}}
+        return Response(json.dumps(payload), status=413, mimetype="application/json")
+    try:
+        return to_response(handle(Event(), Context()))
+    except Exception as exc:  # the process must survive any request
+        traceback.print_exc()
+        payload = {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+        return Response(json.dumps(payload), status=500, mimetype="application/json")
+
+
+if __name__ == "__main__":
+    serve(
+        app,
+        host=os.getenv("FAASML_LISTEN_HOST", "127.0.0.1"),
+        port=int(os.getenv("FAASML_LISTEN_PORT", "5000")),
+        threads=int(os.getenv("FAASML_SERVER_THREADS", "8")),
+        # Let the handler, not waitress, judge body size (it answers a JSON 413).
+        max_request_body_size=int(os.getenv("FAASML_SERVER_MAX_BODY", str(1 << 30))),
+        ident="faasml",
+    )
