@@ -1,0 +1,1 @@
+"""Model variants: building them (export, quantize), describing them (model cards), evaluating them."""
