@@ -1,0 +1,55 @@
+"""Basic auth for `/system/*` (user `admin`), as the OpenFaaS gateway does it.
+
+The password comes from FAASML_GATEWAY_PASSWORD or OPENFAAS_PASSWORD, else from a
+`basic-auth-password` file in the state folder, generated on first start.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+USER = "admin"
+PASSWORD_ENV_VARS = ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD")
+PASSWORD_FILE_NAME = "basic-auth-password"
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    user: str
+    password: str
+    source: str  # where the password came from, for the start-up message
+
+    def allows(self, authorization: str | None) -> bool:
+        """True only for `Basic base64(user:password)` with both matching."""
+        if not authorization or not authorization[:6].lower() == "basic ":
+            return False
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, sep, password = decoded.partition(":")
+        return bool(sep) and hmac.compare_digest(user.encode(), self.user.encode()) \
+            and hmac.compare_digest(password.encode(), self.password.encode())
+
+
+def load_basic_auth(state_dir: Path, env: Mapping[str, str] | None = None) -> BasicAuth:
+    env = os.environ if env is None else env
+    for name in PASSWORD_ENV_VARS:
+        if env.get(name):
+            return BasicAuth(USER, env[name], f"${name}")
+    path = state_dir / PASSWORD_FILE_NAME
+    if path.is_file() and path.read_text().strip():
+        return BasicAuth(USER, path.read_text().strip(), str(path))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    # Created private from the start: the file is the only copy of a credential.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password)
+    return BasicAuth(USER, password, f"{path} (generated)")

@@ -1,0 +1,72 @@
+"""`faasml up` and `faasml bench gateway`: argument parsing only; the work is elsewhere."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser(
+        "up", help="run stack.yml's functions as local processes behind an OpenFaaS-compatible gateway")
+    up.add_argument("-f", "--yaml", dest="stack", default="stack.yml", help="stack file (default stack.yml)")
+    up.add_argument("--nodes", type=Path, default=None,
+                    help="nodes file (default: edge/nodes.local.yml beside the stack, else one node)")
+    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    up.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    up.add_argument("--state-dir", type=Path, default=None,
+                    help="logs, run folders and the generated password (default: .faasml beside the stack)")
+    up.add_argument("--filter", dest="only", action="append", default=[], metavar="NAME",
+                    help="deploy only this stack function (repeatable)")
+    up.add_argument("--max-body-mb", type=float, default=64.0, help="request body limit (default 64)")
+    up.add_argument("--upstream-timeout", type=float, default=60.0,
+                    help="seconds a replica may take when its exec_timeout is unset (default 60)")
+    up.add_argument("--ready-wait", type=float, default=5.0,
+                    help="seconds a request waits for a starting replica before 503 (default 5)")
+    up.set_defaults(func=_up)
+
+
+def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
+    gateway = bench_subparsers.add_parser(
+        "gateway", help="a trivial function called directly vs through `faasml up`, side by side")
+    gateway.add_argument("--requests", type=int, default=3000,
+                         help="sequential requests per side for latency (default 3000)")
+    gateway.add_argument("--duration", type=float, default=5.0,
+                         help="seconds per side for max throughput (default 5)")
+    gateway.add_argument("--connections", type=int, default=16,
+                         help="concurrent connections for max throughput (default 16)")
+    gateway.add_argument("--rounds", type=int, default=2,
+                         help="alternating direct/gateway throughput rounds (default 2)")
+    gateway.add_argument("--json", dest="json_out", type=Path, default=None,
+                         help="also write the figures to this JSON file")
+    gateway.set_defaults(func=_bench_gateway)
+
+
+def _up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from faasml.errors import FaasmlError
+    from faasml.runtime.proxy import ProxySettings
+    from faasml.runtime.server import RuntimeConfig, run
+
+    config = RuntimeConfig(
+        stack_path=Path(args.stack), nodes_path=args.nodes, host=args.host, port=args.port,
+        state_dir=args.state_dir, only=args.only,
+        proxy=ProxySettings(max_body_bytes=int(args.max_body_mb * (1 << 20)),
+                            upstream_timeout_s=args.upstream_timeout, ready_wait_s=args.ready_wait))
+    try:
+        asyncio.run(run(config))
+    except FaasmlError as exc:
+        print(f"faasml up: {exc.message}")
+        return 2
+    except OSError as exc:
+        print(f"faasml up: {exc}")
+        return 1
+    return 0
+
+
+def _bench_gateway(args: argparse.Namespace) -> int:
+    from faasml.runtime.bench import GatewayBenchSettings, run_gateway_bench
+
+    settings = GatewayBenchSettings(requests=args.requests, duration_s=args.duration,
+                                    connections=args.connections, rounds=args.rounds)
+    return run_gateway_bench(settings, args.json_out)

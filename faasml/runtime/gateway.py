@@ -1,0 +1,176 @@
+"""The HTTP layer: OpenFaaS gateway + faas-provider routes over the local provider.
+
+Thin on purpose: each handler parses, calls the provider, and answers with the status
+faas-netes uses (202 for deploy/update/delete/scale, 404 unknown function, 400 bad body).
+`/system/*` needs basic auth; `/function/*`, `/healthz` and `/metrics` stay open, as in
+OpenFaaS. Every error is JSON `{"error": {"code", "message"}}`; no request can crash it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from faasml import __version__
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
+                           internal_error)
+from faasml.runtime.auth import BasicAuth
+from faasml.runtime.logstore import parse_rfc3339
+from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.openfaas import parse_delete, parse_deployment, parse_scale, provider_info
+from faasml.runtime.provider import LocalProvider
+from faasml.runtime.proxy import FunctionProxy, error_response
+from faasml.runtime.stack import DEFAULT_NAMESPACE
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOG_FOLLOW_POLL_S = 1.0
+
+
+def json_response(payload: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(payload).encode(),
+                        content_type="application/json")
+
+
+class GatewayApi:
+    def __init__(self, provider: LocalProvider, proxy: FunctionProxy, auth: BasicAuth,
+                 metrics: GatewayMetrics):
+        self.provider, self.proxy, self.auth, self.metrics = provider, proxy, auth, metrics
+
+    def routes(self) -> list[web.RouteDef]:
+        system = {
+            "/system/functions": {"GET": self.list_functions, "POST": self.deploy,
+                                  "PUT": self.update, "DELETE": self.delete},
+            "/system/function/{name}": {"GET": self.describe},
+            "/system/scale-function/{name}": {"POST": self.scale},
+            "/system/info": {"GET": self.info},
+            "/system/namespaces": {"GET": self.namespaces},
+            "/system/logs": {"GET": self.logs},
+        }
+        routes = [
+            web.route("*", "/function/{name}", self.proxy.handle),
+            web.route("*", "/function/{name}/{tail:.*}", self.proxy.handle),
+            web.route("*", "/healthz", self._guarded({"GET": self.healthz}, secured=False)),
+            web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
+        ]
+        routes += [web.route("*", path, self._guarded(methods)) for path, methods in system.items()]
+        routes.append(web.route("*", "/{tail:.*}", self.unknown_path))
+        return routes
+
+    def _guarded(self, methods: dict[str, Handler], secured: bool = True) -> Handler:
+        """Dispatch by method (JSON 405 otherwise), check auth, turn any error into JSON."""
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                if secured and not self.auth.allows(request.headers.get("Authorization")):
+                    raise Unauthorized("basic auth required for /system/* (user admin)",
+                                       headers={"WWW-Authenticate": 'Basic realm="Restricted"'})
+                method = methods.get("GET" if request.method == "HEAD" else request.method)
+                if method is None:
+                    raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
+                                           headers={"Allow": ", ".join(methods)})
+                return await method(request)
+            except FaasmlError as exc:
+                return error_response(exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                return error_response(internal_error(exc))
+        return handler
+
+    async def unknown_path(self, request: web.Request) -> web.Response:
+        return error_response(NotFound(f"no route {request.method} {request.path}"))
+
+    # --- open endpoints ------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        self.provider.refresh_gauges()
+        return web.Response(body=self.metrics.render().encode(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    # --- /system/* -----------------------------------------------------------------
+
+    async def list_functions(self, request: web.Request) -> web.Response:
+        return json_response(self.provider.list_status(request.query.get("namespace")))
+
+    async def describe(self, request: web.Request) -> web.Response:
+        supervisor = self.provider.get(request.match_info["name"], request.query.get("namespace"))
+        usage = request.query.get("usage", "").lower() in ("1", "true")
+        return json_response(self.provider.status(supervisor, usage=usage))
+
+    async def deploy(self, request: web.Request) -> web.Response:
+        self.provider.deploy(parse_deployment(await request.read()))
+        return web.Response(status=202)
+
+    async def update(self, request: web.Request) -> web.Response:
+        self.provider.update(parse_deployment(await request.read()))
+        return web.Response(status=202)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        name, namespace = parse_delete(await request.read())
+        self.provider.remove(name, namespace or request.query.get("namespace"))
+        return web.Response(status=202)
+
+    async def scale(self, request: web.Request) -> web.Response:
+        replicas, namespace = parse_scale(await request.read())
+        self.provider.scale(request.match_info["name"], namespace or request.query.get("namespace"),
+                            replicas)
+        return web.Response(status=202)
+
+    async def info(self, request: web.Request) -> web.Response:
+        return json_response(provider_info(__version__))
+
+    async def namespaces(self, request: web.Request) -> web.Response:
+        return json_response(self.provider.namespaces())
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        name = query.get("name", "")
+        if not name:
+            raise BadRequest("query parameter `name` is required", code="bad_parameter")
+        namespace = query.get("namespace") or DEFAULT_NAMESPACE
+        if (name, namespace) not in self.provider.functions and not self.provider.logs.has(name, namespace):
+            raise NotFound(f"function {name}.{namespace} is not deployed", code="function_not_found")
+        try:
+            since_s = parse_rfc3339(query["since"]) if query.get("since") else None
+            tail = int(query["tail"]) if query.get("tail") else None
+        except ValueError as exc:
+            raise BadRequest(f"bad `since` or `tail`: {exc}", code="bad_parameter") from exc
+        follow = query.get("follow", "").lower() in ("1", "true")
+        instance = query.get("instance") or None
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        backlog = self.provider.logs.read(name, namespace, instance, since_s, tail)
+        await response.write("".join(json.dumps(r) + "\n" for r in backlog).encode())
+        if follow:
+            await self._follow_logs(request, response, name, namespace, instance)
+        await response.write_eof()
+        return response
+
+    async def _follow_logs(self, request, response, name, namespace, instance) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+        unsubscribe = self.provider.logs.subscribe(name, namespace, queue.put_nowait)
+        try:
+            while request.transport is not None and not request.transport.is_closing():
+                try:
+                    record = await asyncio.wait_for(queue.get(), LOG_FOLLOW_POLL_S)
+                except asyncio.TimeoutError:
+                    continue
+                if instance is None or record["instance"] == instance:
+                    await response.write((json.dumps(record) + "\n").encode())
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client went away
+        finally:
+            unsubscribe()
+
+
+def build_app(api: GatewayApi, max_body_bytes: int) -> web.Application:
+    app = web.Application(client_max_size=max_body_bytes)
+    app.add_routes(api.routes())
+    return app

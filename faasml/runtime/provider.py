@@ -1,0 +1,147 @@
+"""The faas-provider of one machine: the registry of deployed functions and its operations.
+
+Deploy, update, remove, scale and status, as faas-netes does them, but each function is a
+`FunctionSupervisor` running local processes. Only images that the stack maps to a local
+handler can be deployed: the runtime cannot pull or run container images.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from faasml.errors import BadRequest, NotFound
+from faasml.runtime.logstore import LogStore
+from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.nodes import Node
+from faasml.runtime.openfaas import check_name, function_status
+from faasml.runtime.placement import fitting_nodes, function_constraints, unschedulable_reason
+from faasml.runtime.replicas import prepare_run_dir
+from faasml.runtime.stack import DEFAULT_NAMESPACE, FunctionSpec, LocalSource, Stack
+from faasml.runtime.supervisor import FunctionSupervisor, SupervisorContext
+
+FunctionKey = tuple[str, str]  # (name, namespace)
+# A guard against typos like 1000: every replica is a process on this one machine.
+MAX_REPLICAS = 64
+
+
+class LocalProvider:
+    def __init__(self, stack: Stack, nodes: list[Node], state_dir: Path, context: SupervisorContext,
+                 metrics: GatewayMetrics):
+        self.stack, self.nodes, self.state_dir = stack, nodes, state_dir
+        self.context, self.metrics = context, metrics
+        self.functions: dict[FunctionKey, FunctionSupervisor] = {}
+        self._background: set[asyncio.Future] = set()  # removals still stopping replicas
+        context.replicas_per_node = self._replicas_per_node
+        context.on_change = self.refresh_gauges
+
+    @property
+    def logs(self) -> LogStore:
+        return self.context.logs
+
+    # --- lookups -------------------------------------------------------------------
+
+    def get(self, name: str, namespace: str | None = None) -> FunctionSupervisor:
+        supervisor = self.functions.get((name, namespace or DEFAULT_NAMESPACE))
+        if supervisor is None:
+            raise NotFound(f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
+                           code="function_not_found")
+        return supervisor
+
+    def namespaces(self) -> list[str]:
+        return sorted({DEFAULT_NAMESPACE, *(ns for _, ns in self.functions)})
+
+    def check_namespace(self, namespace: str | None) -> str:
+        namespace = namespace or DEFAULT_NAMESPACE
+        if namespace not in self.namespaces():
+            raise BadRequest(f"namespace {namespace!r} is not valid; known: {self.namespaces()}",
+                             code="bad_namespace")
+        return namespace
+
+    def status(self, supervisor: FunctionSupervisor, usage: bool = False) -> dict[str, Any]:
+        spec = supervisor.spec
+        return function_status(
+            spec,
+            replicas=supervisor.desired_replicas,
+            available_replicas=supervisor.available_replicas(),
+            invocation_count=self.metrics.invocation_count(spec.qualified_name),
+            created_at=supervisor.created_at,
+            usage=supervisor.usage() if usage else None,
+            local=supervisor.local_status(),
+        )
+
+    def list_status(self, namespace: str | None) -> list[dict[str, Any]]:
+        namespace = self.check_namespace(namespace)
+        return [self.status(s) for (_, ns), s in sorted(self.functions.items()) if ns == namespace]
+
+    # --- operations ----------------------------------------------------------------
+
+    def _resolve(self, spec: FunctionSpec, source: LocalSource | None) -> tuple[LocalSource, Path, list[Node], str | None]:
+        if source is None:
+            source = self.stack.source_for_image(spec.image)
+        if source is None:
+            known = ", ".join(self.stack.known_images()) or "none"
+            raise BadRequest(
+                f"image {spec.image!r} is not built from a handler in {self.stack.path.name}: "
+                f"`faasml up` runs local handlers only, it cannot pull images (images it can run: {known})",
+                code="image_not_local")
+        constraints = function_constraints(spec.constraints, spec.annotations)
+        nodes = fitting_nodes(self.nodes, constraints)
+        reason = None if nodes else unschedulable_reason(self.nodes, constraints)
+        run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
+        return source, run_dir, nodes, reason
+
+    def deploy(self, spec: FunctionSpec, source: LocalSource | None = None) -> FunctionSupervisor:
+        """Create a function (POST /system/functions); an existing one is updated, as faasd does."""
+        key = (spec.name, spec.namespace)
+        if key in self.functions:
+            self.update(spec, source)
+            return self.functions[key]
+        source, run_dir, nodes, reason = self._resolve(spec, source)
+        supervisor = FunctionSupervisor(self.context, spec, source, run_dir, nodes, reason)
+        self.functions[key] = supervisor
+        supervisor.log(f"deployed image {spec.image} ({source.lang}, handler {source.handler_dir}); "
+                       f"{supervisor.desired_replicas} replica(s) on {[n.name for n in nodes] or 'no node'}")
+        supervisor.start()
+        self.refresh_gauges()
+        return supervisor
+
+    def update(self, spec: FunctionSpec, source: LocalSource | None = None) -> None:
+        """PUT /system/functions: 404 when absent (faas-cli then POSTs)."""
+        supervisor = self.get(spec.name, spec.namespace)
+        source, run_dir, nodes, reason = self._resolve(spec, source)
+        supervisor.log(f"updating to image {spec.image}")
+        supervisor.replace(spec, source, run_dir, nodes, reason)
+
+    def remove(self, name: str, namespace: str | None) -> None:
+        """Unroute at once; replicas drain and stop in the background."""
+        supervisor = self.get(name, namespace)
+        del self.functions[(supervisor.spec.name, supervisor.spec.namespace)]
+        supervisor.log("removed")
+        self.metrics.set_replicas(supervisor.spec.qualified_name, None, None)
+        self._background.add(asyncio.ensure_future(supervisor.stop()))
+
+    def scale(self, name: str, namespace: str | None, replicas: int) -> None:
+        check_name(name, "function name")
+        if replicas > MAX_REPLICAS:
+            raise BadRequest(f"replicas {replicas} is over this runtime's limit of {MAX_REPLICAS}",
+                             code="too_many_replicas")
+        self.get(name, namespace).scale(replicas)
+
+    async def stop_all(self) -> None:
+        stopping = [s.stop() for s in self.functions.values()]
+        await asyncio.gather(*stopping, *self._background, return_exceptions=True)
+
+    # --- bookkeeping ---------------------------------------------------------------
+
+    def _replicas_per_node(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for supervisor in self.functions.values():
+            for replica in supervisor.all_replicas():
+                counts[replica.node.name] = counts.get(replica.node.name, 0) + 1
+        return counts
+
+    def refresh_gauges(self) -> None:
+        for supervisor in self.functions.values():
+            self.metrics.set_replicas(supervisor.spec.qualified_name, supervisor.desired_replicas,
+                                      supervisor.available_replicas())

@@ -1,0 +1,175 @@
+"""`/function/{name}[.{namespace}][/subpath]`: forwarding an invocation to a ready replica.
+
+Method, subpath, raw query string, headers (less hop-by-hop ones) and body pass through
+unchanged and binary-safe, over pooled keep-alive connections. Every failure upstream
+ends as a JSON error with the status OpenFaaS would give (502 connection lost, 503 no
+ready replica, 504 timeout), and is counted in the gateway's metrics with that code.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
+                           PayloadTooLarge, internal_error)
+from faasml.runtime.durations import parse_duration_seconds
+from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.provider import LocalProvider
+from faasml.runtime.replicas import Replica
+from faasml.runtime.stack import DEFAULT_NAMESPACE
+from faasml.runtime.supervisor import FunctionSupervisor
+
+# RFC 9110 hop-by-hop headers, plus those the client library sets itself.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+                         "host", "content-length"})
+# Without this aiohttp would add its own User-Agent, Accept, Accept-Encoding, Content-Type.
+_NO_AUTO_HEADERS = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
+_FUNCTION_PREFIX = "/function/"
+CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
+
+
+@dataclass
+class ProxySettings:
+    max_body_bytes: int = 64 << 20
+    upstream_timeout_s: float = 60.0  # faas-cli invoke's own timeout; exec_timeout overrides
+    ready_wait_s: float = 5.0          # wait this long for a starting replica before 503
+
+
+def error_response(exc: FaasmlError) -> web.Response:
+    headers = {"Content-Type": "application/json"}
+    headers.update(exc.headers)
+    return web.Response(status=exc.status, body=exc.to_json(), headers=headers)
+
+
+class FunctionProxy:
+    def __init__(self, provider: LocalProvider, metrics: GatewayMetrics,
+                 session: aiohttp.ClientSession, settings: ProxySettings):
+        self.provider, self.metrics, self.session, self.settings = provider, metrics, session, settings
+        self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name, _, namespace = request.match_info["name"].partition(".")
+        supervisor = self.provider.functions.get((name, namespace or DEFAULT_NAMESPACE))
+        if supervisor is None:
+            return error_response(NotFound(
+                f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
+                code="function_not_found"))
+        function_name = supervisor.spec.qualified_name
+        self.metrics.started(function_name)
+        started = time.perf_counter()
+        try:
+            response = await self._forward(supervisor, request)
+        except FaasmlError as exc:
+            response = error_response(exc)
+        except asyncio.CancelledError:
+            # Keeps the in-flight gauge true when a handler is cancelled (client gone).
+            self.metrics.finished(function_name, CLIENT_CLOSED, time.perf_counter() - started)
+            raise
+        except Exception as exc:  # the gateway survives anything a request can cause
+            print(f"[{function_name}] proxy error: {exc!r}", file=sys.stderr, flush=True)
+            response = error_response(internal_error(exc))
+        elapsed = time.perf_counter() - started
+        self.metrics.finished(function_name, response.status, elapsed)
+        response.headers["X-Duration-Seconds"] = f"{elapsed:.6f}"
+        return response
+
+    async def _forward(self, supervisor: FunctionSupervisor, request: web.Request) -> web.Response:
+        body = await self._read_body(request)
+        url = self._upstream_path(request)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers.append(("X-Forwarded-Host", request.host))
+        if request.remote:
+            headers.append(("X-Forwarded-For", request.remote))
+        if "X-Call-Id" not in request.headers:
+            headers.append(("X-Call-Id", str(uuid.uuid4())))
+        headers.append(("X-Start-Time", str(time.time_ns())))
+        timeout = self._timeout_for(supervisor)
+        tried: set[int] = set()
+        while True:
+            replica = await self._pick(supervisor, tried)
+            try:
+                return await self._send(replica, request.method, url, headers, body, timeout)
+            except aiohttp.ClientConnectorError:
+                # Nothing was sent: the replica died between probes; try another one once.
+                tried.add(id(replica))
+                if len(tried) >= 2:
+                    raise BadGateway(f"cannot connect to any replica of {supervisor.spec.qualified_name}")
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLarge(f"request body over the gateway's limit of "
+                                  f"{self.settings.max_body_bytes} bytes") from exc
+
+    @staticmethod
+    def _upstream_path(request: web.Request) -> str:
+        """The raw subpath and query after `/function/{name}`, encoded exactly as received."""
+        raw = request.raw_path
+        path, question, query = raw.partition("?")
+        slash = path.find("/", len(_FUNCTION_PREFIX))
+        tail = path[slash:] if slash >= 0 else "/"
+        return tail + question + query
+
+    async def _pick(self, supervisor: FunctionSupervisor, tried: set[int]) -> Replica:
+        replica = supervisor.choose_replica()
+        if replica is None or id(replica) in tried:
+            name = supervisor.spec.qualified_name
+            if supervisor.unschedulable:
+                raise NotReady(f"{name} is unschedulable: {supervisor.unschedulable}",
+                               code="unschedulable")
+            if supervisor.desired_replicas == 0:
+                raise NotReady(f"{name} is scaled to zero replicas", code="scaled_to_zero")
+            if not await supervisor.wait_until_ready(self.settings.ready_wait_s):
+                raise NotReady(f"no ready replica of {name} after {self.settings.ready_wait_s:g}s "
+                               f"(starting, loading its model, or restarting)",
+                               headers={"Retry-After": "1"})
+            replica = supervisor.choose_replica()
+            if replica is None or id(replica) in tried:
+                raise NotReady(f"no ready replica of {name}", headers={"Retry-After": "1"})
+        return replica
+
+    async def _send(self, replica: Replica, method: str, url: str, headers: list[tuple[str, str]],
+                    body: bytes, timeout: aiohttp.ClientTimeout) -> web.Response:
+        replica.in_flight += 1
+        try:
+            if replica.node.rtt_ms:  # SIMULATED network distance to this node (see docs)
+                await asyncio.sleep(replica.node.rtt_ms / 1000.0)
+            async with self.session.request(
+                method, URL(replica.base_url + url, encoded=True), data=body or None,
+                headers=headers, timeout=timeout, allow_redirects=False,
+                auto_decompress=False, skip_auto_headers=_NO_AUTO_HEADERS,
+            ) as upstream:
+                payload = await upstream.read()
+                response_headers = [(k, v) for k, v in upstream.headers.items()
+                                    if k.lower() not in _HOP_BY_HOP]
+                return web.Response(status=upstream.status, body=payload, headers=response_headers)
+        except asyncio.TimeoutError as exc:
+            raise GatewayTimeout(f"{replica.instance} did not answer within {timeout.total:g}s") from exc
+        except aiohttp.ClientConnectorError:
+            raise
+        except (aiohttp.ClientError, OSError) as exc:
+            raise BadGateway(f"{replica.instance} closed the connection mid-request "
+                             f"({type(exc).__name__}); it may have crashed") from exc
+        finally:
+            replica.in_flight -= 1
+
+    def _timeout_for(self, supervisor: FunctionSupervisor) -> aiohttp.ClientTimeout:
+        raw = supervisor.spec.environment.get("exec_timeout", "")
+        timeout = self._timeouts.get(raw)
+        if timeout is None:
+            try:
+                seconds = parse_duration_seconds(raw) if raw else self.settings.upstream_timeout_s
+            except ValueError:
+                seconds = self.settings.upstream_timeout_s
+            timeout = self._timeouts[raw] = aiohttp.ClientTimeout(
+                total=seconds if seconds > 0 else self.settings.upstream_timeout_s)
+        return timeout

@@ -1,0 +1,114 @@
+"""`faasml up`: wire stack, nodes, auth, logs, metrics, provider and gateway, and serve."""
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from faasml.runtime.auth import load_basic_auth
+from faasml.runtime.gateway import GatewayApi, build_app
+from faasml.runtime.logstore import LogStore
+from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.nodes import Node, load_nodes, single_node
+from faasml.runtime.provider import LocalProvider
+from faasml.runtime.proxy import FunctionProxy, ProxySettings
+from faasml.runtime.stack import Stack, load_stack
+from faasml.runtime.supervisor import SupervisionSettings, SupervisorContext
+
+DEFAULT_NODES_FILE = Path("edge") / "nodes.local.yml"
+
+
+@dataclass
+class RuntimeConfig:
+    stack_path: Path
+    nodes_path: Path | None = None  # None: <stack folder>/edge/nodes.local.yml, else one node
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path | None = None   # None: <stack folder>/.faasml
+    only: list[str] = field(default_factory=list)  # deploy just these stack functions
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+
+
+def resolve_nodes(config: RuntimeConfig, stack: Stack) -> tuple[list[Node], list[str], str]:
+    path = config.nodes_path
+    if path is None and (stack.folder / DEFAULT_NODES_FILE).is_file():
+        path = stack.folder / DEFAULT_NODES_FILE
+    if path is None:
+        return [single_node()], [], "one node (no nodes file)"
+    nodes, warnings = load_nodes(path)
+    return nodes, warnings, str(path)
+
+
+async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
+    stack = load_stack(config.stack_path)
+    nodes, warnings, nodes_source = resolve_nodes(config, stack)
+    state_dir = (config.state_dir or stack.folder / ".faasml").resolve()
+    auth = load_basic_auth(state_dir)
+    gateway_url = f"http://{config.host}:{config.port}"
+    metrics = GatewayMetrics()
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=10.0),
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
+    context = SupervisorContext(
+        stack_folder=stack.folder, logs=LogStore(state_dir / "logs"), http=session,
+        # Lets a function (the selector) call the gateway it runs behind, as it would in a cluster.
+        runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url,
+                     "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},
+        settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
+    provider = LocalProvider(stack, nodes, state_dir, context, metrics)
+    proxy = FunctionProxy(provider, metrics, session, config.proxy)
+    app = build_app(GatewayApi(provider, proxy, auth, metrics), config.proxy.max_body_bytes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
+    stop = stop or _stop_on_signals()
+    try:
+        _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
+        _deploy_stack(provider, stack, config.only)
+        await stop.wait()
+    finally:
+        print("faasml up: stopping replicas", flush=True)
+        await provider.stop_all()
+        await runner.cleanup()
+        await session.close()
+        context.logs.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _deploy_stack(provider: LocalProvider, stack: Stack, only: list[str]) -> None:
+    for name, spec in stack.functions.items():
+        if only and name not in only:
+            continue
+        if name in stack.problems:
+            print(f"[{spec.qualified_name}] NOT RUNNABLE LOCALLY, skipped: {stack.problems[name]}", flush=True)
+            continue
+        provider.deploy(spec, stack.sources[name])
+
+
+def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir) -> None:
+    lines = [f"faasml up: gateway on {gateway_url} (stack {stack.path}, nodes from {nodes_source})"]
+    lines += [f"  node {n.describe()}" for n in nodes]
+    lines += [f"  warning: {w}" for w in warnings]
+    if "generated" in auth.source:
+        lines.append(f"  basic auth for /system/*: user {auth.user}, password {auth.password} "
+                     f"(saved in {auth.source.split(' ')[0]})")
+    else:
+        lines.append(f"  basic auth for /system/*: user {auth.user}, password from {auth.source}")
+    lines.append(f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin "
+                 f"< {state_dir / 'basic-auth-password'}" if "$" not in auth.source else
+                 f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin")
+    lines.append(f"  invoke: curl --data-binary @FILE {gateway_url}/function/<name>; "
+                 f"logs in {state_dir / 'logs'}")
+    print("\n".join(lines), flush=True)

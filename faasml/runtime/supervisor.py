@@ -1,0 +1,322 @@
+"""Keeping a function's replicas alive: start, probe readiness, restart with backoff, scale.
+
+Each replica slot is one coroutine that owns a process for as long as the slot exists:
+start it, wait until its readiness path answers 200, watch it, and when it dies report
+the exit in the function's log and start a new one after a backoff delay. Scaling adds
+or drains slots; an update starts the new generation and stops the old one once a new
+replica is ready (or after `ready_timeout_s`), so there is no gap in service.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
+
+import aiohttp
+
+from faasml.runtime.backoff import RestartBackoff
+from faasml.runtime.balancer import LeastInFlight
+from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore, rfc3339
+from faasml.runtime.nodes import Node
+from faasml.runtime.placement import choose_node
+from faasml.runtime.replicas import (Replica, ReplicaState, free_port, process_usage, pump_output,
+                                     replica_environment, start_process, terminate)
+from faasml.runtime.stack import FunctionSpec, LocalSource
+
+
+@dataclass
+class SupervisionSettings:
+    """Timings of readiness probing and draining (defaults follow of-watchdog/Kubernetes)."""
+
+    startup_probe_interval_s: float = 0.05  # while starting: become routable quickly
+    health_probe_interval_s: float = 1.0    # once ready, when a ready_path is set
+    probe_timeout_s: float = 2.0
+    unready_after_failures: int = 3         # Kubernetes' failureThreshold
+    drain_grace_s: float = 10.0             # in-flight requests may finish before SIGTERM
+    ready_timeout_s: float = 120.0          # an update swaps generations after this anyway
+
+
+@dataclass
+class SupervisorContext:
+    """What every supervisor shares, handed down by the provider."""
+
+    stack_folder: Path
+    logs: LogStore
+    http: aiohttp.ClientSession
+    runtime_env: Mapping[str, str]
+    settings: SupervisionSettings
+    replicas_per_node: Callable[[], dict[str, int]]
+    on_change: Callable[[], None]  # replica counts changed: refresh gauges
+
+
+@dataclass(eq=False)
+class Slot:
+    node: Node
+    index: int
+    replica: Replica | None = None
+    stopping: bool = False
+    exits: int = 0
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    task: asyncio.Task | None = None
+
+
+class Generation:
+    """The replicas of one version of a function (an update makes a new generation)."""
+
+    def __init__(self, spec: FunctionSpec, source: LocalSource, run_dir: Path, nodes: list[Node]):
+        self.spec, self.source, self.run_dir, self.nodes = spec, source, run_dir, nodes
+        self.slots: list[Slot] = []
+
+    def replicas(self) -> list[Replica]:
+        return [s.replica for s in self.slots if s.replica is not None and not s.stopping]
+
+    def ready_count(self) -> int:
+        return sum(1 for r in self.replicas() if r.routable)
+
+
+class FunctionSupervisor:
+    def __init__(self, context: SupervisorContext, spec: FunctionSpec, source: LocalSource,
+                 run_dir: Path, nodes: list[Node], unschedulable: str | None):
+        self.context = context
+        self.current = Generation(spec, source, run_dir, nodes)
+        self.draining: list[Generation] = []
+        self.unschedulable = unschedulable
+        self.desired_replicas = spec.min_replicas
+        self.created_at = rfc3339(time.time())
+        self.balancer = LeastInFlight()
+        self._instances = 0
+        self._ready = asyncio.Event()
+        self._usage_samples: dict[int, tuple[float, float]] = {}  # pid -> (cpu_s, at)
+
+    @property
+    def spec(self) -> FunctionSpec:
+        return self.current.spec
+
+    def log(self, text: str) -> None:
+        self.context.logs.append(self.spec.name, self.spec.namespace, RUNTIME_INSTANCE, text)
+        print(f"[{self.spec.qualified_name}] {text}", flush=True)
+
+    # --- routing -------------------------------------------------------------------
+
+    def routable_replicas(self) -> list[Replica]:
+        replicas = self.current.replicas()
+        if any(r.routable for r in replicas):
+            return replicas
+        for generation in self.draining:  # an update's old replicas serve until then
+            old = generation.replicas()
+            if any(r.routable for r in old):
+                return old
+        return replicas
+
+    def choose_replica(self) -> Replica | None:
+        return self.balancer.choose(self.routable_replicas())
+
+    async def wait_until_ready(self, timeout_s: float) -> bool:
+        if self.available_replicas() > 0:
+            return True
+        self._ready.clear()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def available_replicas(self) -> int:
+        return self.current.ready_count() + sum(g.ready_count() for g in self.draining)
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.unschedulable:
+            self.log(f"UNSCHEDULABLE, not started: {self.unschedulable}")
+            return
+        self._scale_generation(self.current, self.desired_replicas)
+
+    def scale(self, replicas: int) -> asyncio.Future:
+        """Set the replica count now; the returned future ends when surplus replicas are gone."""
+        self.desired_replicas = replicas
+        if self.unschedulable:
+            self.log(f"scaled to {replicas}, but still UNSCHEDULABLE: {self.unschedulable}")
+            return asyncio.gather()
+        stopped = self._scale_generation(self.current, replicas)
+        self.log(f"scaled to {replicas} replica(s)")
+        self.context.on_change()
+        return asyncio.gather(*stopped)
+
+    def replace(self, spec: FunctionSpec, source: LocalSource, run_dir: Path,
+                      nodes: list[Node], unschedulable: str | None) -> None:
+        """Roll to a new version: the old replicas serve until a new one is ready."""
+        old = self.current
+        self.current = Generation(spec, source, run_dir, nodes)
+        self.unschedulable = unschedulable
+        if "com.openfaas.scale.min" in spec.labels:
+            self.desired_replicas = spec.min_replicas
+        self.draining.append(old)
+        self.start()
+        asyncio.get_running_loop().create_task(self._retire_when_replaced(old))
+
+    async def _retire_when_replaced(self, old: Generation) -> None:
+        deadline = time.monotonic() + self.context.settings.ready_timeout_s
+        while self.current.ready_count() == 0 and time.monotonic() < deadline and not self.unschedulable:
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*self._scale_generation(old, 0))
+        if old in self.draining:
+            self.draining.remove(old)
+        self.context.on_change()
+
+    async def stop(self) -> None:
+        generations = [self.current, *self.draining]
+        await asyncio.gather(*(t for g in generations for t in self._scale_generation(g, 0)))
+
+    def _scale_generation(self, generation: Generation, replicas: int) -> list[Awaitable[None]]:
+        live = [s for s in generation.slots if not s.stopping]
+        for _ in range(replicas - len(live)):
+            generation.slots.append(self._start_slot(generation))
+        # Drain the least useful first: not ready, then the least busy.
+        surplus = sorted(live, key=lambda s: (s.replica is not None and s.replica.routable,
+                                              s.replica.in_flight if s.replica else 0))
+        return [self._stop_slot(generation, s) for s in surplus[:max(len(live) - replicas, 0)]]
+
+    def _start_slot(self, generation: Generation) -> Slot:
+        own: dict[str, int] = {}
+        for slot in generation.slots:
+            if not slot.stopping:
+                own[slot.node.name] = own.get(slot.node.name, 0) + 1
+        node = choose_node(generation.nodes, own, self.context.replicas_per_node())
+        slot = Slot(node=node, index=len(generation.slots))
+        slot.task = asyncio.get_running_loop().create_task(self._keep_alive(generation, slot))
+        return slot
+
+    async def _stop_slot(self, generation: Generation, slot: Slot) -> None:
+        slot.stopping = True
+        replica = slot.replica
+        if replica is not None and replica.process is not None:
+            replica.state = ReplicaState.STOPPING
+            deadline = time.monotonic() + self.context.settings.drain_grace_s
+            while replica.in_flight > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            await terminate(replica.process)
+        if slot.task is not None:
+            slot.task.cancel()
+            await asyncio.gather(slot.task, return_exceptions=True)
+        if slot in generation.slots:
+            generation.slots.remove(slot)
+        self.context.on_change()
+
+    async def _keep_alive(self, generation: Generation, slot: Slot) -> None:
+        while not slot.stopping:
+            replica = await self._launch(generation, slot)
+            exit_code = await self._watch(generation, replica)
+            replica.state = ReplicaState.EXITED
+            self.context.on_change()
+            if slot.stopping:
+                return
+            uptime_s = time.monotonic() - replica.started_at
+            delay_s = slot.backoff.delay_after_exit(uptime_s)
+            slot.exits += 1
+            self.log(f"replica {replica.instance} (pid {replica.pid}) exited with code {exit_code} "
+                     f"after {uptime_s:.1f}s; restart #{slot.exits} in {delay_s:.1f}s")
+            await asyncio.sleep(delay_s)
+
+    async def _launch(self, generation: Generation, slot: Slot) -> Replica:
+        spec = generation.spec
+        self._instances += 1
+        replica = Replica(instance=f"{spec.name}-{self._instances}", node=slot.node, port=free_port())
+        env = replica_environment(spec, replica.port, replica.instance, self.context.runtime_env)
+        command = generation.source.command(generation.run_dir)
+        replica.process = await start_process(command, slot.node, self.context.stack_folder, env)
+        slot.replica = replica
+        self.log(f"replica {replica.instance} started: pid {replica.pid}, port {replica.port}, "
+                 f"node {slot.node.name}")
+        return replica
+
+    async def _watch(self, generation: Generation, replica: Replica) -> int:
+        process = replica.process
+        assert process is not None and process.stdout is not None
+        on_line = lambda text: self.context.logs.append(  # noqa: E731
+            generation.spec.name, generation.spec.namespace, replica.instance, text)
+        output = asyncio.get_running_loop().create_task(pump_output(process.stdout, on_line))
+        probing = asyncio.get_running_loop().create_task(self._probe(generation.spec, replica))
+        try:
+            exit_code = await process.wait()
+            await asyncio.wait_for(asyncio.shield(output), 1.0)
+        except asyncio.TimeoutError:
+            exit_code = process.returncode or 0
+        finally:
+            probing.cancel()
+            output.cancel()
+        return exit_code
+
+    async def _probe(self, spec: FunctionSpec, replica: Replica) -> None:
+        settings = self.context.settings
+        ready_path = spec.ready_path
+        url = replica.base_url + (ready_path or "/")
+        while replica.state is ReplicaState.STARTING:
+            if await self._answers(url, need_200=ready_path is not None):
+                replica.state = ReplicaState.READY
+                self.log(f"replica {replica.instance} ready after "
+                         f"{time.monotonic() - replica.started_at:.2f}s")
+                self._ready.set()
+                self.context.on_change()
+            else:
+                await asyncio.sleep(settings.startup_probe_interval_s)
+        if ready_path is None:
+            return  # without a readiness path, liveness is the process itself
+        failures = 0
+        while replica.state in (ReplicaState.READY, ReplicaState.UNREADY):
+            await asyncio.sleep(settings.health_probe_interval_s)
+            healthy = await self._answers(url, need_200=True)
+            failures = 0 if healthy else failures + 1
+            if replica.state is ReplicaState.READY and failures >= settings.unready_after_failures:
+                replica.state = ReplicaState.UNREADY
+                self.log(f"replica {replica.instance} not ready: {ready_path} failed {failures} times")
+                self.context.on_change()
+            elif replica.state is ReplicaState.UNREADY and healthy:
+                replica.state = ReplicaState.READY
+                self.log(f"replica {replica.instance} ready again")
+                self._ready.set()
+                self.context.on_change()
+
+    async def _answers(self, url: str, need_200: bool) -> bool:
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.context.settings.probe_timeout_s)
+            async with self.context.http.get(url, timeout=timeout) as response:
+                await response.read()
+                return response.status == 200 or not need_200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return False
+
+    # --- status --------------------------------------------------------------------
+
+    def all_replicas(self) -> list[Replica]:
+        return [r for g in (self.current, *self.draining) for r in g.replicas()]
+
+    def usage(self) -> dict[str, float]:
+        """faas-provider's FunctionUsage: CPU percent since the last call, resident bytes."""
+        cpu_percent, memory = 0.0, 0
+        now = time.monotonic()
+        for replica in self.all_replicas():
+            pid = replica.pid
+            sample = process_usage(pid) if pid and replica.state is not ReplicaState.EXITED else None
+            if sample is None:
+                continue
+            cpu_s, resident = sample
+            memory += resident
+            previous = self._usage_samples.get(pid)
+            if previous and now > previous[1]:
+                cpu_percent += 100.0 * (cpu_s - previous[0]) / (now - previous[1])
+            else:
+                cpu_percent += 100.0 * cpu_s / max(now - replica.started_at, 1e-3)
+            self._usage_samples[pid] = (cpu_s, now)
+        return {"cpu": round(cpu_percent, 3), "totalMemoryBytes": float(memory)}
+
+    def local_status(self) -> dict[str, object]:
+        return {
+            "nodes": [n.name for n in self.current.nodes],
+            "rttMs": {n.name: n.rtt_ms for n in self.current.nodes},
+            "unschedulable": self.unschedulable or "",
+            "replicaStates": [r.describe() for r in self.all_replicas()],
+            "restarts": sum(s.exits for s in self.current.slots),
+        }

@@ -1,0 +1,41 @@
+"""A toy function for the runtime's tests; the subpath picks the behaviour.
+
+/raw echoes the body and Content-Type byte for byte; /sleep?s=N answers after N seconds;
+/exit kills the process mid-request; /print?text=T writes T to stdout (the logs);
+anything else answers JSON describing the request and the process that served it.
+"""
+import base64
+import json
+import os
+import time
+
+
+def handle(event, context):
+    path = event.path
+    if path == "/raw":
+        return {"statusCode": 200, "body": event.body,
+                "headers": {"Content-Type": event.headers.get("Content-Type", "application/octet-stream")}}
+    if path == "/sleep":
+        time.sleep(float(event.query.get("s", "1")))
+    if path == "/exit":
+        os._exit(3)
+    if path == "/print":
+        print(event.query.get("text", ""), flush=True)
+    if path == "/status":
+        return {"statusCode": int(event.query.get("code", "200")), "body": {"status": "as asked"}}
+    return {
+        "statusCode": 200,
+        "body": {
+            "method": event.method,
+            "path": path,
+            "query": event.query,
+            "headers": {k.lower(): v for k, v in event.headers.items()},
+            "body_b64": base64.b64encode(event.body or b"").decode(),
+            "pid": os.getpid(),
+            "hostname": context.hostname,
+            "cwd": os.getcwd(),
+            "greeting": os.getenv("GREETING", ""),
+            "cpus": sorted(os.sched_getaffinity(0)),
+        },
+        "headers": {"X-Replica-Pid": str(os.getpid())},
+    }
