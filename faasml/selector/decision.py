@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from faasml.errors import NotReady, TooManyRequests, Unprocessable
+from faasml.errors import FaasmlError, NotReady, TooManyRequests, Unprocessable
 from faasml.selector.candidate import Candidate
 from faasml.selector.load import Clock, LoadTracker
 from faasml.selector.params import SelectionRequest
@@ -38,6 +38,7 @@ class Decision:
     policy: str
     decision_s: float = 0.0
     acquired: str | None = None             # key whose in-flight count was taken
+    error: FaasmlError | None = None        # 422/429/503 verdict (explain shows it)
     notes: dict[str, object] = field(default_factory=dict)
 
 
@@ -56,15 +57,28 @@ class Decider:
 
     def decide(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,
                acquire: bool = True) -> Decision:
+        """Rank and (when `acquire`) take the winner's in-flight slot; raise the verdict."""
+        decision = self.evaluate(variants, request, policy, acquire)
+        if decision.error is not None:
+            raise decision.error
+        return decision
+
+    def evaluate(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,
+                 acquire: bool = False) -> Decision:
+        """Like `decide`, but a 422/429/503 verdict is returned in `error`, not raised."""
         started = time.perf_counter()
+        name = "pinned" if request.variant else policy.name
         with self._lock:
             now = self.clock()
             candidates = [Candidate(v, self.predictor.predict(v, now)) for v in variants]
-            eligible = self._apply_limits(candidates, request)
-            eligible = self._apply_health(eligible, now)
-            eligible = self._apply_saturation(eligible, request)
+            try:
+                eligible = self._apply_limits(candidates, request)
+                eligible = self._apply_health(eligible, now)
+                eligible = self._apply_saturation(eligible, request)
+            except FaasmlError as exc:
+                return Decision([], candidates, name, time.perf_counter() - started, error=exc)
             ranked = [eligible[0]] if request.variant else policy.rank(eligible, request)
-            decision = Decision(ranked, candidates, "pinned" if request.variant else policy.name)
+            decision = Decision(ranked, candidates, name)
             if acquire:
                 self.load.acquire(ranked[0].key)
                 decision.acquired = ranked[0].key

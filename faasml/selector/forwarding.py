@@ -1,0 +1,138 @@
+"""Forwarding with fallback: call the ranked variants in turn until one answers.
+
+Retried (next in the ranking, while the deadline allows): connection errors, timeouts,
+429 and 5xx, and 404 (the function vanished: the registry is stale). Never retried: any
+other 4xx, which is about the input and would fail the same everywhere. A variant that
+refused connections, answered 404 or 503 is marked down for a short cool-down so the
+next decisions skip it without waiting for the registry to notice.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from urllib.parse import urlencode
+
+import urllib3
+
+from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
+from faasml.http import Request
+from faasml.selector.candidate import Candidate
+from faasml.selector.gateway import GatewayClient, Upstream
+from faasml.selector.load import LoadTracker
+
+# Not forwarded either way: they describe one hop, not the message.
+HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding", "keep-alive",
+                         "te", "trailer", "upgrade", "proxy-authorization", "accept-encoding",
+                         "date", "server"})
+SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
+                              "explain", "policy"})
+MARK_DOWN_STATUSES = frozenset({404, 502, 503})
+
+
+@dataclass
+class Attempt:
+    variant: str
+    outcome: str           # "200", "503", "connection error", "timeout", ...
+    elapsed_ms: float
+
+
+@dataclass
+class Forwarded:
+    upstream: Upstream
+    candidate: Candidate
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def is_retryable(status: int) -> bool:
+    return status == 429 or status == 404 or status >= 500
+
+
+def outgoing_headers(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items()
+            if k not in HOP_HEADERS and not k.startswith("x-faasml-")}
+
+
+def outgoing_query(request: Request) -> str:
+    return urlencode({k: v for k, v in request.query.items() if k not in SELECTION_PARAMS})
+
+
+class Forwarder:
+    def __init__(self, clients: Mapping[str, GatewayClient], load: LoadTracker, max_attempts: int = 3,
+                 on_variant_gone: Callable[[], None] = lambda: None):
+        self.clients = clients            # gateway base URL -> client
+        self.load = load
+        self.max_attempts = max(1, max_attempts)
+        self.on_variant_gone = on_variant_gone
+
+    def forward(self, ranked: list[Candidate], request: Request, deadline: float,
+                first_acquired: bool = True) -> Forwarded:
+        """Try `ranked` in order; the first one's in-flight slot was taken by the decider."""
+        headers, query = outgoing_headers(request), outgoing_query(request)
+        attempts: list[Attempt] = []
+        last: Upstream | None = None
+        for index, candidate in enumerate(ranked[: self.max_attempts]):
+            if index > 0 or not first_acquired:
+                self.load.acquire(candidate.key)
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                upstream = self._call(candidate, request.body, headers, query, remaining, attempts)
+            finally:
+                self.load.release(candidate.key)
+            if upstream is None:
+                continue
+            last = upstream
+            if not is_retryable(upstream.status):
+                self._observe(candidate, upstream)
+                return Forwarded(upstream, candidate, attempts)
+        raise self._exhausted(attempts, last, deadline)
+
+    def _call(self, candidate: Candidate, body: bytes, headers: dict[str, str], query: str,
+              remaining_s: float, attempts: list[Attempt]) -> Upstream | None:
+        variant = candidate.variant
+        started = time.perf_counter()
+        try:
+            upstream = self.clients[variant.gateway].invoke(variant.name, variant.namespace, body,
+                                                            headers, query, remaining_s)
+        except (urllib3.exceptions.TimeoutError, TimeoutError):
+            attempts.append(Attempt(variant.id, "timeout", (time.perf_counter() - started) * 1e3))
+            return None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            attempts.append(Attempt(variant.id, f"connection error: {type(exc).__name__}",
+                                    (time.perf_counter() - started) * 1e3))
+            self.load.mark_down(variant.id)
+            self.on_variant_gone()
+            return None
+        attempts.append(Attempt(variant.id, str(upstream.status), upstream.elapsed_ms))
+        if upstream.status in MARK_DOWN_STATUSES:
+            self.load.mark_down(variant.id)
+            if upstream.status == 404:
+                self.on_variant_gone()
+        return upstream
+
+    def _observe(self, candidate: Candidate, upstream: Upstream) -> None:
+        if not 200 <= upstream.status < 300:
+            return
+        compute = upstream.headers.get("X-Faasml-Compute-Ms") or upstream.headers.get("x-faasml-compute-ms")
+        try:
+            compute_ms = float(compute) if compute is not None else None
+        except ValueError:
+            compute_ms = None
+        self.load.observe(candidate.key, upstream.elapsed_ms, compute_ms)
+        self.load.mark_up(candidate.key)
+
+    def _exhausted(self, attempts: list[Attempt], last: Upstream | None, deadline: float) -> FaasmlError:
+        tried = [{"variant": a.variant, "outcome": a.outcome, "elapsed_ms": round(a.elapsed_ms, 3)}
+                 for a in attempts]
+        summary = "; ".join(f"{a.variant}: {a.outcome}" for a in attempts) or "no attempt fitted the deadline"
+        details = {"attempts": tried}
+        if time.monotonic() >= deadline:
+            return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
+                                  code="deadline_exceeded", details=details)
+        if last is not None and all(a.outcome == "429" for a in attempts):
+            retry_after = last.headers.get("Retry-After") or last.headers.get("retry-after") or "1"
+            return TooManyRequests(f"every variant tried is saturated ({summary})", code="saturated",
+                                   details=details, headers={"Retry-After": retry_after})
+        return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details)

@@ -1,0 +1,111 @@
+"""The gateway's view of load, polled from its metrics.
+
+Two sources give the same thing, `function_name -> GatewayLoad`:
+  * `PrometheusLoadSource`: PromQL over the Prometheus HTTP API (a cluster's setup, set
+    `PROMETHEUS_URL`);
+  * `GatewayMetricsLoadSource`: the gateway's own `/metrics` text, with the mean latency
+    taken from the histogram's growth between two polls (the local runtime's setup).
+In flight = invocations started - finished (OpenFaaS CE has no in-flight gauge).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import time
+from typing import Callable
+from urllib.parse import urlencode
+
+import urllib3
+
+from faasml.selector.gateway import GatewayClient, GatewayUnavailable
+from faasml.selector.load import GatewayLoad
+from faasml.selector.promtext import parse_samples
+
+STARTED = "gateway_function_invocation_started"
+FINISHED = "gateway_function_invocation_total"
+SECONDS_SUM = "gateway_functions_seconds_sum"
+SECONDS_COUNT = "gateway_functions_seconds_count"
+REPLICAS = "gateway_service_count"
+
+LoadMap = dict[str, GatewayLoad]
+
+
+class GatewayMetricsLoadSource:
+    def __init__(self, client: GatewayClient, clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.clock = clock
+        self._previous: dict[str, tuple[float, float]] = {}  # function -> (sum_s, count)
+
+    def poll(self) -> LoadMap:
+        text = self.client.metrics_text()
+        now = self.clock()
+        totals: dict[str, dict[str, float]] = collections.defaultdict(lambda: collections.defaultdict(float))
+        names = {STARTED, FINISHED, SECONDS_SUM, SECONDS_COUNT, REPLICAS}
+        for sample in parse_samples(text, names):
+            function = sample.labels.get("function_name")
+            if function:
+                totals[function][sample.name] += sample.value
+        loads: LoadMap = {}
+        for function, series in totals.items():
+            loads[function] = GatewayLoad(
+                inflight=max(0.0, series[STARTED] - series[FINISHED]) if STARTED in series else None,
+                replicas=int(series[REPLICAS]) if REPLICAS in series else None,
+                mean_latency_ms=self._recent_mean_ms(function, series),
+                observed_at=now)
+        return loads
+
+    def _recent_mean_ms(self, function: str, series: dict[str, float]) -> float | None:
+        if SECONDS_COUNT not in series:
+            return None
+        current = (series[SECONDS_SUM], series[SECONDS_COUNT])
+        previous = self._previous.get(function)
+        self._previous[function] = current
+        if previous is None or current[1] <= previous[1]:
+            return None
+        return 1000.0 * (current[0] - previous[0]) / (current[1] - previous[1])
+
+
+class PrometheusLoadSource:
+    QUERIES = {
+        "inflight": f"sum by (function_name) ({STARTED}) - sum by (function_name) ({FINISHED})",
+        "replicas": f"max by (function_name) ({REPLICAS})",
+        "mean_s": (f"sum by (function_name) (rate({SECONDS_SUM}[{{window}}])) / "
+                   f"sum by (function_name) (rate({SECONDS_COUNT}[{{window}}]))"),
+    }
+
+    def __init__(self, url: str, window: str = "30s", timeout_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.url = url.rstrip("/")
+        self.window = window
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.pool = urllib3.PoolManager(maxsize=2, retries=False)
+
+    def _query(self, promql: str) -> dict[str, float]:
+        url = f"{self.url}/api/v1/query?{urlencode({'query': promql})}"
+        try:
+            response = self.pool.request("GET", url, timeout=self.timeout_s)
+            payload = json.loads(response.data)
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            raise GatewayUnavailable(f"prometheus {self.url}: {exc}") from exc
+        if response.status != 200 or payload.get("status") != "success":
+            raise GatewayUnavailable(f"prometheus {self.url} answered {response.status}: {payload.get('error')}")
+        values: dict[str, float] = {}
+        for item in payload["data"]["result"]:
+            function = item["metric"].get("function_name")
+            value = float(item["value"][1])
+            if function and value == value:  # NaN when a rate has no samples yet
+                values[function] = value
+        return values
+
+    def poll(self) -> LoadMap:
+        now = self.clock()
+        inflight = self._query(self.QUERIES["inflight"])
+        replicas = self._query(self.QUERIES["replicas"])
+        mean_s = self._query(self.QUERIES["mean_s"].format(window=self.window))
+        return {function: GatewayLoad(
+                    inflight=max(0.0, inflight[function]) if function in inflight else None,
+                    replicas=int(replicas[function]) if function in replicas else None,
+                    mean_latency_ms=1000.0 * mean_s[function] if function in mean_s else None,
+                    observed_at=now)
+                for function in set(inflight) | set(replicas) | set(mean_s)}

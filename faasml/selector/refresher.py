@@ -1,0 +1,73 @@
+"""Keeps the registry and the gateway load fresh from one background thread.
+
+It re-lists functions every `registry_refresh_s` (sooner when woken after a forwarding
+error) and polls the load source every `metrics_poll_s`. Failures are logged and tried
+again next round: a stale signal ages out through its freshness bound, never crashes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+from faasml.selector.gateway import GatewayUnavailable
+from faasml.selector.load import GatewayLoad, LoadTracker
+from faasml.selector.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class LoadSource(Protocol):
+    def poll(self) -> dict[str, GatewayLoad]: ...
+
+
+class Refresher:
+    def __init__(self, registry: Registry, load: LoadTracker, sources: list[tuple[str | None, LoadSource]],
+                 registry_refresh_s: float, metrics_poll_s: float):
+        self.registry = registry
+        self.load = load
+        self.sources = sources   # (gateway URL it describes, or None for all gateways; source)
+        self.registry_refresh_s = registry_refresh_s
+        self.metrics_poll_s = metrics_poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="faasml-selector-refresh", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        """Re-list functions now (a variant vanished or refused connections)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        next_listing = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self._wake.is_set() or now >= next_listing:
+                self._wake.clear()
+                self.registry.refresh()
+                next_listing = now + self.registry_refresh_s
+            self.poll_load()
+            self._wake.wait(min(self.metrics_poll_s, max(0.0, next_listing - time.monotonic())))
+
+    def poll_load(self) -> None:
+        snapshot = self.registry.snapshot
+        for gateway, source in self.sources:
+            try:
+                loads = source.poll()
+            except (GatewayUnavailable, OSError, ValueError) as exc:
+                log.warning("load source failed: %s", exc)
+                continue
+            self.load.update_gateway(
+                (v.id, loads[v.function_name]) for v in snapshot.variants
+                if v.function_name in loads and (gateway is None or v.gateway == gateway))

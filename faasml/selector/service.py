@@ -1,0 +1,190 @@
+"""The selector's request API over the core: one `handle(Request) -> Response`.
+
+Routes (paths as the function sees them, i.e. after `/function/selector`):
+  POST /            select a variant, forward the body, answer with its response
+  GET|POST /?explain=1   the candidate table instead of forwarding
+  GET /variants     the registry with live state
+  GET /metrics      the selector's own metrics (Prometheus text)
+  GET /ready        200 once the registry lists at least one variant, else 503
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
+from faasml.http import Request, Response
+from faasml.selector.config import SelectorConfig
+from faasml.selector.decision import Decider, Decision, DecisionConfig
+from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
+from faasml.selector.gateway import GatewayClient
+from faasml.selector.load import Clock, LoadConfig, LoadTracker
+from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
+from faasml.selector.params import SelectionRequest, parse_selection
+from faasml.selector.policies import POLICIES, Policy, make_policy
+from faasml.selector.predictor import LatencyPredictor
+from faasml.selector.profiles import load_profiles
+from faasml.selector.refresher import Refresher
+from faasml.selector.registry import Registry
+from faasml.selector.telemetry import SelectorMetrics
+from faasml.selector.variant import Variant
+from faasml.selector import views
+
+
+class SelectorService:
+    def __init__(self, config: SelectorConfig, clock: Clock = time.monotonic,
+                 rng: random.Random | None = None):
+        self.config = config
+        self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.gateways}
+        self.registry = Registry(list(self.clients.values()), load_profiles(config.profiles_path), clock)
+        self.load = LoadTracker(LoadConfig(observed_max_age_s=config.observed_max_age_s,
+                                           gateway_max_age_s=config.gateway_max_age_s,
+                                           cooldown_s=config.cooldown_s), clock)
+        self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
+        self.decider = Decider(self.predictor, self.load, DecisionConfig(config.max_queue_per_slot), clock)
+        self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
+        if config.policy not in self.policies:
+            raise ValueError(f"FAASML_POLICY={config.policy!r} is unknown; known: {', '.join(POLICIES)}")
+        self.metrics = SelectorMetrics()
+        self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
+                                   config.registry_refresh_s, config.metrics_poll_s)
+        self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake)
+        self._started = threading.Lock()
+        self._running = False
+
+    def _load_sources(self, clock: Clock):
+        if self.config.prometheus_url:
+            return [(None, PrometheusLoadSource(self.config.prometheus_url, clock=clock))]
+        return [(url, GatewayMetricsLoadSource(client, clock)) for url, client in self.clients.items()]
+
+    def start(self) -> "SelectorService":
+        """List the gateways once (so the first request has a registry), then keep fresh."""
+        with self._started:
+            if not self._running:
+                self.registry.refresh()
+                self.refresher.poll_load()
+                self.refresher.start()
+                self._running = True
+        return self
+
+    def stop(self) -> None:
+        self.refresher.stop()
+
+    # -- routing -------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        try:
+            if not self._running:
+                self.start()
+            return self._route(request)
+        except FaasmlError as exc:
+            return Response.error(exc)
+        except Exception as exc:  # a bad request must never take the selector down
+            return Response.error(internal_error(exc))
+
+    def _route(self, request: Request) -> Response:
+        path = "/" + request.path.strip("/")
+        if path == "/":
+            if request.method not in ("POST", "PUT", "GET"):
+                raise MethodNotAllowed(f"{request.method} is not supported; POST the input")
+            return self.select(request)
+        if request.method != "GET":
+            raise MethodNotAllowed(f"{path} answers GET only")
+        if path == "/variants":
+            return Response.json(views.variants_view(self))
+        if path == "/metrics":
+            return Response(200, self.metrics.render().encode(),
+                            {"Content-Type": "text/plain; version=0.0.4"})
+        if path == "/ready":
+            if not self.registry.snapshot.variants:
+                raise NotReady("no variant discovered yet", details={"problems": list(self.registry.snapshot.problems)})
+            return Response.json({"ready": True, "variants": len(self.registry.snapshot.variants)})
+        raise NotFound(f"no route {path}; see GET /variants or POST / (docs/api.md)")
+
+    # -- selection -----------------------------------------------------------------
+    def select(self, request: Request) -> Response:
+        selection = parse_selection(request)
+        if request.method == "GET" and not selection.explain:
+            raise MethodNotAllowed("GET answers only with explain=1; POST the input to get a prediction")
+        variants, task = self._variants_for(selection)
+        policy = self._policy(selection)
+        if selection.explain:
+            decision = self.decider.evaluate(variants, selection, policy, acquire=False)
+            return Response.json(views.explain_view(task, selection, decision))
+        decision = self._decide(variants, selection, policy, task)
+        deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
+        try:
+            forwarded = self.forwarder.forward(decision.ranked, request, time.monotonic() + deadline_s)
+        except FaasmlError as exc:
+            self.metrics.count("faasml_selector_failed_total", task=task, code=exc.code)
+            self._count_retries(task, exc.details.get("attempts", []))
+            raise
+        self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts])
+        return self._respond(task, decision, forwarded)
+
+    def _decide(self, variants: list[Variant], selection: SelectionRequest, policy: Policy, task: str) -> Decision:
+        decision = self.decider.evaluate(variants, selection, policy, acquire=True)
+        self.metrics.observe_decision(decision.decision_s)
+        error = decision.error
+        if error is not None:
+            if error.status == 422:
+                self.metrics.count("faasml_selector_infeasible_total", task=task,
+                                   limit=str(error.details.get("limit", "")))
+            elif error.status == 429:
+                self.metrics.count("faasml_selector_shed_total", task=task)
+            else:
+                self.metrics.count("faasml_selector_failed_total", task=task, code=error.code)
+            raise error
+        return decision
+
+    def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
+        snapshot = self.registry.snapshot
+        if selection.variant:
+            variant = snapshot.by_key.get(selection.variant)
+            if variant is None:
+                self.refresher.wake()
+                raise NotFound(f"unknown variant {selection.variant!r}", code="unknown_variant",
+                               details={"known_variants": sorted(snapshot.by_key)})
+            if selection.task and selection.task != variant.task:
+                raise BadRequest(f"variant {variant.id!r} does task {variant.task!r}, not {selection.task!r}",
+                                 code="bad_parameter", details={"parameter": "variant"})
+            return [variant], variant.task
+        if not selection.task:
+            raise BadRequest("parameter task is required (query task= or header X-Faasml-Task)",
+                             code="missing_task", details={"known_tasks": snapshot.tasks})
+        variants = snapshot.by_task.get(selection.task)
+        if not variants:
+            self.refresher.wake()
+            raise NotFound(f"unknown task {selection.task!r}", code="unknown_task",
+                           details={"known_tasks": snapshot.tasks})
+        return list(variants), selection.task
+
+    def _policy(self, selection: SelectionRequest) -> Policy:
+        name = selection.policy or self.config.policy
+        policy = self.policies.get(name)
+        if policy is None:
+            raise BadRequest(f"unknown policy {name!r}", code="bad_parameter",
+                             details={"parameter": "policy", "known_policies": list(POLICIES)})
+        return policy
+
+    def _count_retries(self, task: str, attempts: list[dict]) -> None:
+        """Every attempt that failed over (or gave up) counts as one retry of its variant."""
+        for attempt in attempts:
+            outcome = str(attempt["outcome"])
+            if outcome.startswith(("429", "404")) or outcome[0] in "5ct":
+                self.metrics.count("faasml_selector_retries_total", task=task,
+                                   variant=str(attempt["variant"]), reason=outcome.split(":")[0])
+
+    def _respond(self, task: str, decision: Decision, forwarded: Forwarded) -> Response:
+        answered = forwarded.candidate
+        self.metrics.count("faasml_selector_decisions_total", task=task, variant=answered.key,
+                           policy=decision.policy)
+        headers = {k: v for k, v in forwarded.upstream.headers.items() if k.lower() not in HOP_HEADERS}
+        headers.update({
+            "X-Faasml-Variant": answered.key,
+            "X-Faasml-Predicted-Latency-Ms": f"{answered.prediction.total_ms:.3f}",
+            "X-Faasml-Accuracy": f"{answered.variant.accuracy:g}",
+            "X-Faasml-Attempts": str(len(forwarded.attempts)),
+            "X-Faasml-Policy": decision.policy,
+        })
+        return Response(forwarded.upstream.status, forwarded.upstream.body, headers)

@@ -1,0 +1,60 @@
+"""JSON views: the explain table of one decision, and the registry with live state."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from faasml.selector.decision import Decision
+from faasml.selector.params import SelectionRequest
+
+if TYPE_CHECKING:
+    from faasml.selector.service import SelectorService
+
+
+def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> dict[str, Any]:
+    """Every candidate with accuracy, predicted latency and its parts, score, exclusion."""
+    order = {c.key: i + 1 for i, c in enumerate(decision.ranked)}
+    rows = []
+    for candidate in sorted(decision.candidates, key=lambda c: order.get(c.key, 10**9)):
+        row = candidate.as_dict()
+        row["rank"] = order.get(candidate.key)
+        rows.append(row)
+    return {
+        "task": task,
+        "policy": decision.policy,
+        "request": {"tradeoff": selection.tradeoff, "max_latency_ms": selection.max_latency_ms,
+                    "min_accuracy": selection.min_accuracy, "variant": selection.variant},
+        "chosen": decision.ranked[0].key if decision.ranked else None,
+        "decision_us": round(decision.decision_s * 1e6, 1),
+        "verdict": decision.error.to_dict()["error"] | {"status": decision.error.status}
+        if decision.error else None,
+        "candidates": rows,
+    }
+
+
+def variants_view(service: "SelectorService") -> dict[str, Any]:
+    snapshot = service.registry.snapshot
+    now = service.load.clock()
+    variants = []
+    for variant in snapshot.variants:
+        prediction = service.predictor.predict(variant, now)
+        gateway_load = service.load.gateway(variant.id, now)
+        variants.append({
+            "variant": variant.id, "function": variant.name, "namespace": variant.namespace,
+            "gateway": variant.gateway, "task": variant.task, "accuracy": variant.accuracy,
+            "accuracy_source": variant.accuracy_source, "node_class": variant.node_class,
+            "precision": variant.precision, "profile_latency_ms": variant.profile_latency_ms,
+            "declared_rtt_ms": variant.rtt_ms, "replicas": variant.replicas,
+            "available_replicas": variant.available_replicas,
+            "live": prediction.as_dict() | {
+                "selector_inflight": service.load.own_inflight(variant.id),
+                "gateway_inflight": gateway_load.inflight if gateway_load else None,
+                "gateway_mean_latency_ms": gateway_load.mean_latency_ms if gateway_load else None,
+                "cooling_down": service.load.is_down(variant.id, now)},
+        })
+    return {"tasks": snapshot.tasks, "default_policy": service.config.policy,
+            "policies": list(service.policies),
+            "gateways": [c.endpoint.name for c in service.clients.values()],
+            "registry_age_s": round(service.registry.age(), 3) if snapshot.variants else None,
+            "problems": list(snapshot.problems), "variants": variants,
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

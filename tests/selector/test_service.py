@@ -1,0 +1,231 @@
+"""The selector service end to end over real HTTP: discovery from a gateway's
+/system/functions, forwarding with fallback, the request API and its errors."""
+from __future__ import annotations
+
+import collections
+import json
+import threading
+
+import pytest
+
+from faasml.http import Headers, Request
+from faasml.selector.config import SelectorConfig
+from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.service import SelectorService
+
+from .toygateway import PASSWORD, ToyGateway, executor_status
+
+TASK = "image-classification"
+
+
+@pytest.fixture
+def gateway():
+    toy = ToyGateway().start()
+    toy.functions = [
+        executor_status("quick", TASK, 0.70, 5.0),
+        executor_status("middle", TASK, 0.75, 20.0),
+        executor_status("precise", TASK, 0.80, 60.0),
+        executor_status("embed", "sentence-embedding", 0.9, 8.0),
+        {"name": "selector", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "selector"},
+         "annotations": {}, "replicas": 1, "availableReplicas": 1},
+        {"name": "broken", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "executor"},
+         "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "high"}},
+    ]
+    toy.behaviours = {name: "echo" for name in ("quick", "middle", "precise", "embed")}
+    yield toy
+    toy.stop()
+
+
+def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
+    env = {"FAASML_GATEWAY_PASSWORD": PASSWORD}
+    config = SelectorConfig(gateways=[GatewayEndpoint.parse(g.url, env) for g in gateways],
+                            metrics_poll_s=60, registry_refresh_s=60, **overrides)
+    return SelectorService(config).start()
+
+
+@pytest.fixture
+def service(gateway):
+    selector = make_service(gateway)
+    yield selector
+    selector.stop()
+
+
+def post(service: SelectorService, body: bytes = b"img", path: str = "/", headers=None, **query):
+    request = Request("POST", path, {k: str(v) for k, v in query.items()}, Headers(headers or {}), body)
+    return service.handle(request)
+
+
+def get(service: SelectorService, path: str, **query):
+    return service.handle(Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
+
+
+def body(response) -> dict:
+    return json.loads(response.body)
+
+
+def test_discovery_reads_annotations_and_reports_bad_ones(service):
+    snapshot = service.registry.snapshot
+    assert sorted(snapshot.by_key) == ["embed", "middle", "precise", "quick"]
+    assert snapshot.tasks == ["image-classification", "sentence-embedding"]
+    assert any("broken" in problem for problem in snapshot.problems)
+
+
+def test_wrong_password_discovers_nothing_and_is_not_ready(gateway):
+    config = SelectorConfig(gateways=[GatewayEndpoint.parse(gateway.url, {"FAASML_GATEWAY_PASSWORD": "nope"})],
+                            metrics_poll_s=60, registry_refresh_s=60)
+    selector = SelectorService(config).start()
+    try:
+        assert get(selector, "/ready").status == 503
+        assert "401" in selector.registry.snapshot.problems[0]
+    finally:
+        selector.stop()
+
+
+def test_tradeoff_extremes_choose_different_variants_and_say_so(service, gateway):
+    fast = post(service, task=TASK, tradeoff=0, top_k=3)
+    accurate = post(service, headers={"X-Faasml-Task": TASK, "X-Faasml-Tradeoff": "1"})
+    assert fast.status == accurate.status == 200
+    assert fast.headers["X-Faasml-Variant"] == body(fast)["variant"] == "quick"
+    assert accurate.headers["X-Faasml-Variant"] == body(accurate)["variant"] == "precise"
+    assert accurate.headers["X-Faasml-Accuracy"] == "0.8"
+    assert float(accurate.headers["X-Faasml-Predicted-Latency-Ms"]) > 0
+    assert fast.headers["X-Faasml-Attempts"] == "1"
+    # The executor gets its own parameters and the body, not the selector's.
+    assert body(fast)["query"] == "top_k=3" and body(fast)["bytes"] == 3
+    assert not any(k.lower().startswith("x-faasml") for k in gateway.calls[-1][2])
+
+
+def test_failure_falls_back_to_the_next_in_ranking(service, gateway):
+    gateway.behaviours["precise"] = "status:503"
+    response = post(service, task=TASK, tradeoff=1)
+    assert response.status == 200 and response.headers["X-Faasml-Variant"] == "middle"
+    assert response.headers["X-Faasml-Attempts"] == "2"
+    assert service.metrics.value("faasml_selector_retries_total", task=TASK, variant="precise", reason="503") == 1
+    # The failed variant cools down: the next request goes straight to the runner-up.
+    assert post(service, task=TASK, tradeoff=1).headers["X-Faasml-Attempts"] == "1"
+
+
+def test_dropped_connection_falls_back(service, gateway):
+    gateway.behaviours["precise"] = "drop"
+    response = post(service, task=TASK, tradeoff=1)
+    assert response.status == 200 and response.headers["X-Faasml-Variant"] == "middle"
+
+
+def test_input_errors_are_not_retried(service, gateway):
+    gateway.behaviours["precise"] = "status:415"
+    response = post(service, task=TASK, tradeoff=1)
+    assert response.status == 415 and response.headers["X-Faasml-Attempts"] == "1"
+    assert [call[0] for call in gateway.calls] == ["precise"]
+
+
+def test_deadline_bounds_the_wait(service, gateway):
+    for name in ("quick", "middle", "precise"):
+        gateway.behaviours[name] = "slow:0.5"
+    response = post(service, task=TASK, max_latency_ms=150)
+    assert response.status == 504 and body(response)["error"]["code"] == "deadline_exceeded"
+
+
+def test_every_variant_failing_is_503(service, gateway):
+    for name in ("quick", "middle", "precise"):
+        gateway.behaviours[name] = "status:500"
+    response = post(service, task=TASK)
+    assert response.status == 503
+    assert len(body(response)["error"]["attempts"]) == 3
+    assert post(service, task=TASK).status == 503  # all cooling down now: none healthy
+
+
+@pytest.mark.parametrize("query, status, code", [
+    ({"task": TASK, "tradeoff": "2"}, 400, "bad_parameter"),
+    ({"task": TASK, "tradeoff": "x"}, 400, "bad_parameter"),
+    ({"task": TASK, "explain": "maybe"}, 400, "bad_parameter"),
+    ({"task": TASK, "policy": "nope"}, 400, "bad_parameter"),
+    ({}, 400, "missing_task"),
+    ({"task": "translation"}, 404, "unknown_task"),
+    ({"variant": "ghost"}, 404, "unknown_variant"),
+    ({"task": TASK, "min_accuracy": "0.95"}, 422, "infeasible"),
+    ({"task": TASK, "max_latency_ms": "1"}, 422, "infeasible"),
+])
+def test_parameter_errors(service, query, status, code):
+    response = post(service, **query)
+    assert response.status == status, response.body
+    error = body(response)["error"]
+    assert error["code"] == code and error["message"]
+    if code == "unknown_task":
+        assert error["known_tasks"] == ["image-classification", "sentence-embedding"]
+
+
+def test_pinned_variant_is_used(service):
+    response = post(service, variant="middle", tradeoff=1)
+    assert response.headers["X-Faasml-Variant"] == "middle"
+    assert response.headers["X-Faasml-Policy"] == "pinned"
+
+
+def test_explain_lists_every_candidate_with_parts_and_exclusions(service, gateway):
+    response = post(service, task=TASK, explain=1, min_accuracy=0.72)
+    table = body(response)
+    assert table["chosen"] in {"middle", "precise"}
+    rows = {row["variant"]: row for row in table["candidates"]}
+    assert set(rows) == {"quick", "middle", "precise"}
+    assert "min_accuracy" in rows["quick"]["excluded"] and rows["quick"]["rank"] is None
+    for key in ("accuracy", "predicted_latency_ms", "rtt_ms", "service_ms", "queue_ms", "score"):
+        assert key in rows["middle"]
+    assert gateway.calls == []  # explain never forwards
+
+
+def test_variants_and_metrics_endpoints(service):
+    post(service, task=TASK, tradeoff=0)
+    listing = body(get(service, "/variants"))
+    assert {v["variant"] for v in listing["variants"]} == {"quick", "middle", "precise", "embed"}
+    quick = next(v for v in listing["variants"] if v["variant"] == "quick")
+    assert quick["live"]["service_source"] == "observed" and quick["live"]["service_ms"] == 0.2
+    text = get(service, "/metrics").body.decode()
+    assert 'faasml_selector_decisions_total{policy="tradeoff",task="image-classification",variant="quick"} 1' in text
+    assert "faasml_selector_decision_seconds_count 1" in text
+    assert get(service, "/nowhere").status == 404
+
+
+def test_concurrent_requests_spread_over_equal_variants(gateway):
+    gateway.functions = [executor_status(f"twin{i}", TASK, 0.75, 50.0) for i in range(4)]
+    gateway.behaviours = {f"twin{i}": "slow:0.3" for i in range(4)}
+    selector = make_service(gateway)
+    answers: list[str] = []
+    def call() -> None:
+        answers.append(post(selector, task=TASK).headers.get("X-Faasml-Variant", "error"))
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    selector.stop()
+    assert sorted(collections.Counter(answers).values()) == [4, 4, 4, 4]
+
+
+def test_gateway_metrics_are_a_load_signal(gateway):
+    gateway.metrics_text = (
+        '# TYPE gateway_function_invocation_started counter\n'
+        'gateway_function_invocation_started{function_name="precise.openfaas-fn"} 12\n'
+        'gateway_function_invocation_total{code="200",function_name="precise.openfaas-fn"} 4\n'
+        'gateway_service_count{function_name="precise.openfaas-fn"} 2\n')
+    selector = make_service(gateway)
+    try:
+        row = next(v for v in body(get(selector, "/variants"))["variants"] if v["variant"] == "precise")
+        assert row["live"]["inflight"] == 8 and row["live"]["slots"] == 2
+        assert row["live"]["load_source"] == "gateway"
+        assert row["live"]["queue_ms"] == pytest.approx(60.0 * 7 / 2)
+    finally:
+        selector.stop()
+
+
+def test_same_function_on_two_gateways_gets_distinct_keys(gateway):
+    other = ToyGateway().start()
+    other.functions = [executor_status("quick", TASK, 0.70, 5.0)]
+    other.behaviours = {"quick": "echo"}
+    selector = make_service(gateway, other)
+    try:
+        keys = sorted(selector.registry.snapshot.by_key)
+        assert "quick" not in keys and len([k for k in keys if k.startswith("quick@")]) == 2
+        response = post(selector, variant=[k for k in keys if k.startswith("quick@")][1])
+        assert response.status == 200
+    finally:
+        selector.stop()
+        other.stop()

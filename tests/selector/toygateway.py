@@ -1,0 +1,105 @@
+"""A small real HTTP server playing an OpenFaaS gateway with toy functions, for tests of
+discovery and forwarding mechanics before (and besides) the local runtime.
+
+`/system/functions` (basic auth) lists whatever the test puts in `functions`;
+`/function/<name>[.<ns>]` runs the toy behaviour named in `behaviours[name]`:
+  echo      200 JSON naming the variant, with X-Faasml-Compute-Ms
+  slow:<s>  sleep <s> seconds, then echo
+  status:<n> answer status n with a JSON error
+  drop      close the connection without answering
+`/metrics` serves `metrics_text`. Every call is recorded in `calls`.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PASSWORD = "toy-secret"
+
+
+def executor_status(name: str, task: str, accuracy: float, latency_ms: float, *,
+                    replicas: int = 1, rtt_ms: float | None = None, namespace: str = "openfaas-fn") -> dict[str, Any]:
+    annotations = {"faasml.io/task": task, "faasml.io/accuracy": str(accuracy),
+                   "faasml.io/accuracy-source": "toy", "faasml.io/latency-ms": str(latency_ms),
+                   "faasml.io/node-class": "cloud", "faasml.io/precision": "fp32"}
+    if rtt_ms is not None:
+        annotations["faasml.io/rtt-ms"] = str(rtt_ms)
+    return {"name": name, "namespace": namespace, "image": f"toy/{name}", "replicas": replicas,
+            "availableReplicas": replicas, "labels": {"faasml.io/role": "executor"},
+            "annotations": annotations, "invocationCount": 0}
+
+
+class ToyGateway:
+    def __init__(self) -> None:
+        self.functions: list[dict[str, Any]] = []
+        self.behaviours: dict[str, str] = {}
+        self.metrics_text = ""
+        self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+
+    def start(self) -> "ToyGateway":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler_class(self):
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for key, value in (headers or {"Content-Type": "application/json"}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/system/functions":
+                    token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {token}":
+                        return self._send(401, b"unauthorized", {"Content-Type": "text/plain"})
+                    return self._send(200, json.dumps(gateway.functions).encode())
+                if self.path == "/metrics":
+                    return self._send(200, gateway.metrics_text.encode(), {"Content-Type": "text/plain"})
+                self._send(404, b"{}")
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path, _, query = self.path.partition("?")
+                name = path.removeprefix("/function/").split(".")[0]
+                gateway.calls.append((name, query, dict(self.headers.items()), body))
+                behaviour = gateway.behaviours.get(name)
+                if behaviour is None:
+                    return self._send(404, b"function not found", {"Content-Type": "text/plain"})
+                kind, _, arg = behaviour.partition(":")
+                if kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if kind == "status":
+                    status = int(arg)
+                    return self._send(status, json.dumps({"error": {"code": "toy", "message": kind}}).encode())
+                if kind == "slow":
+                    time.sleep(float(arg))
+                payload = {"variant": name, "bytes": len(body), "query": query}
+                self._send(200, json.dumps(payload).encode(),
+                           {"Content-Type": "application/json", "X-Faasml-Compute-Ms": "0.2"})
+
+        return Handler
