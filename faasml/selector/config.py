@@ -17,7 +17,8 @@ DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 @dataclass
 class SelectorConfig:
     # Gateways whose /system/functions form the registry (FAASML_GATEWAYS, comma-separated
-    # `[name=]url`; else gateway_url / OPENFAAS_URL; else the local runtime's address).
+    # `[name=]url`; else FAASML_GATEWAY_URL (set by `faasml up`), gateway_url, OPENFAAS_URL;
+    # else the local runtime's default address).
     gateways: list[GatewayEndpoint] = field(default_factory=list)
     prometheus_url: str | None = None     # PROMETHEUS_URL: load via PromQL instead of /metrics
     policy: str = DEFAULT_POLICY          # FAASML_POLICY: default ranking policy
@@ -36,8 +37,8 @@ class SelectorConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "SelectorConfig":
-        specs = env.get("FAASML_GATEWAYS") or env.get("gateway_url") or env.get("OPENFAAS_URL") \
-            or DEFAULT_GATEWAY
+        specs = env.get("FAASML_GATEWAYS") or env.get("FAASML_GATEWAY_URL") or env.get("gateway_url") \
+            or env.get("OPENFAAS_URL") or DEFAULT_GATEWAY
         number = lambda name, default: float(env.get(name, default))  # noqa: E731
         return cls(
             gateways=[GatewayEndpoint.parse(s, env) for s in specs.split(",") if s.strip()],

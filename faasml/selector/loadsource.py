@@ -26,6 +26,7 @@ FINISHED = "gateway_function_invocation_total"
 SECONDS_SUM = "gateway_functions_seconds_sum"
 SECONDS_COUNT = "gateway_functions_seconds_count"
 REPLICAS = "gateway_service_count"
+INFLIGHT = "gateway_function_invocation_inflight"  # `faasml up` has it; CE gateways do not
 
 LoadMap = dict[str, GatewayLoad]
 
@@ -40,7 +41,7 @@ class GatewayMetricsLoadSource:
         text = self.client.metrics_text()
         now = self.clock()
         totals: dict[str, dict[str, float]] = collections.defaultdict(lambda: collections.defaultdict(float))
-        names = {STARTED, FINISHED, SECONDS_SUM, SECONDS_COUNT, REPLICAS}
+        names = {STARTED, FINISHED, SECONDS_SUM, SECONDS_COUNT, REPLICAS, INFLIGHT}
         for sample in parse_samples(text, names):
             function = sample.labels.get("function_name")
             if function:
@@ -48,11 +49,19 @@ class GatewayMetricsLoadSource:
         loads: LoadMap = {}
         for function, series in totals.items():
             loads[function] = GatewayLoad(
-                inflight=max(0.0, series[STARTED] - series[FINISHED]) if STARTED in series else None,
+                inflight=self._inflight(series),
                 replicas=int(series[REPLICAS]) if REPLICAS in series else None,
                 mean_latency_ms=self._recent_mean_ms(function, series),
                 observed_at=now)
         return loads
+
+    @staticmethod
+    def _inflight(series: dict[str, float]) -> float | None:
+        if INFLIGHT in series:
+            return max(0.0, series[INFLIGHT])
+        if STARTED in series:
+            return max(0.0, series[STARTED] - series[FINISHED])
+        return None
 
     def _recent_mean_ms(self, function: str, series: dict[str, float]) -> float | None:
         if SECONDS_COUNT not in series:

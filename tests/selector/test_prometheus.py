@@ -1,0 +1,44 @@
+"""A real Prometheus as the selector's load source (the cluster setup)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from faasml.selector.loadsource import PrometheusLoadSource
+
+from .prometheus import PrometheusServer
+from .toygateway import ToyGateway
+
+pytestmark = pytest.mark.skipif(not shutil.which("prometheus") and not os.path.exists("/usr/bin/prometheus"),
+                                reason="Debian package prometheus is not installed (.ci/run installs it)")
+
+GATEWAY_METRICS = """\
+# TYPE gateway_function_invocation_started counter
+gateway_function_invocation_started{function_name="lite2.openfaas-fn"} 12
+gateway_function_invocation_started{function_name="lite0.openfaas-fn"} 3
+# TYPE gateway_function_invocation_total counter
+gateway_function_invocation_total{code="200",function_name="lite2.openfaas-fn"} 3
+gateway_function_invocation_total{code="500",function_name="lite2.openfaas-fn"} 1
+gateway_function_invocation_total{code="200",function_name="lite0.openfaas-fn"} 3
+# TYPE gateway_service_count gauge
+gateway_service_count{function_name="lite2.openfaas-fn"} 2
+gateway_service_count{function_name="lite0.openfaas-fn"} 1
+"""
+
+
+def test_prometheus_source_reads_inflight_and_replicas(tmp_path):
+    gateway = ToyGateway().start()
+    gateway.metrics_text = GATEWAY_METRICS
+    prometheus = PrometheusServer(tmp_path, [gateway.url.removeprefix("http://")]).start()
+    try:
+        prometheus.wait_for('gateway_service_count{function_name="lite0.openfaas-fn"}')
+        loads = PrometheusLoadSource(prometheus.url).poll()
+        assert loads["lite2.openfaas-fn"].inflight == 8      # 12 started - 4 finished
+        assert loads["lite2.openfaas-fn"].replicas == 2
+        assert loads["lite0.openfaas-fn"].inflight == 0
+        assert loads["lite0.openfaas-fn"].replicas == 1
+    finally:
+        prometheus.stop()
+        gateway.stop()
