@@ -1,0 +1,214 @@
+"""`faasml bench gateway`: the gateway's overhead, side by side in one run.
+
+One trivial function (`return "ok"`) runs as a single replica under `faasml up`; the same
+replica is called directly on its port and through the gateway, so both sides share the
+process, the machine and the moment. Latency: sequential keep-alive requests alternating
+direct/gateway, p50/p99. Max throughput: `wrk` (or an asyncio load generator when wrk is
+absent) with N connections, rounds alternating direct/gateway, best round per side.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from faasml.runtime.replicas import free_port
+
+HANDLER = 'def handle(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
+STACK = """version: 1.0
+provider: {name: openfaas}
+functions:
+  bench-echo:
+    lang: faasml-python3-http
+    handler: ./bench-echo
+    image: faasml/bench-echo:local
+"""
+WRK_POST = 'wrk.method = "POST"\nwrk.body = "hello"\nwrk.headers["Content-Type"] = "text/plain"\n'
+PAYLOAD = b"hello"
+GOAL_ADDED_P50_MS = 1.0
+GOAL_THROUGHPUT_RATIO = 0.70
+
+
+@dataclass
+class GatewayBenchSettings:
+    requests: int = 3000
+    duration_s: float = 5.0
+    connections: int = 16
+    rounds: int = 2
+
+
+@dataclass
+class SideFigures:
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    throughput_rps: list[float] = field(default_factory=list)
+
+    @property
+    def best_rps(self) -> float:
+        return max(self.throughput_rps, default=0.0)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _RuntimeUnderTest:
+    """`faasml up` with the trivial function, in a temporary folder."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="faasml-bench-"))
+        (self.folder / "bench-echo").mkdir()
+        (self.folder / "bench-echo" / "handler.py").write_text(HANDLER)
+        (self.folder / "stack.yml").write_text(STACK)
+        self.port = free_port()
+        self.password = base64.b16encode(os.urandom(12)).decode()
+        env = dict(os.environ, FAASML_GATEWAY_PASSWORD=self.password)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
+             "--port", str(self.port), "--state-dir", str(self.folder / "state")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def replica_port(self, timeout_s: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout_s
+        token = base64.b64encode(f"admin:{self.password}".encode()).decode()
+        while time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/system/function/bench-echo",
+                    headers={"Authorization": f"Basic {token}"})
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    status = json.load(response)
+                ready = [r for r in status["faasml"]["replicaStates"] if r["state"] == "ready"]
+                if ready:
+                    return int(ready[0]["port"])
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the benchmark function did not become ready")
+
+    def close(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def measure_latency(direct: tuple[int, str], gateway: tuple[int, str], requests: int) -> tuple[list[float], list[float]]:
+    """Sequential POSTs on one keep-alive connection per side, alternating sides."""
+    connections = [http.client.HTTPConnection("127.0.0.1", port) for port, _ in (direct, gateway)]
+    paths = [direct[1], gateway[1]]
+    samples: list[list[float]] = [[], []]
+    headers = {"Content-Type": "text/plain"}
+    for i in range(requests * 2 + 200):
+        side = i % 2
+        started = time.perf_counter()
+        connections[side].request("POST", paths[side], body=PAYLOAD, headers=headers)
+        response = connections[side].getresponse()
+        response.read()
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if response.status != 200:
+            raise RuntimeError(f"benchmark request failed: {response.status}")
+        if i >= 200:  # the first 100 per side warm up connections and caches
+            samples[side].append(elapsed_ms)
+    for connection in connections:
+        connection.close()
+    return samples[0], samples[1]
+
+
+def measure_throughput(url: str, settings: GatewayBenchSettings, folder: Path) -> float:
+    wrk = shutil.which("wrk")
+    if wrk:
+        script = folder / "post.lua"
+        script.write_text(WRK_POST)
+        output = subprocess.run(
+            [wrk, "-t1", f"-c{settings.connections}", f"-d{settings.duration_s:g}s", "-s", str(script), url],
+            capture_output=True, text=True, timeout=settings.duration_s + 30).stdout
+        match = re.search(r"Requests/sec:\s*([\d.]+)", output)
+        errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)
+        if not match or errors:
+            raise RuntimeError(f"wrk failed:\n{output}")
+        return float(match.group(1))
+    return asyncio.run(_asyncio_load(url, settings))
+
+
+async def _asyncio_load(url: str, settings: GatewayBenchSettings) -> float:
+    import aiohttp
+
+    done = 0
+    deadline = time.monotonic() + settings.duration_s
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            async with session.post(url, data=PAYLOAD, headers={"Content-Type": "text/plain"}) as response:
+                await response.read()
+                done += response.status == 200
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(settings.connections)))
+    return done / (time.monotonic() - started)
+
+
+def run_gateway_bench(settings: GatewayBenchSettings, json_out: Path | None = None) -> int:
+    runtime = _RuntimeUnderTest()
+    try:
+        replica_port = runtime.replica_port()
+        direct_target, gateway_target = (replica_port, "/"), (runtime.port, "/function/bench-echo")
+        direct, gateway = SideFigures(), SideFigures()
+        direct_ms, gateway_ms = measure_latency(direct_target, gateway_target, settings.requests)
+        for side, samples in ((direct, direct_ms), (gateway, gateway_ms)):
+            side.p50_ms, side.p99_ms = statistics.median(samples), _percentile(samples, 0.99)
+        for _ in range(settings.rounds):
+            direct.throughput_rps.append(measure_throughput(
+                f"http://127.0.0.1:{replica_port}/", settings, runtime.folder))
+            gateway.throughput_rps.append(measure_throughput(
+                f"http://127.0.0.1:{runtime.port}/function/bench-echo", settings, runtime.folder))
+    finally:
+        runtime.close()
+    report = _report(settings, direct, gateway)
+    print(report["text"])
+    if json_out is not None:
+        json_out.write_text(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=2))
+    return 0
+
+
+def _report(settings: GatewayBenchSettings, direct: SideFigures, gateway: SideFigures) -> dict:
+    added_p50 = gateway.p50_ms - direct.p50_ms
+    added_p99 = gateway.p99_ms - direct.p99_ms
+    ratio = gateway.best_rps / direct.best_rps if direct.best_rps else 0.0
+    tool = "wrk" if shutil.which("wrk") else "asyncio load generator"
+    rows = [
+        f"gateway overhead: trivial function, {os.cpu_count()} CPUs, {settings.requests} sequential "
+        f"requests per side (alternating), throughput by {tool} with {settings.connections} "
+        f"connections x {settings.duration_s:g}s x {settings.rounds} rounds (best round)",
+        f"{'':10}{'p50 ms':>10}{'p99 ms':>10}{'max req/s':>12}   rounds req/s",
+        f"{'direct':10}{direct.p50_ms:10.3f}{direct.p99_ms:10.3f}{direct.best_rps:12.0f}   "
+        + " ".join(f"{r:.0f}" for r in direct.throughput_rps),
+        f"{'gateway':10}{gateway.p50_ms:10.3f}{gateway.p99_ms:10.3f}{gateway.best_rps:12.0f}   "
+        + " ".join(f"{r:.0f}" for r in gateway.throughput_rps),
+        f"added latency: p50 {added_p50:+.3f} ms, p99 {added_p99:+.3f} ms "
+        f"(goal p50 < {GOAL_ADDED_P50_MS:g} ms: {'met' if added_p50 < GOAL_ADDED_P50_MS else 'NOT met'})",
+        f"throughput ratio gateway/direct: {ratio:.2f} "
+        f"(goal >= {GOAL_THROUGHPUT_RATIO:.2f}: {'met' if ratio >= GOAL_THROUGHPUT_RATIO else 'NOT met'})",
+    ]
+    return {"settings": asdict(settings), "direct": {**asdict(direct), "best_rps": direct.best_rps},
+            "gateway": {**asdict(gateway), "best_rps": gateway.best_rps},
+            "added_p50_ms": added_p50, "added_p99_ms": added_p99, "throughput_ratio": ratio,
+            "text": "\n".join(rows)}
