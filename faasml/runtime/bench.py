@@ -137,7 +137,9 @@ def measure_throughput(url: str, settings: GatewayBenchSettings, folder: Path) -
         script = folder / "post.lua"
         script.write_text(WRK_POST)
         output = subprocess.run(
-            [wrk, "-t1", f"-c{settings.connections}", f"-d{settings.duration_s:g}s", "-s", str(script), url],
+            # wrk takes whole seconds only.
+            [wrk, "-t1", f"-c{settings.connections}", f"-d{max(1, round(settings.duration_s))}s",
+             "-s", str(script), url],
             capture_output=True, text=True, timeout=settings.duration_s + 30).stdout
         match = re.search(r"Requests/sec:\s*([\d.]+)", output)
         errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)

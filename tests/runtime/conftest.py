@@ -103,9 +103,13 @@ def stack_of(functions: dict) -> dict:
 def start_runtime(tmp_path_factory) -> Callable[..., Runtime]:
     started: list[Runtime] = []
 
-    def start(functions: dict, nodes: dict | None = None, extra_args: list[str] | None = None) -> Runtime:
+    def start(functions: dict, nodes: dict | None = None, extra_args: list[str] | None = None,
+              files: dict[str, str] | None = None) -> Runtime:
         folder = tmp_path_factory.mktemp("runtime")
         (folder / "templates").symlink_to(TEMPLATES)
+        for relative, text in (files or {}).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
         runtime = Runtime(folder, stack_of(functions), nodes, extra_args or [])
         started.append(runtime)
         return runtime

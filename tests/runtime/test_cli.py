@@ -1,0 +1,69 @@
+"""`faasml up` as a command: defaults, bad input, shutdown, and `faasml bench gateway`."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.runtime.conftest import function
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+
+
+def test_up_reads_the_default_nodes_file_and_replicas_die_with_it(start_runtime):
+    nodes_file = (REPO / "edge" / "nodes.local.yml").read_text()
+    runtime = start_runtime(
+        {"edgy": function("toy", "faasml/toy:dev", annotations={"faasml.io/node-class": "edge"})},
+        files={"edge/nodes.local.yml": nodes_file})
+    status = runtime.wait_available("edgy", 1)
+    assert status["faasml"]["nodes"] == ["edge"]
+    assert "nodes from " + str(runtime.folder / "edge" / "nodes.local.yml") in runtime.log_text()
+    pid = status["faasml"]["replicaStates"][0]["pid"]
+    runtime.process.send_signal(signal.SIGKILL)  # no clean shutdown: the replica must not linger
+    runtime.process.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_up_reports_functions_it_cannot_run(start_runtime):
+    runtime = start_runtime({
+        "fine": function("toy", "faasml/toy:dev"),
+        "elsewhere": {"lang": "no-such-template", "handler": "./nope", "image": "x/y"},
+    })
+    runtime.wait_available("fine", 1)
+    assert "[elsewhere.openfaas-fn] NOT RUNNABLE LOCALLY" in runtime.log_text()
+    assert {f["name"] for f in runtime.system("GET", "/system/functions").json()} == {"fine"}
+
+
+def test_up_with_a_bad_stack_exits_with_a_clear_message(tmp_path):
+    (tmp_path / "stack.yml").write_text("functions: [not, a, map]\n")
+    result = subprocess.run([sys.executable, "-m", "faasml", "up", "-f", str(tmp_path / "stack.yml")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "no `functions:` map" in result.stdout
+
+
+def test_bench_gateway_prints_both_sides_and_the_ratios(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "faasml", "bench", "gateway", "--requests", "50", "--duration", "1",
+         "--rounds", "1", "--connections", "4", "--json", str(tmp_path / "bench.json")],
+        capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "direct" in result.stdout and "gateway" in result.stdout
+    assert "added latency: p50" in result.stdout and "throughput ratio gateway/direct" in result.stdout
+    import json
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["direct"]["best_rps"] > 0 and figures["gateway"]["best_rps"] > 0
+    assert figures["gateway"]["p50_ms"] > 0
