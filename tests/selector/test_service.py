@@ -190,7 +190,8 @@ def test_concurrent_requests_spread_over_equal_variants(gateway):
     selector = make_service(gateway)
     answers: list[str] = []
     def call() -> None:
-        answers.append(post(selector, task=TASK).headers.get("X-Faasml-Variant", "error"))
+        response = post(selector, task=TASK)
+        answers.append(response.headers.get("X-Faasml-Variant", f"error {response.body!r}"))
     threads = [threading.Thread(target=call) for _ in range(16)]
     for thread in threads:
         thread.start()

@@ -33,14 +33,18 @@ def executor_status(name: str, task: str, accuracy: float, latency_ms: float, *,
             "annotations": annotations, "invocationCount": 0}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 refuses connections in a burst of requests
+
+
 class ToyGateway:
     def __init__(self) -> None:
         self.functions: list[dict[str, Any]] = []
         self.behaviours: dict[str, str] = {}
         self.metrics_text = ""
         self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
