@@ -20,7 +20,7 @@ DATA_DIR = Path(__file__).parent / "data"
 MEASURED_FILE = DATA_DIR / "measured_accuracy.json"
 SAMPLE_DATASET = ("measured on the 1000-image ImageNet sample (one photo per class; "
                   "not the ImageNet validation set)")
-IMAGE_METRIC_MEASURED = "top-1 on the 1000-image ImageNet sample"
+IMAGE_METRIC_MEASURED = "top-1 accuracy (measured; the source names the images)"
 
 _LITE_README = ("tensorflow/tpu, models/official/efficientnet/lite/README.md (table columns "
                 "'FP32 accuracy' and 'INT8 accuracy'), "
@@ -71,25 +71,35 @@ def save_recorded(measurements: dict[str, dict[str, Any]], path: Path = MEASURED
         tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
 
-def image_accuracy(published: dict[str, Any], measured: dict[str, Any] | None,
+def published_for(card: ModelCard) -> dict[str, Any] | None:
+    """The card's published block, or the reference one for its family, or None."""
+    if card.accuracy.get("published"):
+        return card.accuracy["published"]
+    if card.family in EFFICIENTNET_LITE_PUBLISHED:
+        return efficientnet_published(card.family, card.precision)
+    return None
+
+
+def image_accuracy(published: dict[str, Any] | None, measured: dict[str, Any] | None,
                    sha256: str) -> dict[str, Any]:
     """The card's accuracy block for an image variant: measured top-1 when recorded."""
+    extra = {"published": published} if published else {}
     if measured is None:
+        if not published:
+            return {"basis": "unknown", "source": "not measured, and no published figure"}
         return {"value": published["value"], "metric": published["metric"], "basis": "published",
                 "source": "published fp32 figure (" + published["source"] + "); "
-                          "not measured for this variant",
-                "published": published}
+                          "not measured for this variant", **extra}
     measured = dict(measured, matches_this_file=measured.get("onnx_sha256") == sha256)
-    source = f"{SAMPLE_DATASET}, {measured.get('date', 'undated')}, with `faasml models eval`"
+    source = (f"{measured.get('dataset', 'measured')}, n={measured.get('n')}, "
+              f"{measured.get('date', 'undated')}, with `faasml models eval`")
     if not measured["matches_this_file"]:
         source += ("; note: measured on a file with a different sha256 (an export with other "
                    "library versions), this file was not measured itself")
     return {"value": measured["top1"], "metric": IMAGE_METRIC_MEASURED, "basis": "measured",
-            "source": source,
-            "published": published, "measured": measured}
+            "source": source, **extra, "measured": measured}
 
 
 def apply_measurement(card: ModelCard, measured: dict[str, Any]) -> None:
     """Put a fresh measurement into an image card (keeps its published block)."""
-    published = card.accuracy.get("published") or efficientnet_published(card.family, card.precision)
-    card.accuracy = image_accuracy(published, measured, card.sha256)
+    card.accuracy = image_accuracy(published_for(card), measured, card.sha256)

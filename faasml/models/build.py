@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from faasml.models.accuracy import efficientnet_published, image_accuracy, load_recorded
+from faasml.models.accuracy import image_accuracy, load_recorded, published_for
 from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
                                 load_card, save_card)
 from faasml.models.files import remove_stale_temporaries
@@ -103,9 +103,7 @@ def refresh_recorded_accuracy(out: Path, names: list[str], recorded: dict[str, d
         card = load_card(card_path_for(out, name))
         if card.task != TASK_IMAGE_CLASSIFICATION:
             continue
-        published = card.accuracy.get("published") or efficientnet_published(card.family,
-                                                                               card.precision)
-        accuracy = image_accuracy(published, recorded.get(name), card.sha256)
+        accuracy = image_accuracy(published_for(card), recorded.get(name), card.sha256)
         if accuracy != card.accuracy:
             card.accuracy = accuracy
             save_card(card, out)

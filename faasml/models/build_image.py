@@ -8,7 +8,7 @@ import numpy as np
 
 from faasml.models.accuracy import efficientnet_published, image_accuracy
 from faasml.models.calibration import calibration_feeds, calibration_files, calibration_source
-from faasml.models.card import ImagePreprocessing, ModelCard, card_path_for, load_card, stamp_file
+from faasml.models.card import ImagePreprocessing, ModelCard, card_path_for, stamp_file
 from faasml.models.export import IMAGE_INPUT, IMAGE_OUTPUT, export_image_classifier, exporter_source
 from faasml.models.imagenet import imagenet_labels
 from faasml.models.progress import Progress
@@ -21,11 +21,11 @@ from faasml.models.weights import EFFICIENTNET_LITE, efficientnet_source, load_e
 MIN_CALIBRATION_AGREEMENT = 0.5
 
 
-def _card(variant: Variant, size: int, source: dict[str, Any]) -> ModelCard:
+def _card(variant: Variant, image: ImagePreprocessing, source: dict[str, Any]) -> ModelCard:
     return ModelCard(name=variant.name, task=variant.task, family=variant.family,
                      precision=variant.precision, file=f"{variant.name}.onnx",
                      input_names=[IMAGE_INPUT], output_names=[IMAGE_OUTPUT],
-                     image=ImagePreprocessing(size=size), labels=imagenet_labels(), source=source)
+                     image=image, labels=imagenet_labels(), source=source)
 
 
 def _finish(card: ModelCard, out: Path, measured: dict[str, Any] | None) -> ModelCard:
@@ -44,7 +44,7 @@ def build_image_fp32(variant: Variant, out: Path, progress: Progress,
     diff = export_image_classifier(model, lite.size, out / f"{variant.name}.onnx")
     source = {**efficientnet_source(lite), **exporter_source(),
               "export_check": f"max |onnxruntime - torch| on a probe batch: {diff:.2e}"}
-    return _finish(_card(variant, lite.size, source), out, measured)
+    return _finish(_card(variant, ImagePreprocessing(size=lite.size), source), out, measured)
 
 
 def _top1_agreement(fp32: Any, int8_path: Path, feeds: list[dict[str, np.ndarray]]) -> float:
@@ -73,10 +73,11 @@ def build_image_int8(variant: Variant, out: Path, progress: Progress,
         dest.unlink()
         raise RuntimeError(f"{variant.name}: int8 top-1 agrees with fp32 on only "
                            f"{agreement:.0%} of the calibration photos; quantization is broken")
-    base = load_card(base_path)
+    base = fp32.card
     source = {**base.source, "quantization": {
         **quantization, "calibration_set": calibration_source(files),
         "top1_agreement_with_fp32_on_calibration_photos": agreement},
         "quantized_from": {"variant": base.name, "sha256": base.sha256}}
     source.pop("export_check", None)
-    return _finish(_card(variant, fp32.card.image.size, source), out, measured)
+    # int8 is fed exactly what fp32 is: same preprocessing block
+    return _finish(_card(variant, fp32.card.image, source), out, measured)

@@ -38,8 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--only", nargs="+", metavar="NAME", help="evaluate only these variants")
     evaluate.add_argument("--limit", type=int, help="at most N images, evenly spread over classes")
     evaluate.add_argument("--record", action="store_true",
-                          help="write the figures to faasml/models/data/measured_accuracy.json "
-                               "and into the cards")
+                          help="write the figures to the recorded-measurements file and into "
+                               "the cards")
+    evaluate.add_argument("--record-file", type=Path, default=None,
+                          help="recorded-measurements file (default: the committed "
+                               "faasml/models/data/measured_accuracy.json)")
+    evaluate.add_argument("--dataset", default=None,
+                          help="how --record describes the images (default: the 1000-image "
+                               "ImageNet sample's label)")
     evaluate.set_defaults(func=cmd_eval)
 
 
@@ -100,7 +106,8 @@ def short_source(accuracy: dict[str, Any]) -> str:
     if basis == "measured":
         measured = accuracy["measured"]
         note = "" if measured.get("matches_this_file") else ", other sha256"
-        return f"measured, ImageNet sample n={measured['n']}{note}"
+        where = measured.get("dataset", "").split(" (")[0].removeprefix("measured on ")
+        return f"measured on {where or '?'}, n={measured['n']}{note}"
     if basis == "estimate":
         rho = accuracy.get("agreement_with_fp32", {}).get("spearman_pair_similarity")
         return f"estimate: published fp32 x Spearman {rho}"
@@ -148,6 +155,10 @@ def _eval_command(args: argparse.Namespace) -> str:
     words = ["faasml", "models", "eval", "--data", str(args.data), "--models", str(args.models)]
     if args.only:
         words += ["--only", *args.only]
+    if args.record_file:
+        words += ["--record-file", str(args.record_file)]
+    if args.dataset:
+        words += ["--dataset", repr(args.dataset)]
     return " ".join(words + ["--record"])
 
 
@@ -169,7 +180,8 @@ def _image_cards(args: argparse.Namespace) -> list[ModelCard]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from faasml.executor.variant import load_variant
-    from faasml.models.accuracy import MEASURED_FILE, apply_measurement, save_recorded
+    from faasml.models.accuracy import (MEASURED_FILE, SAMPLE_DATASET, apply_measurement,
+                                        save_recorded)
     from faasml.models.evaluate import EvalResult, evaluate, measurement_record
     from faasml.models.labelled import LabelledFolderError, read_labelled_folder, spread_subset
     from faasml.models.progress import Progress
@@ -198,12 +210,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(eval_table(results, args.data))
     if args.record:
         command = _eval_command(args)
-        measurements = {c.name: measurement_record(results[c.name], c.sha256, command) for c in cards}
-        save_recorded(measurements)
+        dataset = args.dataset or SAMPLE_DATASET
+        measurements = {c.name: measurement_record(results[c.name], c.sha256, command, dataset)
+                        for c in cards}
+        record_file = args.record_file or MEASURED_FILE
+        save_recorded(measurements, record_file)
         for card in cards:
             apply_measurement(card, measurements[card.name])
             save_card(card, args.models)
-        print(f"recorded in {MEASURED_FILE} and in the cards in {args.models}/", file=sys.stderr)
+        print(f"recorded in {record_file} and in the cards in {args.models}/", file=sys.stderr)
     return 0
 
 
