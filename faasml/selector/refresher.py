@@ -16,6 +16,7 @@ from faasml.selector.load import GatewayLoad, LoadTracker
 from faasml.selector.registry import Registry
 
 log = logging.getLogger(__name__)
+STARTING_REFRESH_S = 0.5
 
 
 class LoadSource(Protocol):
@@ -55,10 +56,16 @@ class Refresher:
             now = time.monotonic()
             if self._wake.is_set() or now >= next_listing:
                 self._wake.clear()
-                self.registry.refresh()
-                next_listing = now + self.registry_refresh_s
+                snapshot = self.registry.refresh()
+                next_listing = now + self._listing_interval(snapshot.variants)
             self.poll_load()
             self._wake.wait(min(self.metrics_poll_s, max(0.0, next_listing - time.monotonic())))
+
+    def _listing_interval(self, variants) -> float:
+        """Look again soon while some variant is still starting (or restarting), so a
+        replica that became ready is used within a fraction of a second."""
+        starting = any(v.available_replicas < max(1, v.replicas) for v in variants)
+        return min(self.registry_refresh_s, STARTING_REFRESH_S) if starting else self.registry_refresh_s
 
     def poll_load(self) -> None:
         snapshot = self.registry.snapshot

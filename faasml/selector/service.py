@@ -31,6 +31,9 @@ from faasml.selector.telemetry import SelectorMetrics
 from faasml.selector.variant import Variant
 from faasml.selector import views
 
+# A registry older than this is re-listed before a "none healthy" 503 is answered.
+STALE_REGISTRY_RETRY_S = 0.5
+
 
 class SelectorService:
     def __init__(self, config: SelectorConfig, clock: Clock = time.monotonic,
@@ -52,6 +55,12 @@ class SelectorService:
         self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake)
         self._started = threading.Lock()
         self._running = False
+
+    @property
+    def load_source_names(self) -> list[str]:
+        if self.config.prometheus_url:
+            return [f"prometheus {self.config.prometheus_url}"]
+        return [f"gateway-metrics {url}" for url in self.clients]
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:
@@ -111,7 +120,7 @@ class SelectorService:
         if selection.explain:
             decision = self.decider.evaluate(variants, selection, policy, acquire=False)
             return Response.json(views.explain_view(task, selection, decision))
-        decision = self._decide(variants, selection, policy, task)
+        decision = self._decide(selection, policy, variants, task)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
         try:
             forwarded = self.forwarder.forward(decision.ranked, request, time.monotonic() + deadline_s)
@@ -122,8 +131,16 @@ class SelectorService:
         self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts])
         return self._respond(task, decision, forwarded)
 
-    def _decide(self, variants: list[Variant], selection: SelectionRequest, policy: Policy, task: str) -> Decision:
+    def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
+                task: str) -> Decision:
         decision = self.decider.evaluate(variants, selection, policy, acquire=True)
+        if decision.error is not None and decision.error.status == 503 \
+                and self.registry.age() > STALE_REGISTRY_RETRY_S:
+            # Nothing healthy in a registry listed a while ago: replicas may have become
+            # ready since (start-up, restarts), so look again before answering 503.
+            self.registry.refresh()
+            variants, task = self._variants_for(selection)
+            decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         self.metrics.observe_decision(decision.decision_s)
         error = decision.error
         if error is not None:

@@ -66,6 +66,14 @@ def is_executor(status: Mapping[str, Any]) -> bool:
     return ANNOTATION_PREFIX + "task" in annotations
 
 
+def _runtime_rtt_ms(status: Mapping[str, Any]) -> float:
+    """`faasml up` reports each node's simulated round trip under `faasml.rttMs`; a
+    function spread over several nodes is taken at their mean (replicas are balanced)."""
+    rtts = (status.get("faasml") or {}).get("rttMs") or {}
+    values = [float(v) for v in rtts.values() if isinstance(v, (int, float))]
+    return sum(values) / len(values) if values else 0.0
+
+
 def variant_from_status(status: Mapping[str, Any], gateway: str,
                         default_namespace: str = "openfaas-fn") -> Variant:
     """Build a Variant from one entry of a gateway's `GET /system/functions` list."""
@@ -91,7 +99,7 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
         node_class=annotations.get(ANNOTATION_PREFIX + "node-class", "cloud"),
         precision=annotations.get(ANNOTATION_PREFIX + "precision", "fp32"),
         accuracy_source=annotations.get(ANNOTATION_PREFIX + "accuracy-source", ""),
-        rtt_ms=_float(annotations, "rtt-ms", 0.0),
+        rtt_ms=_float(annotations, "rtt-ms", _runtime_rtt_ms(status)),
         replicas=replicas,
         available_replicas=int(available) if available is not None else replicas,
         extra={k: v for k, v in annotations.items()

@@ -55,6 +55,7 @@ def variants_view(service: "SelectorService") -> dict[str, Any]:
     return {"tasks": snapshot.tasks, "default_policy": service.config.policy,
             "policies": list(service.policies),
             "gateways": [c.endpoint.name for c in service.clients.values()],
+            "load_sources": service.load_source_names,
             "registry_age_s": round(service.registry.age(), 3) if snapshot.variants else None,
             "problems": list(snapshot.problems), "variants": variants,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

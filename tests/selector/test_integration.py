@@ -1,0 +1,105 @@
+"""The selector through the local runtime with the real reference variants (slow)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+
+from .prometheus import PrometheusServer, free_port
+from .runtime_stage import RuntimeStage, cat_image, ensure_models
+
+pytestmark = pytest.mark.slow
+TASK = "image-classification"
+CAT_CLASSES = set(range(281, 286))
+CLOUD_RTT_MS = 150.0
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    ensure_models()
+    folder = tmp_path_factory.mktemp("selector-runtime")
+    port = free_port()
+    prometheus = None
+    env = {"FAASML_METRICS_POLL_S": "0.5", "FAASML_COOLDOWN_S": "1"}
+    if shutil.which("prometheus") or os.path.exists("/usr/bin/prometheus"):
+        (folder / "prom").mkdir()
+        prometheus = PrometheusServer(folder / "prom", [f"127.0.0.1:{port}"], scrape_interval_s=1).start()
+        env["PROMETHEUS_URL"] = prometheus.url
+    runtime = RuntimeStage(folder, env, cloud_rtt_ms=CLOUD_RTT_MS, port=port).start()
+    runtime.prometheus = prometheus
+    yield runtime
+    runtime.stop()
+    if prometheus is not None:
+        prometheus.stop()
+
+
+def select(stage: RuntimeStage, body: bytes, **query) -> tuple[int, dict[str, str], dict]:
+    qs = "&".join(f"{k}={v}" for k, v in {"task": TASK, **query}.items())
+    status, headers, raw = stage.call(f"/function/selector?{qs}", body, {"Content-Type": "application/octet-stream"})
+    return status, headers, json.loads(raw)
+
+
+def test_tradeoff_extremes_served_by_different_variants(stage):
+    image = cat_image()
+    status0, fast_headers, fast = select(stage, image, tradeoff=0)
+    status1, accurate_headers, accurate = select(stage, image, tradeoff=1)
+    assert status0 == status1 == 200, (fast, accurate)
+    assert fast_headers["X-Faasml-Variant"] == fast["variant"] == "efficientnet-lite0-int8"
+    assert accurate_headers["X-Faasml-Variant"] == accurate["variant"] == "efficientnet-lite2-fp32"
+    for answer in (fast, accurate):
+        assert answer["predictions"][0]["index"] in CAT_CLASSES
+    # The simulated round trip to the cloud node is visible in the prediction.
+    assert float(accurate_headers["X-Faasml-Predicted-Latency-Ms"]) > CLOUD_RTT_MS
+
+
+def test_killed_variant_mid_request_is_answered_by_another(stage):
+    victim = "efficientnet-lite2-fp32"
+    before = stage.replica(victim)
+    result: dict = {}
+    request = threading.Thread(target=lambda: result.update(zip(
+        ("status", "headers", "body"), select(stage, cat_image(scale=8, format="PNG"), tradeoff=1))))
+    request.start()
+    deadline = time.monotonic() + 10
+    while stage.replica(victim)["inFlight"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert stage.replica(victim)["inFlight"] >= 1, "the request never reached the victim"
+    # Past the simulated round trip, the request is inside the executor (decoding the big
+    # image or running the model): that is where the process dies.
+    time.sleep(CLOUD_RTT_MS / 1000.0 + 0.05)
+    os.kill(before["pid"], signal.SIGKILL)
+    request.join(timeout=30)
+    assert result["status"] == 200, result
+    assert result["headers"]["X-Faasml-Variant"] != victim, (result["headers"].get("X-Faasml-Attempts"), result["headers"].get("X-Duration-Seconds"))
+    assert int(result["headers"]["X-Faasml-Attempts"]) >= 2
+    assert result["body"]["predictions"][0]["index"] in CAT_CLASSES
+    deadline = time.monotonic() + 60  # the runtime restarts it; leave the stage whole
+    while time.monotonic() < deadline and not stage.all_ready():
+        time.sleep(0.5)
+
+
+def test_prometheus_is_the_load_source(stage):
+    if stage.prometheus is None:
+        pytest.skip("Debian package prometheus is not installed (.ci/run installs it)")
+    image = cat_image()
+    row: dict = {}
+    deadline = time.monotonic() + 30
+    # Keep traffic going across several scrapes: a rate needs two samples that differ.
+    while time.monotonic() < deadline:
+        assert select(stage, image, tradeoff=0)[0] == 200
+        listing = json.loads(stage.call("/function/selector/variants")[2])
+        row = next(v for v in listing["variants"] if v["variant"] == "efficientnet-lite0-int8")
+        if row["live"]["gateway_mean_latency_ms"] is not None:
+            break
+        time.sleep(0.5)
+    assert row["live"]["gateway_mean_latency_ms"] is not None, (row, stage.prometheus.query("up"))
+    assert row["live"]["gateway_mean_latency_ms"] > 0
+    assert listing["load_sources"] == [f"prometheus {stage.prometheus.url}"]
+    assert row["live"]["gateway_inflight"] is not None and row["live"]["slots"] == 1
+    # Those figures came through PromQL: Prometheus holds the series the selector read.
+    assert stage.prometheus.query('gateway_function_invocation_started'
+                                  '{function_name="efficientnet-lite0-int8.openfaas-fn"}')
