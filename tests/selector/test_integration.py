@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from .prometheus import PrometheusServer, free_port
-from .runtime_stage import RuntimeStage, cat_image, ensure_models
+from faasml.selector.localstage import LocalStage, free_port
+
+from .prometheus import PrometheusServer
+from .runtime_stage import cat_image, ensure_models, image_stage
 
 pytestmark = pytest.mark.slow
 TASK = "image-classification"
@@ -30,7 +32,7 @@ def stage(tmp_path_factory):
         (folder / "prom").mkdir()
         prometheus = PrometheusServer(folder / "prom", [f"127.0.0.1:{port}"], scrape_interval_s=1).start()
         env["PROMETHEUS_URL"] = prometheus.url
-    runtime = RuntimeStage(folder, env, cloud_rtt_ms=CLOUD_RTT_MS, port=port).start()
+    runtime = image_stage(folder, env, CLOUD_RTT_MS, port).start()
     runtime.prometheus = prometheus
     yield runtime
     runtime.stop()
@@ -38,7 +40,7 @@ def stage(tmp_path_factory):
         prometheus.stop()
 
 
-def select(stage: RuntimeStage, body: bytes, **query) -> tuple[int, dict[str, str], dict]:
+def select(stage: LocalStage, body: bytes, **query) -> tuple[int, dict[str, str], dict]:
     qs = "&".join(f"{k}={v}" for k, v in {"task": TASK, **query}.items())
     status, headers, raw = stage.call(f"/function/selector?{qs}", body, {"Content-Type": "application/octet-stream"})
     return status, headers, json.loads(raw)

@@ -1,0 +1,121 @@
+"""A throw-away `faasml up` over a generated stack, for the selector's benchmark and its
+integration tests: a real runtime process on a free port, stopped by its own pid."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = "faasml-python3-http"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def executor_function(name: str, model_card: Path, task: str, node_class: str, accuracy: float,
+                      latency_ms: float, handler: Path | None = None) -> dict[str, Any]:
+    """A stack entry for one variant, annotated as DESIGN.md says."""
+    return {
+        "lang": TEMPLATE, "handler": str(handler or REPO / "functions/executors"),
+        "image": f"faasml/local-{name}:0", "constraints": [f"faasml.io/node-class={node_class}"],
+        "environment": {"FAASML_MODEL": str(model_card), "FAASML_PROVIDER": "cpu",
+                        "FAASML_INTRA_OP_THREADS": "1", "ready_path": "/ready"},
+        "labels": {"faasml.io/role": "executor"},
+        "annotations": {"faasml.io/task": task, "faasml.io/accuracy": str(accuracy),
+                        "faasml.io/accuracy-source": "generated stack", "faasml.io/latency-ms": str(latency_ms),
+                        "faasml.io/node-class": node_class},
+    }
+
+
+def selector_function(env: dict[str, str]) -> dict[str, Any]:
+    return {"lang": TEMPLATE, "handler": str(REPO / "functions/selector"), "image": "faasml/local-selector:0",
+            "labels": {"faasml.io/role": "selector"}, "environment": {"FAASML_SERVER_THREADS": "64", **env}}
+
+
+def two_nodes(cloud_rtt_ms: float = 0.0) -> list[dict[str, Any]]:
+    return [{"name": "edge", "labels": {"faasml.io/node-class": "edge"}, "cpus": "0", "rtt_ms": 0},
+            {"name": "cloud", "labels": {"faasml.io/node-class": "cloud"}, "cpus": "1-", "rtt_ms": cloud_rtt_ms}]
+
+
+class LocalStage:
+    def __init__(self, folder: Path, functions: dict[str, Any], nodes: list[dict[str, Any]],
+                 port: int | None = None):
+        self.folder = folder
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.expected = len(functions)
+        (folder / "stack.yml").write_text(yaml.safe_dump(
+            {"version": 1.0, "provider": {"name": "openfaas"}, "functions": functions}))
+        (folder / "nodes.yml").write_text(yaml.safe_dump({"nodes": nodes}))
+        self.process: subprocess.Popen | None = None
+        self._auth = ""
+
+    def start(self, timeout_s: float = 120.0) -> "LocalStage":
+        log = open(self.folder / "up.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
+             "--nodes", str(self.folder / "nodes.yml"), "--port", str(self.port),
+             "--state-dir", str(self.folder / "state")], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"faasml up exited: {self.log_tail()}")
+            if self.all_ready():
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"runtime not ready after {timeout_s:g}s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return (self.folder / "up.log").read_text(errors="replace")[-3000:]
+
+    def functions(self) -> list[dict[str, Any]]:
+        if not self._auth:
+            password = (self.folder / "state" / "basic-auth-password").read_text().strip()
+            self._auth = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+        request = urllib.request.Request(f"{self.url}/system/functions", headers={"Authorization": self._auth})
+        return json.loads(urllib.request.urlopen(request, timeout=5).read())
+
+    def all_ready(self) -> bool:
+        try:
+            functions = self.functions()
+            ready = self.call("/function/selector/ready")[0] == 200
+        except (OSError, ValueError):
+            return False
+        return ready and len(functions) == self.expected and all(f["availableReplicas"] >= 1 for f in functions)
+
+    def replica(self, name: str) -> dict[str, Any]:
+        status = next(f for f in self.functions() if f["name"] == name)
+        return status["faasml"]["replicaStates"][0]
+
+    def call(self, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+             timeout_s: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url + path, data=body if body else None,
+                                         headers=headers or {}, method="POST" if body else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
