@@ -49,6 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=cmd_eval)
 
 
+def register_bench(subparsers: argparse._SubParsersAction) -> None:
+    speed = subparsers.add_parser("int8", help="int8 against fp32 latency, per model family")
+    speed.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder")
+    speed.add_argument("--iterations", type=int, default=100)
+    speed.add_argument("--threads", type=int, default=1,
+                       help="ONNX Runtime intra-op threads (default 1: one request per core)")
+    speed.set_defaults(func=cmd_bench_int8)
+
+
 def _fail(message: str) -> int:
     print(f"faasml models: error: {message}", file=sys.stderr)
     return 2
@@ -146,6 +155,28 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 1
     header = ["NAME", "TASK", "PRECISION", "SIZE_MB", "ACCURACY", "SOURCE", "SHA256", "STATUS"]
     print(format_table(header, [_row(c, statuses[c.name]) for c in cards]))
+    return 0
+
+
+# bench int8 -----------------------------------------------------------------------------
+
+def cmd_bench_int8(args: argparse.Namespace) -> int:
+    from faasml.models.speed import compare, int8_pairs
+
+    if not int8_pairs(args.models):
+        return _fail(f"no fp32/int8 pairs in {args.models}/ (run `faasml models build`)")
+    rows = compare(args.models, args.iterations, args.threads)
+    header = ["FP32", "INT8", "RUN_P50_MS", "INT8_RUN_P50_MS", "SPEEDUP_RUN", "FULL_P50_MS",
+              "INT8_FULL_P50_MS", "SPEEDUP_FULL"]
+    table = [[r["fp32"], r["int8"], f"{r['fp32_run_p50']:.2f}", f"{r['int8_run_p50']:.2f}",
+              f"{r['speedup_run']:.2f}x", f"{r['fp32_full_p50']:.2f}",
+              f"{r['int8_full_p50']:.2f}", f"{r['speedup_full']:.2f}x"] for r in rows]
+    print(f"\nint8 against fp32, p50 over {args.iterations} runs, intra-op threads="
+          f"{args.threads or 'all'} (run = session.run only; full = the executor handler)")
+    print(format_table(header, table))
+    slower = [r["int8"] for r in rows if r["speedup_run"] < 1]
+    if slower:
+        print(f"note: int8 is SLOWER than fp32 here for {', '.join(slower)}")
     return 0
 
 

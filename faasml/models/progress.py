@@ -8,6 +8,7 @@ phase is one plain line, because carriage returns turn a log file into noise.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ class Progress:
         self._phase = ""
         self._started = 0.0
         self.summary = ""  # set by the caller during a step; shown on its "done" line
+        self.ellipsis = ELLIPSIS if _can_encode(self.stream, ELLIPSIS) else "..."
 
     def _prefix(self) -> str:
         return f"[{self.index}/{self.total}] {self._label}"
@@ -42,8 +44,10 @@ class Progress:
 
     def _draw(self) -> None:
         with self._lock:
-            line = f"{self._prefix()}: {self._phase}{ELLIPSIS} {self._elapsed():.1f}s"
-            self.stream.write("\r\x1b[K" + line)
+            line = f"{self._prefix()}: {self._phase}{self.ellipsis} {self._elapsed():.1f}s"
+            # A line wider than the terminal wraps, and \r would then redraw only its tail.
+            width = shutil.get_terminal_size().columns - 1
+            self.stream.write("\r\x1b[K" + line[:width])
             self.stream.flush()
 
     def phase(self, text: str) -> None:
@@ -52,7 +56,7 @@ class Progress:
         if self.tty:
             self._draw()
         else:
-            self.stream.write(f"{self._prefix()}: {text}{ELLIPSIS} {self._elapsed():.1f}s\n")
+            self.stream.write(f"{self._prefix()}: {text}{self.ellipsis} {self._elapsed():.1f}s\n")
             self.stream.flush()
 
     @contextmanager
@@ -86,3 +90,12 @@ class Progress:
         with self._lock:
             self.stream.write(("\r\x1b[K" if self.tty else "") + line + "\n")
             self.stream.flush()
+
+
+def _can_encode(stream: TextIO, text: str) -> bool:
+    """A CI log opened as ASCII must not crash the build over a typographic ellipsis."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True

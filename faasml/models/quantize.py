@@ -86,11 +86,13 @@ def quantize_dynamic_int8(src: Path, dest: Path) -> dict[str, Any]:
     # transformers ("Incomplete symbolic shape inference"); ONNX's own inference suffices.
     with _quiet_root_logger(), _pre_processed(src, symbolic_shapes=False) as pre, \
             atomic_path(dest) as tmp:
-        quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
+        # Per-channel weight scales: on all-MiniLM-L6-v2 they raise the mean fp32/int8
+        # cosine from 0.966 (per-tensor) to 0.993 at the same speed.
+        quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     return {
         "method": f"onnxruntime=={package_version('onnxruntime')} quantize_dynamic "
                   "after quant_pre_process",
         "format": "QOperator (dynamic)",
-        "weights": "int8 (QInt8), per-tensor",
+        "weights": "int8 (QInt8), per-channel",
         "activations": "quantized per call from their observed range (no calibration set)",
     }

@@ -112,3 +112,19 @@ def test_from_hub_name_must_be_a_function_name(tmp_path, capsys):
     assert main(["models", "build", "--out", str(tmp_path), "--from-hub", "x/y",
                  "--name", "Bad_Name"]) == 2
     assert "must be a function name" in capsys.readouterr().err
+
+
+def test_bench_int8_pairs_fp32_with_int8_of_the_same_family(tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    ranked_classifier(folder, "a-fp32", family="a")
+    ranked_classifier(folder, "a-int8", family="a", precision="int8")
+    ranked_classifier(folder, "b-fp32", family="b")  # no int8 partner
+    from faasml.models.speed import int8_pairs
+
+    assert int8_pairs(folder) == [("a-fp32", "a-int8")]
+    assert main(["bench", "int8", "--models", str(folder), "--iterations", "3"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("a-fp32")]
+    assert len(rows) == 1 and rows[0][1] == "a-int8"
+    assert rows[0][4].endswith("x") and float(rows[0][4][:-1]) > 0
+    assert main(["bench", "int8", "--models", str(tmp_path / "empty")]) == 2

@@ -49,3 +49,13 @@ def test_failed_step_says_so():
         with progress.step("x"):
             raise ValueError("boom")
     assert out.getvalue() == "[1/1] x: failed in 4.0s\n"
+
+
+def test_ascii_log_gets_plain_dots_instead_of_crashing():
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii")
+    progress = Progress(1, stream=out, tty=False, clock=ScriptedClock(0.0, 1.0, 2.0))
+    with progress.step("x") as step:
+        step.phase("exporting")
+    out.flush()
+    assert raw.getvalue().decode("ascii").splitlines()[0] == "[1/1] x: exporting... 1.0s"
