@@ -1,0 +1,180 @@
+"""`faasml bench selector`: decision time by registry size, and the selector hop's added
+latency over calling the chosen executor through the gateway directly, side by side.
+
+Decision time: the real decide step (predict every candidate, limits, policy, in-flight
+taken) over generated variants with scripted load, for 5, 50 and 500 variants.
+Hop: one `faasml up` runs a trivial executor, the reference lite0-int8 variant (when
+`models/` is built) and the selector; sequential keep-alive requests alternate between
+`/function/<variant>` and `/function/selector?task=...`, so both sides share the moment.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faasml.bench.stats import percentile
+from faasml.selector.decision import Decider
+from faasml.selector.load import LoadTracker
+from faasml.selector.localstage import REPO, LocalStage, executor_function, selector_function, two_nodes
+from faasml.selector.params import SelectionRequest
+from faasml.selector.policies import POLICIES, make_policy
+from faasml.selector.predictor import LatencyPredictor
+from faasml.selector.variant import Variant
+
+GOAL_DECISION_P99_US_AT_50 = 200.0
+GOAL_ADDED_P50_MS = 2.0
+ECHO_HANDLER = '''def handle(event, context):
+    return {"statusCode": 200, "body": b'{"ok":true}',
+            "headers": {"Content-Type": "application/json", "X-Faasml-Compute-Ms": "0.01"}}
+'''
+
+
+@dataclass
+class BenchSettings:
+    sizes: tuple[int, ...] = (5, 50, 500)
+    decisions: int = 3000          # decisions per registry size
+    hop_requests: int = 400        # per side, trivial executor
+    model_requests: int = 100      # per side, real variant
+    seed: int = 1
+
+
+def synthetic_variants(count: int, rng: random.Random) -> list[Variant]:
+    """Variants shaped like real ones: accuracy 0.6-0.9, latency 5-200 ms (log-uniform)."""
+    return [Variant(name=f"v{i}", namespace="openfaas-fn", gateway="http://gw", task="t",
+                    accuracy=rng.uniform(0.6, 0.9), profile_latency_ms=math.exp(rng.uniform(math.log(5), math.log(200))),
+                    rtt_ms=rng.choice((0.0, 0.0, 20.0)), replicas=rng.choice((1, 2)),
+                    available_replicas=rng.choice((1, 2)), key=f"v{i}") for i in range(count)]
+
+
+def decision_times_us(count: int, policy_name: str, settings: BenchSettings) -> list[float]:
+    rng = random.Random(settings.seed)
+    load = LoadTracker()
+    decider = Decider(LatencyPredictor(load), load)
+    variants = synthetic_variants(count, rng)
+    for variant in variants[::2]:  # half have fresh observations, a third some load
+        load.observe(variant.id, variant.profile_latency_ms * 1.1, variant.profile_latency_ms)
+    for variant in variants[::3]:
+        load.acquire(variant.id)
+    policy = make_policy(policy_name, rng)
+    times = []
+    for _ in range(settings.decisions):
+        decision = decider.decide(variants, SelectionRequest(task="t", tradeoff=rng.random()), policy)
+        load.release(decision.acquired)
+        times.append(decision.decision_s * 1e6)
+    return times
+
+
+def bench_decisions(settings: BenchSettings) -> dict[str, Any]:
+    by_size = {}
+    for size in settings.sizes:
+        times = decision_times_us(size, "tradeoff", settings)
+        by_size[size] = {"p50_us": percentile(times, 50), "p99_us": percentile(times, 99)}
+    at_50 = {}
+    for name in POLICIES:
+        times = decision_times_us(50, name, settings)
+        at_50[name] = {"p50_us": percentile(times, 50), "p99_us": percentile(times, 99)}
+    return {"tradeoff_by_size": by_size, "policies_at_50": at_50}
+
+
+def _timed_post(connection: http.client.HTTPConnection, path: str, body: bytes,
+                content_type: str) -> tuple[float, dict[str, str]]:
+    started = time.perf_counter()
+    connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+    response = connection.getresponse()
+    response.read()
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    if response.status != 200:
+        raise RuntimeError(f"POST {path} answered {response.status}")
+    return elapsed_ms, dict(response.getheaders())
+
+
+def measure_hop(port: int, variant: str, task: str, body: bytes, content_type: str,
+                requests: int) -> dict[str, Any]:
+    direct_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    selector_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    direct_path, selector_path = f"/function/{variant}", f"/function/selector?task={task}"
+    for _ in range(10):  # warm both paths: connections, caches, the selector's observations
+        _timed_post(direct_conn, direct_path, body, content_type)
+        _, headers = _timed_post(selector_conn, selector_path, body, content_type)
+    if headers.get("X-Faasml-Variant") != variant:
+        raise RuntimeError(f"the selector chose {headers.get('X-Faasml-Variant')}, not {variant}")
+    direct, via_selector = [], []
+    for _ in range(requests):
+        direct.append(_timed_post(direct_conn, direct_path, body, content_type)[0])
+        via_selector.append(_timed_post(selector_conn, selector_path, body, content_type)[0])
+    side = lambda xs: {"p50_ms": percentile(xs, 50), "p99_ms": percentile(xs, 99)}  # noqa: E731
+    result = {"variant": variant, "requests": requests, "direct": side(direct), "selector": side(via_selector)}
+    result["added_p50_ms"] = result["selector"]["p50_ms"] - result["direct"]["p50_ms"]
+    return result
+
+
+def _cat_jpeg() -> bytes | None:
+    try:
+        import io
+
+        import skimage.data
+        from PIL import Image
+    except ImportError:
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(skimage.data.chelsea()).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def bench_hop(settings: BenchSettings, models: Path) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="faasml-bench-selector-") as tmp:
+        folder = Path(tmp)
+        (folder / "echo").mkdir()
+        (folder / "echo" / "handler.py").write_text(ECHO_HANDLER)
+        echo = executor_function("bench-echo", folder / "none.card.json", "bench-echo", "cloud", 0.5, 0.05,
+                                 handler=folder / "echo")
+        functions = {"bench-echo": echo, "selector": selector_function({})}
+        card = models / "efficientnet-lite0-int8.card.json"
+        image = _cat_jpeg()
+        if card.exists() and image is not None:
+            functions["efficientnet-lite0-int8"] = executor_function(
+                "efficientnet-lite0-int8", card, "image-classification", "cloud", 0.757, 12.0)
+        stage = LocalStage(folder, functions, two_nodes()).start()
+        try:
+            results = [measure_hop(stage.port, "bench-echo", "bench-echo", b"hello", "text/plain",
+                                   settings.hop_requests)]
+            if "efficientnet-lite0-int8" in functions:
+                results.append(measure_hop(stage.port, "efficientnet-lite0-int8", "image-classification",
+                                           image, "image/jpeg", settings.model_requests))
+            return results
+        finally:
+            stage.stop()
+
+
+def run_selector_bench(settings: BenchSettings, models: Path = REPO / "models",
+                       json_out: Path | None = None) -> int:
+    decisions = bench_decisions(settings)
+    print("decision time (policy tradeoff; predict + limits + rank + take in-flight)")
+    print(f"  {'variants':>8} {'p50 µs':>9} {'p99 µs':>9}")
+    for size, figures in decisions["tradeoff_by_size"].items():
+        print(f"  {size:>8} {figures['p50_us']:>9.1f} {figures['p99_us']:>9.1f}")
+    print("decision time at 50 variants, by policy")
+    for name, figures in decisions["policies_at_50"].items():
+        print(f"  {name:>16} p50 {figures['p50_us']:7.1f} µs  p99 {figures['p99_us']:7.1f} µs")
+    hops = bench_hop(settings, models)
+    print("selector hop vs the chosen executor through the gateway directly (sequential, keep-alive)")
+    print(f"  {'executor':>24} {'direct p50':>10} {'p99':>8} {'selector p50':>12} {'p99':>8} {'added p50':>9}")
+    for hop in hops:
+        print(f"  {hop['variant']:>24} {hop['direct']['p50_ms']:>8.2f}ms {hop['direct']['p99_ms']:>6.2f}ms"
+              f" {hop['selector']['p50_ms']:>10.2f}ms {hop['selector']['p99_ms']:>6.2f}ms"
+              f" {hop['added_p50_ms']:>7.2f}ms")
+    p99_at_50 = decisions["tradeoff_by_size"].get(50, {}).get("p99_us", math.nan)
+    added = hops[0]["added_p50_ms"]
+    print(f"goals: decision p99 at 50 variants {p99_at_50:.1f} µs (< {GOAL_DECISION_P99_US_AT_50:g}: "
+          f"{'met' if p99_at_50 < GOAL_DECISION_P99_US_AT_50 else 'NOT met'}); added p50 {added:.2f} ms "
+          f"(< {GOAL_ADDED_P50_MS:g}: {'met' if added < GOAL_ADDED_P50_MS else 'NOT met'})")
+    if json_out is not None:
+        json_out.write_text(json.dumps({"decisions": decisions, "hops": hops}, indent=2) + "\n")
+    return 0

@@ -1,0 +1,63 @@
+"""The body of `faasml profile`: discover, measure, write, and show what to paste."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from faasml.selector.config import SelectorConfig
+from faasml.selector.gateway import GatewayClient
+from faasml.selector.profiles import save_profiles
+from faasml.selector.profiling import ProfileSettings, profile_variant, sample_input, where_measured
+from faasml.selector.registry import Registry
+
+
+def _inputs(specs: list[str]) -> dict[str, tuple[bytes, str]]:
+    inputs = {}
+    for spec in specs:
+        task, _, path = spec.partition("=")
+        inputs[task] = (Path(path).read_bytes(), "application/octet-stream")
+    return inputs
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.gateway:
+        env["FAASML_GATEWAYS"] = args.gateway
+    config = SelectorConfig.from_env(env)
+    clients = [GatewayClient(endpoint, pool_size=16) for endpoint in config.gateways]
+    snapshot = Registry(clients).refresh()
+    for problem in snapshot.problems:
+        print(f"warning: {problem}")
+    variants = [v for v in snapshot.variants if (not args.task or v.task == args.task)
+                and (not args.variant or v.name in args.variant)]
+    if not variants:
+        print("no variant to profile (is the gateway up, and the password set?)")
+        return 1
+    by_url = {c.endpoint.url: c for c in clients}
+    inputs = _inputs(args.input)
+    settings = ProfileSettings(requests=args.requests, step_s=args.step)
+    measured = {}
+    print(f"{'variant':>28} {'p50 ms':>8} {'p95':>8} {'p99':>8} {'compute':>8} {'overhead':>8} {'sat rps':>8}")
+    for variant in variants:
+        sample = inputs.get(variant.task) or sample_input(variant.task)
+        if sample is None:
+            print(f"{variant.id:>28} skipped: no sample input for task {variant.task} (use --input)")
+            continue
+        figures = profile_variant(by_url[variant.gateway], variant, sample[0], sample[1], settings)
+        measured[variant.name] = figures
+        latency = figures["latency_ms"]
+        print(f"{variant.id:>28} {latency['p50']:>8.2f} {latency['p95']:>8.2f} {latency['p99']:>8.2f} "
+              f"{figures['compute_ms']:>8.2f} {figures['overhead_ms']:>8.2f} {figures['saturation_rps']:>8.1f}")
+    header = {"measured_on": where_measured(),
+              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "method": (f"faasml profile: {settings.requests} sequential requests per variant through "
+                         f"the gateway after {settings.warmup} warm-up; compute = X-Faasml-Compute-Ms; "
+                         f"saturation = best requests/s over concurrency {list(settings.concurrency)}")}
+    save_profiles(args.out, header, measured)
+    print(f"wrote {len(measured)} profile(s) to {args.out} (measured on {header['measured_on']})")
+    print("stack.yml annotations (faasml.io/latency-ms = compute p50 on its node class):")
+    for name, figures in measured.items():
+        print(f"  {name}: faasml.io/latency-ms: \"{figures['compute_ms']:g}\"")
+    return 0
