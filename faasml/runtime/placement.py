@@ -47,7 +47,7 @@ def function_constraints(constraints: Iterable[str], annotations: Mapping[str, s
     node_class = annotations.get(NODE_CLASS, "").strip()
     if node_class:
         parsed.append(Constraint(NODE_CLASS, node_class))
-    return parsed
+    return list(dict.fromkeys(parsed))  # stack.yml often says the same thing both ways
 
 
 def fitting_nodes(nodes: Sequence[Node], constraints: Sequence[Constraint]) -> list[Node]:

@@ -102,6 +102,9 @@ class LocalProvider:
         self.functions[key] = supervisor
         supervisor.log(f"deployed image {spec.image} ({source.lang}, handler {source.handler_dir}); "
                        f"{supervisor.desired_replicas} replica(s) on {[n.name for n in nodes] or 'no node'}")
+        if spec.secrets:
+            supervisor.log(f"secrets {spec.secrets} are not mounted by `faasml up` "
+                           f"(no /var/openfaas/secrets here); pass values through `environment`")
         supervisor.start()
         self.refresh_gauges()
         return supervisor

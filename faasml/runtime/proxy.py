@@ -26,10 +26,11 @@ from faasml.runtime.replicas import Replica
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
 
-# RFC 9110 hop-by-hop headers, plus those the client library sets itself.
+# RFC 9110 hop-by-hop headers, those the client library sets itself, and Expect: the
+# gateway already answered `100-continue` to the client and sends the body at once.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-                         "host", "content-length"})
+                         "host", "content-length", "expect"})
 # Without this aiohttp would add its own User-Agent, Accept, Accept-Encoding, Content-Type.
 _NO_AUTO_HEADERS = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
 _FUNCTION_PREFIX = "/function/"

@@ -70,13 +70,32 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     try:
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         _deploy_stack(provider, stack, config.only)
+        announcing = asyncio.ensure_future(_announce_when_ready(provider, gateway_url))
         await stop.wait()
+        announcing.cancel()
     finally:
         print("faasml up: stopping replicas", flush=True)
         await provider.stop_all()
         await runner.cleanup()
         await session.close()
         context.logs.close()
+
+
+async def _announce_when_ready(provider: LocalProvider, gateway_url: str, timeout_s: float = 120.0) -> None:
+    """Tell the person who ran `make run` where to send requests, once there is somewhere."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    def waiting() -> list[str]:
+        return [s.spec.qualified_name for s in provider.functions.values()
+                if not s.unschedulable and s.desired_replicas > 0 and s.available_replicas() == 0]
+    while waiting() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+    serving = [s for s in provider.functions.values() if s.available_replicas() > 0]
+    lines = [f"faasml up: {len(serving)}/{len(provider.functions)} functions serving:"]
+    lines += [f"  {gateway_url}/function/{s.spec.name}" for s in serving]
+    lines += [f"  not ready after {timeout_s:g}s: {name} (see its log)" for name in waiting()]
+    lines += [f"  unschedulable: {s.spec.qualified_name}" for s in provider.functions.values()
+              if s.unschedulable]
+    print("\n".join(lines), flush=True)
 
 
 def _stop_on_signals() -> asyncio.Event:

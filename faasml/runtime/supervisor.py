@@ -267,7 +267,12 @@ class FunctionSupervisor:
         failures = 0
         while replica.state in (ReplicaState.READY, ReplicaState.UNREADY):
             await asyncio.sleep(settings.health_probe_interval_s)
-            healthy = await self._answers(url, need_200=True)
+            answer = await self._readiness(url)
+            healthy = answer == 200
+            # A busy replica may be slow to answer its probe; only a refusal (e.g. 503) or
+            # a silence while it serves nothing counts against it.
+            if answer is None and replica.in_flight > 0:
+                continue
             failures = 0 if healthy else failures + 1
             if replica.state is ReplicaState.READY and failures >= settings.unready_after_failures:
                 replica.state = ReplicaState.UNREADY
@@ -280,13 +285,18 @@ class FunctionSupervisor:
                 self.context.on_change()
 
     async def _answers(self, url: str, need_200: bool) -> bool:
+        status = await self._readiness(url)
+        return status == 200 or (status is not None and not need_200)
+
+    async def _readiness(self, url: str) -> int | None:
+        """The probe's HTTP status, or None when nothing answered in time."""
         try:
             timeout = aiohttp.ClientTimeout(total=self.context.settings.probe_timeout_s)
             async with self.context.http.get(url, timeout=timeout) as response:
                 await response.read()
-                return response.status == 200 or not need_200
+                return response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return False
+            return None
 
     # --- status --------------------------------------------------------------------
 

@@ -46,6 +46,8 @@ def test_up_reports_functions_it_cannot_run(start_runtime):
     runtime.wait_available("fine", 1)
     assert "[elsewhere.openfaas-fn] NOT RUNNABLE LOCALLY" in runtime.log_text()
     assert {f["name"] for f in runtime.system("GET", "/system/functions").json()} == {"fine"}
+    runtime.wait_until(lambda: "1/1 functions serving" in runtime.log_text(), 10)
+    assert f"{runtime.url}/function/fine" in runtime.log_text()
 
 
 def test_up_with_a_bad_stack_exits_with_a_clear_message(tmp_path):

@@ -257,11 +257,12 @@ def test_killed_replica_is_restarted_and_reported(ready):
 
 
 def test_replica_crash_mid_request_is_a_502_and_the_gateway_survives(ready):
-    ready.wait_available("echo", 2)
+    restarts = ready.wait_available("echo", 2)["faasml"]["restarts"]
     response = ready.invoke("echo/exit")
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "bad_gateway"
     assert ready.http.get(ready.url + "/healthz").status_code == 200
+    ready.wait_until(lambda: ready.status("echo")["faasml"]["restarts"] == restarts + 1, 10)
     ready.wait_available("echo", 2)
 
 
@@ -283,8 +284,9 @@ def test_body_over_the_limit_is_a_413_and_the_gateway_survives(ready):
 
 
 def test_placement_follows_constraints_and_annotations(ready):
+    states = ready.wait_available("echo", 2)["faasml"]["replicaStates"]
     echo_cpus = {tuple(ready.invoke("echo").json()["cpus"]) for _ in range(6)}
-    assert echo_cpus == {tuple(EDGE_CPUS), tuple(CLOUD_CPUS)}  # spread over both fitting nodes
+    assert echo_cpus == {tuple(EDGE_CPUS), tuple(CLOUD_CPUS)}, states  # spread over both nodes
     assert ready.invoke("slowpoke").json()["cpus"] == CLOUD_CPUS
     nodes = {s["node"] for s in ready.status("echo")["faasml"]["replicaStates"]}
     assert nodes == {"edge", "cloud"}
