@@ -230,3 +230,27 @@ def test_same_function_on_two_gateways_gets_distinct_keys(gateway):
     finally:
         selector.stop()
         other.stop()
+
+
+def test_profile_command_writes_what_the_selector_reads(gateway, tmp_path, monkeypatch):
+    from faasml.cli import main
+
+    sample = tmp_path / "input.bin"
+    sample.write_bytes(b"some input")
+    out = tmp_path / "profiles.json"
+    monkeypatch.setenv("FAASML_GATEWAY_PASSWORD", PASSWORD)
+    code = main(["profile", "--gateway", gateway.url, "--task", TASK, "--input", f"{TASK}={sample}",
+                 "--requests", "5", "--step", "0.2", "--out", str(out)])
+    assert code == 0
+    profiles = json.loads(out.read_text())
+    assert profiles["measured_on"] and set(profiles["variants"]) == {"quick", "middle", "precise"}
+    quick = profiles["variants"]["quick"]
+    assert quick["compute_ms"] == 0.2 and quick["saturation_rps"] > 0
+    assert quick["latency_ms"]["p50"] <= quick["latency_ms"]["p99"]
+    selector = make_service(gateway, profiles_path=str(out))
+    try:
+        variant = selector.registry.snapshot.by_key["quick"]
+        assert variant.profile_latency_ms == 0.2          # the measured compute, not the annotation's 5
+        assert variant.rtt_ms == quick["overhead_ms"]
+    finally:
+        selector.stop()
