@@ -62,10 +62,27 @@ class Replica:
                 "inFlight": self.in_flight, "pid": self.pid, "port": self.port}
 
 
+# Ports handed to replicas that may still bind them: the kernel may offer a just-closed
+# port again, and a replica probing another replica's port would look ready.
+_ports_in_use: set[int] = set()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def reserve_port() -> int:
+    port = free_port()
+    while port in _ports_in_use:
+        port = free_port()
+    _ports_in_use.add(port)
+    return port
+
+
+def release_port(port: int) -> None:
+    _ports_in_use.discard(port)
 
 
 def prepare_run_dir(run_dir: Path, source: LocalSource) -> Path:

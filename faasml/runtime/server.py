@@ -63,7 +63,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     provider = LocalProvider(stack, nodes, state_dir, context, metrics)
     proxy = FunctionProxy(provider, metrics, session, config.proxy)
     app = build_app(GatewayApi(provider, proxy, auth, metrics), config.proxy.max_body_bytes)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
     stop = stop or _stop_on_signals()

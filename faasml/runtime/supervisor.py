@@ -21,8 +21,9 @@ from faasml.runtime.balancer import LeastInFlight
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore, rfc3339
 from faasml.runtime.nodes import Node
 from faasml.runtime.placement import choose_node
-from faasml.runtime.replicas import (Replica, ReplicaState, free_port, process_usage, pump_output,
-                                     replica_environment, start_process, terminate)
+from faasml.runtime.replicas import (Replica, ReplicaState, process_usage, pump_output,
+                                     release_port, replica_environment, reserve_port, start_process,
+                                     terminate)
 from faasml.runtime.stack import FunctionSpec, LocalSource
 
 
@@ -207,26 +208,39 @@ class FunctionSupervisor:
 
     async def _keep_alive(self, generation: Generation, slot: Slot) -> None:
         while not slot.stopping:
-            replica = await self._launch(generation, slot)
-            exit_code = await self._watch(generation, replica)
-            replica.state = ReplicaState.EXITED
+            replica = None
+            try:
+                replica = await self._launch(generation, slot)
+                exit_code = await self._watch(generation, replica)
+                what = f"exited with code {exit_code}"
+            except OSError as exc:  # e.g. out of file descriptors: report, retry later
+                what = f"could not start: {exc}"
+            finally:
+                if replica is not None:
+                    replica.state = ReplicaState.EXITED
+                    release_port(replica.port)
             self.context.on_change()
             if slot.stopping:
                 return
-            uptime_s = time.monotonic() - replica.started_at
+            uptime_s = time.monotonic() - replica.started_at if replica else 0.0
             delay_s = slot.backoff.delay_after_exit(uptime_s)
             slot.exits += 1
-            self.log(f"replica {replica.instance} (pid {replica.pid}) exited with code {exit_code} "
-                     f"after {uptime_s:.1f}s; restart #{slot.exits} in {delay_s:.1f}s")
+            name = f"{replica.instance} (pid {replica.pid})" if replica else "of slot " + str(slot.index)
+            self.log(f"replica {name} {what} after {uptime_s:.1f}s; "
+                     f"restart #{slot.exits} in {delay_s:.1f}s")
             await asyncio.sleep(delay_s)
 
     async def _launch(self, generation: Generation, slot: Slot) -> Replica:
         spec = generation.spec
         self._instances += 1
-        replica = Replica(instance=f"{spec.name}-{self._instances}", node=slot.node, port=free_port())
+        replica = Replica(instance=f"{spec.name}-{self._instances}", node=slot.node, port=reserve_port())
         env = replica_environment(spec, replica.port, replica.instance, self.context.runtime_env)
         command = generation.source.command(generation.run_dir)
-        replica.process = await start_process(command, slot.node, self.context.stack_folder, env)
+        try:
+            replica.process = await start_process(command, slot.node, self.context.stack_folder, env)
+        except OSError:
+            release_port(replica.port)
+            raise
         slot.replica = replica
         self.log(f"replica {replica.instance} started: pid {replica.pid}, port {replica.port}, "
                  f"node {slot.node.name}")

@@ -69,3 +69,16 @@ def test_bench_gateway_prints_both_sides_and_the_ratios(tmp_path):
     figures = json.loads((tmp_path / "bench.json").read_text())
     assert figures["direct"]["best_rps"] > 0 and figures["gateway"]["best_rps"] > 0
     assert figures["gateway"]["p50_ms"] > 0
+
+
+def test_a_crash_looping_function_is_reported_and_restarted_with_growing_backoff(start_runtime):
+    runtime = start_runtime({"broken": function("broken", "faasml/broken:dev")}, extra_args=["--ready-wait", "1"])
+    runtime.wait_until(lambda: "restart #3" in runtime.log_text(), 20)
+    text = runtime.log_text()
+    assert "restart #1 in 0.5s" in text and "restart #2 in 1.0s" in text and "restart #3 in 2.0s" in text
+    status = runtime.status("broken")
+    assert status["availableReplicas"] == 0 and status["faasml"]["restarts"] >= 3
+    logs = runtime.system("GET", "/system/logs?name=broken").text
+    assert "broken on purpose" in logs  # the replica's own traceback is in its log
+    response = runtime.invoke("broken", timeout=30)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
