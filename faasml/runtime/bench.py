@@ -55,6 +55,9 @@ class SideFigures:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     throughput_rps: list[float] = field(default_factory=list)
+    # CPU microseconds per request under max load, of the gateway and of the replica.
+    gateway_cpu_us: list[float] = field(default_factory=list)
+    replica_cpu_us: list[float] = field(default_factory=list)
 
     @property
     def best_rps(self) -> float:
@@ -82,7 +85,7 @@ class _RuntimeUnderTest:
              "--port", str(self.port), "--state-dir", str(self.folder / "state")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def replica_port(self, timeout_s: float = 30.0) -> int:
+    def replica_port_and_pid(self, timeout_s: float = 30.0) -> tuple[int, int]:
         deadline = time.monotonic() + timeout_s
         token = base64.b64encode(f"admin:{self.password}".encode()).decode()
         while time.monotonic() < deadline:
@@ -94,7 +97,7 @@ class _RuntimeUnderTest:
                     status = json.load(response)
                 ready = [r for r in status["faasml"]["replicaStates"] if r["state"] == "ready"]
                 if ready:
-                    return int(ready[0]["port"])
+                    return int(ready[0]["port"]), int(ready[0]["pid"])
             except OSError:
                 pass
             time.sleep(0.2)
@@ -129,6 +132,12 @@ def measure_latency(direct: tuple[int, str], gateway: tuple[int, str], requests:
     for connection in connections:
         connection.close()
     return samples[0], samples[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_throughput(url: str, settings: GatewayBenchSettings, folder: Path) -> float:
@@ -171,17 +180,23 @@ async def _asyncio_load(url: str, settings: GatewayBenchSettings) -> float:
 def run_gateway_bench(settings: GatewayBenchSettings, json_out: Path | None = None) -> int:
     runtime = _RuntimeUnderTest()
     try:
-        replica_port = runtime.replica_port()
+        replica_port, replica_pid = runtime.replica_port_and_pid()
         direct_target, gateway_target = (replica_port, "/"), (runtime.port, "/function/bench-echo")
         direct, gateway = SideFigures(), SideFigures()
         direct_ms, gateway_ms = measure_latency(direct_target, gateway_target, settings.requests)
         for side, samples in ((direct, direct_ms), (gateway, gateway_ms)):
             side.p50_ms, side.p99_ms = statistics.median(samples), _percentile(samples, 0.99)
+        urls = ((direct, f"http://127.0.0.1:{replica_port}/"),
+                (gateway, f"http://127.0.0.1:{runtime.port}/function/bench-echo"))
         for _ in range(settings.rounds):
-            direct.throughput_rps.append(measure_throughput(
-                f"http://127.0.0.1:{replica_port}/", settings, runtime.folder))
-            gateway.throughput_rps.append(measure_throughput(
-                f"http://127.0.0.1:{runtime.port}/function/bench-echo", settings, runtime.folder))
+            for side, url in urls:
+                before = cpu_seconds(runtime.process.pid), cpu_seconds(replica_pid)
+                started = time.monotonic()
+                rps = measure_throughput(url, settings, runtime.folder)
+                served = rps * (time.monotonic() - started)
+                side.throughput_rps.append(rps)
+                side.gateway_cpu_us.append((cpu_seconds(runtime.process.pid) - before[0]) / served * 1e6)
+                side.replica_cpu_us.append((cpu_seconds(replica_pid) - before[1]) / served * 1e6)
     finally:
         runtime.close()
     report = _report(settings, direct, gateway)
@@ -205,6 +220,10 @@ def _report(settings: GatewayBenchSettings, direct: SideFigures, gateway: SideFi
         + " ".join(f"{r:.0f}" for r in direct.throughput_rps),
         f"{'gateway':10}{gateway.p50_ms:10.3f}{gateway.p99_ms:10.3f}{gateway.best_rps:12.0f}   "
         + " ".join(f"{r:.0f}" for r in gateway.throughput_rps),
+        f"CPU per request under load (us): replica direct "
+        f"{statistics.median(direct.replica_cpu_us):.0f}, via gateway: replica "
+        f"{statistics.median(gateway.replica_cpu_us):.0f} + gateway "
+        f"{statistics.median(gateway.gateway_cpu_us):.0f}",
         f"added latency: p50 {added_p50:+.3f} ms, p99 {added_p99:+.3f} ms "
         f"(goal p50 < {GOAL_ADDED_P50_MS:g} ms: {'met' if added_p50 < GOAL_ADDED_P50_MS else 'NOT met'})",
         f"throughput ratio gateway/direct: {ratio:.2f} "
