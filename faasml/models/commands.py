@@ -239,11 +239,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             results[card.name] = evaluate(variant.classify, images, on_progress)
             step.summary = f"top-1 {results[card.name].top1:.3f}"
     print(eval_table(results, args.data))
+    paired = _paired(cards, results)
+    if paired:
+        print(paired_table(paired))
     if args.record:
         command = _eval_command(args)
         dataset = args.dataset or SAMPLE_DATASET
         measurements = {c.name: measurement_record(results[c.name], c.sha256, command, dataset)
                         for c in cards}
+        for name, comparison in paired.items():
+            measurements[name]["paired_with_fp32"] = comparison
         record_file = args.record_file or MEASURED_FILE
         save_recorded(measurements, record_file)
         for card in cards:
@@ -251,6 +256,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
             save_card(card, args.models)
         print(f"recorded in {record_file} and in the cards in {args.models}/", file=sys.stderr)
     return 0
+
+
+def _paired(cards: list[ModelCard], results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """int8 name -> its paired comparison with the fp32 variant of the same family."""
+    from faasml.models.evaluate import paired_comparison
+
+    fp32 = {c.family: c.name for c in cards if c.precision == "fp32"}
+    return {c.name: {"fp32": fp32[c.family],
+                     **paired_comparison(results[fp32[c.family]], results[c.name])}
+            for c in cards if c.precision != "fp32" and c.family in fp32}
+
+
+def paired_table(paired: dict[str, dict[str, Any]]) -> str:
+    header = ["VARIANT", "VS", "SAME_TOP1", "ONLY_FP32_RIGHT", "ONLY_THIS_RIGHT", "N"]
+    rows = [[name, p["fp32"], f"{p['top1_agreement']:.4f}", str(p["only_reference_correct"]),
+             str(p["only_candidate_correct"]), str(p["n"])] for name, p in paired.items()]
+    return ("\n" + format_table(header, rows) + "\n(same images: a top-1 difference rests on the "
+            "images only one of the two gets right)")
 
 
 def eval_table(results: dict[str, Any], data: Path) -> str:

@@ -128,3 +128,25 @@ def test_bench_int8_pairs_fp32_with_int8_of_the_same_family(tmp_path, capsys):
     assert len(rows) == 1 and rows[0][1] == "a-int8"
     assert rows[0][4].endswith("x") and float(rows[0][4][:-1]) > 0
     assert main(["bench", "int8", "--models", str(tmp_path / "empty")]) == 2
+
+
+def test_eval_compares_int8_with_fp32_on_the_same_images(tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    ranked_classifier(folder, "x-fp32", family="x")
+    # the "int8" ranks red's classes differently: 12 first, then 0
+    swapped = {0: [12, 0, 10, 11, 13], 1: [1, 20, 21, 22, 23], 2: [2, 30, 31, 32, 33]}
+    ranked_classifier(folder, "x-int8", family="x", precision="int8", ranking=swapped)
+    record = tmp_path / "measured.json"
+    assert main(["models", "eval", "--data", str(make_folder(tmp_path / "data")),
+                 "--models", str(folder), "--record", "--record-file", str(record)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("x-int8") and "x-fp32" in line)
+    # red images: case 0 only fp32 right, case 1 only int8 right, case 2 both wrong but
+    # with different top-1; green/blue cases identical -> 3 of 6 the same
+    assert row.split()[1:] == ["x-fp32", "0.5000", "1", "1", "6"]
+    measured = json.loads(record.read_text())["variants"]
+    assert measured["x-int8"]["paired_with_fp32"] == {
+        "fp32": "x-fp32", "n": 6, "top1_agreement": 0.5, "only_reference_correct": 1,
+        "only_candidate_correct": 1}
+    assert "paired_with_fp32" not in measured["x-fp32"]

@@ -9,7 +9,7 @@ import pytest
 from faasml.executor.variant import load_variant
 from faasml.models.accuracy import SAMPLE_DATASET
 from faasml.models.card import file_sha256, load_card
-from faasml.models.evaluate import EvalResult, evaluate, measurement_record
+from faasml.models.evaluate import EvalResult, evaluate, measurement_record, paired_comparison
 from faasml.models.imagenet import imagenet_classes
 from faasml.models.labelled import read_labelled_folder
 from tests.models.tiny import colour_png, ranked_classifier
@@ -63,3 +63,14 @@ def test_measurement_record_says_what_and_on_which_file(tmp_path):
     assert record["dataset"] == SAMPLE_DATASET and "not the ImageNet validation set" in record["dataset"]
     assert record["onnx_sha256"] == file_sha256(tmp_path / "models" / "ranked.onnx")
     json.dumps(record)  # must be storable as JSON
+
+
+def test_paired_comparison_counts_discordant_images():
+    reference, candidate = EvalResult(), EvalResult()
+    for truth, ref_top1, cand_top1 in [(1, 1, 1), (2, 2, 9), (3, 8, 3), (4, 7, 7), (5, 6, 0)]:
+        reference.add(truth, [ref_top1])
+        candidate.add(truth, [cand_top1])
+    assert paired_comparison(reference, candidate) == {
+        "n": 5, "top1_agreement": 0.4, "only_reference_correct": 1, "only_candidate_correct": 1}
+    with pytest.raises(ValueError):
+        paired_comparison(reference, EvalResult())

@@ -32,10 +32,11 @@ def save_model(model: onnx.ModelProto, path: Path) -> Path:
 
 
 def ranked_classifier(folder: Path, name: str, family: str = "tiny-ranked",
-                      precision: str = "fp32", size: int = 8) -> Path:
+                      precision: str = "fp32", size: int = 8,
+                      ranking: dict[int, list[int]] | None = None) -> Path:
     """Card path of a 1000-class model: mean colour -> ReLU -> fixed class scores."""
     weights = np.zeros((3, 1000), dtype=np.float32)
-    for channel, classes in RANKED_TOP5.items():
+    for channel, classes in (ranking or RANKED_TOP5).items():
         weights[channel, classes] = [5, 4, 3, 2, 1]
     graph = helper.make_graph(
         [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
