@@ -210,9 +210,15 @@ def _report(settings: GatewayBenchSettings, direct: SideFigures, gateway: SideFi
     added_p50 = gateway.p50_ms - direct.p50_ms
     added_p99 = gateway.p99_ms - direct.p99_ms
     ratio = gateway.best_rps / direct.best_rps if direct.best_rps else 0.0
-    tool = "wrk" if shutil.which("wrk") else "asyncio load generator"
+    tool = "wrk" if shutil.which("wrk") else "asyncio load generator (CPU-hungry: install wrk)"
+    try:
+        import uvloop  # noqa: F401  (only to say which event loop `faasml up` ran)
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
     rows = [
-        f"gateway overhead: trivial function, {os.cpu_count()} CPUs, {settings.requests} sequential "
+        f"gateway overhead ({loop} event loop): trivial function, {os.cpu_count()} CPUs, "
+        f"{settings.requests} sequential "
         f"requests per side (alternating), throughput by {tool} with {settings.connections} "
         f"connections x {settings.duration_s:g}s x {settings.rounds} rounds (best round)",
         f"{'':10}{'p50 ms':>10}{'p99 ms':>10}{'max req/s':>12}   rounds req/s",

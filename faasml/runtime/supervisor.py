@@ -4,7 +4,7 @@ Each replica slot is one coroutine that owns a process for as long as the slot e
 start it, wait until its readiness path answers 200, watch it, and when it dies report
 the exit in the function's log and start a new one after a backoff delay. Scaling adds
 or drains slots; an update starts the new generation and stops the old one once a new
-replica is ready (or after `ready_timeout_s`), so there is no gap in service.
+replica is ready, so there is no gap in service.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ class SupervisionSettings:
     probe_timeout_s: float = 2.0
     unready_after_failures: int = 3         # Kubernetes' failureThreshold
     drain_grace_s: float = 10.0             # in-flight requests may finish before SIGTERM
-    ready_timeout_s: float = 120.0          # an update swaps generations after this anyway
 
 
 @dataclass
@@ -85,6 +84,7 @@ class FunctionSupervisor:
         self.draining: list[Generation] = []
         self.unschedulable = unschedulable
         self.desired_replicas = spec.min_replicas
+        self.stopped = False
         self.created_at = rfc3339(time.time())
         self.balancer = LeastInFlight()
         self._instances = 0
@@ -159,8 +159,9 @@ class FunctionSupervisor:
         asyncio.get_running_loop().create_task(self._retire_when_replaced(old))
 
     async def _retire_when_replaced(self, old: Generation) -> None:
-        deadline = time.monotonic() + self.context.settings.ready_timeout_s
-        while self.current.ready_count() == 0 and time.monotonic() < deadline and not self.unschedulable:
+        # As a Kubernetes rolling update with maxUnavailable 0: the old replicas serve until
+        # a new one is ready, however long that takes (a broken update never causes an outage).
+        while self.current.ready_count() == 0 and self.desired_replicas > 0 and not self.stopped:
             await asyncio.sleep(0.05)
         await asyncio.gather(*self._scale_generation(old, 0))
         if old in self.draining:
@@ -168,6 +169,7 @@ class FunctionSupervisor:
         self.context.on_change()
 
     async def stop(self) -> None:
+        self.stopped = True
         generations = [self.current, *self.draining]
         await asyncio.gather(*(t for g in generations for t in self._scale_generation(g, 0)))
 

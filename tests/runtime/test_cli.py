@@ -72,7 +72,8 @@ def test_bench_gateway_prints_both_sides_and_the_ratios(tmp_path):
 
 
 def test_a_crash_looping_function_is_reported_and_restarted_with_growing_backoff(start_runtime):
-    runtime = start_runtime({"broken": function("broken", "faasml/broken:dev")}, extra_args=["--ready-wait", "1"])
+    runtime = start_runtime({"broken": function("broken", "faasml/broken:dev"),
+                             "stable": function("toy", "faasml/toy:dev")}, extra_args=["--ready-wait", "1"])
     runtime.wait_until(lambda: "restart #3" in runtime.log_text(), 20)
     text = runtime.log_text()
     assert "restart #1 in 0.5s" in text and "restart #2 in 1.0s" in text and "restart #3 in 2.0s" in text
@@ -82,3 +83,12 @@ def test_a_crash_looping_function_is_reported_and_restarted_with_growing_backoff
     assert "broken on purpose" in logs  # the replica's own traceback is in its log
     response = runtime.invoke("broken", timeout=30)
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+
+    # An update to a version that never becomes ready keeps the old replica serving.
+    old_pid = runtime.wait_available("stable", 1)["faasml"]["replicaStates"][0]["pid"]
+    update = runtime.system("PUT", "/system/functions",
+                            json={"service": "stable", "image": "faasml/broken:dev"})
+    assert update.status_code == 202
+    runtime.wait_until(lambda: runtime.status("stable")["faasml"]["restarts"] >= 1, 10)
+    assert runtime.status("stable")["availableReplicas"] == 1
+    assert all(runtime.invoke("stable").json()["pid"] == old_pid for _ in range(3))
