@@ -1,0 +1,138 @@
+"""`faasml models eval` and `faasml bench int8`: measuring variants, printing the tables."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
+                                list_cards, save_card)
+from faasml.models.commands import fail, format_table
+
+
+# bench int8 -----------------------------------------------------------------------------
+
+def run_bench_int8(args: argparse.Namespace) -> int:
+    from faasml.models.speed import compare, int8_pairs
+
+    if not int8_pairs(args.models):
+        return fail(f"no fp32/int8 pairs in {args.models}/ (run `faasml models build`)")
+    rows = compare(args.models, args.iterations, args.threads)
+    header = ["FP32", "INT8", "RUN_P50_MS", "INT8_RUN_P50_MS", "SPEEDUP_RUN", "FULL_P50_MS",
+              "INT8_FULL_P50_MS", "SPEEDUP_FULL"]
+    table = [[r["fp32"], r["int8"], f"{r['fp32_run_p50']:.2f}", f"{r['int8_run_p50']:.2f}",
+              f"{r['speedup_run']:.2f}x", f"{r['fp32_full_p50']:.2f}",
+              f"{r['int8_full_p50']:.2f}", f"{r['speedup_full']:.2f}x"] for r in rows]
+    print(f"\nint8 against fp32, p50 over {args.iterations} runs, intra-op threads="
+          f"{args.threads or 'all'} (run = session.run only; full = the executor handler)")
+    print(format_table(header, table))
+    slower = [r["int8"] for r in rows if r["speedup_run"] < 1]
+    if slower:
+        print(f"note: int8 is SLOWER than fp32 here for {', '.join(slower)}")
+    return 0
+
+
+# eval -----------------------------------------------------------------------------------
+
+def _eval_command(args: argparse.Namespace) -> str:
+    words = ["faasml", "models", "eval", "--data", str(args.data), "--models", str(args.models)]
+    if args.only:
+        words += ["--only", *args.only]
+    if args.record_file:
+        words += ["--record-file", str(args.record_file)]
+    if args.dataset:
+        words += ["--dataset", repr(args.dataset)]
+    return " ".join(words + ["--record"])
+
+
+def _image_cards(args: argparse.Namespace) -> list[ModelCard]:
+    cards = [c for c in list_cards(args.models) if c.task == TASK_IMAGE_CLASSIFICATION]
+    if args.only:
+        missing = sorted(set(args.only) - {c.name for c in cards})
+        if missing:
+            raise ValueError(f"no image variant {', '.join(missing)} in {args.models}/")
+        cards = [c for c in cards if c.name in args.only]
+    if not cards:
+        raise ValueError(f"no image-classification cards in {args.models}/")
+    for card in cards:
+        problem = card_problem(args.models, card.name)
+        if problem:
+            raise ValueError(f"{card.name}: {problem}; rebuild it before measuring")
+    return cards
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from faasml.executor.variant import load_variant
+    from faasml.models.accuracy import (MEASURED_FILE, SAMPLE_DATASET, apply_measurement,
+                                        save_recorded)
+    from faasml.models.evaluate import EvalResult, evaluate, measurement_record
+    from faasml.models.labelled import LabelledFolderError, read_labelled_folder, spread_subset
+    from faasml.models.progress import Progress
+
+    if args.record and args.limit:
+        return fail("--record keeps figures for the whole folder; drop --limit")
+    try:
+        images = spread_subset(read_labelled_folder(args.data), args.limit)
+        cards = _image_cards(args)
+    except (LabelledFolderError, ValueError) as exc:
+        return fail(str(exc))
+    progress = Progress(len(cards))
+    results: dict[str, EvalResult] = {}
+    for card in cards:
+        with progress.step(card.name) as step:
+            variant = load_variant(card_path_for(args.models, card.name), provider="cpu",
+                                   intra_op_threads=0)
+            report_every = 1 if progress.tty else max(1, len(images) // 4)
+
+            def on_progress(done: int, total: int) -> None:
+                if done % report_every == 0 or done == total:
+                    step.phase(f"{done}/{total} images")
+
+            results[card.name] = evaluate(variant.classify, images, on_progress)
+            step.summary = f"top-1 {results[card.name].top1:.3f}"
+    print(eval_table(results, args.data))
+    paired = _paired(cards, results)
+    if paired:
+        print(paired_table(paired))
+    if args.record:
+        command = _eval_command(args)
+        dataset = args.dataset or SAMPLE_DATASET
+        measurements = {c.name: measurement_record(results[c.name], c.sha256, command, dataset)
+                        for c in cards}
+        for name, comparison in paired.items():
+            measurements[name]["paired_with_fp32"] = comparison
+        record_file = args.record_file or MEASURED_FILE
+        save_recorded(measurements, record_file)
+        for card in cards:
+            apply_measurement(card, measurements[card.name])
+            save_card(card, args.models)
+        print(f"recorded in {record_file} and in the cards in {args.models}/", file=sys.stderr)
+    return 0
+
+
+def _paired(cards: list[ModelCard], results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """int8 name -> its paired comparison with the fp32 variant of the same family."""
+    from faasml.models.evaluate import paired_comparison
+
+    fp32 = {c.family: c.name for c in cards if c.precision == "fp32"}
+    return {c.name: {"fp32": fp32[c.family],
+                     **paired_comparison(results[fp32[c.family]], results[c.name])}
+            for c in cards if c.precision != "fp32" and c.family in fp32}
+
+
+def paired_table(paired: dict[str, dict[str, Any]]) -> str:
+    header = ["VARIANT", "VS", "SAME_TOP1", "ONLY_FP32_RIGHT", "ONLY_THIS_RIGHT", "N"]
+    rows = [[name, p["fp32"], f"{p['top1_agreement']:.4f}", str(p["only_reference_correct"]),
+             str(p["only_candidate_correct"]), str(p["n"])] for name, p in paired.items()]
+    return ("\n" + format_table(header, rows) + "\n(same images: a top-1 difference rests on the "
+            "images only one of the two gets right)")
+
+
+def eval_table(results: dict[str, Any], data: Path) -> str:
+    header = ["VARIANT", "TOP1", "±SE", "TOP5", "±SE", "N", "IMAGES/S"]
+    rows = [[name, f"{r.top1:.4f}", f"{r.top1_stderr:.4f}", f"{r.top5:.4f}",
+             f"{r.top5_stderr:.4f}", str(r.n), f"{r.n / r.seconds:.1f}" if r.seconds else "-"]
+            for name, r in results.items()]
+    note = (f"\n(on {data}; ±SE is the binomial standard error sqrt(p(1-p)/n) of each figure)")
+    return format_table(header, rows) + note
