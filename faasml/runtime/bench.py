@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -211,11 +212,8 @@ def _report(settings: GatewayBenchSettings, direct: SideFigures, gateway: SideFi
     added_p99 = gateway.p99_ms - direct.p99_ms
     ratio = gateway.best_rps / direct.best_rps if direct.best_rps else 0.0
     tool = "wrk" if shutil.which("wrk") else "asyncio load generator (CPU-hungry: install wrk)"
-    try:
-        import uvloop  # noqa: F401  (only to say which event loop `faasml up` ran)
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
+    # Only to say which event loop `faasml up` ran (the same interpreter as this one).
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     rows = [
         f"gateway overhead ({loop} event loop): trivial function, {os.cpu_count()} CPUs, "
         f"{settings.requests} sequential "

@@ -1,7 +1,7 @@
 """`/function/{name}[.{namespace}][/subpath]`: forwarding an invocation to a ready replica.
 
 Method, subpath, raw query string, headers (less hop-by-hop ones) and body pass through
-unchanged and binary-safe, over pooled keep-alive connections. Every failure upstream
+unchanged and binary-safe, over pooled keep-alive connections (faasml.runtime.upstream). Every failure upstream
 ends as a JSON error with the status OpenFaaS would give (502 connection lost, 503 no
 ready replica, 504 timeout), and is counted in the gateway's metrics with that code.
 """
@@ -13,9 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
                            PayloadTooLarge, internal_error)
@@ -25,14 +23,13 @@ from faasml.runtime.provider import LocalProvider
 from faasml.runtime.replicas import Replica
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
+from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
 # RFC 9110 hop-by-hop headers, those the client library sets itself, and Expect: the
 # gateway already answered `100-continue` to the client and sends the body at once.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
                          "host", "content-length", "expect"})
-# Without this aiohttp would add its own User-Agent, Accept, Accept-Encoding, Content-Type.
-_NO_AUTO_HEADERS = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
 _FUNCTION_PREFIX = "/function/"
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
 
@@ -51,10 +48,10 @@ def error_response(exc: FaasmlError) -> web.Response:
 
 
 class FunctionProxy:
-    def __init__(self, provider: LocalProvider, metrics: GatewayMetrics,
-                 session: aiohttp.ClientSession, settings: ProxySettings):
-        self.provider, self.metrics, self.session, self.settings = provider, metrics, session, settings
-        self._timeouts: dict[str, aiohttp.ClientTimeout] = {}
+    def __init__(self, provider: LocalProvider, metrics: GatewayMetrics, upstream: UpstreamPool,
+                 settings: ProxySettings):
+        self.provider, self.metrics, self.upstream, self.settings = provider, metrics, upstream, settings
+        self._timeouts: dict[str, float] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         name, _, namespace = request.match_info["name"].partition(".")
@@ -98,7 +95,7 @@ class FunctionProxy:
             replica = await self._pick(supervisor, tried)
             try:
                 return await self._send(replica, request.method, url, headers, body, timeout)
-            except aiohttp.ClientConnectorError:
+            except ConnectFailed:
                 # Nothing was sent: the replica died between probes; try another one once.
                 tried.add(id(replica))
                 if len(tried) >= 2:
@@ -138,39 +135,31 @@ class FunctionProxy:
                 raise NotReady(f"no ready replica of {name}", headers={"Retry-After": "1"})
         return replica
 
-    async def _send(self, replica: Replica, method: str, url: str, headers: list[tuple[str, str]],
-                    body: bytes, timeout: aiohttp.ClientTimeout) -> web.Response:
+    async def _send(self, replica: Replica, method: str, target: str, headers: list[tuple[str, str]],
+                    body: bytes, timeout_s: float) -> web.Response:
         replica.in_flight += 1
         try:
             if replica.node.rtt_ms:  # SIMULATED network distance to this node (see docs)
                 await asyncio.sleep(replica.node.rtt_ms / 1000.0)
-            async with self.session.request(
-                method, URL(replica.base_url + url, encoded=True), data=body or None,
-                headers=headers, timeout=timeout, allow_redirects=False,
-                auto_decompress=False, skip_auto_headers=_NO_AUTO_HEADERS,
-            ) as upstream:
-                payload = await upstream.read()
-                response_headers = [(k, v) for k, v in upstream.headers.items()
-                                    if k.lower() not in _HOP_BY_HOP]
-                return web.Response(status=upstream.status, body=payload, headers=response_headers)
+            upstream = await self.upstream.request(replica.port, method, target, headers, body, timeout_s)
         except asyncio.TimeoutError as exc:
-            raise GatewayTimeout(f"{replica.instance} did not answer within {timeout.total:g}s") from exc
-        except aiohttp.ClientConnectorError:
-            raise
-        except (aiohttp.ClientError, OSError) as exc:
-            raise BadGateway(f"{replica.instance} closed the connection mid-request "
-                             f"({type(exc).__name__}); it may have crashed") from exc
+            raise GatewayTimeout(f"{replica.instance} did not answer within {timeout_s:g}s") from exc
+        except ConnectionLost as exc:
+            raise BadGateway(f"{replica.instance} closed the connection mid-request ({exc}); "
+                             f"it may have crashed") from exc
         finally:
             replica.in_flight -= 1
+        response_headers = [(k, v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP]
+        return web.Response(status=upstream.status, body=upstream.body, headers=response_headers)
 
-    def _timeout_for(self, supervisor: FunctionSupervisor) -> aiohttp.ClientTimeout:
+    def _timeout_for(self, supervisor: FunctionSupervisor) -> float:
+        """of-watchdog's `exec_timeout` of the function, else the gateway's default."""
         raw = supervisor.spec.environment.get("exec_timeout", "")
-        timeout = self._timeouts.get(raw)
-        if timeout is None:
+        timeout_s = self._timeouts.get(raw)
+        if timeout_s is None:
             try:
-                seconds = parse_duration_seconds(raw) if raw else self.settings.upstream_timeout_s
+                timeout_s = parse_duration_seconds(raw) if raw else 0.0
             except ValueError:
-                seconds = self.settings.upstream_timeout_s
-            timeout = self._timeouts[raw] = aiohttp.ClientTimeout(
-                total=seconds if seconds > 0 else self.settings.upstream_timeout_s)
-        return timeout
+                timeout_s = 0.0
+            timeout_s = self._timeouts[raw] = timeout_s if timeout_s > 0 else self.settings.upstream_timeout_s
+        return timeout_s

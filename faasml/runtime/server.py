@@ -18,6 +18,7 @@ from faasml.runtime.provider import LocalProvider
 from faasml.runtime.proxy import FunctionProxy, ProxySettings
 from faasml.runtime.stack import Stack, load_stack
 from faasml.runtime.supervisor import SupervisionSettings, SupervisorContext
+from faasml.runtime.upstream import UpstreamPool
 
 DEFAULT_NODES_FILE = Path("edge") / "nodes.local.yml"
 
@@ -61,7 +62,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
                      "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},
         settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
     provider = LocalProvider(stack, nodes, state_dir, context, metrics)
-    proxy = FunctionProxy(provider, metrics, session, config.proxy)
+    upstream = UpstreamPool()
+    proxy = FunctionProxy(provider, metrics, upstream, config.proxy)
     app = build_app(GatewayApi(provider, proxy, auth, metrics), config.proxy.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
@@ -78,6 +80,7 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         print("faasml up: stopping replicas", flush=True)
         await provider.stop_all()
         await runner.cleanup()
+        upstream.close()
         await session.close()
         context.logs.close()
 

@@ -15,7 +15,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 from tests.runtime.conftest import function
 

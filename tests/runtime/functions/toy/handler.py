@@ -5,7 +5,6 @@
 anything else answers JSON describing the request and the process that served it.
 """
 import base64
-import json
 import os
 import time
 
