@@ -1,9 +1,9 @@
 """`/function/{name}[.{namespace}][/subpath]`: forwarding an invocation to a ready replica.
 
 Method, subpath, raw query string, headers (less hop-by-hop ones) and body pass through
-unchanged and binary-safe, over pooled keep-alive connections (faasml.runtime.upstream). Every failure upstream
-ends as a JSON error with the status OpenFaaS would give (502 connection lost, 503 no
-ready replica, 504 timeout), and is counted in the gateway's metrics with that code.
+unchanged and binary-safe, over pooled keep-alive connections (`upstream`). Every failure
+upstream ends as a JSON error with the status OpenFaaS would give (502 connection lost,
+503 no ready replica, 504 timeout), and is counted in the gateway's metrics with that code.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
 from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
-# RFC 9110 hop-by-hop headers, those the client library sets itself, and Expect: the
-# gateway already answered `100-continue` to the client and sends the body at once.
+# RFC 9110 hop-by-hop headers, Host and Content-Length (the upstream client writes its
+# own), and Expect: the gateway already answered `100-continue` and sends the body at once.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
                          "host", "content-length", "expect"})

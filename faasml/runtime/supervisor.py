@@ -147,7 +147,7 @@ class FunctionSupervisor:
         return asyncio.gather(*stopped)
 
     def replace(self, spec: FunctionSpec, source: LocalSource, run_dir: Path,
-                      nodes: list[Node], unschedulable: str | None) -> None:
+                nodes: list[Node], unschedulable: str | None) -> None:
         """Roll to a new version: the old replicas serve until a new one is ready."""
         old = self.current
         self.current = Generation(spec, source, run_dir, nodes)
@@ -180,7 +180,10 @@ class FunctionSupervisor:
         # Drain the least useful first: not ready, then the least busy.
         surplus = sorted(live, key=lambda s: (s.replica is not None and s.replica.routable,
                                               s.replica.in_flight if s.replica else 0))
-        return [self._stop_slot(generation, s) for s in surplus[:max(len(live) - replicas, 0)]]
+        doomed = surplus[:max(len(live) - replicas, 0)]
+        for slot in doomed:
+            slot.stopping = True  # unrouted now, not when the drain task first runs
+        return [self._stop_slot(generation, s) for s in doomed]
 
     def _start_slot(self, generation: Generation) -> Slot:
         own: dict[str, int] = {}
