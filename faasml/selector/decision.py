@@ -124,7 +124,9 @@ class Decider:
     # -- 2. health (503) -----------------------------------------------------------
     def _apply_health(self, eligible: list[Candidate], now: float) -> list[Candidate]:
         for c in eligible:
-            if c.variant.available_replicas <= 0:
+            if not c.variant.schedulable:
+                c.excluded = "unschedulable: no node can run it"
+            elif c.variant.available_replicas <= 0:
                 c.excluded = "no available replicas"
             elif self.load.is_down(c.key, now):
                 c.excluded = "failed recently; cooling down"

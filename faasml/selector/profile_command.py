@@ -41,6 +41,10 @@ def run_profile(args: argparse.Namespace) -> int:
     measured = {}
     print(f"{'variant':>28} {'p50 ms':>8} {'p95':>8} {'p99':>8} {'compute':>8} {'overhead':>8} {'sat rps':>8}")
     for variant in variants:
+        if variant.available_replicas < 1:
+            why = "no node can run it" if not variant.schedulable else "no ready replica"
+            print(f"{variant.id:>28} skipped: {why}")
+            continue
         sample = inputs.get(variant.task) or sample_input(variant.task)
         if sample is None:
             print(f"{variant.id:>28} skipped: no sample input for task {variant.task} (use --input)")

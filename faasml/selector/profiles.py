@@ -31,6 +31,29 @@ def load_profiles(path: str | Path | None) -> dict[str, dict[str, Any]]:
     return variants
 
 
+class ProfileFile:
+    """The profiles file, re-read when it changes (a new `faasml profile` run takes
+    effect at the next registry refresh, without restarting the selector)."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._stamp: tuple[int, int] | None = None
+        self._profiles: dict[str, dict[str, Any]] = {}
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        if self.path is None:
+            return {}
+        try:
+            stat = self.path.stat()
+        except OSError:
+            self._stamp, self._profiles = None, {}
+            return {}
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
+            self._profiles, self._stamp = load_profiles(self.path), stamp
+        return self._profiles
+
+
 def save_profiles(path: str | Path, header: Mapping[str, Any], variants: Mapping[str, Any]) -> None:
     """Merge into an existing file, so profiling one gateway keeps the others' entries."""
     path = Path(path)
@@ -55,5 +78,7 @@ def apply_profile(variant: Variant, profiles: Mapping[str, Mapping[str, Any]]) -
     if compute is not None:
         changes["profile_latency_ms"] = float(compute)
     if overhead is not None:
-        changes["rtt_ms"] = float(overhead)
+        # The declared round trip (annotation, or the provider's node RTT) describes this
+        # deployment; a profile may come from another. Neither can undercut the other.
+        changes["rtt_ms"] = max(variant.rtt_ms, float(overhead))
     return dataclasses.replace(variant, **changes) if changes else variant

@@ -64,7 +64,7 @@ class Refresher:
     def _listing_interval(self, variants) -> float:
         """Look again soon while some variant is still starting (or restarting), so a
         replica that became ready is used within a fraction of a second."""
-        starting = any(v.available_replicas < max(1, v.replicas) for v in variants)
+        starting = any(v.available_replicas < max(1, v.replicas) and v.schedulable for v in variants)
         return min(self.registry_refresh_s, STARTING_REFRESH_S) if starting else self.registry_refresh_s
 
     def poll_load(self) -> None:

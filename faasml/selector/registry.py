@@ -9,17 +9,15 @@ marks) rather than vanishing on one bad poll.
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from faasml.selector.gateway import GatewayClient, GatewayUnavailable
-from faasml.selector.profiles import apply_profile
+from faasml.selector.profiles import ProfileFile, apply_profile
 from faasml.selector.variant import InvalidVariant, Variant, is_executor, variant_from_status
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,10 @@ def _disambiguate(variants: list[Variant], gateway_names: Mapping[str, str]) -> 
 
 
 class Registry:
-    def __init__(self, gateways: Sequence[GatewayClient], profiles: Mapping[str, Mapping[str, Any]]
-                 | None = None, clock=time.monotonic):
+    def __init__(self, gateways: Sequence[GatewayClient], profiles: ProfileFile | None = None,
+                 clock=time.monotonic):
         self.gateways = list(gateways)
-        self.profiles = dict(profiles or {})
+        self.profiles = profiles or ProfileFile(None)
         self.clock = clock
         self.snapshot = Snapshot()
         self._last_lists: dict[str, list[Mapping[str, Any]]] = {}
@@ -60,7 +58,12 @@ class Registry:
                     self._last_lists[client.endpoint.url] = client.list_functions()
                 except GatewayUnavailable as exc:
                     problems.append(f"gateway {client.endpoint.name}: {exc}")
-            variants = self._parse(problems)
+            try:
+                profiles = self.profiles.current()
+            except ValueError as exc:
+                problems.append(f"profiles: {exc}")
+                profiles = {}
+            variants = self._parse(problems, profiles)
             by_task: dict[str, list[Variant]] = collections.defaultdict(list)
             for variant in variants:
                 by_task[variant.task].append(variant)
@@ -68,7 +71,7 @@ class Registry:
                                      {v.id: v for v in variants}, self.clock(), tuple(problems))
             return self.snapshot
 
-    def _parse(self, problems: list[str]) -> list[Variant]:
+    def _parse(self, problems: list[str], profiles: Mapping[str, Mapping[str, Any]]) -> list[Variant]:
         variants: list[Variant] = []
         for client in self.gateways:
             for status in self._last_lists.get(client.endpoint.url, []):
@@ -79,7 +82,7 @@ class Registry:
                 except (InvalidVariant, KeyError, TypeError, ValueError) as exc:
                     problems.append(f"function {status.get('name')!r}: {exc}")
                     continue
-                variants.append(apply_profile(variant, self.profiles))
+                variants.append(apply_profile(variant, profiles))
         names = {c.endpoint.url: c.endpoint.name for c in self.gateways}
         return _disambiguate(sorted(variants, key=lambda v: (v.task, v.name, v.gateway)), names)
 

@@ -24,7 +24,7 @@ from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadS
 from faasml.selector.params import SelectionRequest, parse_selection
 from faasml.selector.policies import POLICIES, Policy, make_policy
 from faasml.selector.predictor import LatencyPredictor
-from faasml.selector.profiles import load_profiles
+from faasml.selector.profiles import ProfileFile
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
 from faasml.selector.telemetry import SelectorMetrics
@@ -40,7 +40,7 @@ class SelectorService:
                  rng: random.Random | None = None):
         self.config = config
         self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.gateways}
-        self.registry = Registry(list(self.clients.values()), load_profiles(config.profiles_path), clock)
+        self.registry = Registry(list(self.clients.values()), ProfileFile(config.profiles_path), clock)
         self.load = LoadTracker(LoadConfig(observed_max_age_s=config.observed_max_age_s,
                                            gateway_max_age_s=config.gateway_max_age_s,
                                            cooldown_s=config.cooldown_s), clock)

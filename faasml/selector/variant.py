@@ -27,6 +27,7 @@ class Variant:
     rtt_ms: float = 0.0          # declared round trip gateway -> node (annotation), if any
     replicas: int = 1            # desired replicas
     available_replicas: int = 1  # replicas that passed readiness
+    schedulable: bool = True     # False when the provider says no node can run it
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
     extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
 
@@ -102,6 +103,8 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
         rtt_ms=_float(annotations, "rtt-ms", _runtime_rtt_ms(status)),
         replicas=replicas,
         available_replicas=int(available) if available is not None else replicas,
+        # `faasml up` names functions no node can run (e.g. a gpu variant on a CPU box).
+        schedulable=not (status.get("faasml") or {}).get("unschedulable"),
         extra={k: v for k, v in annotations.items()
                if k.startswith(ANNOTATION_PREFIX) and k[len(ANNOTATION_PREFIX):] not in known},
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,24 +11,41 @@ from faasml.selector.localstage import REPO, LocalStage, executor_function, sele
 
 MODELS = REPO / "models"
 TASK = "image-classification"
-# (variant, node class, accuracy, latency-ms annotation): lite0-int8 on the edge node,
-# the fp32 ones on the cloud node behind a simulated round trip.
-VARIANTS = (("efficientnet-lite0-int8", "edge", 0.757, 12.0),
-            ("efficientnet-lite1-fp32", "cloud", 0.79, 30.0),
-            ("efficientnet-lite2-fp32", "cloud", 0.81, 45.0))
+# The fastest variant on the edge node; on the cloud node, behind a simulated round
+# trip, lite0-fp32 and the most accurate of the larger ones (by their model cards, as
+# the builder measured them: on the 1000-image sample lite1 and lite2 are within 0.1%).
+LARGER = ("efficientnet-lite1-fp32", "efficientnet-lite1-int8", "efficientnet-lite2-fp32",
+          "efficientnet-lite2-int8")
 
 
 def ensure_models() -> Path:
     """Build the reference variants with the builder's CLI when they are missing."""
-    if not all((MODELS / f"{name}.card.json").exists() for name, *_ in VARIANTS):
+    if not all((MODELS / f"{name}.card.json").exists() for name in LARGER + ("efficientnet-lite0-int8",
+                                                                              "efficientnet-lite0-fp32")):
         subprocess.run([sys.executable, "-m", "faasml", "models", "build", "--out", str(MODELS)],
                        cwd=REPO, check=True)
     return MODELS
 
 
+def card_accuracy(name: str) -> float:
+    card = json.loads((MODELS / f"{name}.card.json").read_text())
+    return float(card["accuracy"]["value"])
+
+
+def most_accurate() -> str:
+    return max(LARGER, key=card_accuracy)
+
+
+def staged_variants() -> list[tuple[str, str, float]]:
+    """(variant, node class, latency-ms annotation)."""
+    return [("efficientnet-lite0-int8", "edge", 12.0), ("efficientnet-lite0-fp32", "cloud", 15.0),
+            (most_accurate(), "cloud", 45.0)]
+
+
 def image_stage(folder: Path, selector_env: dict[str, str], cloud_rtt_ms: float, port: int) -> LocalStage:
-    functions = {name: executor_function(name, MODELS / f"{name}.card.json", TASK, node, accuracy, latency)
-                 for name, node, accuracy, latency in VARIANTS}
+    functions = {name: executor_function(name, MODELS / f"{name}.card.json", TASK, node, card_accuracy(name),
+                                         latency)
+                 for name, node, latency in staged_variants()}
     functions["selector"] = selector_function(selector_env)
     return LocalStage(folder, functions, two_nodes(cloud_rtt_ms), port)
 

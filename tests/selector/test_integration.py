@@ -13,7 +13,7 @@ import pytest
 from faasml.selector.localstage import LocalStage, free_port
 
 from .prometheus import PrometheusServer
-from .runtime_stage import cat_image, ensure_models, image_stage
+from .runtime_stage import cat_image, ensure_models, image_stage, most_accurate
 
 pytestmark = pytest.mark.slow
 TASK = "image-classification"
@@ -52,7 +52,8 @@ def test_tradeoff_extremes_served_by_different_variants(stage):
     status1, accurate_headers, accurate = select(stage, image, tradeoff=1)
     assert status0 == status1 == 200, (fast, accurate)
     assert fast_headers["X-Faasml-Variant"] == fast["variant"] == "efficientnet-lite0-int8"
-    assert accurate_headers["X-Faasml-Variant"] == accurate["variant"] == "efficientnet-lite2-fp32"
+    assert accurate_headers["X-Faasml-Variant"] == accurate["variant"] == most_accurate()
+    assert most_accurate() != "efficientnet-lite0-int8"
     for answer in (fast, accurate):
         assert answer["predictions"][0]["index"] in CAT_CLASSES
     # The simulated round trip to the cloud node is visible in the prediction.
@@ -60,7 +61,7 @@ def test_tradeoff_extremes_served_by_different_variants(stage):
 
 
 def test_killed_variant_mid_request_is_answered_by_another(stage):
-    victim = "efficientnet-lite2-fp32"
+    victim = most_accurate()   # what tradeoff=1 picks
     before = stage.replica(victim)
     result: dict = {}
     request = threading.Thread(target=lambda: result.update(zip(
