@@ -92,3 +92,17 @@ def test_a_crash_looping_function_is_reported_and_restarted_with_growing_backoff
     runtime.wait_until(lambda: runtime.status("stable")["faasml"]["restarts"] >= 1, 10)
     assert runtime.status("stable")["availableReplicas"] == 1
     assert all(runtime.invoke("stable").json()["pid"] == old_pid for _ in range(3))
+
+
+def test_up_on_a_busy_port_says_so(tmp_path):
+    import socket
+
+    (tmp_path / "stack.yml").write_text("functions: {}\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "faasml", "up", "-f", str(tmp_path / "stack.yml"),
+                                 "--port", str(port), "--state-dir", str(tmp_path / "state")],
+                                capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "address already in use" in result.stdout.lower()

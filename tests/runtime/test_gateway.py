@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from tests.runtime.conftest import function
 
@@ -367,3 +368,23 @@ def test_metrics_count_invocations_with_gateway_names(ready):
     assert after[f"faasml_service_available_replicas{{{label}}}"] == 2
     assert ready.status("echo")["invocationCount"] == sum(
         v for k, v in after.items() if k.startswith("gateway_function_invocation_total{" + label))
+
+
+def test_concurrent_requests_each_get_their_own_answer(ready):
+    """Pooled upstream connections must never hand one request's response to another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def call(i: int) -> tuple[int, int, bytes]:
+        body = f"payload-{i}".encode() * (1 + i % 7)
+        with requests.Session() as session:
+            response = session.post(f"{ready.url}/function/echo/raw?i={i}", data=body,
+                                    headers={"Content-Type": "text/plain", "Expect": "100-continue"},
+                                    timeout=30)
+        return i, response.status_code, response.content == body
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = list(pool.map(call, range(240)))
+    assert all(status == 200 and same for _, status, same in results), results[:5]
+    seen = ready.invoke("echo", headers={"Expect": "100-continue"}, data=b"x").json()
+    assert "expect" not in seen["headers"]  # the gateway answered it; the replica never sees it
+    states = ready.status("echo")["faasml"]["replicaStates"]
+    assert all(s["inFlight"] == 0 for s in states)
