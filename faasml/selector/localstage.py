@@ -25,6 +25,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen | None, grace_s: float = 20.0) -> None:
+    """Terminate one process we started (by its pid), killing it after a grace period."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def executor_function(name: str, model_card: Path, task: str, node_class: str, accuracy: float,
                       latency_ms: float, handler: Path | None = None) -> dict[str, Any]:
     """A stack entry for one variant, annotated as DESIGN.md says."""
@@ -112,10 +124,5 @@ class LocalStage:
             return error.code, dict(error.headers), error.read()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self.process = None

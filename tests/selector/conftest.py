@@ -1,14 +1,21 @@
 """Shared helpers for the selector tests: scripted clocks and variants built in code."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
+from faasml.http import Headers, Request
+from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import Decider
+from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.service import SelectorService
 from faasml.selector.load import LoadTracker
 from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.variant import Variant
+
+from .toygateway import PASSWORD, ToyGateway, executor_status
 
 
 class ScriptedClock:
@@ -45,3 +52,51 @@ class Stage:
 @pytest.fixture
 def stage() -> Stage:
     return Stage()
+
+
+TASK = "image-classification"
+
+
+@pytest.fixture
+def gateway():
+    toy = ToyGateway().start()
+    toy.functions = [
+        executor_status("quick", TASK, 0.70, 5.0),
+        executor_status("middle", TASK, 0.75, 20.0),
+        executor_status("precise", TASK, 0.80, 60.0),
+        executor_status("embed", "sentence-embedding", 0.9, 8.0),
+        {"name": "selector", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "selector"},
+         "annotations": {}, "replicas": 1, "availableReplicas": 1},
+        {"name": "broken", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "executor"},
+         "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "high"}},
+    ]
+    toy.behaviours = {name: "echo" for name in ("quick", "middle", "precise", "embed")}
+    yield toy
+    toy.stop()
+
+
+def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
+    env = {"FAASML_GATEWAY_PASSWORD": PASSWORD}
+    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, **overrides}
+    config = SelectorConfig(gateways=[GatewayEndpoint.parse(g.url, env) for g in gateways], **settings)
+    return SelectorService(config).start()
+
+
+@pytest.fixture
+def service(gateway):
+    selector = make_service(gateway)
+    yield selector
+    selector.stop()
+
+
+def post(service: SelectorService, body: bytes = b"img", path: str = "/", headers=None, **query):
+    request = Request("POST", path, {k: str(v) for k, v in query.items()}, Headers(headers or {}), body)
+    return service.handle(request)
+
+
+def get(service: SelectorService, path: str, **query):
+    return service.handle(Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
+
+
+def body(response) -> dict:
+    return json.loads(response.body)

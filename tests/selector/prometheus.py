@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from faasml.selector.localstage import free_port
+from faasml.selector.localstage import free_port, stop_process
 
 
 class PrometheusServer:
@@ -53,11 +53,6 @@ class PrometheusServer:
         raise AssertionError(f"prometheus never had {promql}")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 

@@ -8,59 +8,12 @@ import threading
 
 import pytest
 
-from faasml.http import Headers, Request
 from faasml.selector.config import SelectorConfig
 from faasml.selector.gateway import GatewayEndpoint
 from faasml.selector.service import SelectorService
 
+from .conftest import TASK, body, get, make_service, post
 from .toygateway import PASSWORD, ToyGateway, executor_status
-
-TASK = "image-classification"
-
-
-@pytest.fixture
-def gateway():
-    toy = ToyGateway().start()
-    toy.functions = [
-        executor_status("quick", TASK, 0.70, 5.0),
-        executor_status("middle", TASK, 0.75, 20.0),
-        executor_status("precise", TASK, 0.80, 60.0),
-        executor_status("embed", "sentence-embedding", 0.9, 8.0),
-        {"name": "selector", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "selector"},
-         "annotations": {}, "replicas": 1, "availableReplicas": 1},
-        {"name": "broken", "namespace": "openfaas-fn", "labels": {"faasml.io/role": "executor"},
-         "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "high"}},
-    ]
-    toy.behaviours = {name: "echo" for name in ("quick", "middle", "precise", "embed")}
-    yield toy
-    toy.stop()
-
-
-def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
-    env = {"FAASML_GATEWAY_PASSWORD": PASSWORD}
-    config = SelectorConfig(gateways=[GatewayEndpoint.parse(g.url, env) for g in gateways],
-                            metrics_poll_s=60, registry_refresh_s=60, **overrides)
-    return SelectorService(config).start()
-
-
-@pytest.fixture
-def service(gateway):
-    selector = make_service(gateway)
-    yield selector
-    selector.stop()
-
-
-def post(service: SelectorService, body: bytes = b"img", path: str = "/", headers=None, **query):
-    request = Request("POST", path, {k: str(v) for k, v in query.items()}, Headers(headers or {}), body)
-    return service.handle(request)
-
-
-def get(service: SelectorService, path: str, **query):
-    return service.handle(Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
-
-
-def body(response) -> dict:
-    return json.loads(response.body)
 
 
 def test_discovery_reads_annotations_and_reports_bad_ones(service):

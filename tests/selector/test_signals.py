@@ -1,0 +1,66 @@
+"""Discovery refresh, gateway metrics parsing and upstream saturation, over real HTTP."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from faasml.selector.gateway import GatewayClient, GatewayEndpoint
+from faasml.selector.loadsource import GatewayMetricsLoadSource
+from faasml.selector.promtext import parse_samples
+
+from .conftest import TASK, make_service, post
+from .toygateway import executor_status
+
+
+def test_registry_follows_deploys_and_removals(gateway):
+    selector = make_service(gateway, registry_refresh_s=0.1, metrics_poll_s=0.05)
+    try:
+        gateway.functions.append(executor_status("newcomer", TASK, 0.99, 5.0))
+        gateway.behaviours["newcomer"] = "echo"
+        deadline = time.monotonic() + 5
+        while "newcomer" not in selector.registry.snapshot.by_key and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert post(selector, task=TASK, tradeoff=1).headers["X-Faasml-Variant"] == "newcomer"
+        gateway.functions = [f for f in gateway.functions if f["name"] != "newcomer"]
+        deadline = time.monotonic() + 5
+        while "newcomer" in selector.registry.snapshot.by_key and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert post(selector, task=TASK, tradeoff=1).headers["X-Faasml-Variant"] == "precise"
+    finally:
+        selector.stop()
+
+
+def test_upstream_429_everywhere_is_429_with_retry_after(gateway):
+    for name in ("quick", "middle", "precise"):
+        gateway.behaviours[name] = "status:429"
+    selector = make_service(gateway)
+    try:
+        response = post(selector, task=TASK)
+        assert response.status == 429 and response.headers["Retry-After"]
+        assert json.loads(response.body)["error"]["code"] == "saturated"
+    finally:
+        selector.stop()
+
+
+def test_gateway_metrics_give_mean_latency_between_polls(gateway):
+    series = 'gateway_functions_seconds_{kind}{{code="200",function_name="quick.openfaas-fn"}} {value}\n'
+    clock = iter([10.0, 11.0])
+    source = GatewayMetricsLoadSource(GatewayClient(GatewayEndpoint.parse(gateway.url, {})), lambda: next(clock))
+    gateway.metrics_text = series.format(kind="sum", value=1.0) + series.format(kind="count", value=10)
+    assert source.poll()["quick.openfaas-fn"].mean_latency_ms is None   # one poll: no window yet
+    gateway.metrics_text = series.format(kind="sum", value=1.6) + series.format(kind="count", value=20)
+    load = source.poll()["quick.openfaas-fn"]
+    assert load.mean_latency_ms == pytest.approx(60.0) and load.observed_at == 11.0
+
+
+def test_exposition_parser_handles_escapes_and_specials():
+    text = ('# HELP x y\n'
+            'm{a="q\\"uote",b="back\\\\slash",c="new\\nline"} 3 1700000000\n'
+            'm{le="+Inf"} +Inf\n'
+            'plain 2.5e-3\n')
+    samples = list(parse_samples(text))
+    assert samples[0].labels == {"a": 'q"uote', "b": "back\\slash", "c": "new\nline"}
+    assert samples[0].value == 3 and samples[1].value == float("inf") and samples[2].value == 0.0025
+    assert [s.name for s in parse_samples(text, {"plain"})] == ["plain"]
