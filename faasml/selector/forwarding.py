@@ -128,11 +128,13 @@ class Forwarder:
                  for a in attempts]
         summary = "; ".join(f"{a.variant}: {a.outcome}" for a in attempts) or "no attempt fitted the deadline"
         details = {"attempts": tried}
+        headers = {"X-Faasml-Attempts": str(len(attempts))}
         if time.monotonic() >= deadline:
             return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
-                                  code="deadline_exceeded", details=details)
+                                  code="deadline_exceeded", details=details, headers=headers)
         if last is not None and all(a.outcome == "429" for a in attempts):
-            retry_after = last.headers.get("Retry-After") or last.headers.get("retry-after") or "1"
+            headers["Retry-After"] = last.headers.get("Retry-After") or last.headers.get("retry-after") or "1"
             return TooManyRequests(f"every variant tried is saturated ({summary})", code="saturated",
-                                   details=details, headers={"Retry-After": retry_after})
-        return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details)
+                                   details=details, headers=headers)
+        return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details,
+                        headers=headers)

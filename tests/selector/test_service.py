@@ -83,7 +83,7 @@ def test_every_variant_failing_is_503(service, gateway):
         gateway.behaviours[name] = "status:500"
     response = post(service, task=TASK)
     assert response.status == 503
-    assert len(body(response)["error"]["attempts"]) == 3
+    assert len(body(response)["error"]["attempts"]) == 3 and response.headers["X-Faasml-Attempts"] == "3"
     assert post(service, task=TASK).status == 503  # all cooling down now: none healthy
 
 
