@@ -169,3 +169,24 @@ def process_usage(pid: int) -> tuple[float, int] | None:
     ticks = os.sysconf("SC_CLK_TCK")
     cpu_s = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     return cpu_s, resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+class UsageMeter:
+    """CPU percent of a set of processes between two calls (the first call: since start)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[float, float]] = {}  # pid -> (cpu seconds, when)
+
+    def sample(self, started_at_by_pid: dict[int, float]) -> dict[str, float]:
+        cpu_percent, memory, now = 0.0, 0, time.monotonic()
+        for pid, started_at in started_at_by_pid.items():
+            usage = process_usage(pid)
+            if usage is None:
+                continue
+            cpu_s, resident = usage
+            memory += resident
+            since_cpu_s, since = self._last.get(pid, (0.0, started_at))
+            cpu_percent += 100.0 * (cpu_s - since_cpu_s) / max(now - since, 1e-3)
+            self._last[pid] = (cpu_s, now)
+        self._last = {pid: v for pid, v in self._last.items() if pid in started_at_by_pid}
+        return {"cpu": round(cpu_percent, 3), "totalMemoryBytes": float(memory)}

@@ -15,6 +15,7 @@ from faasml.runtime.logstore import LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node, load_nodes, single_node
 from faasml.runtime.provider import LocalProvider
+from faasml.runtime.readiness import ReadinessProbe
 from faasml.runtime.proxy import FunctionProxy, ProxySettings
 from faasml.runtime.stack import Stack, load_stack
 from faasml.runtime.supervisor import SupervisionSettings, SupervisorContext
@@ -56,7 +57,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=10.0),
         auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar())
     context = SupervisorContext(
-        stack_folder=stack.folder, logs=LogStore(state_dir / "logs"), http=session,
+        stack_folder=stack.folder, logs=LogStore(state_dir / "logs"),
+        probe=ReadinessProbe(session, config.supervision.probe),
         # Lets a function (the selector) call the gateway it runs behind, as it would in a cluster.
         runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url,
                      "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},

@@ -1,7 +1,7 @@
 """Keeping a function's replicas alive: start, probe readiness, restart with backoff, scale.
 
 Each replica slot is one coroutine that owns a process for as long as the slot exists:
-start it, wait until its readiness path answers 200, watch it, and when it dies report
+start it, have `readiness` probe it, watch it, and when it dies report
 the exit in the function's log and start a new one after a backoff delay. Scaling adds
 or drains slots; an update starts the new generation and stops the old one once a new
 replica is ready, so there is no gap in service.
@@ -14,16 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
-import aiohttp
-
 from faasml.runtime.backoff import RestartBackoff
 from faasml.runtime.balancer import LeastInFlight
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore, rfc3339
 from faasml.runtime.nodes import Node
 from faasml.runtime.placement import choose_node
-from faasml.runtime.replicas import (Replica, ReplicaState, process_usage, pump_output,
-                                     release_port, replica_environment, reserve_port, start_process,
-                                     terminate)
+from faasml.runtime.readiness import ProbeSettings, ReadinessProbe
+from faasml.runtime.replicas import (Replica, ReplicaState, UsageMeter, pump_output, release_port,
+                                     replica_environment, reserve_port, start_process, terminate)
 from faasml.runtime.stack import FunctionSpec, LocalSource
 
 
@@ -31,11 +29,8 @@ from faasml.runtime.stack import FunctionSpec, LocalSource
 class SupervisionSettings:
     """Timings of readiness probing and draining (defaults follow of-watchdog/Kubernetes)."""
 
-    startup_probe_interval_s: float = 0.05  # while starting: become routable quickly
-    health_probe_interval_s: float = 1.0    # once ready, when a ready_path is set
-    probe_timeout_s: float = 2.0
-    unready_after_failures: int = 3         # Kubernetes' failureThreshold
-    drain_grace_s: float = 10.0             # in-flight requests may finish before SIGTERM
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    drain_grace_s: float = 10.0  # in-flight requests may finish before SIGTERM
 
 
 @dataclass
@@ -44,7 +39,7 @@ class SupervisorContext:
 
     stack_folder: Path
     logs: LogStore
-    http: aiohttp.ClientSession
+    probe: ReadinessProbe
     runtime_env: Mapping[str, str]
     settings: SupervisionSettings
     replicas_per_node: Callable[[], dict[str, int]]
@@ -89,7 +84,7 @@ class FunctionSupervisor:
         self.balancer = LeastInFlight()
         self._instances = 0
         self._ready = asyncio.Event()
-        self._usage_samples: dict[int, tuple[float, float]] = {}  # pid -> (cpu_s, at)
+        self._usage = UsageMeter()
 
     @property
     def spec(self) -> FunctionSpec:
@@ -257,7 +252,8 @@ class FunctionSupervisor:
         on_line = lambda text: self.context.logs.append(  # noqa: E731
             generation.spec.name, generation.spec.namespace, replica.instance, text)
         output = asyncio.get_running_loop().create_task(pump_output(process.stdout, on_line))
-        probing = asyncio.get_running_loop().create_task(self._probe(generation.spec, replica))
+        probing = asyncio.get_running_loop().create_task(
+            self.context.probe.run(replica, generation.spec.ready_path, self._replica_changed))
         try:
             exit_code = await process.wait()
             await asyncio.wait_for(asyncio.shield(output), 1.0)
@@ -268,54 +264,11 @@ class FunctionSupervisor:
             output.cancel()
         return exit_code
 
-    async def _probe(self, spec: FunctionSpec, replica: Replica) -> None:
-        settings = self.context.settings
-        ready_path = spec.ready_path
-        url = replica.base_url + (ready_path or "/")
-        while replica.state is ReplicaState.STARTING:
-            if await self._answers(url, need_200=ready_path is not None):
-                replica.state = ReplicaState.READY
-                self.log(f"replica {replica.instance} ready after "
-                         f"{time.monotonic() - replica.started_at:.2f}s")
-                self._ready.set()
-                self.context.on_change()
-            else:
-                await asyncio.sleep(settings.startup_probe_interval_s)
-        if ready_path is None:
-            return  # without a readiness path, liveness is the process itself
-        failures = 0
-        while replica.state in (ReplicaState.READY, ReplicaState.UNREADY):
-            await asyncio.sleep(settings.health_probe_interval_s)
-            answer = await self._readiness(url)
-            healthy = answer == 200
-            # A busy replica may be slow to answer its probe; only a refusal (e.g. 503) or
-            # a silence while it serves nothing counts against it.
-            if answer is None and replica.in_flight > 0:
-                continue
-            failures = 0 if healthy else failures + 1
-            if replica.state is ReplicaState.READY and failures >= settings.unready_after_failures:
-                replica.state = ReplicaState.UNREADY
-                self.log(f"replica {replica.instance} not ready: {ready_path} failed {failures} times")
-                self.context.on_change()
-            elif replica.state is ReplicaState.UNREADY and healthy:
-                replica.state = ReplicaState.READY
-                self.log(f"replica {replica.instance} ready again")
-                self._ready.set()
-                self.context.on_change()
-
-    async def _answers(self, url: str, need_200: bool) -> bool:
-        status = await self._readiness(url)
-        return status == 200 or (status is not None and not need_200)
-
-    async def _readiness(self, url: str) -> int | None:
-        """The probe's HTTP status, or None when nothing answered in time."""
-        try:
-            timeout = aiohttp.ClientTimeout(total=self.context.settings.probe_timeout_s)
-            async with self.context.http.get(url, timeout=timeout) as response:
-                await response.read()
-                return response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return None
+    def _replica_changed(self, replica: Replica, why: str) -> None:
+        self.log(f"replica {replica.instance} {why}")
+        if replica.routable:
+            self._ready.set()
+        self.context.on_change()
 
     # --- status --------------------------------------------------------------------
 
@@ -324,22 +277,8 @@ class FunctionSupervisor:
 
     def usage(self) -> dict[str, float]:
         """faas-provider's FunctionUsage: CPU percent since the last call, resident bytes."""
-        cpu_percent, memory = 0.0, 0
-        now = time.monotonic()
-        for replica in self.all_replicas():
-            pid = replica.pid
-            sample = process_usage(pid) if pid and replica.state is not ReplicaState.EXITED else None
-            if sample is None:
-                continue
-            cpu_s, resident = sample
-            memory += resident
-            previous = self._usage_samples.get(pid)
-            if previous and now > previous[1]:
-                cpu_percent += 100.0 * (cpu_s - previous[0]) / (now - previous[1])
-            else:
-                cpu_percent += 100.0 * cpu_s / max(now - replica.started_at, 1e-3)
-            self._usage_samples[pid] = (cpu_s, now)
-        return {"cpu": round(cpu_percent, 3), "totalMemoryBytes": float(memory)}
+        live = [r for r in self.all_replicas() if r.pid and r.state is not ReplicaState.EXITED]
+        return self._usage.sample({r.pid: r.started_at for r in live})  # type: ignore[misc]
 
     def local_status(self) -> dict[str, object]:
         return {

@@ -63,6 +63,19 @@ def test_replica_is_ready_only_when_its_ready_path_answers_200(runtime):
     assert runtime.status("late")["availableReplicas"] == 1
 
 
+def test_a_ready_replica_whose_ready_path_fails_is_unrouted_until_it_recovers(ready):
+    ready.wait_available("late", 1)
+    assert ready.invoke("late/unload").status_code == 503  # its own answer, passed through
+    ready.wait_until(lambda: ready.status("late")["availableReplicas"] == 0, 10)
+    state = ready.status("late")["faasml"]["replicaStates"][0]
+    assert state["state"] == "unready"
+    assert "not ready: /ready failed 3 times" in ready.system("GET", "/system/logs?name=late").text
+    # The gateway no longer routes to it, so it is told to recover on its own port.
+    assert requests.post(f"http://127.0.0.1:{state['port']}/load", timeout=5).status_code == 200
+    ready.wait_available("late", 1, timeout_s=10)
+    assert ready.invoke("late").json()["pid"] == state["pid"]  # the same process, not a restart
+
+
 def test_invoke_passes_method_subpath_query_headers_and_body(ready):
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         body = b"" if method == "GET" else f"body of {method}".encode()
