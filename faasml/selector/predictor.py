@@ -56,25 +56,21 @@ class LatencyPredictor:
         self.replica_concurrency = max(1, replica_concurrency)
 
     def predict(self, variant: Variant, now: float) -> Prediction:
-        key = variant.id
-        service, rtt = self.load.observed(key, now)
-        service_source = "profile" if service is None else "observed"
-        rtt_source = "annotation" if rtt is None else "observed"
+        service, rtt, inflight, gateway = self.load.signals(variant.id, now)
+        service_source, rtt_source, load_source = "observed", "observed", "selector"
         if service is None:
-            service = variant.profile_latency_ms
+            service, service_source = variant.profile_latency_ms, "profile"
         if rtt is None:
-            rtt = variant.rtt_ms
-        inflight = self.load.own_inflight(key)
+            rtt, rtt_source = variant.rtt_ms, "annotation"
         replicas = variant.available_replicas
-        load_source = "selector"
-        gateway = self.load.gateway(key, now)
         if gateway is not None:
             # The gateway also sees other clients; our own count is newer, so take the larger.
             if gateway.inflight is not None and gateway.inflight > inflight:
                 inflight, load_source = int(round(gateway.inflight)), "gateway"
             if gateway.replicas is not None:
                 replicas = gateway.replicas
-        slots = max(1, replicas) * self.replica_concurrency
-        queue = service * max(0, inflight + 1 - slots) / slots
+        slots = (replicas if replicas > 1 else 1) * self.replica_concurrency
+        excess = inflight + 1 - slots
+        queue = service * excess / slots if excess > 0 else 0.0
         return Prediction(rtt + service + queue, rtt, service, queue, inflight, slots,
                           service_source, rtt_source, load_source)

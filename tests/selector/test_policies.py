@@ -153,3 +153,16 @@ def test_every_policy_ranks_every_candidate(stage):
     for name in POLICIES:
         decision = stage.decider.decide(LADDER, ask(), make_policy(name, stage.rng), acquire=False)
         assert sorted(c.key for c in decision.ranked) == ["lite0", "lite1", "lite2"], name
+
+
+def test_gateway_load_counts_while_fresh_then_falls_back(stage):
+    from faasml.selector.load import GatewayLoad
+
+    lite2 = LADDER[2]
+    stage.load.update_gateway([("lite2", GatewayLoad(inflight=4, replicas=2, observed_at=stage.clock()))])
+    busy = stage.predictor.predict(lite2, stage.clock())
+    assert (busy.inflight, busy.slots, busy.load_source) == (4, 2, "gateway")
+    assert busy.queue_ms == pytest.approx(60.0 * 3 / 2)
+    stage.clock.advance(stage.load.config.gateway_max_age_s + 0.1)
+    stale = stage.predictor.predict(lite2, stage.clock())
+    assert (stale.inflight, stale.slots, stale.queue_ms, stale.load_source) == (0, 1, 0.0, "selector")
