@@ -4,6 +4,7 @@ Each field says what it means; `from_env` is the only place env vars are read.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -21,6 +22,8 @@ class SelectorConfig:
     # else the local runtime's default address).
     gateways: list[GatewayEndpoint] = field(default_factory=list)
     prometheus_url: str | None = None     # PROMETHEUS_URL: load via PromQL instead of /metrics
+                                          # (FAASML_GATEWAY_METRICS_URL: the first gateway's
+                                          # /metrics when not <gateway>/metrics, e.g. :8082)
     policy: str = DEFAULT_POLICY          # FAASML_POLICY: default ranking policy
     profiles_path: str | None = None      # FAASML_PROFILES: JSON written by `faasml profile`
     registry_refresh_s: float = 5.0       # FAASML_REGISTRY_REFRESH_S: re-list functions this often
@@ -40,8 +43,12 @@ class SelectorConfig:
         specs = env.get("FAASML_GATEWAYS") or env.get("FAASML_GATEWAY_URL") or env.get("gateway_url") \
             or env.get("OPENFAAS_URL") or DEFAULT_GATEWAY
         number = lambda name, default: float(env.get(name, default))  # noqa: E731
+        gateways = [GatewayEndpoint.parse(s, env) for s in specs.split(",") if s.strip()]
+        if env.get("FAASML_GATEWAY_METRICS_URL") and gateways:
+            # An OpenFaaS gateway serves /metrics on another port (8082) than its API.
+            gateways[0] = dataclasses.replace(gateways[0], metrics_url=env["FAASML_GATEWAY_METRICS_URL"])
         return cls(
-            gateways=[GatewayEndpoint.parse(s, env) for s in specs.split(",") if s.strip()],
+            gateways=gateways,
             prometheus_url=env.get("PROMETHEUS_URL") or None,
             policy=env.get("FAASML_POLICY", DEFAULT_POLICY),
             profiles_path=env.get("FAASML_PROFILES") or None,

@@ -31,6 +31,7 @@ class Refresher:
         self.sources = sources   # (gateway URL it describes, or None for all gateways; source)
         self.registry_refresh_s = registry_refresh_s
         self.metrics_poll_s = metrics_poll_s
+        self._failing: set[int] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,8 +74,14 @@ class Refresher:
             try:
                 loads = source.poll()
             except (GatewayUnavailable, OSError, ValueError) as exc:
-                log.warning("load source failed: %s", exc)
+                # Once per outage, not once per poll: stale load ages out on its own.
+                if id(source) not in self._failing:
+                    log.warning("load source failed (profiles and own counts stand in): %s", exc)
+                self._failing.add(id(source))
                 continue
+            if id(source) in self._failing:
+                log.warning("load source back: %s", gateway or "prometheus")
+                self._failing.discard(id(source))
             self.load.update_gateway(
                 (v.id, loads[v.function_name]) for v in snapshot.variants
                 if v.function_name in loads and (gateway is None or v.gateway == gateway))

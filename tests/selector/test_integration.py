@@ -1,6 +1,8 @@
 """The selector through the local runtime with the real reference variants (slow)."""
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import json
 import os
 import shutil
@@ -106,3 +108,15 @@ def test_prometheus_is_the_load_source(stage):
     # Those figures came through PromQL: Prometheus holds the series the selector read.
     assert stage.prometheus.query('gateway_function_invocation_started'
                                   '{function_name="efficientnet-lite0-int8.openfaas-fn"}')
+
+
+@pytest.mark.parametrize("policy, spreads", [("tradeoff", True), ("weighted-bucket", False)])
+def test_concurrent_burst_spreads_with_live_load_and_herds_without(stage, policy, spreads):
+    """DG4: the origin prototype's scoring has no load signal and piles a burst onto one
+    variant; ours sees each dispatch in the queue model and spreads the burst."""
+    image = cat_image()
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda _: select(stage, image, tradeoff=0.5, policy=policy), range(12)))
+    assert all(status == 200 for status, _, _ in answers)
+    used = collections.Counter(headers["X-Faasml-Variant"] for _, headers, _ in answers)
+    assert (len(used) >= 2) == spreads, used
