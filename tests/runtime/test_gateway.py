@@ -245,7 +245,7 @@ def test_requests_go_to_the_replica_with_least_in_flight(ready):
     status = ready.wait_available("echo", 2)
     slow_result = {}
     slow = threading.Thread(target=lambda: slow_result.update(
-        ready.invoke("echo/sleep?s=2", headers={"X-Test": "slow"}).json()))
+        ready.invoke("echo/sleep?s=3", headers={"X-Test": "slow"}).json()))
     slow.start()
     ready.wait_until(lambda: any(s["inFlight"] == 1 for s in ready.status("echo")["faasml"]["replicaStates"]), 5)
     busy_pid = next(s["pid"] for s in ready.status("echo")["faasml"]["replicaStates"] if s["inFlight"])
