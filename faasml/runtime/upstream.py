@@ -42,6 +42,10 @@ class _ResponseParser:
     def __init__(self, head_only: bool):
         self.head_only = head_only
         self.buffer = bytearray()
+        self.body = bytearray()
+        self._reset_head()
+
+    def _reset_head(self) -> None:
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.length: int | None = None
@@ -49,12 +53,14 @@ class _ResponseParser:
         self.until_close = False
         self.keep_alive = True
         self.head_done = False
-        self.body = bytearray()
 
     def feed(self, data: bytes) -> UpstreamResponse | None:
         self.buffer += data
-        if not self.head_done and not self._parse_head():
-            return None
+        while not self.head_done:
+            if not self._parse_head():
+                return None
+            if 100 <= self.status < 200:  # interim (e.g. 100 Continue): the answer follows
+                self._reset_head()
         if self.chunked:
             return self._parse_chunks()
         if self.until_close:
@@ -99,7 +105,7 @@ class _ResponseParser:
         if version == "HTTP/1.0" and not any(
                 n.lower() == "connection" and v.lower() == "keep-alive" for n, v in self.headers):
             self.keep_alive = False
-        if self.head_only or self.status in _NO_BODY_STATUSES or 100 <= self.status < 200:
+        if self.head_only or self.status in _NO_BODY_STATUSES:
             self.length, self.chunked = 0, False
         elif not self.chunked and self.length is None:
             self.until_close, self.keep_alive = True, False

@@ -70,6 +70,8 @@ def test_chunked_until_close_head_and_no_body_responses():
     assert parse(b"HTTP/1.0 200 OK\r\n\r\nuntil close", eof=True).body == b"until close"
     assert parse(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", head_only=True).body == b""
     assert parse(b"HTTP/1.1 204 No Content\r\n\r\n").status == 204
+    final = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+    assert final.status == 201 and final.body == b"ok"
     with pytest.raises(ConnectionLost):
         parse(b"NONSENSE\r\n\r\n")
 
