@@ -3,7 +3,8 @@
 Method, subpath, raw query string, headers (less hop-by-hop ones) and body pass through
 unchanged and binary-safe, over pooled keep-alive connections (`upstream`). Every failure
 upstream ends as a JSON error with the status OpenFaaS would give (502 connection lost,
-503 no ready replica, 504 timeout), and is counted in the gateway's metrics with that code.
+503 no ready replica, 504 timeout, 429 over `max_inflight`), and is counted in the
+gateway's metrics with that code.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
-                           PayloadTooLarge, internal_error)
+                           PayloadTooLarge, TooManyRequests, internal_error)
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
@@ -90,9 +91,16 @@ class FunctionProxy:
             headers.append(("X-Call-Id", str(uuid.uuid4())))
         headers.append(("X-Start-Time", str(time.time_ns())))
         timeout = self._timeout_for(supervisor)
+        max_inflight = self._max_inflight_of(supervisor)
         tried: set[int] = set()
         while True:
             replica = await self._pick(supervisor, tried)
+            if max_inflight and replica.in_flight >= max_inflight:
+                # of-watchdog's `max_inflight`, enforced here as there is no watchdog: the
+                # least busy replica is full, so all are.
+                raise TooManyRequests(
+                    f"Concurrent request limit exceeded. Max concurrent requests: {max_inflight}",
+                    headers={"X-OpenFaaS-Internal": "faas-middleware", "Retry-After": "1"})
             try:
                 return await self._send(replica, request.method, url, headers, body, timeout)
             except ConnectFailed:
@@ -151,6 +159,11 @@ class FunctionProxy:
             replica.in_flight -= 1
         response_headers = [(k, v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP]
         return web.Response(status=upstream.status, body=upstream.body, headers=response_headers)
+
+    @staticmethod
+    def _max_inflight_of(supervisor: FunctionSupervisor) -> int:
+        raw = supervisor.spec.environment.get("max_inflight", "")
+        return int(raw) if raw.isdigit() else 0
 
     def _timeout_for(self, supervisor: FunctionSupervisor) -> float:
         """of-watchdog's `exec_timeout` of the function, else the gateway's default."""

@@ -113,6 +113,8 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def _deploy_stack(provider: LocalProvider, stack: Stack, only: list[str]) -> None:
+    for name in sorted(set(only) - set(stack.functions)):
+        print(f"faasml up: --filter {name}: no such function in {stack.path.name}", flush=True)
     for name, spec in stack.functions.items():
         if only and name not in only:
             continue

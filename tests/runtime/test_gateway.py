@@ -30,7 +30,7 @@ FUNCTIONS = {
     "echo": function("toy", "faasml/toy:dev", environment={"GREETING": "hello"},
                      labels={"com.openfaas.scale.min": "2", "faasml.io/role": "executor"},
                      constraints=["faasml.io/node-class!=far"]),
-    "slowpoke": function("toy", "faasml/slowpoke:dev", environment={"exec_timeout": "1s"},
+    "slowpoke": function("toy", "faasml/slowpoke:dev", environment={"exec_timeout": "1s", "max_inflight": "1"},
                          constraints=["faasml.io/node-class=cloud"]),
     "late": function("lateready", "faasml/late:dev",
                      environment={"ready_path": "/ready", "READY_AFTER_S": "4"}),
@@ -284,6 +284,17 @@ def test_exec_timeout_is_a_504(ready):
     response = ready.invoke("slowpoke/sleep?s=3")
     assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
     assert time.monotonic() - started < 2.5
+
+
+def test_max_inflight_is_enforced_like_of_watchdog(ready):
+    busy = threading.Thread(target=lambda: ready.invoke("slowpoke/sleep?s=0.8"))
+    busy.start()
+    ready.wait_until(lambda: ready.status("slowpoke")["faasml"]["replicaStates"][0]["inFlight"] == 1, 5)
+    refused = ready.invoke("slowpoke")
+    busy.join()
+    assert refused.status_code == 429 and refused.headers["X-OpenFaaS-Internal"] == "faas-middleware"
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert ready.invoke("slowpoke").status_code == 200  # free again
 
 
 def test_body_over_the_limit_is_a_413_and_the_gateway_survives(ready):
