@@ -111,17 +111,18 @@ class LoadTracker:
             return None, None
         return window.service_ms, window.rtt_ms
 
-    def signals(self, key: str, now: float) -> tuple[float | None, float | None, int, GatewayLoad | None]:
-        """(service_ms, rtt_ms, own in-flight, gateway load) with stale parts as None, in
-        one call: this runs once per candidate per decision, the selector's hot loop."""
+    def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
+        """(service_ms, its sample count, rtt_ms, own in-flight, gateway load), stale parts
+        None, in one call: this runs once per candidate per decision, the hot loop."""
         window = self._windows.get(key)
         service = rtt = None
+        samples = 0
         if window is not None and now - window.last_at <= window.max_age_s:
-            service, rtt = window.service_ms, window.rtt_ms
+            service, rtt, samples = window.service_ms, window.rtt_ms, len(window.samples)
         gateway = self._gateway.get(key)
         if gateway is not None and now - gateway.observed_at > self.config.gateway_max_age_s:
             gateway = None
-        return service, rtt, self._inflight.get(key, 0), gateway
+        return service, samples, rtt, self._inflight.get(key, 0), gateway
 
     # -- gateway metrics -----------------------------------------------------------
     def update_gateway(self, loads: Iterable[tuple[str, GatewayLoad]]) -> None:

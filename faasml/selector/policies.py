@@ -37,9 +37,13 @@ class Policy:
 
 
 class TradeoffPolicy(Policy):
-    """Ours: score = w * accuracy + (1 - w) * speed, both min-max scaled over the
-    candidates (speed on a log scale of the *queue-aware* predicted latency), w being the
-    client's trade-off. Near-ties go to the less loaded of two random picks (power of two
+    """Ours: score = w * accuracy + (1 - w) * speed, w being the client's trade-off.
+
+    Accuracy is min-max scaled over the candidates. Speed is the log of the *queue-aware*
+    predicted latency, on the scale the candidates span when idle: 1 for the fastest idle
+    variant, 0 for the slowest idle one, and below 0 once a variant's queue makes it slower
+    than that, so load keeps lowering a score instead of saturating at the bottom of a
+    min-max scale. Near-ties go to the less loaded of two random picks (power of two
     choices), so concurrent requests spread instead of herding onto one variant.
     """
 
@@ -51,14 +55,14 @@ class TradeoffPolicy(Policy):
             return []
         weight = request.tradeoff
         accuracies = [c.variant.accuracy for c in candidates]
-        log_latencies = [math.log(max(c.prediction.total_ms, 1e-3)) for c in candidates]
+        idle = [math.log(max(c.prediction.idle_ms, 1e-3)) for c in candidates]
         acc_low = min(accuracies)
         acc_range = max(max(accuracies) - acc_low, ACCURACY_RANGE_FLOOR)
-        lat_high = max(log_latencies)
-        lat_range = max(lat_high - min(log_latencies), LOG_LATENCY_RANGE_FLOOR)
-        for candidate, accuracy, log_latency in zip(candidates, accuracies, log_latencies):
-            candidate.score = (weight * (accuracy - acc_low) / acc_range
-                               + (1.0 - weight) * (lat_high - log_latency) / lat_range)
+        idle_high = max(idle)
+        lat_range = max(idle_high - min(idle), LOG_LATENCY_RANGE_FLOOR)
+        for candidate, accuracy in zip(candidates, accuracies):
+            speed = (idle_high - math.log(max(candidate.prediction.total_ms, 1e-3))) / lat_range
+            candidate.score = weight * (accuracy - acc_low) / acc_range + (1.0 - weight) * speed
         ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
         return self._break_near_tie(ranked)
 

@@ -7,7 +7,8 @@
 `inflight` requests ahead of it; while a slot is free it waits for nothing, otherwise it
 waits for the excess to drain at `slots` per service time (an M/D/c-style fluid estimate,
 deliberately conservative: in-service requests are counted as whole). Service time and
-round trip come from fresh observations when there are some, else from the profile.
+round trip come from fresh observations when there are some (blended with the profile
+while they are few), else from the profile.
 """
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ class Prediction:
                 "load_source": self.load_source}
 
 
+# How many observations the profile is worth while observations are few.
+PROFILE_PRIOR_SAMPLES = 3
+
+
 class LatencyPredictor:
     def __init__(self, load: LoadTracker, replica_concurrency: int = 1):
         self.load = load
@@ -56,10 +61,15 @@ class LatencyPredictor:
         self.replica_concurrency = max(1, replica_concurrency)
 
     def predict(self, variant: Variant, now: float) -> Prediction:
-        service, rtt, inflight, gateway = self.load.signals(variant.id, now)
+        service, samples, rtt, inflight, gateway = self.load.signals(variant.id, now)
         service_source, rtt_source, load_source = "observed", "observed", "selector"
         if service is None:
             service, service_source = variant.profile_latency_ms, "profile"
+        elif samples < PROFILE_PRIOR_SAMPLES * 4:
+            # Few observations: one large input must not redefine a variant, so the
+            # profile counts as PROFILE_PRIOR_SAMPLES samples until the window fills.
+            service = (samples * service + PROFILE_PRIOR_SAMPLES * variant.profile_latency_ms) \
+                / (samples + PROFILE_PRIOR_SAMPLES)
         if rtt is None:
             rtt, rtt_source = variant.rtt_ms, "annotation"
         replicas = variant.available_replicas

@@ -62,31 +62,6 @@ def test_tradeoff_extremes_served_by_different_variants(stage):
     assert float(accurate_headers["X-Faasml-Predicted-Latency-Ms"]) > CLOUD_RTT_MS
 
 
-def test_killed_variant_mid_request_is_answered_by_another(stage):
-    victim = most_accurate()   # what tradeoff=1 picks
-    before = stage.replica(victim)
-    result: dict = {}
-    request = threading.Thread(target=lambda: result.update(zip(
-        ("status", "headers", "body"), select(stage, cat_image(scale=8, format="PNG"), tradeoff=1))))
-    request.start()
-    deadline = time.monotonic() + 10
-    while stage.replica(victim)["inFlight"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert stage.replica(victim)["inFlight"] >= 1, "the request never reached the victim"
-    # Past the simulated round trip, the request is inside the executor (decoding the big
-    # image or running the model): that is where the process dies.
-    time.sleep(CLOUD_RTT_MS / 1000.0 + 0.05)
-    os.kill(before["pid"], signal.SIGKILL)
-    request.join(timeout=30)
-    assert result["status"] == 200, result
-    assert result["headers"]["X-Faasml-Variant"] != victim, (result["headers"].get("X-Faasml-Attempts"), result["headers"].get("X-Duration-Seconds"))
-    assert int(result["headers"]["X-Faasml-Attempts"]) >= 2
-    assert result["body"]["predictions"][0]["index"] in CAT_CLASSES
-    deadline = time.monotonic() + 60  # the runtime restarts it; leave the stage whole
-    while time.monotonic() < deadline and not stage.all_ready():
-        time.sleep(0.5)
-
-
 def test_prometheus_is_the_load_source(stage):
     if stage.prometheus is None:
         pytest.skip("Debian package prometheus is not installed (.ci/run installs it)")
@@ -119,4 +94,30 @@ def test_concurrent_burst_spreads_with_live_load_and_herds_without(stage, policy
         answers = list(pool.map(lambda _: select(stage, image, tradeoff=0.5, policy=policy), range(12)))
     assert all(status == 200 for status, _, _ in answers)
     used = collections.Counter(headers["X-Faasml-Variant"] for _, headers, _ in answers)
-    assert (len(used) >= 2) == spreads, used
+    table = json.loads(stage.call(f"/function/selector?task={TASK}&tradeoff=0.5&explain=1&policy={policy}")[2])
+    assert (len(used) >= 2) == spreads, (used, table["candidates"])
+
+
+def test_killed_variant_mid_request_is_answered_by_another(stage):
+    victim = most_accurate()   # what tradeoff=1 picks
+    before = stage.replica(victim)
+    result: dict = {}
+    request = threading.Thread(target=lambda: result.update(zip(
+        ("status", "headers", "body"), select(stage, cat_image(scale=8, format="PNG"), tradeoff=1))))
+    request.start()
+    deadline = time.monotonic() + 10
+    while stage.replica(victim)["inFlight"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert stage.replica(victim)["inFlight"] >= 1, "the request never reached the victim"
+    # Past the simulated round trip, the request is inside the executor (decoding the big
+    # image or running the model): that is where the process dies.
+    time.sleep(CLOUD_RTT_MS / 1000.0 + 0.05)
+    os.kill(before["pid"], signal.SIGKILL)
+    request.join(timeout=30)
+    assert result["status"] == 200, result
+    assert result["headers"]["X-Faasml-Variant"] != victim, (result["headers"].get("X-Faasml-Attempts"), result["headers"].get("X-Duration-Seconds"))
+    assert int(result["headers"]["X-Faasml-Attempts"]) >= 2
+    assert result["body"]["predictions"][0]["index"] in CAT_CLASSES
+    deadline = time.monotonic() + 60  # the runtime restarts it; leave the stage whole
+    while time.monotonic() < deadline and not stage.all_ready():
+        time.sleep(0.5)

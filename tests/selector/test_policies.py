@@ -90,14 +90,27 @@ def test_rising_inflight_raises_prediction_and_moves_the_choice(stage):
 
 def test_observed_latency_replaces_a_stale_profile_and_expires(stage):
     lite0 = LADDER[0]
-    for _ in range(5):
+    stage.load.observe("lite0", wall_ms=95.0, compute_ms=90.0)
+    # One observation is blended with the profile (worth 3): a single big input must not
+    # redefine the variant ...
+    assert stage.predictor.predict(lite0, stage.clock()).service_ms == pytest.approx((90 + 3 * 20) / 4)
+    for _ in range(11):
         stage.load.observe("lite0", wall_ms=95.0, compute_ms=90.0)
     prediction = stage.predictor.predict(lite0, stage.clock())
+    # ... but a window of them does.
     assert (prediction.service_ms, prediction.rtt_ms) == (90.0, 5.0)
     assert prediction.service_source == "observed"
     stage.clock.advance(stage.load.config.observed_max_age_s + 1)
     prediction = stage.predictor.predict(lite0, stage.clock())
     assert prediction.service_ms == 20.0 and prediction.service_source == "profile"
+
+
+def test_load_moves_the_choice_between_just_two_variants(stage):
+    # With only a fast and an accurate variant, each request's dispatch must still count:
+    # the accurate one's growing queue lowers its score until the fast one wins.
+    pair = [LADDER[0], LADDER[2]]
+    picks = [chosen(stage, pair, ask(tradeoff=0.7), acquire=True) for _ in range(6)]
+    assert picks[0] == "lite2" and "lite0" in picks
 
 
 @pytest.mark.parametrize("policy", ["tradeoff", "slo-greedy"])
