@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     bench = bench_subparsers.add_parser(
         "selector", help="decision time for 5/50/500 variants; the selector hop's added latency")
-    bench.add_argument("--decisions", type=int, default=3000, help="decisions per registry size")
+    bench.add_argument("--decisions", type=int, default=2000, help="decisions per round and registry size")
+    bench.add_argument("--rounds", type=int, default=5, help="rounds per registry size (median reported)")
     bench.add_argument("--requests", type=int, default=400, help="requests per side, trivial executor")
     bench.add_argument("--model-requests", type=int, default=100, help="requests per side, real variant")
     bench.add_argument("--models", type=Path, default=Path("models"), help="reference variants folder")
@@ -43,6 +44,6 @@ def _profile(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from faasml.selector.bench import BenchSettings, run_selector_bench
 
-    settings = BenchSettings(decisions=args.decisions, hop_requests=args.requests,
+    settings = BenchSettings(decisions=args.decisions, rounds=args.rounds, hop_requests=args.requests,
                              model_requests=args.model_requests)
     return run_selector_bench(settings, args.models.resolve(), args.json_out)
