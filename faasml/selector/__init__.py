@@ -1,16 +1,17 @@
 """The selector: per-request choice of a model variant under live load.
 
 Framework-free core. `service.SelectorService.handle(Request) -> Response` is the one
-entry point the OpenFaaS handler (functions/selector/handler.py) and the benchmark call.
-Modules, by concern:
-  variant     what a variant promises (from its OpenFaaS annotations)
-  params      the client's request: task, trade-off, hard limits
-  load        in-flight counts, observed latencies, gateway metrics, with freshness bounds
-  predictor   queueing-aware latency prediction per candidate
-  policies    ranking strategies chosen by name (ours: `tradeoff`)
-  decision    hard limits, saturation, the atomic choose-and-dispatch step
-  registry    discovery from one or more gateways' /system/functions
-  forwarding  the call to the chosen variant with fallback down the ranking
-  telemetry   the selector's own Prometheus metrics
-  profiles    measured latency profiles the selector reads
+entry point the OpenFaaS handler (functions/selector/handler.py) calls. Modules:
+  variant, profiles      what a variant promises: annotations, measured profiles
+  gateway, registry      discovery from one or more gateways' /system/functions
+  load, loadsource,      in-flight counts, observed latencies, gateway metrics
+  promtext, refresher    (Prometheus API or /metrics), each with a freshness bound
+  predictor              queueing-aware latency prediction per candidate
+  policies               ranking strategies chosen by name (ours: `tradeoff`)
+  candidate, decision    hard limits, health, saturation, the atomic choose-and-dispatch
+  forwarding             the call to the chosen variant with fallback down the ranking
+  params, views, service the request API; telemetry: the selector's own metrics
+  config                 everything read from the environment, in one place
+  profiling, bench,      `faasml profile`, `faasml bench selector` (commands.py), and
+  localstage             the throw-away `faasml up` they and the tests run on
 """
