@@ -128,7 +128,8 @@ class SelectorService:
             self.metrics.count("faasml_selector_failed_total", task=task, code=exc.code)
             self._count_retries(task, exc.details.get("attempts", []))
             raise
-        self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts])
+        # Every attempt before the one that answered failed over to the next variant.
+        self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts[:-1]])
         return self._respond(task, decision, forwarded)
 
     def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
@@ -184,13 +185,10 @@ class SelectorService:
                              details={"parameter": "policy", "known_policies": list(POLICIES)})
         return policy
 
-    def _count_retries(self, task: str, attempts: list[dict]) -> None:
-        """Every attempt that failed over (or gave up) counts as one retry of its variant."""
-        for attempt in attempts:
-            outcome = str(attempt["outcome"])
-            if outcome.startswith(("429", "404")) or outcome[0] in "5ct":
-                self.metrics.count("faasml_selector_retries_total", task=task,
-                                   variant=str(attempt["variant"]), reason=outcome.split(":")[0])
+    def _count_retries(self, task: str, failed_attempts: list[dict]) -> None:
+        for attempt in failed_attempts:
+            self.metrics.count("faasml_selector_retries_total", task=task, variant=str(attempt["variant"]),
+                               reason=str(attempt["outcome"]).split(":")[0])
 
     def _respond(self, task: str, decision: Decision, forwarded: Forwarded) -> Response:
         answered = forwarded.candidate
