@@ -24,6 +24,8 @@ class BasicAuth:
     user: str
     password: str
     source: str  # where the password came from, for the start-up message
+    file: Path | None = None  # the password file, when the password lives in one
+    generated: bool = False   # made by this start (so worth printing once)
 
     def allows(self, authorization: str | None) -> bool:
         """True only for `Basic base64(user:password)` with both matching."""
@@ -45,11 +47,11 @@ def load_basic_auth(state_dir: Path, env: Mapping[str, str] | None = None) -> Ba
             return BasicAuth(USER, env[name], f"${name}")
     path = state_dir / PASSWORD_FILE_NAME
     if path.is_file() and path.read_text().strip():
-        return BasicAuth(USER, path.read_text().strip(), str(path))
+        return BasicAuth(USER, path.read_text().strip(), str(path), file=path)
     state_dir.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
     # Created private from the start: the file is the only copy of a credential.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(password)
-    return BasicAuth(USER, password, f"{path} (generated)")
+    return BasicAuth(USER, password, str(path), file=path, generated=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from faasml.errors import FaasmlError
 from faasml.runtime.auth import load_basic_auth
 from faasml.runtime.gateway import GatewayApi, build_app
 from faasml.runtime.logstore import LogStore
@@ -121,21 +122,23 @@ def _deploy_stack(provider: LocalProvider, stack: Stack, only: list[str]) -> Non
         if name in stack.problems:
             print(f"[{spec.qualified_name}] NOT RUNNABLE LOCALLY, skipped: {stack.problems[name]}", flush=True)
             continue
-        provider.deploy(spec, stack.sources[name])
+        try:
+            provider.deploy(spec, stack.sources[name])
+        except FaasmlError as exc:  # e.g. a malformed constraint: the others still start
+            print(f"[{spec.qualified_name}] NOT DEPLOYED: {exc.message}", flush=True)
 
 
 def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir) -> None:
     lines = [f"faasml up: gateway on {gateway_url} (stack {stack.path}, nodes from {nodes_source})"]
     lines += [f"  node {n.describe()}" for n in nodes]
     lines += [f"  warning: {w}" for w in warnings]
-    if "generated" in auth.source:
+    if auth.generated:
         lines.append(f"  basic auth for /system/*: user {auth.user}, password {auth.password} "
-                     f"(saved in {auth.source.split(' ')[0]})")
+                     f"(generated into {auth.file})")
     else:
         lines.append(f"  basic auth for /system/*: user {auth.user}, password from {auth.source}")
-    lines.append(f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin "
-                 f"< {state_dir / 'basic-auth-password'}" if "$" not in auth.source else
-                 f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin")
+    stdin = f" < {auth.file}" if auth.file else ""
+    lines.append(f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin{stdin}")
     lines.append(f"  invoke: curl --data-binary @FILE {gateway_url}/function/<name>; "
                  f"logs in {state_dir / 'logs'}")
     print("\n".join(lines), flush=True)

@@ -42,9 +42,12 @@ def test_up_reports_functions_it_cannot_run(start_runtime):
     runtime = start_runtime({
         "fine": function("toy", "faasml/toy:dev"),
         "elsewhere": {"lang": "no-such-template", "handler": "./nope", "image": "x/y"},
+        "garbled": function("toy", "faasml/toy:dev", constraints=["not a constraint"]),
     })
     runtime.wait_available("fine", 1)
     assert "[elsewhere.openfaas-fn] NOT RUNNABLE LOCALLY" in runtime.log_text()
+    runtime.wait_until(lambda: "[garbled.openfaas-fn] NOT DEPLOYED: bad constraint" in runtime.log_text(), 5)
+    assert "faas-cli login -g " + runtime.url + " -u admin --password-stdin\n" in runtime.log_text()
     assert {f["name"] for f in runtime.system("GET", "/system/functions").json()} == {"fine"}
     runtime.wait_until(lambda: "1/1 functions serving" in runtime.log_text(), 10)
     assert f"{runtime.url}/function/fine" in runtime.log_text()

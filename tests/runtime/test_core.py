@@ -154,7 +154,9 @@ def test_basic_auth_accepts_only_the_admin_password(tmp_path):
     generated = load_basic_auth(tmp_path, env={})
     assert (tmp_path / "basic-auth-password").read_text() == generated.password
     assert oct((tmp_path / "basic-auth-password").stat().st_mode & 0o777) == "0o600"
-    assert load_basic_auth(tmp_path, env={}).password == generated.password  # reused
+    assert generated.generated and generated.file == tmp_path / "basic-auth-password"
+    reused = load_basic_auth(tmp_path, env={})
+    assert reused.password == generated.password and not reused.generated
     assert load_basic_auth(tmp_path, env={"OPENFAAS_PASSWORD": "p"}).password == "p"
 
 
