@@ -123,12 +123,13 @@ class Decider:
 
     # -- 2. health (503) -----------------------------------------------------------
     def _apply_health(self, eligible: list[Candidate], now: float) -> list[Candidate]:
+        down = self.load.down_keys(now)
         for c in eligible:
-            if not c.variant.schedulable:
-                c.excluded = "unschedulable: no node can run it"
-            elif c.variant.available_replicas <= 0:
-                c.excluded = "no available replicas"
-            elif self.load.is_down(c.key, now):
+            variant = c.variant
+            if variant.available_replicas <= 0:
+                c.excluded = ("no available replicas" if variant.schedulable
+                              else "unschedulable: no node can run it")
+            elif down and variant.id in down:
                 c.excluded = "failed recently; cooling down"
         healthy = [c for c in eligible if c.excluded is None]
         if not healthy:

@@ -145,3 +145,10 @@ class LoadTracker:
 
     def is_down(self, key: str, now: float) -> bool:
         return self._down_until.get(key, float("-inf")) > now
+
+    def down_keys(self, now: float) -> frozenset[str]:
+        """Variants cooling down now (usually none: one set per decision, not a lookup per
+        candidate)."""
+        if not self._down_until:
+            return frozenset()
+        return frozenset(k for k, until in list(self._down_until.items()) if until > now)
