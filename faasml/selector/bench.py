@@ -9,6 +9,7 @@ Hop: one `faasml up` runs a trivial executor, the reference lite0-int8 variant (
 """
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import math
@@ -85,6 +86,7 @@ def _figures(size: int, policy: str, settings: BenchSettings) -> dict[str, Any]:
 
 
 def bench_decisions(settings: BenchSettings) -> dict[str, Any]:
+    gc.freeze()  # as functions/selector/handler.py does once the service is up
     by_size = {size: _figures(size, "tradeoff", settings) for size in settings.sizes}
     at_50 = {name: _figures(50, name, settings) for name in POLICIES}
     return {"tradeoff_by_size": by_size, "policies_at_50": at_50}
