@@ -77,6 +77,7 @@ class LocalProvider:
     # --- operations ----------------------------------------------------------------
 
     def _resolve(self, spec: FunctionSpec, source: LocalSource | None) -> tuple[LocalSource, Path, list[Node], str | None]:
+        self._check_replicas(spec.min_replicas)
         if source is None:
             source = self.stack.source_for_image(spec.image)
         if source is None:
@@ -122,14 +123,20 @@ class LocalProvider:
         del self.functions[(supervisor.spec.name, supervisor.spec.namespace)]
         supervisor.log("removed")
         self.metrics.set_replicas(supervisor.spec.qualified_name, None, None)
-        self._background.add(asyncio.ensure_future(supervisor.stop()))
+        stopping = asyncio.ensure_future(supervisor.stop())
+        self._background.add(stopping)
+        stopping.add_done_callback(self._background.discard)
 
     def scale(self, name: str, namespace: str | None, replicas: int) -> None:
         check_name(name, "function name")
+        self._check_replicas(replicas)
+        self.get(name, namespace).scale(replicas)
+
+    @staticmethod
+    def _check_replicas(replicas: int) -> None:
         if replicas > MAX_REPLICAS:
             raise BadRequest(f"replicas {replicas} is over this runtime's limit of {MAX_REPLICAS}",
                              code="too_many_replicas")
-        self.get(name, namespace).scale(replicas)
 
     async def stop_all(self) -> None:
         stopping = [s.stop() for s in self.functions.values()]

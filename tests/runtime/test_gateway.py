@@ -239,6 +239,7 @@ def test_scale_up_and_down(ready):
     ready.wait_available("echo", 2)
     missing = ready.system("POST", "/system/scale-function/nope", json={"replicas": 1})
     assert missing.status_code == 404
+    assert scale(1000).status_code == 400 and ready.status("echo")["replicas"] == 2
 
 
 def test_requests_go_to_the_replica_with_least_in_flight(ready):
