@@ -64,10 +64,11 @@ def test_dropped_connection_falls_back(service, gateway):
     assert response.status == 200 and response.headers["X-Faasml-Variant"] == "middle"
 
 
-def test_input_errors_are_not_retried(service, gateway):
-    gateway.behaviours["precise"] = "status:415"
+@pytest.mark.parametrize("status", [400, 413, 415, 422])
+def test_input_errors_are_not_retried(service, gateway, status):
+    gateway.behaviours["precise"] = f"status:{status}"
     response = post(service, task=TASK, tradeoff=1)
-    assert response.status == 415 and response.headers["X-Faasml-Attempts"] == "1"
+    assert response.status == status and response.headers["X-Faasml-Attempts"] == "1"
     assert [call[0] for call in gateway.calls] == ["precise"]
 
 
@@ -107,10 +108,12 @@ def test_parameter_errors(service, query, status, code):
         assert error["known_tasks"] == ["image-classification", "sentence-embedding"]
 
 
-def test_pinned_variant_is_used(service):
+def test_pinned_variant_is_used_and_still_held_to_the_limits(service):
     response = post(service, variant="middle", tradeoff=1)
     assert response.headers["X-Faasml-Variant"] == "middle"
     assert response.headers["X-Faasml-Policy"] == "pinned"
+    assert post(service, variant="middle", min_accuracy=0.9).status == 422
+    assert post(service, variant="middle", task="sentence-embedding").status == 400
 
 
 def test_explain_lists_every_candidate_with_parts_and_exclusions(service, gateway):
