@@ -69,6 +69,10 @@ if __name__ == "__main__":
         host=os.getenv("FAASML_LISTEN_HOST", "127.0.0.1"),
         port=int(os.getenv("FAASML_LISTEN_PORT", "5000")),
         threads=int(os.getenv("FAASML_SERVER_THREADS", "8")),
+        # waitress's default of 100 open connections would leave a busy selector's extra
+        # callers waiting in the kernel's backlog; requests beyond `threads` queue here.
+        connection_limit=int(os.getenv("FAASML_SERVER_CONNECTION_LIMIT", "1000")),
+        backlog=int(os.getenv("FAASML_SERVER_BACKLOG", "1024")),
         # Let the handler, not waitress, judge body size (it answers a JSON 413).
         max_request_body_size=int(os.getenv("FAASML_SERVER_MAX_BODY", str(1 << 30))),
         ident="faasml",
