@@ -10,13 +10,14 @@ STACK ?= stack.yml
 NODES ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv install models run up test test-fast bench bench-executor bench-gateway bench-selector clean
+.PHONY: help venv install models run up test test-fast profile bench bench-executor bench-gateway bench-selector clean
 
 help:
 	@echo "make run    install, build reference models if absent, start the platform on :$(PORT)"
 	@echo "make test   install and run the tests (real models included)"
 	@echo "make models build the reference variants into $(MODELS)/ (no-op when present)"
 	@echo "make bench  run the benchmarks (executor, gateway, selector)"
+	@echo "make profile measure variants through a running platform for the selector"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,11 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Measure every variant through the running platform (`make run` in another shell) and
+# record the profiles the selector reads (functions/selector/profiles.json).
+profile: install
+	FAASML_GATEWAY_PASSWORD=$$(cat .faasml/basic-auth-password) $(PY) -m faasml profile --gateway http://127.0.0.1:$(PORT)
 
 bench: bench-executor bench-gateway bench-selector
 

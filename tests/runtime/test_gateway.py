@@ -53,6 +53,8 @@ def ready(runtime):
 
 
 def test_replica_is_ready_only_when_its_ready_path_answers_200(runtime):
+    # the replica's process is spawned right after start-up; wait until it is listed
+    runtime.wait_until(lambda: runtime.status("late")["faasml"]["replicaStates"], 10)
     status = runtime.status("late")
     assert status["replicas"] == 1 and status["availableReplicas"] == 0
     states = status["faasml"]["replicaStates"]
