@@ -105,15 +105,19 @@ def preprocess(image: Image.Image, spec: ImagePreprocessing) -> np.ndarray:
     width, height = image.size
     scale = target / min(width, height)
     new_w, new_h = max(spec.size, round(width * scale)), max(spec.size, round(height * scale))
-    resample = getattr(Image.Resampling, spec.interpolation.upper())
-    image = image.resize((new_w, new_h), resample)
     left, top = (new_w - spec.size) // 2, (new_h - spec.size) // 2
-    image = image.crop((left, top, left + spec.size, top + spec.size))
+    # Resample only the source region the centre crop keeps (Pillow's `box`), straight to
+    # size x size: the same pixels as resize-then-crop for about half the filter work.
+    box = (left * width / new_w, top * height / new_h,
+           (left + spec.size) * width / new_w, (top + spec.size) * height / new_h)
+    resample = getattr(Image.Resampling, spec.interpolation.upper())
+    image = image.resize((spec.size, spec.size), resample, box=box)
     pixels = np.asarray(image, dtype=np.float32)
-    # (x/255 - mean)/std folded into one multiply-add per channel
+    # (x/255 - mean)/std folded into one multiply-add per channel, in place
     scale_c = 1.0 / (255.0 * np.asarray(spec.std, dtype=np.float32))
     offset_c = np.asarray(spec.mean, dtype=np.float32) / np.asarray(spec.std, dtype=np.float32)
-    pixels = pixels * scale_c - offset_c
+    np.multiply(pixels, scale_c, out=pixels)
+    np.subtract(pixels, offset_c, out=pixels)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
 
 
