@@ -26,6 +26,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from faasml.bench.stats import percentile
 from faasml.runtime.replicas import free_port
 
 HANDLER = 'def handle(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
@@ -63,11 +64,6 @@ class SideFigures:
     @property
     def best_rps(self) -> float:
         return max(self.throughput_rps, default=0.0)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class _RuntimeUnderTest:
@@ -186,7 +182,7 @@ def run_gateway_bench(settings: GatewayBenchSettings, json_out: Path | None = No
         direct, gateway = SideFigures(), SideFigures()
         direct_ms, gateway_ms = measure_latency(direct_target, gateway_target, settings.requests)
         for side, samples in ((direct, direct_ms), (gateway, gateway_ms)):
-            side.p50_ms, side.p99_ms = statistics.median(samples), _percentile(samples, 0.99)
+            side.p50_ms, side.p99_ms = statistics.median(samples), percentile(samples, 99)
         urls = ((direct, f"http://127.0.0.1:{replica_port}/"),
                 (gateway, f"http://127.0.0.1:{runtime.port}/function/bench-echo"))
         for _ in range(settings.rounds):
