@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def _predict(args: argparse.Namespace) -> int:
     from faasml.executor.service import ExecutorService
     from faasml.http import Headers, Request
 
-    body = sys.stdin.buffer.read() if args.input == "-" else open(args.input, "rb").read()
+    body = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
     service = ExecutorService(ExecutorConfig(model=args.model, provider=args.provider))
     service.load()
     query = {"top_k": args.top_k} if args.top_k else {}

@@ -77,7 +77,9 @@ class ExecutorService:
     def _route(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
         if path == READY_PATH:
-            return Response.json({"status": "ready"}) if self._ready() else self._not_ready()
+            if self.variant is None:
+                raise self._not_ready_error()
+            return Response.json({"status": "ready"})
         if path == HEALTH_PATH:
             return Response.json(self.health(), status=200 if self.variant else 503)
         if request.method != "POST":
@@ -98,18 +100,13 @@ class ExecutorService:
             "X-Faasml-Variant": variant.card.name,
         })
 
-    def _ready(self) -> bool:
-        return self.variant is not None
-
-    def _not_ready(self) -> Response:
-        if self.load_error is not None:
-            return Response.error(self.load_error)
-        return Response.error(NotReady("model is loading", code="loading", headers={"Retry-After": "1"}))
+    def _not_ready_error(self) -> FaasmlError:
+        return self.load_error or NotReady("model is loading", code="loading",
+                                           headers={"Retry-After": "1"})
 
     def _require_variant(self) -> LoadedVariant:
         if self.variant is None:
-            raise self.load_error or NotReady("model is loading", code="loading",
-                                              headers={"Retry-After": "1"})
+            raise self._not_ready_error()
         return self.variant
 
     def _classify(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:

@@ -102,12 +102,12 @@ class Forwarder:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             attempts.append(Attempt(variant.id, f"connection error: {type(exc).__name__}",
                                     (time.perf_counter() - started) * 1e3))
-            self.load.mark_down(variant.id)
+            self.load.mark_down(candidate.key)
             self.on_variant_gone()
             return None
         attempts.append(Attempt(variant.id, str(upstream.status), upstream.elapsed_ms))
         if upstream.status in MARK_DOWN_STATUSES:
-            self.load.mark_down(variant.id)
+            self.load.mark_down(candidate.key)
             if upstream.status == 404:
                 self.on_variant_gone()
         return upstream
