@@ -33,6 +33,10 @@ class Node:
     cpus: frozenset[int] = frozenset()  # empty = every CPU this process may use
     rtt_ms: float = 0.0  # a simulation for experiments: real local calls have ~0 RTT
 
+    @property
+    def cpu_count(self) -> int:
+        return len(self.cpus) if self.cpus else len(available_cpus())
+
     def describe(self) -> str:
         cpus = ",".join(map(str, sorted(self.cpus))) if self.cpus else "all"
         labels = ",".join(f"{k}={v}" for k, v in self.labels.items()) or "-"

@@ -284,6 +284,8 @@ class FunctionSupervisor:
         return {
             "nodes": [n.name for n in self.current.nodes],
             "rttMs": {n.name: n.rtt_ms for n in self.current.nodes},
+            # CPUs per node: the selector predicts how variants on one node share them.
+            "cpus": {n.name: n.cpu_count for n in self.current.nodes},
             "unschedulable": self.unschedulable or "",
             "replicaStates": [r.describe() for r in self.all_replicas()],
             "restarts": sum(s.exits for s in self.current.slots),

@@ -1,21 +1,25 @@
 """The decision step: hard limits, health, saturation, then the policy, atomically.
 
 Order of verdicts for a request (each names its reason in the explain table):
-  1. static hard limits on every variant of the task -> 422 if none can ever meet them;
+  1. static hard limits on every variant of the task -> 422 if none can ever meet them,
+     judged on the best *idle* latency on record: momentary slowness is never a 422;
   2. health (available replicas, recent failures)    -> 503 if none is healthy;
-  3. saturation now (deadline or queue cap)           -> 429 + Retry-After if all are;
-  4. the policy ranks what is left; the first one's in-flight count is taken *inside the
-     same lock*, so the next request already sees it busy.
+  3. admission now: the predicted latency against the request's own limit, the queue
+     cap, and the node budgets that protect tighter deadlines (admission.py) -> 429 +
+     Retry-After if no candidate is left (a faster variant that fits beats a 429);
+  4. the policy ranks what is left; the first one's in-flight count (and its work on
+     its node) is taken *inside the same lock*, so the next request already sees it.
 """
 from __future__ import annotations
 
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from faasml.errors import FaasmlError, NotReady, TooManyRequests, Unprocessable
+from faasml.selector.admission import DeadlineGuard
 from faasml.selector.candidate import Candidate
 from faasml.selector.load import Clock, LoadTracker
 from faasml.selector.params import SelectionRequest
@@ -29,6 +33,10 @@ class DecisionConfig:
     # A variant with more than this many requests per slot waiting is saturated: beyond
     # it, queueing only adds latency, and shedding (429) lets clients back off.
     max_queue_per_slot: float = 16.0
+    # How long a tight-deadline request's node budgets outlive it, and the share of a
+    # budget that looser work may fill (the rest absorbs prediction error).
+    protect_hold_s: float = 5.0
+    protect_margin: float = 0.8
 
 
 @dataclass
@@ -39,7 +47,6 @@ class Decision:
     decision_s: float = 0.0
     acquired: str | None = None             # key whose in-flight count was taken
     error: FaasmlError | None = None        # 422/429/503 verdict (explain shows it)
-    notes: dict[str, object] = field(default_factory=dict)
 
 
 def _round(value: float) -> float:
@@ -53,6 +60,7 @@ class Decider:
         self.load = load
         self.config = config or DecisionConfig()
         self.clock = clock
+        self.guard = DeadlineGuard(self.config.protect_hold_s, self.config.protect_margin)
         self._lock = threading.Lock()
 
     def decide(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,
@@ -74,14 +82,17 @@ class Decider:
             try:
                 eligible = self._apply_limits(candidates, request)
                 eligible = self._apply_health(eligible, now)
-                eligible = self._apply_saturation(eligible, request)
+                if acquire and request.max_latency_ms is not None and not request.variant:
+                    self.guard.note(now, request.max_latency_ms, eligible)
+                eligible = self._apply_admission(eligible, request, now)
             except FaasmlError as exc:
                 return Decision([], candidates, name, time.perf_counter() - started, error=exc)
             ranked = [eligible[0]] if request.variant else policy.rank(eligible, request)
             decision = Decision(ranked, candidates, name)
             if acquire:
-                self.load.acquire(ranked[0].key)
-                decision.acquired = ranked[0].key
+                first = ranked[0]
+                self.load.acquire(first.key, first.variant.node, first.prediction.service_ms)
+                decision.acquired = first.key
         decision.decision_s = time.perf_counter() - started
         return decision
 
@@ -93,8 +104,8 @@ class Decider:
         for c in candidates:
             if min_acc is not None and c.variant.accuracy < min_acc:
                 c.excluded = f"accuracy {c.variant.accuracy:g} below min_accuracy {min_acc:g}"
-            elif max_lat is not None and c.prediction.idle_ms > max_lat:
-                c.excluded = (f"latency {c.prediction.idle_ms:.1f} ms even when idle, above "
+            elif max_lat is not None and c.prediction.floor_ms > max_lat:
+                c.excluded = (f"latency {c.prediction.floor_ms:.1f} ms even when idle, above "
                               f"max_latency_ms {max_lat:g}")
         eligible = [c for c in candidates if c.excluded is None]
         if not eligible:
@@ -104,13 +115,13 @@ class Decider:
     def _infeasible(self, candidates: list[Candidate], request: SelectionRequest) -> Unprocessable:
         min_acc, max_lat = request.min_accuracy, request.max_latency_ms
         accurate = [c for c in candidates if min_acc is None or c.variant.accuracy >= min_acc]
-        quick = [c for c in candidates if max_lat is None or c.prediction.idle_ms <= max_lat]
+        quick = [c for c in candidates if max_lat is None or c.prediction.floor_ms <= max_lat]
         if not accurate:
             limit, best = "min_accuracy", max(candidates, key=lambda c: c.variant.accuracy)
             offer = f"the most accurate variant, {best.key}, has accuracy {best.variant.accuracy:g}"
         elif not quick:
-            limit, best = "max_latency_ms", min(candidates, key=lambda c: c.prediction.idle_ms)
-            offer = f"the fastest variant, {best.key}, takes {best.prediction.idle_ms:.1f} ms when idle"
+            limit, best = "max_latency_ms", min(candidates, key=lambda c: c.prediction.floor_ms)
+            offer = f"the fastest variant, {best.key}, takes {best.prediction.floor_ms:.1f} ms when idle"
         else:
             limit, best = "min_accuracy+max_latency_ms", max(quick, key=lambda c: c.variant.accuracy)
             offer = (f"within max_latency_ms the most accurate is {best.key} "
@@ -119,7 +130,7 @@ class Decider:
             f"no variant meets {limit}: {offer}", code="infeasible",
             details={"limit": limit, "best_on_offer": {
                 "variant": best.key, "accuracy": best.variant.accuracy,
-                "idle_latency_ms": _round(best.prediction.idle_ms)}})
+                "idle_latency_ms": _round(best.prediction.floor_ms)}})
 
     # -- 2. health (503) -----------------------------------------------------------
     def _apply_health(self, eligible: list[Candidate], now: float) -> list[Candidate]:
@@ -138,8 +149,9 @@ class Decider:
                            code="no_healthy_variant")
         return healthy
 
-    # -- 3. saturation (429) -------------------------------------------------------
-    def _apply_saturation(self, eligible: list[Candidate], request: SelectionRequest) -> list[Candidate]:
+    # -- 3. admission now (429) ---------------------------------------------------
+    def _apply_admission(self, eligible: list[Candidate], request: SelectionRequest,
+                         now: float) -> list[Candidate]:
         cap, max_lat = self.config.max_queue_per_slot, request.max_latency_ms
         waits_ms: list[float] = []
         for c in eligible:
@@ -151,6 +163,9 @@ class Decider:
             elif p.utilization >= cap:
                 c.excluded = f"saturated: {p.inflight} in flight for {p.slots} slot(s)"
                 waits_ms.append((p.inflight - cap * p.slots + 1) * p.service_ms / p.slots)
+            elif not request.variant and (reason := self.guard.blocks(now, max_lat, c)) is not None:
+                c.excluded = reason
+                waits_ms.append(self.guard.wait_ms(now, c))
         admissible = [c for c in eligible if c.excluded is None]
         if not admissible:
             retry_after = max(1, math.ceil(min(waits_ms) / 1000.0))

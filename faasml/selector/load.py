@@ -2,7 +2,9 @@
 
 Three sources, from most to least immediate:
   * the selector's own in-flight count, changed at dispatch and release under the
-    decision lock, so two concurrent requests never both see an idle variant;
+    decision lock, so two concurrent requests never both see an idle variant; with it,
+    the work (intrinsic milliseconds) in flight on each *node*, because variants placed
+    on the same node share its CPUs and one variant's queue slows its neighbours;
   * observations of the selector's own completed calls: the executor's compute time
     (`X-Faasml-Compute-Ms`) and the rest of the wall time (network + gateway), kept in a
     recent window with its percentile cached at record time (decisions read O(1));
@@ -19,6 +21,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 Clock = Callable[[], float]
+# The quantile of recent compute times taken as the intrinsic service time: low enough
+# to skip contended samples, high enough that one lucky cache-warm run does not define it.
+INTRINSIC_QUANTILE = 0.2
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,11 @@ class GatewayLoad:
 class LatencyWindow:
     """Recent (time, compute_ms, overhead_ms) samples of one variant.
 
-    The median compute time is the service-time estimate; the *minimum* overhead is the
-    round-trip estimate, because queueing inside the gateway or executor only ever adds
-    to it (the same reasoning as TCP's min-RTT filter).
+    A low percentile of the compute times is the *intrinsic* service time: what the
+    variant takes when its CPU is its own. Contention from neighbours on the node only
+    ever lengthens a compute time, and the node model counts that contention separately,
+    so taking the median here would count it twice. The *minimum* overhead is the round-trip estimate, for the same reason (TCP's min-RTT
+    filter).
     """
 
     __slots__ = ("samples", "max_age_s", "service_ms", "rtt_ms", "last_at")
@@ -53,7 +60,7 @@ class LatencyWindow:
         while self.samples and now - self.samples[0][0] > self.max_age_s:
             self.samples.popleft()
         computes = sorted(s[1] for s in self.samples)
-        self.service_ms = computes[len(computes) // 2]
+        self.service_ms = computes[int(len(computes) * INTRINSIC_QUANTILE)]
         self.rtt_ms = min(s[2] for s in self.samples)
         self.last_at = now
 
@@ -79,19 +86,43 @@ class LoadTracker:
         self._windows: dict[str, LatencyWindow] = {}
         self._gateway: dict[str, GatewayLoad] = {}
         self._down_until: dict[str, float] = {}
+        # Node accounting: where each variant runs and what one of its requests costs
+        # there (last seen at dispatch), the work each in-flight request added to its
+        # node (released in dispatch order), and the total per node.
+        self._placement: dict[str, tuple[str, float]] = {}
+        self._inflight_work: dict[str, deque[tuple[str, float]]] = {}
+        self._node_work: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
-    def acquire(self, key: str) -> None:
+    def acquire(self, key: str, node: str | None = None, work_ms: float | None = None) -> None:
+        """Count a request dispatched to `key`; with `node` and `work_ms` (the decider
+        knows both) its intrinsic work also counts against that node until release.
+        A retry that names only the key reuses the variant's last known placement."""
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
+            if node is not None and work_ms is not None:
+                self._placement[key] = (node, work_ms)
+            placed = self._placement.get(key)
+            if placed is not None:
+                node, work = placed
+                self._inflight_work.setdefault(key, deque()).append(placed)
+                self._node_work[node] = self._node_work.get(node, 0.0) + work
 
     def release(self, key: str) -> None:
         with self._lock:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
+            pending = self._inflight_work.get(key)
+            if pending:
+                node, work = pending.popleft()
+                self._node_work[node] = max(0.0, self._node_work.get(node, 0.0) - work)
 
     def own_inflight(self, key: str) -> int:
         return self._inflight.get(key, 0)
+
+    def node_work_ms(self, node: str) -> float:
+        """Intrinsic milliseconds of work this selector has in flight on `node`."""
+        return self._node_work.get(node, 0.0)
 
     # -- observations --------------------------------------------------------------
     def observe(self, key: str, wall_ms: float, compute_ms: float | None) -> None:
@@ -103,13 +134,6 @@ class LoadTracker:
                 key, LatencyWindow(self.config.window_size, self.config.observed_max_age_s))
         with self._lock:
             window.record(self.clock(), compute, max(0.0, wall_ms - compute))
-
-    def observed(self, key: str, now: float) -> tuple[float | None, float | None]:
-        """(service_ms, rtt_ms) from fresh observations, or (None, None)."""
-        window = self._windows.get(key)
-        if window is None or not window.fresh(now):
-            return None, None
-        return window.service_ms, window.rtt_ms
 
     def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
         """(service_ms, its sample count, rtt_ms, own in-flight, gateway load), stale parts

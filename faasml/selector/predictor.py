@@ -1,14 +1,19 @@
 """Queueing-aware latency prediction: what a request sent to a variant *now* would wait.
 
-    predicted = rtt + service + queue
-    queue     = service * max(0, inflight + 1 - slots) / slots
+    predicted = rtt + max(variant path, node path)
+    variant   = service + service * max(0, inflight + 1 - slots) / slots
+    node      = (work in flight on the node + service) / cpus of the node
 
-`slots` = available replicas x requests one replica runs at once. A request finds
-`inflight` requests ahead of it; while a slot is free it waits for nothing, otherwise it
-waits for the excess to drain at `slots` per service time (an M/D/c-style fluid estimate,
-deliberately conservative: in-service requests are counted as whole). Service time and
-round trip come from fresh observations when there are some (blended with the profile
-while they are few), else from the profile.
+`service` is the variant's *intrinsic* service time (idle profile, or a low percentile
+of its observed compute times): what it takes with a CPU to itself. The variant path is
+its own queue: `slots` = available replicas x requests one replica runs at once, and a
+request waits for the excess in flight to drain (an M/D/c-style fluid estimate, counting
+in-service requests as whole). The node path is the contention the variant cannot see
+on its own: variants placed on one node share its CPUs, so a request also waits, in
+CPU-time, for the work every variant on that node has in flight (a work-conserving
+node finishes all of it no later than that). An "idle" variant on a busy node is not
+idle. Keeping the two apart is what lets "can this variant ever meet the limit" (422)
+be judged on the intrinsic time and ranking and admission on the contended one.
 """
 from __future__ import annotations
 
@@ -24,17 +29,20 @@ from faasml.selector.variant import Variant
 class Prediction:
     total_ms: float
     rtt_ms: float
-    service_ms: float
-    queue_ms: float
+    service_ms: float      # intrinsic: with a CPU to itself
+    queue_ms: float        # waiting of any kind: its own queue or the node's other work
     inflight: int          # requests ahead of this one (own, or the gateway's if larger)
     slots: int             # replicas x per-replica concurrency
     service_source: str    # observed | profile
     rtt_source: str        # observed | annotation
     load_source: str       # selector | gateway
+    node_work_ms: float = 0.0   # intrinsic work in flight on its node (all its variants)
+    node_cpus: int = 1
+    floor_ms: float = 0.0       # best idle latency on record: rtt + min(service, profile)
 
     @property
     def idle_ms(self) -> float:
-        """The latency with nothing queued: what the variant can do at best."""
+        """The latency with nothing queued: what the variant can do now at best."""
         return self.rtt_ms + self.service_ms
 
     @property
@@ -45,6 +53,7 @@ class Prediction:
         return {"predicted_latency_ms": round(self.total_ms, 3), "rtt_ms": round(self.rtt_ms, 3),
                 "service_ms": round(self.service_ms, 3), "queue_ms": round(self.queue_ms, 3),
                 "inflight": self.inflight, "slots": self.slots,
+                "node_work_ms": round(self.node_work_ms, 3), "node_cpus": self.node_cpus,
                 "service_source": self.service_source, "rtt_source": self.rtt_source,
                 "load_source": self.load_source}
 
@@ -82,5 +91,12 @@ class LatencyPredictor:
         slots = (replicas if replicas > 1 else 1) * self.replica_concurrency
         excess = inflight + 1 - slots
         queue = service * excess / slots if excess > 0 else 0.0
+        node_work, cpus = 0.0, variant.node_cpus
+        if variant.node is not None:
+            node_work = self.load.node_work_ms(variant.node)
+            # Everything on the node, this request included, shares `cpus` CPUs; one
+            # request never runs faster than its own service time.
+            queue = max(queue, (node_work + service) / cpus - service)
+        floor = rtt + min(service, variant.profile_latency_ms)
         return Prediction(rtt + service + queue, rtt, service, queue, inflight, slots,
-                          service_source, rtt_source, load_source)
+                          service_source, rtt_source, load_source, node_work, cpus, floor)

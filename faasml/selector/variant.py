@@ -1,6 +1,6 @@
 """What a model variant promises, read from its OpenFaaS function's annotations.
 
-The deployment is the registry (DESIGN.md): every executor function carries `faasml.io/*`
+The deployment is the registry (docs/architecture.md): every executor function carries `faasml.io/*`
 annotations, and this module turns one `GET /system/functions` entry into a `Variant`.
 """
 from __future__ import annotations
@@ -28,6 +28,12 @@ class Variant:
     replicas: int = 1            # desired replicas
     available_replicas: int = 1  # replicas that passed readiness
     schedulable: bool = True     # False when the provider says no node can run it
+    # The node whose CPUs its replicas share with the variants placed beside them, and
+    # how many CPUs that node has: `faasml up` reports both; on a cluster the
+    # `faasml.io/node` and `faasml.io/node-cpus` annotations may say it (a variant pinned
+    # there by its constraints). None: it shares with nothing the selector knows of.
+    node: str | None = None
+    node_cpus: int = 1
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
     extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
 
@@ -75,6 +81,21 @@ def _runtime_rtt_ms(status: Mapping[str, Any]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _placement(status: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[str | None, int]:
+    """(node, its CPU count): from `faasml up`'s report, else the annotations.
+
+    A function spread over several nodes is taken as one pool of their CPUs (its
+    replicas are balanced over them); the pool's name joins theirs."""
+    local = status.get("faasml") or {}
+    nodes = [str(n) for n in local.get("nodes") or []]
+    if nodes:
+        cpus = local.get("cpus") or {}
+        total = sum(int(cpus.get(n) or 1) for n in nodes)
+        return "+".join(sorted(nodes)), max(1, total)
+    node = annotations.get(ANNOTATION_PREFIX + "node", "").strip() or None
+    return node, max(1, int(_float(annotations, "node-cpus", 1.0)))
+
+
 def variant_from_status(status: Mapping[str, Any], gateway: str,
                         default_namespace: str = "openfaas-fn") -> Variant:
     """Build a Variant from one entry of a gateway's `GET /system/functions` list."""
@@ -85,7 +106,9 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
     accuracy = _float(annotations, "accuracy")
     if not 0.0 <= accuracy <= 1.0:
         raise InvalidVariant(f"accuracy {accuracy} of {status.get('name')!r} is outside 0..1")
-    known = {"task", "accuracy", "accuracy-source", "latency-ms", "node-class", "precision", "rtt-ms"}
+    known = {"task", "accuracy", "accuracy-source", "latency-ms", "node-class", "precision", "rtt-ms",
+             "node", "node-cpus"}
+    node, node_cpus = _placement(status, annotations)
     replicas = int(status.get("replicas") or 0)
     available = status.get("availableReplicas")
     return Variant(
@@ -105,6 +128,8 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
         available_replicas=int(available) if available is not None else replicas,
         # `faasml up` names functions no node can run (e.g. a gpu variant on a CPU box).
         schedulable=not (status.get("faasml") or {}).get("unschedulable"),
+        node=node,
+        node_cpus=node_cpus,
         extra={k: v for k, v in annotations.items()
                if k.startswith(ANNOTATION_PREFIX) and k[len(ANNOTATION_PREFIX):] not in known},
     )

@@ -98,7 +98,7 @@ def test_nodes_file_cpus_and_warnings(tmp_path):
 
 def test_edge_nodes_file_in_the_repo_splits_the_machine():
     nodes, _ = load_nodes(REPO / "edge" / "nodes.local.yml")
-    assert [n.labels["faasml.io/node-class"] for n in nodes] == ["edge", "cloud"]
+    assert [n.labels["faasml.io/node-class"] for n in nodes] == ["edge", "cloud", "control"]
     if len(os.sched_getaffinity(0)) > 1:
         assert not nodes[0].cpus & nodes[1].cpus
 

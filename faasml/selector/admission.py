@@ -1,0 +1,81 @@
+"""Deadline-aware admission: keep each node able to serve the tightest deadline it sees.
+
+Executors serve first come, first served, and the variants on one node share its CPUs,
+so a request with a loose deadline (or none) admitted to a busy node delays every
+tight-deadline request that lands there after it; the selector cannot reorder work once
+it is queued inside an executor. So it protects tight requests *before* dispatch: each
+request that carries `max_latency_ms` leaves, on every node it could have used, a work
+budget — how much intrinsic work may be in flight there and still let the fastest of
+its variants on that node answer within its limit. For a while afterwards, a request
+with a looser limit may not push a node past the smallest live budget: it goes to a
+node with room (often a faster variant: degrade before shed), or is shed with 429 when
+no node has room. A tight request is never held back by the budgets; its own predicted
+latency against its own limit decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from faasml.selector.candidate import Candidate
+
+
+@dataclass(slots=True)
+class NodeBudget:
+    work_ms: float         # intrinsic work the node may hold (CPU-milliseconds)
+    deadline_ms: float     # the limit it protects: looser requests are held to it
+    expires_at: float      # clock seconds
+
+
+class DeadlineGuard:
+    """Per-node work budgets left by recent tight-deadline requests (not thread-safe:
+    the decider calls it under its own lock)."""
+
+    def __init__(self, hold_s: float = 5.0, margin: float = 0.8):
+        self.hold_s = hold_s      # how long a tight request's budget outlives it
+        self.margin = margin      # share of the budget loose work may fill (model error)
+        self._budgets: dict[str, NodeBudget] = {}
+
+    def note(self, now: float, max_latency_ms: float, candidates: Iterable[Candidate]) -> None:
+        """Record the budgets a request limited to `max_latency_ms` needs on each node."""
+        fastest: dict[str, Candidate] = {}
+        for c in candidates:
+            node = c.variant.node
+            if node is not None and (node not in fastest or c.prediction.idle_ms < fastest[node].prediction.idle_ms):
+                fastest[node] = c
+        expires = now + self.hold_s
+        for node, c in fastest.items():
+            p = c.prediction
+            # Work W in flight lets a new request finish by rtt + (W + service) / cpus.
+            work = (max_latency_ms - p.rtt_ms) * p.node_cpus - p.service_ms
+            if work <= 0:
+                continue  # this node cannot serve that limit even when idle: nothing to protect
+            current = self._budgets.get(node)
+            if current is None or current.expires_at <= now or work <= current.work_ms:
+                self._budgets[node] = NodeBudget(work, max_latency_ms, expires)
+            elif max_latency_ms <= current.deadline_ms:
+                current.expires_at = expires
+
+    def blocks(self, now: float, max_latency_ms: float | None, candidate: Candidate) -> str | None:
+        """Why `candidate` may not take a request with this limit, or None."""
+        node = candidate.variant.node
+        if node is None or not self._budgets:
+            return None
+        budget = self._budgets.get(node)
+        if budget is None or budget.expires_at <= now:
+            return None
+        if max_latency_ms is not None and max_latency_ms <= budget.deadline_ms:
+            return None
+        p = candidate.prediction
+        if p.node_work_ms + p.service_ms <= budget.work_ms * self.margin:
+            return None
+        return (f"node {node} is kept for requests limited to {budget.deadline_ms:g} ms "
+                f"({p.node_work_ms:.1f} ms of work in flight, budget {budget.work_ms * self.margin:.1f} ms)")
+
+    def wait_ms(self, now: float, candidate: Candidate) -> float:
+        """Roughly how long until `candidate`'s node has room again (for Retry-After)."""
+        budget = self._budgets.get(candidate.variant.node or "")
+        if budget is None:
+            return 0.0
+        p = candidate.prediction
+        return max(0.0, (p.node_work_ms + p.service_ms - budget.work_ms * self.margin) / p.node_cpus)

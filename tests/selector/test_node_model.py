@@ -1,0 +1,141 @@
+"""Node-aware prediction, intrinsic vs contended service time, and deadline-aware
+admission (faasml/selector/predictor.py, load.py, admission.py, decision.py)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from faasml.errors import TooManyRequests
+from faasml.selector.params import SelectionRequest
+from faasml.selector.policies import make_policy
+from faasml.selector.variant import variant_from_status
+
+from .conftest import make_variant
+
+TASK = "image-classification"
+
+
+def on(node: str, variant, cpus: int = 1):
+    return dataclasses.replace(variant, node=node, node_cpus=cpus)
+
+
+def ask(**kwargs) -> SelectionRequest:
+    return SelectionRequest(task=TASK, **kwargs)
+
+
+def decide(stage, variants, request, acquire=True):
+    return stage.decider.decide(variants, request, make_policy("tradeoff", stage.rng), acquire=acquire)
+
+
+def answered_tight(stage, variants, max_latency_ms):
+    """A tight request decided and already answered: its budgets stay, its work is gone."""
+    decision = decide(stage, variants, ask(tradeoff=0.0, max_latency_ms=max_latency_ms))
+    stage.load.release(decision.acquired)
+
+
+def test_work_on_a_node_slows_every_variant_placed_there(stage):
+    fast, slow = on("edge", make_variant("fast", 0.70, 5.0)), on("edge", make_variant("slow", 0.80, 20.0))
+    elsewhere = on("cloud", make_variant("far", 0.80, 20.0))
+    idle = stage.predictor.predict(fast, stage.clock())
+    for _ in range(3):
+        stage.load.acquire("slow", "edge", 20.0)
+    busy = stage.predictor.predict(fast, stage.clock())
+    # The fast variant has nothing of its own in flight, yet waits for the node's 60 ms.
+    assert idle.total_ms == pytest.approx(5.0) and busy.total_ms == pytest.approx(65.0)
+    assert busy.node_work_ms == pytest.approx(60.0) and busy.inflight == 0
+    assert stage.predictor.predict(elsewhere, stage.clock()).total_ms == pytest.approx(20.0)
+    for _ in range(3):
+        stage.load.release("slow")
+    assert stage.predictor.predict(fast, stage.clock()).total_ms == pytest.approx(5.0)
+
+
+def test_a_node_with_more_cpus_absorbs_more_work(stage):
+    one, four = on("small", make_variant("a", 0.7, 10.0)), on("big", make_variant("b", 0.7, 10.0), cpus=4)
+    for _ in range(4):
+        stage.load.acquire("x", "small", 10.0)
+        stage.load.acquire("y", "big", 10.0)
+    assert stage.predictor.predict(one, stage.clock()).total_ms == pytest.approx(50.0)
+    assert stage.predictor.predict(four, stage.clock()).total_ms == pytest.approx(12.5)
+
+
+def test_a_retry_without_placement_counts_on_the_last_known_node(stage):
+    stage.load.acquire("v", "edge", 8.0)
+    stage.load.acquire("v")          # the forwarder's fallback names only the key
+    assert stage.load.node_work_ms("edge") == pytest.approx(16.0)
+    stage.load.release("v")
+    stage.load.release("v")
+    assert stage.load.node_work_ms("edge") == 0.0
+
+
+def test_contended_observations_do_not_make_a_limit_infeasible(stage):
+    # Profiled at 20 ms; under contention every call took 90 ms. A 40 ms limit is met
+    # when idle, so it is a momentary 429 (retry later), never a 422 (give up).
+    variant = on("edge", make_variant("only", 0.7, 20.0))
+    for _ in range(20):
+        stage.load.observe("only", wall_ms=91.0, compute_ms=90.0)
+    with pytest.raises(TooManyRequests):
+        decide(stage, [variant], ask(max_latency_ms=40.0))
+
+
+def test_intrinsic_service_is_a_low_percentile_of_compute_times(stage):
+    variant = make_variant("v", 0.7, 10.0)
+    for compute in [10.0] * 5 + [40.0] * 15:      # three in four contended
+        stage.load.observe("v", wall_ms=compute + 1, compute_ms=compute)
+    assert stage.predictor.predict(variant, stage.clock()).service_ms == pytest.approx(10.0)
+
+
+def test_tight_requests_keep_a_node_free_of_loose_work(stage):
+    quick = on("edge", make_variant("quick", 0.70, 5.0))
+    heavy = on("edge", make_variant("heavy", 0.80, 15.0))
+    cloud = on("cloud", make_variant("cloud", 0.80, 15.0))
+    variants = [quick, heavy, cloud]
+    answered_tight(stage, variants, 50.0)
+    # Edge's budget for a 50 ms limit: 50 - 5 = 45 ms of work, 36 ms with the margin;
+    # cloud's is 50 - 15 = 35, 28 with the margin.
+    for _ in range(2):
+        stage.load.acquire("heavy", "edge", 15.0)
+    stage.load.acquire("cloud", "cloud", 10.0)
+    explain = stage.decider.evaluate(variants, ask(tradeoff=1.0), make_policy("tradeoff", stage.rng))
+    reasons = {c.key: c.excluded for c in explain.candidates}
+    assert "kept for requests limited to 50 ms" in reasons["heavy"]
+    assert reasons["cloud"] is None and explain.ranked[0].key == "cloud"
+    # A tight request is judged on its own limit only: heavy (30 + 15 ms) still fits 50 ms,
+    # and the fastest now is cloud (10 + 15 ms), not the idle-fastest quick (30 + 5 ms).
+    tight = decide(stage, variants, ask(tradeoff=0.0, max_latency_ms=50.0))
+    assert all(c.excluded is None for c in tight.candidates) and tight.ranked[0].key == "cloud"
+
+
+def test_loose_work_is_shed_when_no_node_has_room_then_admitted_once_budgets_expire(stage):
+    quick, heavy = on("edge", make_variant("quick", 0.70, 5.0)), on("edge", make_variant("heavy", 0.80, 15.0))
+    answered_tight(stage, [quick, heavy], 30.0)
+    # Budget 30 - 5 = 25 ms, 20 with the margin: with 15 ms in flight only quick fits
+    # (degrade before shed); with 30 ms nothing does.
+    stage.load.acquire("heavy", "edge", 15.0)
+    assert decide(stage, [quick, heavy], ask(tradeoff=1.0), acquire=False).ranked[0].key == "quick"
+    stage.load.acquire("heavy", "edge", 15.0)
+    with pytest.raises(TooManyRequests) as info:
+        decide(stage, [quick, heavy], ask(tradeoff=1.0))
+    assert info.value.headers["Retry-After"] == "1"
+    stage.clock.advance(stage.decider.guard.hold_s + 0.1)
+    assert decide(stage, [quick, heavy], ask(tradeoff=1.0)).ranked[0].key == "heavy"
+
+
+def test_pinned_requests_are_never_held_back_by_budgets(stage):
+    quick, heavy = on("edge", make_variant("quick", 0.70, 5.0)), on("edge", make_variant("heavy", 0.80, 15.0))
+    answered_tight(stage, [quick, heavy], 30.0)
+    stage.load.acquire("heavy", "edge", 15.0)
+    assert decide(stage, [heavy], ask(variant="heavy")).ranked[0].key == "heavy"
+
+
+def test_the_runtime_report_gives_node_and_cpus():
+    status = {"name": "v", "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "0.7"},
+              "replicas": 1, "faasml": {"nodes": ["edge"], "cpus": {"edge": 2}, "rttMs": {"edge": 0}}}
+    variant = variant_from_status(status, "http://gw")
+    assert (variant.node, variant.node_cpus) == ("edge", 2)
+    annotated = {"name": "w", "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "0.7",
+                                              "faasml.io/node": "jetson-1", "faasml.io/node-cpus": "6"}}
+    assert (variant_from_status(annotated, "http://gw").node, variant_from_status(annotated, "http://gw").node_cpus) \
+        == ("jetson-1", 6)
+    bare = {"name": "x", "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "0.7"}}
+    assert variant_from_status(bare, "http://gw").node is None
