@@ -33,7 +33,7 @@ class DeadlineGuard:
 
     def __init__(self, hold_s: float = 5.0, margin: float = 0.8):
         self.hold_s = hold_s      # how long a tight request's budget outlives it
-        self.margin = margin      # share of the budget loose work may fill (model error)
+        self.margin = margin      # share of the limit budgets aim at (absorbs model error)
         self._budgets: dict[str, NodeBudget] = {}
 
     def note(self, now: float, max_latency_ms: float, candidates: Iterable[Candidate]) -> None:
@@ -46,8 +46,9 @@ class DeadlineGuard:
         expires = now + self.hold_s
         for node, c in fastest.items():
             p = c.prediction
-            # Work W in flight lets a new request finish by rtt + (W + service) / cpus.
-            work = (max_latency_ms - p.rtt_ms) * p.node_cpus - p.service_ms
+            # Work W in flight lets a new request finish by rtt + (W + service) / cpus;
+            # aim at `margin` of the limit, so that prediction error still lands inside it.
+            work = (max_latency_ms * self.margin - p.rtt_ms) * p.node_cpus - p.service_ms
             if work <= 0:
                 continue  # this node cannot serve that limit even when idle: nothing to protect
             current = self._budgets.get(node)
@@ -67,10 +68,10 @@ class DeadlineGuard:
         if max_latency_ms is not None and max_latency_ms <= budget.deadline_ms:
             return None
         p = candidate.prediction
-        if p.node_work_ms + p.service_ms <= budget.work_ms * self.margin:
+        if p.node_work_ms + p.service_ms <= budget.work_ms:
             return None
         return (f"node {node} is kept for requests limited to {budget.deadline_ms:g} ms "
-                f"({p.node_work_ms:.1f} ms of work in flight, budget {budget.work_ms * self.margin:.1f} ms)")
+                f"({p.node_work_ms:.1f} ms of work in flight, budget {budget.work_ms:.1f} ms)")
 
     def wait_ms(self, now: float, candidate: Candidate) -> float:
         """Roughly how long until `candidate`'s node has room again (for Retry-After)."""
@@ -78,4 +79,4 @@ class DeadlineGuard:
         if budget is None:
             return 0.0
         p = candidate.prediction
-        return max(0.0, (p.node_work_ms + p.service_ms - budget.work_ms * self.margin) / p.node_cpus)
+        return max(0.0, (p.node_work_ms + p.service_ms - budget.work_ms) / p.node_cpus)

@@ -91,8 +91,8 @@ def test_tight_requests_keep_a_node_free_of_loose_work(stage):
     cloud = on("cloud", make_variant("cloud", 0.80, 15.0))
     variants = [quick, heavy, cloud]
     answered_tight(stage, variants, 50.0)
-    # Edge's budget for a 50 ms limit: 50 - 5 = 45 ms of work, 36 ms with the margin;
-    # cloud's is 50 - 15 = 35, 28 with the margin.
+    # Budgets aim at 80 % of a 50 ms limit: edge may hold 40 - 5 = 35 ms of work,
+    # cloud 40 - 15 = 25 ms.
     for _ in range(2):
         stage.load.acquire("heavy", "edge", 15.0)
     stage.load.acquire("cloud", "cloud", 10.0)
@@ -109,11 +109,11 @@ def test_tight_requests_keep_a_node_free_of_loose_work(stage):
 def test_loose_work_is_shed_when_no_node_has_room_then_admitted_once_budgets_expire(stage):
     quick, heavy = on("edge", make_variant("quick", 0.70, 5.0)), on("edge", make_variant("heavy", 0.80, 15.0))
     answered_tight(stage, [quick, heavy], 30.0)
-    # Budget 30 - 5 = 25 ms, 20 with the margin: with 15 ms in flight only quick fits
-    # (degrade before shed); with 30 ms nothing does.
-    stage.load.acquire("heavy", "edge", 15.0)
+    # Budget 80 % of 30 ms - 5 = 19 ms: with 10 ms in flight only quick fits (degrade
+    # before shed); with 20 ms nothing does.
+    stage.load.acquire("heavy", "edge", 10.0)
     assert decide(stage, [quick, heavy], ask(tradeoff=1.0), acquire=False).ranked[0].key == "quick"
-    stage.load.acquire("heavy", "edge", 15.0)
+    stage.load.acquire("heavy", "edge", 10.0)
     with pytest.raises(TooManyRequests) as info:
         decide(stage, [quick, heavy], ask(tradeoff=1.0))
     assert info.value.headers["Retry-After"] == "1"

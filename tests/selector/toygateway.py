@@ -5,6 +5,7 @@ discovery and forwarding mechanics before (and besides) the local runtime.
 `/function/<name>[.<ns>]` runs the toy behaviour named in `behaviours[name]`:
   echo      200 JSON naming the variant, with X-Faasml-Compute-Ms
   slow:<s>  sleep <s> seconds, then echo
+  busy:<s>  sleep <s> seconds and report them as compute time (a contended executor)
   status:<n> answer status n with a JSON error
   drop      close the connection without answering
 `/metrics` serves `metrics_text`. Every call is recorded in `calls`.
@@ -100,10 +101,12 @@ class ToyGateway:
                 if kind == "status":
                     status = int(arg)
                     return self._send(status, json.dumps({"error": {"code": "toy", "message": kind}}).encode())
-                if kind == "slow":
+                compute_ms = 0.2
+                if kind in ("slow", "busy"):
                     time.sleep(float(arg))
+                    compute_ms = float(arg) * 1000 if kind == "busy" else compute_ms
                 payload = {"variant": name, "bytes": len(body), "query": query}
                 self._send(200, json.dumps(payload).encode(),
-                           {"Content-Type": "application/json", "X-Faasml-Compute-Ms": "0.2"})
+                           {"Content-Type": "application/json", "X-Faasml-Compute-Ms": f"{compute_ms:g}"})
 
         return Handler
