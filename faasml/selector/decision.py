@@ -28,6 +28,10 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.variant import Variant
 
 
+# The 429 code of a request kept out only by node budgets (admission.py): it may wait.
+RESERVED = "reserved"
+
+
 @dataclass
 class DecisionConfig:
     # A variant with more than this many requests per slot waiting is saturated: beyond
@@ -154,6 +158,7 @@ class Decider:
                          now: float) -> list[Candidate]:
         cap, max_lat = self.config.max_queue_per_slot, request.max_latency_ms
         waits_ms: list[float] = []
+        reserved = 0
         for c in eligible:
             p = c.prediction
             if max_lat is not None and p.total_ms > max_lat:
@@ -166,12 +171,15 @@ class Decider:
             elif not request.variant and (reason := self.guard.blocks(now, max_lat, c)) is not None:
                 c.excluded = reason
                 waits_ms.append(self.guard.wait_ms(now, c))
+                reserved += 1
         admissible = [c for c in eligible if c.excluded is None]
         if not admissible:
             retry_after = max(1, math.ceil(min(waits_ms) / 1000.0))
+            # Only kept out by tighter deadlines' budgets: the service may hold it for room.
+            code = RESERVED if reserved == len(eligible) else "saturated"
             raise TooManyRequests(
                 "every candidate is saturated: "
                 + "; ".join(f"{c.key}: {c.excluded}" for c in eligible),
-                code="saturated", headers={"Retry-After": str(retry_after)},
+                code=code, headers={"Retry-After": str(retry_after)},
                 details={"retry_after_s": retry_after})
         return admissible

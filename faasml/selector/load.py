@@ -79,9 +79,11 @@ class LoadConfig:
 class LoadTracker:
     """Thread-safe per-variant load state; every method is O(1) in the number of variants."""
 
-    def __init__(self, config: LoadConfig | None = None, clock: Clock = time.monotonic):
+    def __init__(self, config: LoadConfig | None = None, clock: Clock = time.monotonic,
+                 on_release: Callable[[], None] | None = None):
         self.config = config or LoadConfig()
         self.clock = clock
+        self.on_release = on_release   # told after every release: room may have appeared
         self._inflight: dict[str, int] = {}
         self._windows: dict[str, LatencyWindow] = {}
         self._gateway: dict[str, GatewayLoad] = {}
@@ -116,6 +118,8 @@ class LoadTracker:
             if pending:
                 node, work = pending.popleft()
                 self._node_work[node] = max(0.0, self._node_work.get(node, 0.0) - work)
+        if self.on_release is not None:
+            self.on_release()
 
     def own_inflight(self, key: str) -> int:
         return self._inflight.get(key, 0)
@@ -136,13 +140,17 @@ class LoadTracker:
             window.record(self.clock(), compute, max(0.0, wall_ms - compute))
 
     def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
-        """(service_ms, its sample count, rtt_ms, own in-flight, gateway load), stale parts
-        None, in one call: this runs once per candidate per decision, the hot loop."""
+        """(service_ms, its sample count, rtt_ms, own in-flight, gateway load) in one call:
+        this runs once per candidate per decision, the hot loop. Service and round trip
+        are None when never observed; once observations age out, the last estimates stay
+        with a sample count of -1 (intrinsic times hold contention out, so they age well,
+        and they are the best figure this machine gave: a profile may come from another)."""
         window = self._windows.get(key)
         service = rtt = None
         samples = 0
-        if window is not None and now - window.last_at <= window.max_age_s:
-            service, rtt, samples = window.service_ms, window.rtt_ms, len(window.samples)
+        if window is not None:
+            service, rtt = window.service_ms, window.rtt_ms
+            samples = len(window.samples) if now - window.last_at <= window.max_age_s else -1
         gateway = self._gateway.get(key)
         if gateway is not None and now - gateway.observed_at > self.config.gateway_max_age_s:
             gateway = None

@@ -68,17 +68,31 @@ class LatencyPredictor:
         # How many requests one replica serves at once without slowing each (1 for a
         # CPU executor whose ONNX Runtime session already uses all its cores).
         self.replica_concurrency = max(1, replica_concurrency)
+        # node -> variant -> observed intrinsic service / profile: how much slower (or
+        # faster) this node runs than the machine the profiles came from.
+        self._speed: dict[str, dict[str, float]] = {}
+
+    def _node_speed(self, node: str | None) -> float:
+        ratios = sorted(self._speed.get(node or "", {}).values())
+        return ratios[len(ratios) // 2] if ratios else 1.0
 
     def predict(self, variant: Variant, now: float) -> Prediction:
         service, samples, rtt, inflight, gateway = self.load.signals(variant.id, now)
         service_source, rtt_source, load_source = "observed", "observed", "selector"
+        profile = variant.profile_latency_ms
         if service is None:
-            service, service_source = variant.profile_latency_ms, "profile"
-        elif samples < PROFILE_PRIOR_SAMPLES * 4:
-            # Few observations: one large input must not redefine a variant, so the
-            # profile counts as PROFILE_PRIOR_SAMPLES samples until the window fills.
-            service = (samples * service + PROFILE_PRIOR_SAMPLES * variant.profile_latency_ms) \
-                / (samples + PROFILE_PRIOR_SAMPLES)
+            # Never observed: the profile, scaled by how this variant's node compares
+            # with the machine the profiles were measured on (its observed neighbours).
+            service, service_source = profile * self._node_speed(variant.node), "profile"
+        else:
+            if 0 <= samples < PROFILE_PRIOR_SAMPLES * 4:
+                # Few observations: one large input must not redefine a variant, so the
+                # profile counts as PROFILE_PRIOR_SAMPLES samples until the window fills.
+                service = (samples * service + PROFILE_PRIOR_SAMPLES * profile) / (samples + PROFILE_PRIOR_SAMPLES)
+            elif samples < 0:
+                service_source = "last observed"
+            if variant.node is not None and profile > 0:
+                self._speed.setdefault(variant.node, {})[variant.id] = service / profile
         if rtt is None:
             rtt, rtt_source = variant.rtt_ms, "annotation"
         replicas = variant.available_replicas

@@ -16,9 +16,10 @@ import time
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Request, Response
 from faasml.selector.config import SelectorConfig
-from faasml.selector.decision import Decider, Decision, DecisionConfig
+from faasml.selector.decision import RESERVED, Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
 from faasml.selector.gateway import GatewayClient
+from faasml.selector.holding import HoldQueue
 from faasml.selector.load import Clock, LoadConfig, LoadTracker
 from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
 from faasml.selector.params import SelectionRequest, parse_selection
@@ -46,6 +47,8 @@ class SelectorService:
                                            cooldown_s=config.cooldown_s), clock)
         self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
         self.decider = Decider(self.predictor, self.load, DecisionConfig(config.max_queue_per_slot), clock)
+        self.holds = HoldQueue()
+        self.load.on_release = self.holds.notify
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
         if config.policy not in self.policies:
             raise ValueError(f"FAASML_POLICY={config.policy!r} is unknown; known: {', '.join(POLICIES)}")
@@ -142,6 +145,14 @@ class SelectorService:
             self.registry.refresh()
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
+        if self._held(decision) and self.config.hold_s > 0:
+            # Kept out only by tighter deadlines' node budgets: wait here for room rather
+            # than shed, within the hold time and the request's own limit.
+            until = time.monotonic() + self.config.hold_s
+            if selection.max_latency_ms is not None:
+                until = min(until, time.monotonic() + selection.max_latency_ms / 1000.0)
+            decision = self.holds.hold(
+                lambda: self.decider.evaluate(variants, selection, policy, acquire=True), self._held, until)
         self.metrics.observe_decision(decision.decision_s)
         error = decision.error
         if error is not None:
@@ -154,6 +165,10 @@ class SelectorService:
                 self.metrics.count("faasml_selector_failed_total", task=task, code=error.code)
             raise error
         return decision
+
+    @staticmethod
+    def _held(decision: Decision) -> bool:
+        return decision.error is not None and decision.error.code == RESERVED
 
     def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
         snapshot = self.registry.snapshot

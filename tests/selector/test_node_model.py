@@ -139,3 +139,15 @@ def test_the_runtime_report_gives_node_and_cpus():
         == ("jetson-1", 6)
     bare = {"name": "x", "annotations": {"faasml.io/task": TASK, "faasml.io/accuracy": "0.7"}}
     assert variant_from_status(bare, "http://gw").node is None
+
+
+def test_unobserved_variants_are_scaled_by_how_fast_their_node_runs(stage):
+    # Profiles came from a faster machine: the observed neighbour runs 3x its profile,
+    # so an unobserved variant on the same node is predicted at 3x its profile too.
+    seen, unseen = on("edge", make_variant("seen", 0.7, 10.0)), on("edge", make_variant("unseen", 0.8, 20.0))
+    elsewhere = on("cloud", make_variant("elsewhere", 0.8, 20.0))
+    for _ in range(20):
+        stage.load.observe("seen", wall_ms=31.0, compute_ms=30.0)
+    stage.predictor.predict(seen, stage.clock())
+    assert stage.predictor.predict(unseen, stage.clock()).service_ms == pytest.approx(60.0)
+    assert stage.predictor.predict(elsewhere, stage.clock()).service_ms == pytest.approx(20.0)

@@ -88,7 +88,7 @@ def test_rising_inflight_raises_prediction_and_moves_the_choice(stage):
     assert chosen(stage, LADDER, request) != first
 
 
-def test_observed_latency_replaces_a_stale_profile_and_expires(stage):
+def test_observed_latency_replaces_a_stale_profile_and_outlives_its_window(stage):
     lite0 = LADDER[0]
     stage.load.observe("lite0", wall_ms=95.0, compute_ms=90.0)
     # One observation is blended with the profile (worth 3): a single big input must not
@@ -100,9 +100,10 @@ def test_observed_latency_replaces_a_stale_profile_and_expires(stage):
     # ... but a window of them does.
     assert (prediction.service_ms, prediction.rtt_ms) == (90.0, 5.0)
     assert prediction.service_source == "observed"
+    # Aged out, the last estimate still beats a profile from another machine.
     stage.clock.advance(stage.load.config.observed_max_age_s + 1)
     prediction = stage.predictor.predict(lite0, stage.clock())
-    assert prediction.service_ms == 20.0 and prediction.service_source == "profile"
+    assert prediction.service_ms == 90.0 and prediction.service_source == "last observed"
 
 
 def test_load_moves_the_choice_between_just_two_variants(stage):

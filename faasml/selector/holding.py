@@ -1,0 +1,63 @@
+"""Holding instead of shedding: loose requests wait in the selector for a node with room.
+
+When every candidate of a request is refused only because its node is kept for tighter
+deadlines (admission.py), the request is better off waiting here than in an executor:
+here it holds no CPU and jumps no queue, and it goes out the moment some request in
+flight finishes and frees room. Waiters are woken newest first (adaptive LIFO): the
+clients' own deadlines are unknown, and under overload the newest request is the one
+most likely still to be in time, while the oldest run out their hold time and are shed
+(429). The clock and the hold time bound every wait; a periodic re-check covers room
+that appears without a release (a budget expiring).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+# Re-check at least this often: budgets expire with time, not with releases.
+RECHECK_S = 0.05
+# Releases wake this many of the newest waiters: one frees room on one node, which the
+# newest waiter may not be able to use (another task, another node).
+WAKE_NEWEST = 4
+
+
+class HoldQueue:
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._waiters: list[threading.Event] = []
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def notify(self) -> None:
+        """Some room was freed: let the newest waiters try again."""
+        if not self._waiters:
+            return
+        with self._lock:
+            for event in self._waiters[-WAKE_NEWEST:]:
+                event.set()
+
+    def hold(self, attempt: Callable[[], T], still_held: Callable[[T], bool], until: float) -> T:
+        """Call `attempt` whenever room may have appeared, until it is no longer held
+        or `until` (clock seconds) passes; return its last result."""
+        event = threading.Event()
+        with self._lock:
+            self._waiters.append(event)
+        try:
+            while True:
+                remaining = until - self.clock()
+                if remaining <= 0:
+                    return attempt()
+                event.wait(min(remaining, RECHECK_S))
+                event.clear()
+                result = attempt()
+                if not still_held(result):
+                    return result
+        finally:
+            with self._lock:
+                self._waiters.remove(event)
