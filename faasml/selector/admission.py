@@ -4,12 +4,12 @@ Executors serve first come, first served, and the variants on one node share its
 so a request with a loose deadline (or none) admitted to a busy node delays every
 tight-deadline request that lands there after it; the selector cannot reorder work once
 it is queued inside an executor. So it protects tight requests *before* dispatch: each
-request that carries `max_latency_ms` leaves, on every node it could have used, a work
-budget — how much intrinsic work may be in flight there and still let the fastest of
-its variants on that node answer within its limit. For a while afterwards, a request
-with a looser limit may not push a node past the smallest live budget: it goes to a
-node with room (often a faster variant: degrade before shed), or is shed with 429 when
-no node has room. A tight request is never held back by the budgets; its own predicted
+request that carries `max_latency_ms` leaves a work budget on its *fast lane*, the node
+of the variant fastest when idle: how much intrinsic work may be in flight there and
+still let that variant answer within the limit. For a while afterwards, a request with
+a looser limit may not push that node past its budget: it goes to another node (often
+a faster variant there: degrade before shed), waits in the selector for room
+(holding.py), or is shed with 429. A tight request is never held back by the budgets; its own predicted
 latency against its own limit decides.
 """
 from __future__ import annotations
@@ -37,25 +37,25 @@ class DeadlineGuard:
         self._budgets: dict[str, NodeBudget] = {}
 
     def note(self, now: float, max_latency_ms: float, candidates: Iterable[Candidate]) -> None:
-        """Record the budgets a request limited to `max_latency_ms` needs on each node."""
-        fastest: dict[str, Candidate] = {}
-        for c in candidates:
-            node = c.variant.node
-            if node is not None and (node not in fastest or c.prediction.idle_ms < fastest[node].prediction.idle_ms):
-                fastest[node] = c
+        """Record the budget a request limited to `max_latency_ms` needs on its fast lane:
+        the node of the variant that is fastest when idle. Only that node is kept; the
+        others take looser work freely (keeping every node would idle the platform)."""
+        placed = [c for c in candidates if c.variant.node is not None]
+        if not placed:
+            return
+        fastest = min(placed, key=lambda c: c.prediction.idle_ms)
+        node, p = fastest.variant.node, fastest.prediction
+        if p.idle_ms > max_latency_ms:
+            return  # not even the fast lane meets that limit when idle: nothing to keep
+        # Work W in flight lets a new request finish by rtt + (W + service) / cpus; aim
+        # at `margin` of the limit, so that prediction error still lands inside it.
+        work = max(0.0, (max_latency_ms * self.margin - p.rtt_ms) * p.node_cpus - p.service_ms)
         expires = now + self.hold_s
-        for node, c in fastest.items():
-            p = c.prediction
-            # Work W in flight lets a new request finish by rtt + (W + service) / cpus;
-            # aim at `margin` of the limit, so that prediction error still lands inside it.
-            work = (max_latency_ms * self.margin - p.rtt_ms) * p.node_cpus - p.service_ms
-            if work <= 0:
-                continue  # this node cannot serve that limit even when idle: nothing to protect
-            current = self._budgets.get(node)
-            if current is None or current.expires_at <= now or work <= current.work_ms:
-                self._budgets[node] = NodeBudget(work, max_latency_ms, expires)
-            elif max_latency_ms <= current.deadline_ms:
-                current.expires_at = expires
+        current = self._budgets.get(node)
+        if current is None or current.expires_at <= now or work <= current.work_ms:
+            self._budgets[node] = NodeBudget(work, max_latency_ms, expires)
+        elif max_latency_ms <= current.deadline_ms:
+            current.expires_at = expires
 
     def blocks(self, now: float, max_latency_ms: float | None, candidate: Candidate) -> str | None:
         """Why `candidate` may not take a request with this limit, or None."""

@@ -17,8 +17,13 @@ from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
-# Re-check at least this often: budgets expire with time, not with releases.
-RECHECK_S = 0.05
+# Re-check at least this often: budgets expire with time, not with releases. Rare on
+# purpose: each re-check is a decision, and hundreds of waiters polling would eat the
+# CPU the executors need.
+RECHECK_S = 0.25
+# At most this many wait at once; a newcomer beyond it sends the oldest away (its hold
+# is the most likely to be in vain).
+MAX_WAITERS = 64
 # Releases wake this many of the newest waiters: one frees room on one node, which the
 # newest waiter may not be able to use (another task, another node).
 WAKE_NEWEST = 4
@@ -28,7 +33,7 @@ class HoldQueue:
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self._lock = threading.Lock()
-        self._waiters: list[threading.Event] = []
+        self._waiters: list[_Waiter] = []
 
     @property
     def waiting(self) -> int:
@@ -43,21 +48,33 @@ class HoldQueue:
                 event.set()
 
     def hold(self, attempt: Callable[[], T], still_held: Callable[[T], bool], until: float) -> T:
-        """Call `attempt` whenever room may have appeared, until it is no longer held
-        or `until` (clock seconds) passes; return its last result."""
-        event = threading.Event()
+        """Call `attempt` whenever room may have appeared, until it is no longer held,
+        `until` (clock seconds) passes or newer waiters push it out; return its last
+        result."""
+        waiter = _Waiter()
         with self._lock:
-            self._waiters.append(event)
+            self._waiters.append(waiter)
+            if len(self._waiters) > MAX_WAITERS:
+                oldest = self._waiters.pop(0)
+                oldest.evicted = True
+                oldest.set()
         try:
             while True:
                 remaining = until - self.clock()
-                if remaining <= 0:
+                if remaining <= 0 or waiter.evicted:
                     return attempt()
-                event.wait(min(remaining, RECHECK_S))
-                event.clear()
+                waiter.wait(min(remaining, RECHECK_S))
+                waiter.clear()
                 result = attempt()
                 if not still_held(result):
                     return result
         finally:
             with self._lock:
-                self._waiters.remove(event)
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+
+class _Waiter(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.evicted = False

@@ -1,0 +1,86 @@
+"""The hold queue: requests kept off reserved nodes wait for room, newest first."""
+from __future__ import annotations
+
+import threading
+import time
+
+from faasml.selector import holding
+from faasml.selector.holding import HoldQueue
+
+
+class Room:
+    """A scripted resource: `free` slots; every attempt is counted per waiter."""
+
+    def __init__(self) -> None:
+        self.free = 0
+        self.attempts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def attempt(self, name: str):
+        def call():
+            with self.lock:
+                self.attempts[name] = self.attempts.get(name, 0) + 1
+                if self.free > 0:
+                    self.free -= 1
+                    return "admitted"
+                return "held"
+        return call
+
+
+def start_waiters(queue: HoldQueue, room: Room, names, results, hold_s=5.0):
+    threads = []
+    for name in names:
+        thread = threading.Thread(target=lambda n=name: results.__setitem__(
+            n, queue.hold(room.attempt(n), lambda r: r == "held", time.monotonic() + hold_s)))
+        thread.start()
+        threads.append(thread)
+        while queue.waiting < len(threads):   # keep arrival order deterministic
+            time.sleep(0.001)
+    return threads
+
+
+def test_room_freed_goes_to_the_newest_waiter(monkeypatch):
+    monkeypatch.setattr(holding, "RECHECK_S", 10.0)   # only notify wakes anyone
+    monkeypatch.setattr(holding, "WAKE_NEWEST", 1)
+    queue, room, results = HoldQueue(), Room(), {}
+    threads = start_waiters(queue, room, ["old", "middle", "new"], results)
+    room.free = 1
+    queue.notify()
+    deadline = time.monotonic() + 5
+    while "new" not in results and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert results == {"new": "admitted"}
+    assert "old" not in room.attempts       # the oldest was not even woken
+    room.free = 2
+    while queue.waiting and time.monotonic() < deadline:   # one release after another
+        queue.notify()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert results == {"new": "admitted", "middle": "admitted", "old": "admitted"}
+    assert room.attempts == {"new": 1, "middle": 1, "old": 1}   # no waiter woken in vain
+
+
+def test_a_hold_ends_with_the_last_verdict_when_its_time_is_up():
+    queue, room = HoldQueue(), Room()
+    started = time.monotonic()
+    assert queue.hold(room.attempt("a"), lambda r: r == "held", started + 0.1) == "held"
+    assert 0.09 <= time.monotonic() - started < 1.0 and queue.waiting == 0
+
+
+def test_beyond_the_cap_the_oldest_waiter_is_sent_away(monkeypatch):
+    monkeypatch.setattr(holding, "MAX_WAITERS", 2)
+    monkeypatch.setattr(holding, "RECHECK_S", 10.0)
+    queue, room, results = HoldQueue(), Room(), {}
+    threads = start_waiters(queue, room, ["first", "second"], results)
+    late = start_waiters(queue, room, ["third"], results)
+    threads[0].join(timeout=5)
+    assert results == {"first": "held"} and queue.waiting == 2
+    room.free = 2
+    deadline = time.monotonic() + 5
+    while queue.waiting and time.monotonic() < deadline:
+        queue.notify()
+        time.sleep(0.01)
+    for thread in threads[1:] + late:
+        thread.join(timeout=5)
+    assert results["second"] == results["third"] == "admitted"
