@@ -37,8 +37,10 @@ class SelectorConfig:
     replica_concurrency: int = 1          # FAASML_REPLICA_CONCURRENCY: requests one replica runs at once
     max_queue_per_slot: float = 16.0      # FAASML_MAX_QUEUE_PER_SLOT: beyond it a variant is saturated
     pool_size: int = 512                  # FAASML_POOL_SIZE: kept-alive connections per gateway
-    hold_s: float = 0.5                   # FAASML_HOLD_S: longest a request kept off busy nodes
-                                          # for tighter deadlines waits for room (0: shed at once)
+    max_queue_ms: float = 100.0           # FAASML_MAX_QUEUE_MS: predicted queueing above which a
+                                          # variant takes no more requests for now
+    hold_s: float = 0.5                   # FAASML_HOLD_S: longest a request finding no room waits
+                                          # in the selector for some (0: shed at once)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "SelectorConfig":
@@ -64,5 +66,6 @@ class SelectorConfig:
             replica_concurrency=int(number("FAASML_REPLICA_CONCURRENCY", 1)),
             max_queue_per_slot=number("FAASML_MAX_QUEUE_PER_SLOT", 16.0),
             pool_size=int(number("FAASML_POOL_SIZE", 512)),
+            max_queue_ms=number("FAASML_MAX_QUEUE_MS", 100.0),
             hold_s=number("FAASML_HOLD_S", 0.5),
         )

@@ -5,8 +5,9 @@ Order of verdicts for a request (each names its reason in the explain table):
      judged on the best *idle* latency on record: momentary slowness is never a 422;
   2. health (available replicas, recent failures)    -> 503 if none is healthy;
   3. admission now: the predicted latency against the request's own limit, the queue
-     cap, and the node budgets that protect tighter deadlines (admission.py) -> 429 +
-     Retry-After if no candidate is left (a faster variant that fits beats a 429);
+     caps, and the node budgets that protect tighter deadlines (admission.py) -> 429 +
+     Retry-After if no candidate is left (a faster variant that fits beats a 429; a
+     request kept out only for want of room, code `no_room`, may first be held);
   4. the policy ranks what is left; the first one's in-flight count (and its work on
      its node) is taken *inside the same lock*, so the next request already sees it.
 """
@@ -28,8 +29,9 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.variant import Variant
 
 
-# The 429 code of a request kept out only by node budgets (admission.py): it may wait.
-RESERVED = "reserved"
+# The 429 code when every candidate is kept out only for want of room on its node (its
+# queue is long, or it is kept for tighter deadlines): the service may hold the request.
+NO_ROOM = "no_room"
 
 
 @dataclass
@@ -37,6 +39,10 @@ class DecisionConfig:
     # A variant with more than this many requests per slot waiting is saturated: beyond
     # it, queueing only adds latency, and shedding (429) lets clients back off.
     max_queue_per_slot: float = 16.0
+    # A request is not sent where it would queue longer than this (milliseconds of
+    # predicted waiting): it waits in the selector for room instead, newest first, so
+    # executor queues stay short and what is dispatched is still likely to be in time.
+    max_queue_ms: float = 100.0
     # How long a tight-deadline request's node budgets outlive it, and the share of a
     # budget that looser work may fill (the rest absorbs prediction error).
     protect_hold_s: float = 5.0
@@ -158,7 +164,7 @@ class Decider:
                          now: float) -> list[Candidate]:
         cap, max_lat = self.config.max_queue_per_slot, request.max_latency_ms
         waits_ms: list[float] = []
-        reserved = 0
+        no_room = 0
         for c in eligible:
             p = c.prediction
             if max_lat is not None and p.total_ms > max_lat:
@@ -168,15 +174,20 @@ class Decider:
             elif p.utilization >= cap:
                 c.excluded = f"saturated: {p.inflight} in flight for {p.slots} slot(s)"
                 waits_ms.append((p.inflight - cap * p.slots + 1) * p.service_ms / p.slots)
-            elif not request.variant and (reason := self.guard.blocks(now, max_lat, c)) is not None:
+            elif request.variant:
+                continue  # pinned: only its own limit and the queue cap apply
+            elif p.queue_ms > self.config.max_queue_ms:
+                c.excluded = f"would queue {p.queue_ms:.1f} ms, over {self.config.max_queue_ms:g} ms"
+                waits_ms.append(p.queue_ms - self.config.max_queue_ms)
+                no_room += 1
+            elif (reason := self.guard.blocks(now, max_lat, c)) is not None:
                 c.excluded = reason
                 waits_ms.append(self.guard.wait_ms(now, c))
-                reserved += 1
+                no_room += 1
         admissible = [c for c in eligible if c.excluded is None]
         if not admissible:
             retry_after = max(1, math.ceil(min(waits_ms) / 1000.0))
-            # Only kept out by tighter deadlines' budgets: the service may hold it for room.
-            code = RESERVED if reserved == len(eligible) else "saturated"
+            code = NO_ROOM if no_room == len(eligible) else "saturated"
             raise TooManyRequests(
                 "every candidate is saturated: "
                 + "; ".join(f"{c.key}: {c.excluded}" for c in eligible),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import replace
 
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Request, Response
 from faasml.selector.config import SelectorConfig
-from faasml.selector.decision import RESERVED, Decider, Decision, DecisionConfig
+from faasml.selector.decision import NO_ROOM, Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
 from faasml.selector.gateway import GatewayClient
 from faasml.selector.holding import HoldQueue
@@ -46,7 +47,8 @@ class SelectorService:
                                            gateway_max_age_s=config.gateway_max_age_s,
                                            cooldown_s=config.cooldown_s), clock)
         self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
-        self.decider = Decider(self.predictor, self.load, DecisionConfig(config.max_queue_per_slot), clock)
+        self.decider = Decider(self.predictor, self.load,
+                               DecisionConfig(config.max_queue_per_slot, config.max_queue_ms), clock)
         self.holds = HoldQueue()
         self.load.on_release = self.holds.notify
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
@@ -123,10 +125,11 @@ class SelectorService:
         if selection.explain:
             decision = self.decider.evaluate(variants, selection, policy, acquire=False)
             return Response.json(views.explain_view(task, selection, decision))
-        decision = self._decide(selection, policy, variants, task)
+        arrived = time.monotonic()
+        decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
         try:
-            forwarded = self.forwarder.forward(decision.ranked, request, time.monotonic() + deadline_s)
+            forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
         except FaasmlError as exc:
             self.metrics.count("faasml_selector_failed_total", task=task, code=exc.code)
             self._count_retries(task, exc.details.get("attempts", []))
@@ -136,7 +139,7 @@ class SelectorService:
         return self._respond(task, decision, forwarded)
 
     def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
-                task: str) -> Decision:
+                task: str, arrived: float) -> Decision:
         decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if decision.error is not None and decision.error.status == 503 \
                 and self.registry.age() > STALE_REGISTRY_RETRY_S:
@@ -146,13 +149,7 @@ class SelectorService:
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:
-            # Kept out only by tighter deadlines' node budgets: wait here for room rather
-            # than shed, within the hold time and the request's own limit.
-            until = time.monotonic() + self.config.hold_s
-            if selection.max_latency_ms is not None:
-                until = min(until, time.monotonic() + selection.max_latency_ms / 1000.0)
-            decision = self.holds.hold(
-                lambda: self.decider.evaluate(variants, selection, policy, acquire=True), self._held, until)
+            decision = self._hold(decision, selection, policy, variants, arrived)
         self.metrics.observe_decision(decision.decision_s)
         error = decision.error
         if error is not None:
@@ -168,7 +165,24 @@ class SelectorService:
 
     @staticmethod
     def _held(decision: Decision) -> bool:
-        return decision.error is not None and decision.error.code == RESERVED
+        return decision.error is not None and decision.error.code == NO_ROOM
+
+    def _hold(self, decision: Decision, selection: SelectionRequest, policy: Policy,
+              variants: list[Variant], arrived: float) -> Decision:
+        """Every candidate's node is full or kept for tighter deadlines: wait here for
+        room (holding.py) rather than in an executor's queue or shed at once, within the
+        hold time and the request's own limit, which shrinks by the time spent waiting."""
+        limit = selection.max_latency_ms
+        until = arrived + self.config.hold_s
+        if limit is not None:
+            until = min(until, arrived + limit / 1000.0)
+
+        def attempt() -> Decision:
+            waited_ms = (time.monotonic() - arrived) * 1000.0
+            now_asking = selection if limit is None else replace(selection, max_latency_ms=max(limit - waited_ms, 1e-3))
+            return self.decider.evaluate(variants, now_asking, policy, acquire=True)
+
+        return self.holds.hold(attempt, self._held, until)
 
     def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
         snapshot = self.registry.snapshot

@@ -1,11 +1,15 @@
-"""The hold queue: requests kept off reserved nodes wait for room, newest first."""
+"""The hold queue: requests that find no room wait in the selector, newest first."""
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from faasml.selector import holding
 from faasml.selector.holding import HoldQueue
+
+from .conftest import TASK, body, make_service, post
+from .toygateway import executor_status
 
 
 class Room:
@@ -84,3 +88,26 @@ def test_beyond_the_cap_the_oldest_waiter_is_sent_away(monkeypatch):
     for thread in threads[1:] + late:
         thread.join(timeout=5)
     assert results["second"] == results["third"] == "admitted"
+
+
+def test_the_service_holds_requests_that_find_no_room_then_serves_them(gateway):
+    # Two variants at 100 ms each; a queue cap of 50 ms lets one request wait per
+    # variant, so of 8 concurrent requests the last 4 wait in the selector, not in an
+    # executor, and go out as answers come back.
+    gateway.functions = [executor_status(f"twin{i}", TASK, 0.75, 100.0) for i in range(2)]
+    gateway.behaviours = {f"twin{i}": "busy:0.1" for i in range(2)}
+    selector = make_service(gateway, max_queue_ms=150.0, hold_s=2.0)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda _: post(selector, task=TASK), range(8)))
+        assert [r.status for r in responses] == [200] * 8
+        shed = make_service(gateway, max_queue_ms=150.0, hold_s=0.0)
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                statuses = [r.status for r in pool.map(lambda _: post(shed, task=TASK), range(8))]
+            assert statuses.count(429) >= 2           # without holding, no room is a 429
+            assert body(post(shed, task=TASK, explain=1))["verdict"] is None
+        finally:
+            shed.stop()
+    finally:
+        selector.stop()
