@@ -74,13 +74,17 @@ class Forwarder:
         for index, candidate in enumerate(ranked[: self.max_attempts]):
             if index > 0 or not first_acquired:
                 self.load.acquire(candidate.key)
+            upstream = None
             try:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 upstream = self._call(candidate, request.body, headers, query, remaining, attempts)
             finally:
-                self.load.release(candidate.key)
+                # Abandoned on a timeout, the call still runs in the executor: its work
+                # stays on the node for about one more service time.
+                timed_out = upstream is None and attempts and attempts[-1].outcome == "timeout"
+                self.load.release(candidate.key, candidate.prediction.service_ms if timed_out else 0.0)
             if upstream is None:
                 continue
             last = upstream

@@ -14,6 +14,7 @@ A signal older than its bound is ignored and the profile values stand in for it.
 """
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -94,6 +95,7 @@ class LoadTracker:
         self._placement: dict[str, tuple[str, float]] = {}
         self._inflight_work: dict[str, deque[tuple[str, float]]] = {}
         self._node_work: dict[str, float] = {}
+        self._deferred: list[tuple[float, str]] = []   # (due, key): abandoned, still running
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
@@ -111,7 +113,27 @@ class LoadTracker:
                 self._inflight_work.setdefault(key, deque()).append(placed)
                 self._node_work[node] = self._node_work.get(node, 0.0) + work
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, busy_for_ms: float = 0.0) -> None:
+        """Count a request to `key` as done. `busy_for_ms` > 0: the caller gave up (a
+        timeout) but the executor is still working on it, so its work stays on the node
+        that long; released at once, the next requests would be sent into a queue the
+        selector no longer sees, time out in turn, and cascade."""
+        if busy_for_ms > 0:
+            with self._lock:
+                heapq.heappush(self._deferred, (self.clock() + busy_for_ms / 1000.0, key))
+            return
+        self._release_now(key)
+
+    def _release_due(self) -> None:
+        now = self.clock()
+        while self._deferred and self._deferred[0][0] <= now:
+            with self._lock:
+                if not self._deferred or self._deferred[0][0] > now:
+                    return
+                _, key = heapq.heappop(self._deferred)
+            self._release_now(key)
+
+    def _release_now(self, key: str) -> None:
         with self._lock:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
             pending = self._inflight_work.get(key)
@@ -122,10 +144,14 @@ class LoadTracker:
             self.on_release()
 
     def own_inflight(self, key: str) -> int:
+        if self._deferred:
+            self._release_due()
         return self._inflight.get(key, 0)
 
     def node_work_ms(self, node: str) -> float:
         """Intrinsic milliseconds of work this selector has in flight on `node`."""
+        if self._deferred:
+            self._release_due()
         return self._node_work.get(node, 0.0)
 
     # -- observations --------------------------------------------------------------
@@ -145,6 +171,8 @@ class LoadTracker:
         are None when never observed; once observations age out, the last estimates stay
         with a sample count of -1 (intrinsic times hold contention out, so they age well,
         and they are the best figure this machine gave: a profile may come from another)."""
+        if self._deferred:
+            self._release_due()
         window = self._windows.get(key)
         service = rtt = None
         samples = 0

@@ -33,6 +33,22 @@ from faasml.selector.telemetry import SelectorMetrics
 from faasml.selector.variant import Variant
 from faasml.selector import views
 
+# The gateway stamps each call with X-Start-Time (Unix nanoseconds, as OpenFaaS's gateway
+# does); a larger gap than this is clock skew between hosts, not a delay, and is ignored.
+MAX_INBOUND_DELAY_S = 1.0
+
+
+def inbound_delay_s(request: Request) -> float:
+    """How long ago the gateway took the request: a deadline runs from there, not from
+    when the handler got it (the gateway hop and the server's queue come first)."""
+    stamp = request.headers.get("X-Start-Time")
+    try:
+        delay = time.time() - int(stamp) / 1e9 if stamp else 0.0
+    except ValueError:
+        return 0.0
+    return delay if 0.0 < delay < MAX_INBOUND_DELAY_S else 0.0
+
+
 # A registry older than this is re-listed before a "none healthy" 503 is answered.
 STALE_REGISTRY_RETRY_S = 0.5
 
@@ -125,7 +141,7 @@ class SelectorService:
         if selection.explain:
             decision = self.decider.evaluate(variants, selection, policy, acquire=False)
             return Response.json(views.explain_view(task, selection, decision))
-        arrived = time.monotonic()
+        arrived = time.monotonic() - inbound_delay_s(request)
         decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
         try:

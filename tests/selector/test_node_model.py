@@ -3,6 +3,7 @@ admission (faasml/selector/predictor.py, load.py, admission.py, decision.py)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -151,3 +152,24 @@ def test_unobserved_variants_are_scaled_by_how_fast_their_node_runs(stage):
     stage.predictor.predict(seen, stage.clock())
     assert stage.predictor.predict(unseen, stage.clock()).service_ms == pytest.approx(60.0)
     assert stage.predictor.predict(elsewhere, stage.clock()).service_ms == pytest.approx(20.0)
+
+
+def test_work_abandoned_on_a_timeout_stays_on_its_node_until_done(stage):
+    stage.load.acquire("v", "edge", 20.0)
+    stage.load.release("v", busy_for_ms=20.0)     # the caller gave up; the executor did not
+    assert stage.load.node_work_ms("edge") == pytest.approx(20.0) and stage.load.own_inflight("v") == 1
+    stage.clock.advance(0.021)
+    assert stage.load.node_work_ms("edge") == 0.0 and stage.load.own_inflight("v") == 0
+
+
+def test_a_deadline_runs_from_when_the_gateway_took_the_request():
+    from faasml.http import Headers, Request
+    from faasml.selector.service import inbound_delay_s
+
+    def stamped(seconds_ago):
+        return Request(headers=Headers({"X-Start-Time": str(int((time.time() - seconds_ago) * 1e9))}))
+    assert inbound_delay_s(stamped(0.2)) == pytest.approx(0.2, abs=0.05)
+    assert inbound_delay_s(stamped(30.0)) == 0.0          # clock skew between hosts, not a delay
+    assert inbound_delay_s(stamped(-5.0)) == 0.0
+    assert inbound_delay_s(Request(headers=Headers({"X-Start-Time": "soon"}))) == 0.0
+    assert inbound_delay_s(Request()) == 0.0
