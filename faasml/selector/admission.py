@@ -41,7 +41,7 @@ class DeadlineGuard:
         the node of the variant that is fastest when idle. Only that node is kept; the
         others take looser work freely (keeping every node would idle the platform)."""
         placed = [c for c in candidates if c.variant.node is not None]
-        if not placed:
+        if not placed or self.hold_s <= 0:
             return
         fastest = min(placed, key=lambda c: c.prediction.idle_ms)
         node, p = fastest.variant.node, fastest.prediction

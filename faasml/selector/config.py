@@ -39,6 +39,9 @@ class SelectorConfig:
     pool_size: int = 512                  # FAASML_POOL_SIZE: kept-alive connections per gateway
     max_queue_ms: float = 100.0           # FAASML_MAX_QUEUE_MS: predicted queueing above which a
                                           # variant takes no more requests for now
+    protect_s: float = 5.0                # FAASML_PROTECT_S: how long a tight-deadline request keeps
+                                          # its fast lane's budget (0: no budgets)
+    protect_margin: float = 0.8           # FAASML_PROTECT_MARGIN: share of a limit budgets aim at
     hold_s: float = 0.5                   # FAASML_HOLD_S: longest a request finding no room waits
                                           # in the selector for some (0: shed at once)
 
@@ -67,5 +70,7 @@ class SelectorConfig:
             max_queue_per_slot=number("FAASML_MAX_QUEUE_PER_SLOT", 16.0),
             pool_size=int(number("FAASML_POOL_SIZE", 512)),
             max_queue_ms=number("FAASML_MAX_QUEUE_MS", 100.0),
+            protect_s=number("FAASML_PROTECT_S", 5.0),
+            protect_margin=number("FAASML_PROTECT_MARGIN", 0.8),
             hold_s=number("FAASML_HOLD_S", 0.5),
         )

@@ -64,7 +64,8 @@ class SelectorService:
                                            cooldown_s=config.cooldown_s), clock)
         self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
         self.decider = Decider(self.predictor, self.load,
-                               DecisionConfig(config.max_queue_per_slot, config.max_queue_ms), clock)
+                               DecisionConfig(config.max_queue_per_slot, config.max_queue_ms,
+                                              config.protect_s, config.protect_margin), clock)
         self.holds = HoldQueue()
         self.load.on_release = self.holds.notify
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
