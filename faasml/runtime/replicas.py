@@ -113,9 +113,9 @@ def replica_environment(spec: FunctionSpec, port: int, instance: str,
 
 
 async def start_process(command: list[str], node: Node, cwd: Path,
-                        env: Mapping[str, str]) -> asyncio.subprocess.Process:
+                        env: Mapping[str, str], nice: int = 0) -> asyncio.subprocess.Process:
     cpus = ",".join(map(str, sorted(node.cpus))) if node.cpus else "all"
-    argv = [sys.executable, "-m", "faasml.runtime.pinned_exec", cpus, "--", *command]
+    argv = [sys.executable, "-m", "faasml.runtime.pinned_exec", cpus, str(nice), "--", *command]
     return await asyncio.create_subprocess_exec(
         *argv, cwd=str(cwd), env=dict(env), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

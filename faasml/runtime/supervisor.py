@@ -18,6 +18,7 @@ from faasml.runtime.backoff import RestartBackoff
 from faasml.runtime.balancer import LeastInFlight
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore, rfc3339
 from faasml.runtime.nodes import Node
+from faasml.cpu import cpu_millis, nice_for
 from faasml.runtime.placement import choose_node
 from faasml.runtime.readiness import ProbeSettings, ReadinessProbe
 from faasml.runtime.replicas import (Replica, ReplicaState, UsageMeter, pump_output, release_port,
@@ -237,7 +238,8 @@ class FunctionSupervisor:
         env = replica_environment(spec, replica.port, replica.instance, self.context.runtime_env)
         command = generation.source.command(generation.run_dir)
         try:
-            replica.process = await start_process(command, slot.node, self.context.stack_folder, env)
+            replica.process = await start_process(command, slot.node, self.context.stack_folder, env,
+                                                  nice_for(cpu_millis(spec.requests)))
         except OSError:
             release_port(replica.port)
             raise

@@ -15,25 +15,28 @@ latency against its own limit decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from faasml.selector.candidate import Candidate
 
 
 @dataclass(slots=True)
 class NodeBudget:
-    work_ms: float         # intrinsic work the node may hold (CPU-milliseconds)
+    work_ms: float         # work that may delay the fast variant (CPU-milliseconds)
     deadline_ms: float     # the limit it protects: looser requests are held to it
     expires_at: float      # clock seconds
+    weight: float          # the fast variant's CPU weight (lighter work delays it less)
 
 
 class DeadlineGuard:
     """Per-node work budgets left by recent tight-deadline requests (not thread-safe:
     the decider calls it under its own lock)."""
 
-    def __init__(self, hold_s: float = 5.0, margin: float = 0.8):
-        self.hold_s = hold_s      # how long a tight request's budget outlives it
-        self.margin = margin      # share of the limit budgets aim at (absorbs model error)
+    def __init__(self, node_work: Callable[[str, float], float], hold_s: float = 5.0,
+                 margin: float = 0.8):
+        self.node_work = node_work  # (node, weight) -> work delaying that weight (LoadTracker)
+        self.hold_s = hold_s        # how long a tight request's budget outlives it
+        self.margin = margin        # share of the limit budgets aim at (absorbs model error)
         self._budgets: dict[str, NodeBudget] = {}
 
     def note(self, now: float, max_latency_ms: float, candidates: Iterable[Candidate]) -> None:
@@ -53,7 +56,7 @@ class DeadlineGuard:
         expires = now + self.hold_s
         current = self._budgets.get(node)
         if current is None or current.expires_at <= now or work <= current.work_ms:
-            self._budgets[node] = NodeBudget(work, max_latency_ms, expires)
+            self._budgets[node] = NodeBudget(work, max_latency_ms, expires, fastest.variant.cpu_millis)
         elif max_latency_ms <= current.deadline_ms:
             current.expires_at = expires
 
@@ -67,16 +70,22 @@ class DeadlineGuard:
             return None
         if max_latency_ms is not None and max_latency_ms <= budget.deadline_ms:
             return None
-        p = candidate.prediction
-        if p.node_work_ms + p.service_ms <= budget.work_ms:
+        excess = self._excess_ms(node, budget, candidate)
+        if excess <= 0:
             return None
         return (f"node {node} is kept for requests limited to {budget.deadline_ms:g} ms "
-                f"({p.node_work_ms:.1f} ms of work in flight, budget {budget.work_ms:.1f} ms)")
+                f"(budget {budget.work_ms:.1f} ms of work, {excess:.1f} ms over)")
+
+    def _excess_ms(self, node: str, budget: NodeBudget, candidate: Candidate) -> float:
+        """How far admitting `candidate` would take the node past its budget, counting
+        work as it delays the fast variant (lighter work by its weight's share)."""
+        share = min(1.0, candidate.variant.cpu_millis / budget.weight)
+        return self.node_work(node, budget.weight) + candidate.prediction.service_ms * share - budget.work_ms
 
     def wait_ms(self, now: float, candidate: Candidate) -> float:
         """Roughly how long until `candidate`'s node has room again (for Retry-After)."""
-        budget = self._budgets.get(candidate.variant.node or "")
+        node = candidate.variant.node or ""
+        budget = self._budgets.get(node)
         if budget is None:
             return 0.0
-        p = candidate.prediction
-        return max(0.0, (p.node_work_ms + p.service_ms - budget.work_ms) / p.node_cpus)
+        return max(0.0, self._excess_ms(node, budget, candidate) / candidate.prediction.node_cpus)

@@ -70,7 +70,7 @@ class Decider:
         self.load = load
         self.config = config or DecisionConfig()
         self.clock = clock
-        self.guard = DeadlineGuard(self.config.protect_hold_s, self.config.protect_margin)
+        self.guard = DeadlineGuard(load.node_work_ms, self.config.protect_hold_s, self.config.protect_margin)
         self._lock = threading.Lock()
 
     def decide(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,
@@ -101,7 +101,8 @@ class Decider:
             decision = Decision(ranked, candidates, name)
             if acquire:
                 first = ranked[0]
-                self.load.acquire(first.key, first.variant.node, first.prediction.service_ms)
+                self.load.acquire(first.key, first.variant.node, first.prediction.service_ms,
+                                  first.variant.cpu_millis)
                 decision.acquired = first.key
         decision.decision_s = time.perf_counter() - started
         return decision

@@ -92,26 +92,28 @@ class LoadTracker:
         # Node accounting: where each variant runs and what one of its requests costs
         # there (last seen at dispatch), the work each in-flight request added to its
         # node (released in dispatch order), and the total per node.
-        self._placement: dict[str, tuple[str, float]] = {}
-        self._inflight_work: dict[str, deque[tuple[str, float]]] = {}
-        self._node_work: dict[str, float] = {}
+        self._placement: dict[str, tuple[tuple[str, float], float]] = {}
+        self._inflight_work: dict[str, deque[tuple[tuple[str, float], float]]] = {}
+        self._node_work: dict[tuple[str, float], float] = {}   # (node, weight) -> work
         self._deferred: list[tuple[float, str]] = []   # (due, key): abandoned, still running
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
-    def acquire(self, key: str, node: str | None = None, work_ms: float | None = None) -> None:
+    def acquire(self, key: str, node: str | None = None, work_ms: float | None = None,
+                weight: float = 1000.0) -> None:
         """Count a request dispatched to `key`; with `node` and `work_ms` (the decider
-        knows both) its intrinsic work also counts against that node until release.
-        A retry that names only the key reuses the variant's last known placement."""
+        knows both) its intrinsic work also counts against that node, at the variant's
+        CPU weight, until release. A retry that names only the key reuses the variant's
+        last known placement."""
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
             if node is not None and work_ms is not None:
-                self._placement[key] = (node, work_ms)
+                self._placement[key] = ((node, weight), work_ms)
             placed = self._placement.get(key)
             if placed is not None:
-                node, work = placed
+                where, work = placed
                 self._inflight_work.setdefault(key, deque()).append(placed)
-                self._node_work[node] = self._node_work.get(node, 0.0) + work
+                self._node_work[where] = self._node_work.get(where, 0.0) + work
 
     def release(self, key: str, busy_for_ms: float = 0.0) -> None:
         """Count a request to `key` as done. `busy_for_ms` > 0: the caller gave up (a
@@ -138,8 +140,8 @@ class LoadTracker:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
             pending = self._inflight_work.get(key)
             if pending:
-                node, work = pending.popleft()
-                self._node_work[node] = max(0.0, self._node_work.get(node, 0.0) - work)
+                where, work = pending.popleft()
+                self._node_work[where] = max(0.0, self._node_work.get(where, 0.0) - work)
         if self.on_release is not None:
             self.on_release()
 
@@ -148,11 +150,17 @@ class LoadTracker:
             self._release_due()
         return self._inflight.get(key, 0)
 
-    def node_work_ms(self, node: str) -> float:
-        """Intrinsic milliseconds of work this selector has in flight on `node`."""
+    def node_work_ms(self, node: str, weight: float = 1000.0) -> float:
+        """Intrinsic milliseconds of work this selector has in flight on `node`, as it
+        delays a request of CPU weight `weight`: work of an equal or heavier weight in
+        full, lighter work by the share the kernel gives it (weight ratio)."""
         if self._deferred:
             self._release_due()
-        return self._node_work.get(node, 0.0)
+        total = 0.0
+        for (where, other), work in self._node_work.items():
+            if where == node and work:
+                total += work if other >= weight else work * other / weight
+        return total
 
     # -- observations --------------------------------------------------------------
     def observe(self, key: str, wall_ms: float, compute_ms: float | None) -> None:

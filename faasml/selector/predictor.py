@@ -107,7 +107,7 @@ class LatencyPredictor:
         queue = service * excess / slots if excess > 0 else 0.0
         node_work, cpus = 0.0, variant.node_cpus
         if variant.node is not None:
-            node_work = self.load.node_work_ms(variant.node)
+            node_work = self.load.node_work_ms(variant.node, variant.cpu_millis)
             # Everything on the node, this request included, shares `cpus` CPUs; one
             # request never runs faster than its own service time.
             queue = max(queue, (node_work + service) / cpus - service)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from faasml.cpu import cpu_millis
+
 ANNOTATION_PREFIX = "faasml.io/"
 ROLE_LABEL = "faasml.io/role"
 ROLE_EXECUTOR = "executor"
@@ -34,6 +36,9 @@ class Variant:
     # there by its constraints). None: it shares with nothing the selector knows of.
     node: str | None = None
     node_cpus: int = 1
+    # Its CPU request (millicores): its weight against the node's other work when the
+    # CPUs are contended (faasml/cpu.py). Every variant without one weighs a full CPU.
+    cpu_millis: float = 1000.0
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
     extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
 
@@ -130,6 +135,7 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
         schedulable=not (status.get("faasml") or {}).get("unschedulable"),
         node=node,
         node_cpus=node_cpus,
+        cpu_millis=cpu_millis(status.get("requests")),
         extra={k: v for k, v in annotations.items()
                if k.startswith(ANNOTATION_PREFIX) and k[len(ANNOTATION_PREFIX):] not in known},
     )

@@ -173,3 +173,26 @@ def test_a_deadline_runs_from_when_the_gateway_took_the_request():
     assert inbound_delay_s(stamped(-5.0)) == 0.0
     assert inbound_delay_s(Request(headers=Headers({"X-Start-Time": "soon"}))) == 0.0
     assert inbound_delay_s(Request()) == 0.0
+
+
+def test_lighter_work_delays_a_heavier_variant_only_by_its_share(stage):
+    fast = dataclasses.replace(on("edge", make_variant("fast", 0.70, 10.0)), cpu_millis=1000.0)
+    light = dataclasses.replace(on("edge", make_variant("light", 0.80, 30.0)), cpu_millis=100.0)
+    for _ in range(2):
+        stage.load.acquire("light", "edge", 30.0, weight=100.0)
+    # 60 ms of light work costs the heavy variant a tenth of it; the light one all of it.
+    assert stage.predictor.predict(fast, stage.clock()).total_ms == pytest.approx(16.0)
+    assert stage.predictor.predict(light, stage.clock()).total_ms == pytest.approx(90.0)
+    stage.load.acquire("fast", "edge", 10.0, weight=1000.0)
+    assert stage.predictor.predict(light, stage.clock()).total_ms == pytest.approx(100.0)
+
+
+def test_light_loose_work_may_share_the_fast_lane(stage):
+    fast = dataclasses.replace(on("edge", make_variant("fast", 0.70, 10.0)), cpu_millis=1000.0)
+    light = dataclasses.replace(on("edge", make_variant("light", 0.80, 30.0)), cpu_millis=100.0)
+    heavy = on("edge", make_variant("heavy", 0.80, 30.0))
+    answered_tight(stage, [fast, light, heavy], 30.0)       # budget 0.8 * 30 - 10 = 14 ms
+    explain = stage.decider.evaluate([light, heavy], ask(tradeoff=1.0), make_policy("tradeoff", stage.rng))
+    reasons = {c.key: c.excluded for c in explain.candidates}
+    assert reasons["light"] is None                         # 3 ms of the fast variant's time
+    assert "kept for requests limited to 30 ms" in reasons["heavy"]   # 30 ms of it
