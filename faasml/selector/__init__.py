@@ -3,7 +3,8 @@
 Framework-free core. `service.SelectorService.handle(Request) -> Response` is the one
 entry point the OpenFaaS handler (functions/selector/handler.py) calls. Modules:
   variant, profiles      what a variant promises: annotations, measured profiles
-  gateway, registry      discovery from one or more gateways' /system/functions
+  gateway_client,        the HTTP client of one gateway (functions, metrics, invoke);
+  registry               discovery from one or more gateways' /system/functions
   load, loadsource,      in-flight counts, observed latencies, gateway metrics
   promtext, refresher    (Prometheus API or /metrics), each with a freshness bound
   predictor              queueing-aware latency prediction per candidate

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.policies import DEFAULT_POLICY
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"

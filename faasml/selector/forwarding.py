@@ -18,7 +18,7 @@ import urllib3
 from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
 from faasml.http import Request
 from faasml.selector.candidate import Candidate
-from faasml.selector.gateway import GatewayClient, Upstream
+from faasml.selector.gateway_client import GatewayClient, Upstream
 from faasml.selector.load import LoadTracker
 
 # Not forwarded either way: they describe one hop, not the message.

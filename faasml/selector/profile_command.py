@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway import GatewayClient
+from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.profiles import save_profiles
 from faasml.selector.profiling import ProfileSettings, profile_variant, sample_input, where_measured
 from faasml.selector.registry import Registry

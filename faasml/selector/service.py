@@ -18,7 +18,7 @@ from faasml.http import Request, Response
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
-from faasml.selector.gateway import GatewayClient
+from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.load import Clock, LoadConfig, LoadTracker
 from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
 from faasml.selector.params import SelectionRequest, parse_selection

@@ -9,7 +9,7 @@ import pytest
 from faasml.http import Headers, Request
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import Decider
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.service import SelectorService
 from faasml.selector.load import LoadTracker
 from faasml.selector.predictor import LatencyPredictor

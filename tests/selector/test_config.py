@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 
 
 def test_gateways_by_precedence_with_credentials(tmp_path):

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.service import SelectorService
 
 from .conftest import TASK, body, get, make_service, post
