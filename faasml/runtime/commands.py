@@ -1,4 +1,5 @@
-"""`faasml up` and `faasml bench gateway`: argument parsing only; the work is elsewhere."""
+"""`faasml up` and `faasml bench gateway`: argument parsing only; the work is in
+faasml.runtime.server and faasml.bench.gateway."""
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,14 @@ def _event_loop_runner():
 
 
 def _bench_gateway(args: argparse.Namespace) -> int:
-    from faasml.runtime.bench import GatewayBenchSettings, run_gateway_bench
+    from faasml.bench.gateway import GatewayBenchSettings, run_gateway_bench
+    from faasml.bench.localstage import find_checkout
 
+    try:
+        checkout = find_checkout()
+    except FileNotFoundError as exc:
+        print(f"faasml bench gateway: {exc}")
+        return 2
     settings = GatewayBenchSettings(requests=args.requests, duration_s=args.duration,
                                     connections=args.connections, rounds=args.rounds)
-    return run_gateway_bench(settings, args.json_out)
+    return run_gateway_bench(settings, checkout, args.json_out)

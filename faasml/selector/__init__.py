@@ -13,6 +13,6 @@ entry point the OpenFaaS handler (functions/selector/handler.py) calls. Modules:
   forwarding             the call to the chosen variant with fallback down the ranking
   params, views, service the request API; telemetry: the selector's own metrics
   config                 everything read from the environment, in one place
-  profiling, bench,      `faasml profile`, `faasml bench selector` (commands.py), and
-  localstage             the throw-away `faasml up` they and the tests run on
+  commands               `faasml profile` and `faasml bench selector` (their work lives in
+                         faasml.profiling and faasml.bench: tooling, not serving)
 """

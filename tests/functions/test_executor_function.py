@@ -3,7 +3,6 @@ process on a free port, driven over HTTP."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from faasml.runtime.replicas import free_port
 from tests.executor.conftest import encode
 from tests.executor.test_service import png_claiming
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_function(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from faasml.selector.config import SelectorConfig
 from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.profiles import save_profiles
-from faasml.selector.profiling import ProfileSettings, profile_variant, sample_input, where_measured
+from faasml.profiling.measure import ProfileSettings, profile_variant, sample_input, where_measured
 from faasml.selector.registry import Registry
 
 
