@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Any
 
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Request, Response
@@ -56,11 +57,15 @@ class SelectorService:
         self._started = threading.Lock()
         self._running = False
 
-    @property
-    def load_source_names(self) -> list[str]:
+    def setup(self) -> dict[str, Any]:
+        """What this selector runs with: policies, gateways, load sources, registry age."""
         if self.config.prometheus_url:
-            return [f"prometheus {self.config.prometheus_url}"]
-        return [f"gateway-metrics {url}" for url in self.clients]
+            sources = [f"prometheus {self.config.prometheus_url}"]
+        else:
+            sources = [f"gateway-metrics {url}" for url in self.clients]
+        return {"default_policy": self.config.policy, "policies": list(self.policies),
+                "gateways": [c.endpoint.name for c in self.clients.values()], "load_sources": sources,
+                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None}
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:
@@ -100,7 +105,8 @@ class SelectorService:
         if request.method != "GET":
             raise MethodNotAllowed(f"{path} answers GET only")
         if path == "/variants":
-            return Response.json(views.variants_view(self))
+            return Response.json(views.variants_view(self.registry.snapshot, self.load, self.predictor,
+                                                     self.setup()))
         if path == "/metrics":
             return Response(200, self.metrics.render().encode(),
                             {"Content-Type": "text/plain; version=0.0.4"})
