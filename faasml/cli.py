@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from faasml.settings import ConfigError
+
 # Packages whose `commands` module adds subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
     "faasml.models.commands",
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad setting or flag: one line, not a traceback
+        print(f"faasml {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

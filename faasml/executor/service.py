@@ -43,17 +43,17 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
-            if not self.config.model:
-                raise NotReady("no model configured: set FAASML_MODEL to a .onnx or .card.json path",
-                               code="model_not_configured")
             self.variant = load_variant(self.config.model, self.config.provider,
                                         self.config.intra_op_threads)
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
                      self.load_seconds)
-        except FaasmlError as exc:
+        except FaasmlError as exc:  # e.g. the provider is not available on this node
             self.load_error = NotReady(f"model failed to load: {exc.message}", code=exc.code)
             log.error("model failed to load: %s", exc.message)
+        except FileNotFoundError as exc:  # the file went away since the settings were read
+            self.load_error = NotReady(f"model failed to load: {exc}", code="model_not_found")
+            log.error("model failed to load: %s", exc)
         except Exception as exc:  # any loader failure must surface as 503, not kill the process
             self.load_error = NotReady(f"model failed to load: {type(exc).__name__}: {exc}",
                                        code="load_failed")

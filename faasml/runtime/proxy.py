@@ -12,12 +12,12 @@ import asyncio
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
                            PayloadTooLarge, TooManyRequests, internal_error)
+from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
@@ -35,13 +35,6 @@ _FUNCTION_PREFIX = "/function/"
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
 
 
-@dataclass
-class ProxySettings:
-    max_body_bytes: int = 64 << 20
-    upstream_timeout_s: float = 60.0  # faas-cli invoke's own timeout; exec_timeout overrides
-    ready_wait_s: float = 5.0          # wait this long for a starting replica before 503
-
-
 def error_response(exc: FaasmlError) -> web.Response:
     headers = {"Content-Type": "application/json"}
     headers.update(exc.headers)
@@ -50,7 +43,7 @@ def error_response(exc: FaasmlError) -> web.Response:
 
 class FunctionProxy:
     def __init__(self, provider: LocalProvider, metrics: GatewayMetrics, upstream: UpstreamPool,
-                 settings: ProxySettings):
+                 settings: RuntimeConfig):
         self.provider, self.metrics, self.upstream, self.settings = provider, metrics, upstream, settings
         self._timeouts: dict[str, float] = {}
 

@@ -30,6 +30,7 @@ from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
 from faasml.selector.telemetry import SelectorMetrics
 from faasml.selector.variant import Variant
+from faasml.settings import ConfigError
 from faasml.selector import views
 
 # A registry older than this is re-listed before a "none healthy" 503 is answered.
@@ -40,7 +41,7 @@ class SelectorService:
     def __init__(self, config: SelectorConfig, clock: Clock = time.monotonic,
                  rng: random.Random | None = None):
         self.config = config
-        self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.gateways}
+        self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.endpoints()}
         self.registry = Registry(list(self.clients.values()), ProfileFile(config.profiles_path), clock)
         self.load = LoadTracker(LoadConfig(observed_max_age_s=config.observed_max_age_s,
                                            gateway_max_age_s=config.gateway_max_age_s,
@@ -48,8 +49,8 @@ class SelectorService:
         self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
         self.decider = Decider(self.predictor, self.load, DecisionConfig(config.max_queue_per_slot), clock)
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
-        if config.policy not in self.policies:
-            raise ValueError(f"FAASML_POLICY={config.policy!r} is unknown; known: {', '.join(POLICIES)}")
+        if config.policy not in self.policies:  # load() checks it; a config built in code may not
+            raise ConfigError(f"FAASML_POLICY={config.policy!r}: must be one of {', '.join(POLICIES)}")
         self.metrics = SelectorMetrics()
         self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
                                    config.registry_refresh_s, config.metrics_poll_s)

@@ -76,9 +76,8 @@ def gateway():
 
 
 def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
-    env = {"FAASML_GATEWAY_PASSWORD": PASSWORD}
-    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, **overrides}
-    config = SelectorConfig(gateways=[GatewayEndpoint.parse(g.url, env) for g in gateways], **settings)
+    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, "gateway_password": PASSWORD, **overrides}
+    config = SelectorConfig(gateways=tuple(GatewayEndpoint.parse(g.url) for g in gateways), **settings)
     return SelectorService(config).start()
 
 

@@ -24,7 +24,7 @@ def test_discovery_reads_annotations_and_reports_bad_ones(service):
 
 
 def test_wrong_password_discovers_nothing_and_is_not_ready(gateway):
-    config = SelectorConfig(gateways=[GatewayEndpoint.parse(gateway.url, {"FAASML_GATEWAY_PASSWORD": "nope"})],
+    config = SelectorConfig(gateways=(GatewayEndpoint.parse(gateway.url),), gateway_password="nope",
                             metrics_poll_s=60, registry_refresh_s=60)
     selector = SelectorService(config).start()
     try:
