@@ -11,8 +11,7 @@ import threading
 import time
 from typing import Any
 
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotReady, PayloadTooLarge,
-                           internal_error)
+from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, internal_error
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
 from faasml.executor.config import ExecutorConfig
@@ -86,9 +85,6 @@ class ExecutorService:
             raise MethodNotAllowed(f"{request.method} {request.path}: POST the input to predict, "
                                    f"GET {HEALTH_PATH} for the model card",
                                    headers={"Allow": "POST"})
-        if len(request.body) > self.config.max_body_bytes:
-            raise PayloadTooLarge(f"body is {len(request.body)} bytes; the limit is "
-                                  f"{self.config.max_body_bytes}", code="body_too_large")
         variant = self._require_variant()
         timing = Timing()
         if variant.card.task == TASK_IMAGE_CLASSIFICATION:

@@ -16,15 +16,11 @@ from urllib.parse import urlencode
 import urllib3
 
 from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
-from faasml.http import Request
+from faasml.http import Headers, Request
 from faasml.selector.candidate import Candidate
 from faasml.selector.gateway_client import GatewayClient, Upstream
 from faasml.selector.load import LoadTracker
 
-# Not forwarded either way: they describe one hop, not the message.
-HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding", "keep-alive",
-                         "te", "trailer", "upgrade", "proxy-authorization", "accept-encoding",
-                         "date", "server"})
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
                               "explain", "policy"})
 MARK_DOWN_STATUSES = frozenset({404, 502, 503})
@@ -48,9 +44,9 @@ def is_retryable(status: int) -> bool:
     return status == 429 or status == 404 or status >= 500
 
 
-def outgoing_headers(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items()
-            if k not in HOP_HEADERS and not k.startswith("x-faasml-")}
+def outgoing_headers(request: Request) -> Headers:
+    """The client's headers for the executor, less hop-by-hop ones and the selector's own."""
+    return Headers.end_to_end(request.headers.items(), drop_prefix="x-faasml-")
 
 
 def outgoing_query(request: Request) -> str:
@@ -89,7 +85,7 @@ class Forwarder:
                 return Forwarded(upstream, candidate, attempts)
         raise self._exhausted(attempts, last, deadline)
 
-    def _call(self, candidate: Candidate, body: bytes, headers: dict[str, str], query: str,
+    def _call(self, candidate: Candidate, body: bytes, headers: Headers, query: str,
               remaining_s: float, attempts: list[Attempt]) -> Upstream | None:
         variant = candidate.variant
         started = time.perf_counter()
@@ -115,7 +111,7 @@ class Forwarder:
     def _observe(self, candidate: Candidate, upstream: Upstream) -> None:
         if not 200 <= upstream.status < 300:
             return
-        compute = upstream.headers.get("X-Faasml-Compute-Ms") or upstream.headers.get("x-faasml-compute-ms")
+        compute = upstream.headers.get("X-Faasml-Compute-Ms")
         try:
             compute_ms = float(compute) if compute is not None else None
         except ValueError:
@@ -133,7 +129,7 @@ class Forwarder:
             return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
                                   code="deadline_exceeded", details=details, headers=headers)
         if last is not None and all(a.outcome == "429" for a in attempts):
-            headers["Retry-After"] = last.headers.get("Retry-After") or last.headers.get("retry-after") or "1"
+            headers["Retry-After"] = last.headers.get("Retry-After") or "1"
             return TooManyRequests(f"every variant tried is saturated ({summary})", code="saturated",
                                    details=details, headers=headers)
         return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details,

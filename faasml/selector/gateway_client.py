@@ -49,7 +49,7 @@ class Upstream:
     """What a function call through the gateway returned."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]   # urllib3's: names case-insensitive, repeated values joined
     body: bytes
     elapsed_ms: float
 
@@ -109,7 +109,7 @@ class GatewayClient:
         url = self._path(path) + (f"?{query}" if query else "")
         timeout = urllib3.Timeout(connect=min(self.connect_timeout_s, timeout_s), read=timeout_s)
         started = time.perf_counter()
-        response = self.pool.urlopen("POST", url, body=body, headers=dict(headers), timeout=timeout,
+        response = self.pool.urlopen("POST", url, body=body, headers=headers, timeout=timeout,
                                      retries=False, redirect=False)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Upstream(response.status, dict(response.headers), response.data, elapsed_ms)
+        return Upstream(response.status, response.headers, response.data, elapsed_ms)

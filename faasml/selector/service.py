@@ -14,11 +14,12 @@ import threading
 import time
 from typing import Any
 
+from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
-from faasml.http import Request, Response
+from faasml.http import Headers, Request, Response
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import Decider, Decision, DecisionConfig
-from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
+from faasml.selector.forwarding import Forwarded, Forwarder
 from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.load import Clock, LoadConfig, LoadTracker
 from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
@@ -109,8 +110,7 @@ class SelectorService:
             return Response.json(views.variants_view(self.registry.snapshot, self.load, self.predictor,
                                                      self.setup()))
         if path == "/metrics":
-            return Response(200, self.metrics.render().encode(),
-                            {"Content-Type": "text/plain; version=0.0.4"})
+            return Response(200, self.metrics.render().encode(), {"Content-Type": prometheus.CONTENT_TYPE})
         if path == "/ready":
             if not self.registry.snapshot.variants:
                 raise NotReady("no variant discovered yet", details={"problems": list(self.registry.snapshot.problems)})
@@ -201,7 +201,8 @@ class SelectorService:
         answered = forwarded.candidate
         self.metrics.count("faasml_selector_decisions_total", task=task, variant=answered.key,
                            policy=decision.policy)
-        headers = {k: v for k, v in forwarded.upstream.headers.items() if k.lower() not in HOP_HEADERS}
+        upstream = forwarded.upstream.headers
+        headers = Headers.end_to_end((name, upstream[name]) for name in upstream)
         headers.update({
             "X-Faasml-Variant": answered.key,
             "X-Faasml-Predicted-Latency-Ms": f"{answered.prediction.total_ms:.3f}",

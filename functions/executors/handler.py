@@ -8,7 +8,7 @@ model in the background; `GET /ready` answers 503 until it is loaded.
 """
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.service import ExecutorService
-from faasml.http import from_event
+from faasml.http import handle_event
 from faasml.settings import load_or_exit
 
 service = None
@@ -20,4 +20,4 @@ def start():
 
 
 def handle(event, context):
-    return service.handle(from_event(event)).to_openfaas()
+    return handle_event(event, service.handle, service.config.max_body_bytes)

@@ -10,7 +10,7 @@ import gc
 import os
 import threading
 
-from faasml.http import from_event
+from faasml.http import handle_event
 from faasml.selector.config import SelectorConfig
 from faasml.selector.service import SelectorService
 from faasml.settings import load_or_exit
@@ -45,4 +45,4 @@ def _get_service():
 
 
 def handle(event, context):
-    return _get_service().handle(from_event(event)).to_openfaas()
+    return handle_event(event, _get_service().handle)

@@ -36,11 +36,15 @@ SERVER_SETTINGS = {
 
 class Event:
     def __init__(self):
-        self.body = request.get_data()
         self.headers = request.headers
         self.method = request.method
         self.query = request.args.to_dict()
         self.path = request.path
+
+    @property
+    def body(self):
+        """Read on first use, so a handler can refuse an oversized body by its headers."""
+        return request.get_data()
 
 
 class Context:
@@ -64,12 +68,6 @@ def to_response(result):
 @app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 @app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 def call_handler(path):
-    # Refuse an oversized body from its Content-Length, before reading it into memory.
-    limit = int(os.getenv("FAASML_MAX_BODY_BYTES", "0") or 0)
-    if limit and (request.content_length or 0) > limit:
-        payload = {"error": {"code": "body_too_large",
-                             "message": f"body is {request.content_length} bytes; the limit is {limit}"}}
-        return Response(json.dumps(payload), status=413, mimetype="application/json")
     try:
         return to_response(handler.handle(Event(), Context()))
     except Exception as exc:  # the process must survive any request
