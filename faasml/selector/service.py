@@ -29,7 +29,8 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.profiles import ProfileFile
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
-from faasml.selector.telemetry import SelectorMetrics
+from faasml.selector.telemetry import (DECISIONS, FAILED, INFEASIBLE, RETRIES, SHED,
+                                       SelectorMetrics)
 from faasml.selector.variant import Variant
 from faasml.settings import ConfigError
 from faasml.selector import views
@@ -129,14 +130,12 @@ class SelectorService:
             return Response.json(views.explain_view(task, selection, decision))
         decision = self._decide(selection, policy, variants, task)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
-        try:
-            forwarded = self.forwarder.forward(decision.ranked, request, time.monotonic() + deadline_s)
-        except FaasmlError as exc:
-            self.metrics.count("faasml_selector_failed_total", task=task, code=exc.code)
-            self._count_retries(task, exc.details.get("attempts", []))
-            raise
-        # Every attempt before the one that answered failed over to the next variant.
-        self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts[:-1]])
+        forwarded = self.forwarder.forward(decision.ranked, request, time.monotonic() + deadline_s)
+        for attempt in forwarded.failed_over:
+            self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
+        if forwarded.error is not None:
+            self._count_refusal(task, forwarded.error)
+            raise forwarded.error
         return self._respond(task, decision, forwarded)
 
     def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
@@ -150,17 +149,19 @@ class SelectorService:
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         self.metrics.observe_decision(decision.decision_s)
-        error = decision.error
-        if error is not None:
-            if error.status == 422:
-                self.metrics.count("faasml_selector_infeasible_total", task=task,
-                                   limit=str(error.details.get("limit", "")))
-            elif error.status == 429:
-                self.metrics.count("faasml_selector_shed_total", task=task)
-            else:
-                self.metrics.count("faasml_selector_failed_total", task=task, code=error.code)
-            raise error
+        if decision.error is not None:
+            self._count_refusal(task, decision.error)
+            raise decision.error
         return decision
+
+    def _count_refusal(self, task: str, error: FaasmlError) -> None:
+        """One count per request the selector could not serve, by why."""
+        if error.status == 422:
+            self.metrics.count(INFEASIBLE, task=task, limit=str(error.details.get("limit", "")))
+        elif error.status == 429:
+            self.metrics.count(SHED, task=task)
+        else:
+            self.metrics.count(FAILED, task=task, code=error.code)
 
     def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
         snapshot = self.registry.snapshot
@@ -192,15 +193,9 @@ class SelectorService:
                              details={"parameter": "policy", "known_policies": list(POLICIES)})
         return policy
 
-    def _count_retries(self, task: str, failed_attempts: list[dict]) -> None:
-        for attempt in failed_attempts:
-            self.metrics.count("faasml_selector_retries_total", task=task, variant=str(attempt["variant"]),
-                               reason=str(attempt["outcome"]).split(":")[0])
-
     def _respond(self, task: str, decision: Decision, forwarded: Forwarded) -> Response:
         answered = forwarded.candidate
-        self.metrics.count("faasml_selector_decisions_total", task=task, variant=answered.key,
-                           policy=decision.policy)
+        self.metrics.count(DECISIONS, task=task, variant=answered.key, policy=decision.policy)
         upstream = forwarded.upstream.headers
         headers = Headers.end_to_end((name, upstream[name]) for name in upstream)
         headers.update({

@@ -13,12 +13,19 @@ from faasml.prometheus import Histogram, family, histogram_family, render
 # Decision time buckets (seconds): the goal is well under 200 µs.
 DECISION_BUCKETS_S = (25e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 5e-3, 25e-3)
 
+DECISIONS = "faasml_selector_decisions_total"
+RETRIES = "faasml_selector_retries_total"
+INFEASIBLE = "faasml_selector_infeasible_total"
+SHED = "faasml_selector_shed_total"
+FAILED = "faasml_selector_failed_total"
+DECISION_SECONDS = "faasml_selector_decision_seconds"
+
 COUNTERS = {
-    "faasml_selector_decisions_total": "requests forwarded, by task, chosen variant and policy",
-    "faasml_selector_retries_total": "fallbacks to the next variant, by task, failed variant and reason",
-    "faasml_selector_infeasible_total": "requests no variant could meet (422), by task and limit",
-    "faasml_selector_shed_total": "requests refused because every candidate was saturated (429), by task",
-    "faasml_selector_failed_total": "requests no variant answered (503/504), by task and code",
+    DECISIONS: "requests forwarded, by task, chosen variant and policy",
+    RETRIES: "fallbacks to the next variant, by task, the variant that failed and why",
+    INFEASIBLE: "requests no variant could meet (422), by task and limit",
+    SHED: "requests refused because every candidate was saturated (429), by task",
+    FAILED: "requests no variant answered (503/504), by task and code",
 }
 
 Labels = tuple[tuple[str, str], ...]
@@ -46,7 +53,7 @@ class SelectorMetrics:
         with self._lock:
             families = [family(name, "counter", help_text, sorted(self._counters[name].items()))
                         for name, help_text in COUNTERS.items()]
-            families.append(histogram_family("faasml_selector_decision_seconds",
+            families.append(histogram_family(DECISION_SECONDS,
                                              "time to rank the candidates of one request",
                                              [((), self._decisions)]))
             return render(families)
