@@ -115,7 +115,7 @@ class ExecutorService:
     def _embed(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
         texts, single = text_io.parse_texts(request.body, request.content_type,
                                             self.config.max_batch, self.config.max_text_chars)
-        vectors, truncated = variant.embed_with_truncation(texts, timing)
+        vectors, truncated = variant.embed(texts, timing)
         rounded = vectors.round(7).tolist()
         payload: dict[str, Any] = {"task": variant.card.task, "variant": variant.card.name,
                                    "dim": int(vectors.shape[1])}

@@ -92,12 +92,8 @@ class LoadedVariant:
                 truncated[i] = len(ids) > spec.max_length
         return feeds, truncated
 
-    def embed(self, texts: list[str], timing: Timing | None = None) -> np.ndarray:
-        vectors, _ = self.embed_with_truncation(texts, timing)
-        return vectors
-
-    def embed_with_truncation(self, texts: list[str],
-                              timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
+    def embed(self, texts: list[str], timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
+        """(n, dim) sentence vectors, and whether each text was cut at the token limit."""
         timing = timing if timing is not None else Timing()
         start = time.perf_counter()
         feeds, truncated = self.tokenize(texts)
