@@ -25,11 +25,12 @@ class ConfigError(Exception):
 
 
 def setting(env: str | tuple[str, ...], default: Any = dataclasses.MISSING, parse: Parser = str,
-            doc: str = "", flag: str | None = None) -> Any:
-    """A settings field read from `env` (the first of several names that is set wins)."""
+            doc: str = "", flag: str | None = None, secret: bool = False) -> Any:
+    """A settings field read from `env` (the first of several names that is set wins); a
+    `secret` one is left out of the settings' repr."""
     names = (env,) if isinstance(env, str) else tuple(env)
-    return dataclasses.field(default=default, metadata={"env": names, "parse": parse, "doc": doc,
-                                                        "flag": flag})
+    return dataclasses.field(default=default, repr=not secret,
+                             metadata={"env": names, "parse": parse, "doc": doc, "flag": flag})
 
 
 def load(cls: type[T], env: Mapping[str, str] | None = None,

@@ -34,7 +34,7 @@ class SelectorConfig:
     gateway_user: str = setting("FAASML_GATEWAY_USER", "admin", doc="basic-auth user for /system/functions")
     gateway_password: str | None = setting(
         ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"), None,
-        doc="basic-auth password, else the one in the password file")
+        doc="basic-auth password, else the one in the password file", secret=True)
     gateway_password_file: str = setting("FAASML_GATEWAY_PASSWORD_FILE", DEFAULT_PASSWORD_FILE,
                                          doc="where the password is read when not given")
     gateway_metrics_url: str | None = setting(
