@@ -68,20 +68,23 @@ class Headers(MutableMapping[str, str]):
 
     @classmethod
     def end_to_end(cls, headers: HeaderPairs, drop_prefix: str = "") -> "Headers":
-        """The headers a forwarding hop passes on, as a map (see `end_to_end`), built in
-        one pass: the selector does this twice per request."""
+        """The headers a forwarding hop passes on (see `end_to_end`), as a map."""
         kept = cls()
-        kept._items = {lower: (name, value) for name, value in headers
-                       if (lower := name.lower()) not in HOP_BY_HOP
-                       and not (drop_prefix and lower.startswith(drop_prefix))}
+        kept._items = {lower: (name, value) for lower, name, value in _passed_on(headers, drop_prefix)}
         return kept
 
 
 def end_to_end(headers: HeaderPairs, drop_prefix: str = "") -> list[tuple[str, str]]:
     """The headers a forwarding hop passes on: all but HOP_BY_HOP and, when given, those
     whose lower-cased name starts with `drop_prefix`. Repeated headers stay repeated."""
-    return [(name, value) for name, value in headers
-            if (lower := name.lower()) not in HOP_BY_HOP and not (drop_prefix and lower.startswith(drop_prefix))]
+    return [(name, value) for _, name, value in _passed_on(headers, drop_prefix)]
+
+
+def _passed_on(headers: HeaderPairs, drop_prefix: str) -> Iterator[tuple[str, str, str]]:
+    for name, value in headers:
+        lower = name.lower()
+        if lower not in HOP_BY_HOP and not (drop_prefix and lower.startswith(drop_prefix)):
+            yield lower, name, value
 
 
 @dataclass
