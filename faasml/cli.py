@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from faasml.settings import ConfigError
+
 # Packages whose `commands` module adds subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
     "faasml.models.commands",
@@ -26,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print ratios against a baseline")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that package has no commands yet
-                continue
-            raise
+        module = importlib.import_module(name)
         module.register(sub)
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
@@ -51,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad setting or flag: one line, not a traceback
+        print(f"faasml {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

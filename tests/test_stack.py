@@ -41,7 +41,7 @@ def test_executor_annotations(name):
     assert notes["faasml.io/task"] == ("sentence-embedding" if "minilm" in variant else "image-classification")
     assert notes["faasml.io/precision"] == variant.rsplit("-", 1)[1]
     assert f"faasml.io/node-class={notes['faasml.io/node-class']}" in function["constraints"]
-    assert notes["faasml.io/node-class"] == ("gpu" if env["FAASML_PROVIDER"] == "cuda" else notes["faasml.io/node-class"])
+    assert (notes["faasml.io/node-class"] == "gpu") == (env["FAASML_PROVIDER"] == "cuda")
     assert (function["lang"].endswith("-gpu")) == (env["FAASML_PROVIDER"] == "cuda")
     assert 0 < float(notes["faasml.io/accuracy"]) < 1 and notes["faasml.io/accuracy-source"]
     assert env["ready_path"] == "/ready"

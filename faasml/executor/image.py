@@ -22,7 +22,9 @@ SUPPORTED_MEDIA_TYPES = ("image/jpeg", "image/jpg", "image/png", "image/webp")
 UNTYPED_MEDIA_TYPES = ("", "application/octet-stream", "text/plain",
                        "application/x-www-form-urlencoded", "binary/octet-stream")
 
-# Our own pixel limit is checked first; Pillow's global guard stays as a second line.
+# The default limit on the pixels an image may claim (FAASML_MAX_IMAGE_PIXELS); checked
+# first, with Pillow's global guard as a second line.
+MAX_IMAGE_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
 

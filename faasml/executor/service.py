@@ -11,8 +11,7 @@ import threading
 import time
 from typing import Any
 
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotReady, PayloadTooLarge,
-                           internal_error)
+from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, internal_error
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
 from faasml.executor.config import ExecutorConfig
@@ -43,17 +42,17 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
-            if not self.config.model:
-                raise NotReady("no model configured: set FAASML_MODEL to a .onnx or .card.json path",
-                               code="model_not_configured")
             self.variant = load_variant(self.config.model, self.config.provider,
                                         self.config.intra_op_threads)
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
                      self.load_seconds)
-        except FaasmlError as exc:
+        except FaasmlError as exc:  # e.g. the provider is not available on this node
             self.load_error = NotReady(f"model failed to load: {exc.message}", code=exc.code)
             log.error("model failed to load: %s", exc.message)
+        except FileNotFoundError as exc:  # the file went away since the settings were read
+            self.load_error = NotReady(f"model failed to load: {exc}", code="model_not_found")
+            log.error("model failed to load: %s", exc)
         except Exception as exc:  # any loader failure must surface as 503, not kill the process
             self.load_error = NotReady(f"model failed to load: {type(exc).__name__}: {exc}",
                                        code="load_failed")
@@ -86,9 +85,6 @@ class ExecutorService:
             raise MethodNotAllowed(f"{request.method} {request.path}: POST the input to predict, "
                                    f"GET {HEALTH_PATH} for the model card",
                                    headers={"Allow": "POST"})
-        if len(request.body) > self.config.max_body_bytes:
-            raise PayloadTooLarge(f"body is {len(request.body)} bytes; the limit is "
-                                  f"{self.config.max_body_bytes}", code="body_too_large")
         variant = self._require_variant()
         timing = Timing()
         if variant.card.task == TASK_IMAGE_CLASSIFICATION:
@@ -119,7 +115,7 @@ class ExecutorService:
     def _embed(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
         texts, single = text_io.parse_texts(request.body, request.content_type,
                                             self.config.max_batch, self.config.max_text_chars)
-        vectors, truncated = variant.embed_with_truncation(texts, timing)
+        vectors, truncated = variant.embed(texts, timing)
         rounded = vectors.round(7).tolist()
         payload: dict[str, Any] = {"task": variant.card.task, "variant": variant.card.name,
                                    "dim": int(vectors.shape[1])}

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from faasml.errors import BadRequest
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
 from faasml.executor.session import create_session
@@ -50,12 +49,12 @@ class LoadedVariant:
         return self.session.run(None, feeds)[0]
 
     # image-classification
-    def image_tensor(self, data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
+    def image_tensor(self, data: bytes, max_pixels: int = image_io.MAX_IMAGE_PIXELS) -> np.ndarray:
         spec = self.card.image
         picture = image_io.decode_image(data, max_pixels, image_io.resize_short_side(spec))
         return image_io.preprocess(picture, spec)
 
-    def classify(self, data: bytes, top_k: int = 5, max_pixels: int = 50_000_000,
+    def classify(self, data: bytes, top_k: int = 5, max_pixels: int = image_io.MAX_IMAGE_PIXELS,
                  timing: Timing | None = None) -> list[dict[str, Any]]:
         timing = timing if timing is not None else Timing()
         start = time.perf_counter()
@@ -93,12 +92,8 @@ class LoadedVariant:
                 truncated[i] = len(ids) > spec.max_length
         return feeds, truncated
 
-    def embed(self, texts: list[str], timing: Timing | None = None) -> np.ndarray:
-        vectors, _ = self.embed_with_truncation(texts, timing)
-        return vectors
-
-    def embed_with_truncation(self, texts: list[str],
-                              timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
+    def embed(self, texts: list[str], timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
+        """(n, dim) sentence vectors, and whether each text was cut at the token limit."""
         timing = timing if timing is not None else Timing()
         start = time.perf_counter()
         feeds, truncated = self.tokenize(texts)
@@ -115,11 +110,13 @@ class LoadedVariant:
 
 def load_variant(card_path: str | Path, provider: str = "cpu",
                  intra_op_threads: int = 0) -> LoadedVariant:
-    """Load a variant from its card (or the .onnx beside it) on the given provider."""
+    """Load a variant from its card (or the .onnx beside it) on the given provider.
+
+    A missing file is a FileNotFoundError and an unknown task a ValueError: the caller's
+    configuration is wrong, which is no HTTP error (the executor answers 503 for either)."""
     card_path = Path(card_path)
     if not card_path.exists():
-        raise BadRequest(f"model not found: {card_path} (build it with `faasml models build`)",
-                         code="model_not_found")
+        raise FileNotFoundError(f"model not found: {card_path} (build it with `faasml models build`)")
     card = load_card(card_path)
     if card_path.suffix == ".onnx":
         card_path = card_path.with_name(card_path.stem + ".card.json")
@@ -132,5 +129,5 @@ def load_variant(card_path: str | Path, provider: str = "cpu",
 
         variant.tokenizer = AutoTokenizer.from_pretrained(str(card_path.parent / card.text.tokenizer))
     elif card.task != TASK_IMAGE_CLASSIFICATION:
-        raise BadRequest(f"unknown task {card.task!r} in {card_path}", code="unknown_task")
+        raise ValueError(f"unknown task {card.task!r} in {card_path}")
     return variant

@@ -106,7 +106,8 @@ def build_text_int8(variant: Variant, out: Path, progress: Progress) -> ModelCar
     try:
         fp32 = load_variant(base_path, provider="cpu", intra_op_threads=0)
         int8 = load_variant(pending, provider="cpu", intra_op_threads=0)
-        measured = agreement(fp32.embed, int8.embed, load_pairs())
+        measured = agreement(lambda texts: fp32.embed(texts)[0], lambda texts: int8.embed(texts)[0],
+                             load_pairs())
     finally:
         pending.unlink(missing_ok=True)
     card.accuracy = _int8_accuracy(base.accuracy.get("published", base.accuracy), measured)

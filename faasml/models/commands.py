@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from faasml.models.card import ModelCard, card_problem, list_cards, save_card
+from faasml.models.console import fail, format_table
 
 DEFAULT_MODELS = Path("models")
 
@@ -55,11 +56,6 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     speed.add_argument("--threads", type=int, default=1,
                        help="ONNX Runtime intra-op threads (default 1: one request per core)")
     speed.set_defaults(func=cmd_bench_int8)
-
-
-def fail(message: str) -> int:
-    print(f"faasml models: error: {message}", file=sys.stderr)
-    return 2
 
 
 # build ----------------------------------------------------------------------------------
@@ -130,13 +126,6 @@ def _row(card: ModelCard, status: str) -> list[str]:
     return [card.name, card.task, card.precision, f"{card.size_bytes / 1e6:.1f}",
             f"{value:.4f}" if isinstance(value, (int, float)) else "n/a",
             short_source(card.accuracy), card.sha256[:12], status]
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
-             for row in [header, *rows]]
-    return "\n".join(lines)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
                                 list_cards, save_card)
-from faasml.models.commands import fail, format_table
+from faasml.models.console import fail, format_table
 
 
 # bench int8 -----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Basic auth for `/system/*` (user `admin`), as the OpenFaaS gateway does it.
 
-The password comes from FAASML_GATEWAY_PASSWORD or OPENFAAS_PASSWORD, else from a
-`basic-auth-password` file in the state folder, generated on first start.
+The password is a setting (FAASML_GATEWAY_PASSWORD or OPENFAAS_PASSWORD, see
+runtime/config.py), else the `basic-auth-password` file in the state folder, generated on
+first start.
 """
 from __future__ import annotations
 
@@ -12,10 +13,8 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 USER = "admin"
-PASSWORD_ENV_VARS = ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD")
 PASSWORD_FILE_NAME = "basic-auth-password"
 
 
@@ -40,11 +39,10 @@ class BasicAuth:
             and hmac.compare_digest(password.encode(), self.password.encode())
 
 
-def load_basic_auth(state_dir: Path, env: Mapping[str, str] | None = None) -> BasicAuth:
-    env = os.environ if env is None else env
-    for name in PASSWORD_ENV_VARS:
-        if env.get(name):
-            return BasicAuth(USER, env[name], f"${name}")
+def load_basic_auth(state_dir: Path, password: str | None = None) -> BasicAuth:
+    """The configured password, else the state folder's file (made on first start)."""
+    if password:
+        return BasicAuth(USER, password, "the environment (FAASML_GATEWAY_PASSWORD or OPENFAAS_PASSWORD)")
     path = state_dir / PASSWORD_FILE_NAME
     if path.is_file() and path.read_text().strip():
         return BasicAuth(USER, path.read_text().strip(), str(path), file=path)

@@ -1,8 +1,12 @@
-"""`faasml up` and `faasml bench gateway`: argument parsing only; the work is elsewhere."""
+"""`faasml up` and `faasml bench gateway`: argument parsing only; the work is in
+faasml.runtime.server and faasml.bench.gateway."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from faasml.runtime.config import RuntimeConfig
+from faasml.settings import add_flags, load
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -11,17 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("-f", "--yaml", dest="stack", default="stack.yml", help="stack file (default stack.yml)")
     up.add_argument("--nodes", type=Path, default=None,
                     help="nodes file (default: edge/nodes.local.yml beside the stack, else one node)")
-    up.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
-    up.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     up.add_argument("--state-dir", type=Path, default=None,
                     help="logs, run folders and the generated password (default: .faasml beside the stack)")
     up.add_argument("--filter", dest="only", action="append", default=[], metavar="NAME",
                     help="deploy only this stack function (repeatable)")
-    up.add_argument("--max-body-mb", type=float, default=64.0, help="request body limit (default 64)")
-    up.add_argument("--upstream-timeout", type=float, default=60.0,
-                    help="seconds a replica may take when its exec_timeout is unset (default 60)")
-    up.add_argument("--ready-wait", type=float, default=5.0,
-                    help="seconds a request waits for a starting replica before 503 (default 5)")
+    add_flags(up, RuntimeConfig)
     up.set_defaults(func=_up)
 
 
@@ -43,14 +41,10 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     from faasml.errors import FaasmlError
-    from faasml.runtime.proxy import ProxySettings
-    from faasml.runtime.server import RuntimeConfig, run
+    from faasml.runtime.server import run
 
-    config = RuntimeConfig(
-        stack_path=Path(args.stack), nodes_path=args.nodes, host=args.host, port=args.port,
-        state_dir=args.state_dir, only=args.only,
-        proxy=ProxySettings(max_body_bytes=int(args.max_body_mb * (1 << 20)),
-                            upstream_timeout_s=args.upstream_timeout, ready_wait_s=args.ready_wait))
+    config = load(RuntimeConfig, flags=vars(args), stack_path=Path(args.stack), nodes_path=args.nodes,
+                  state_dir=args.state_dir, only=tuple(args.only))
     try:
         _event_loop_runner()(run(config))
     except FaasmlError as exc:
@@ -73,8 +67,14 @@ def _event_loop_runner():
 
 
 def _bench_gateway(args: argparse.Namespace) -> int:
-    from faasml.runtime.bench import GatewayBenchSettings, run_gateway_bench
+    from faasml.bench.gateway import GatewayBenchSettings, run_gateway_bench
+    from faasml.bench.localstage import find_checkout
 
+    try:
+        checkout = find_checkout()
+    except FileNotFoundError as exc:
+        print(f"faasml bench gateway: {exc}")
+        return 2
     settings = GatewayBenchSettings(requests=args.requests, duration_s=args.duration,
                                     connections=args.connections, rounds=args.rounds)
-    return run_gateway_bench(settings, args.json_out)
+    return run_gateway_bench(settings, checkout, args.json_out)

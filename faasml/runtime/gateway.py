@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from faasml import __version__
+from faasml import __version__, prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
                            internal_error)
 from faasml.runtime.auth import BasicAuth
@@ -23,16 +23,12 @@ from faasml.runtime.logstore import parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.openfaas import parse_delete, parse_deployment, parse_scale, provider_info
 from faasml.runtime.provider import LocalProvider
-from faasml.runtime.proxy import FunctionProxy, error_response
+from faasml.runtime.proxy import FunctionProxy
+from faasml.runtime.responses import error_response, json_response
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOG_FOLLOW_POLL_S = 1.0
-
-
-def json_response(payload: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(payload).encode(),
-                        content_type="application/json")
 
 
 class GatewayApi:
@@ -91,8 +87,7 @@ class GatewayApi:
 
     async def prometheus(self, request: web.Request) -> web.Response:
         self.provider.refresh_gauges()
-        return web.Response(body=self.metrics.render().encode(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": prometheus.CONTENT_TYPE})
 
     # --- /system/* -----------------------------------------------------------------
 

@@ -6,18 +6,13 @@ replicas, both read by the selector straight from `/metrics` on one machine.
 """
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from faasml.prometheus import Histogram, Labels, family, histogram_family, render
 
 # prometheus.DefBuckets, which the gateway's `gateway_functions_seconds` uses.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-@dataclass
-class _Histogram:
-    bucket_counts: list[int]
-    count: int = 0
-    total_seconds: float = 0.0
 
 
 @dataclass
@@ -27,7 +22,7 @@ class _FunctionSeries:
     replicas: int | None = None
     available_replicas: int | None = None
     totals: dict[str, int] = field(default_factory=dict)  # code -> invocations
-    durations: dict[str, _Histogram] = field(default_factory=dict)  # code -> histogram
+    durations: dict[str, Histogram] = field(default_factory=dict)  # code -> histogram
 
 
 class GatewayMetrics:
@@ -53,12 +48,8 @@ class GatewayMetrics:
         series.totals[code] = series.totals.get(code, 0) + 1
         histogram = series.durations.get(code)
         if histogram is None:
-            histogram = series.durations[code] = _Histogram([0] * len(self.buckets))
-        index = bisect.bisect_left(self.buckets, seconds)
-        if index < len(self.buckets):
-            histogram.bucket_counts[index] += 1
-        histogram.count += 1
-        histogram.total_seconds += seconds
+            histogram = series.durations[code] = Histogram(self.buckets)
+        histogram.observe(seconds)
 
     def set_replicas(self, function_name: str, replicas: int | None, available: int | None) -> None:
         """None removes the gauges (function deleted); counters stay, as in Prometheus."""
@@ -71,46 +62,30 @@ class GatewayMetrics:
 
     def render(self) -> str:
         """Prometheus text exposition format 0.0.4."""
-        lines: list[str] = []
-        self._render_counter(lines, "gateway_function_invocation_started",
-                             "The total number of function HTTP requests started.",
-                             lambda s: [("", s.started)])
-        self._render_counter(lines, "gateway_function_invocation_total",
-                             "Function metrics", lambda s: [(c, n) for c, n in sorted(s.totals.items())])
-        self._render_histogram(lines)
-        self._render_gauge(lines, "gateway_service_count", "Current count of replicas for function",
-                           lambda s: s.replicas)
-        self._render_gauge(lines, "gateway_function_invocation_inflight",
-                           "Function requests in flight through the gateway", lambda s: s.in_flight)
-        self._render_gauge(lines, "faasml_service_available_replicas",
-                           "Replicas ready to serve (readiness path answered 200)",
-                           lambda s: s.available_replicas)
-        return "\n".join(lines) + "\n"
+        return render([
+            family("gateway_function_invocation_started", "counter",
+                   "The total number of function HTTP requests started.",
+                   self._samples(lambda s: [((), s.started)])),
+            family("gateway_function_invocation_total", "counter", "Function metrics",
+                   self._samples(lambda s: [((("code", c),), n) for c, n in sorted(s.totals.items())])),
+            histogram_family("gateway_functions_seconds", "Function time taken",
+                             [((("code", code), ("function_name", name)), histogram)
+                              for name, series in sorted(self._series.items())
+                              for code, histogram in sorted(series.durations.items())]),
+            family("gateway_service_count", "gauge", "Current count of replicas for function",
+                   self._gauge(lambda s: s.replicas)),
+            family("gateway_function_invocation_inflight", "gauge",
+                   "Function requests in flight through the gateway", self._gauge(lambda s: s.in_flight)),
+            family("faasml_service_available_replicas", "gauge",
+                   "Replicas ready to serve (readiness path answered 200)",
+                   self._gauge(lambda s: s.available_replicas)),
+        ])
 
-    def _render_counter(self, lines, name, help_text, values) -> None:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-        for function_name, series in sorted(self._series.items()):
-            for code, value in values(series):
-                code_label = f',code="{code}"' if code else ""
-                lines.append(f'{name}{{function_name="{function_name}"{code_label}}} {value}')
+    def _samples(self, values: Callable[[_FunctionSeries], Iterable[tuple[Labels, float]]]
+                 ) -> list[tuple[Labels, float]]:
+        """Each function's samples, its `function_name` label first."""
+        return [((("function_name", name), *labels), value)
+                for name, series in sorted(self._series.items()) for labels, value in values(series)]
 
-    def _render_gauge(self, lines, name, help_text, value_of) -> None:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        for function_name, series in sorted(self._series.items()):
-            value = value_of(series)
-            if value is not None:
-                lines.append(f'{name}{{function_name="{function_name}"}} {value}')
-
-    def _render_histogram(self, lines) -> None:
-        name = "gateway_functions_seconds"
-        lines += [f"# HELP {name} Function time taken", f"# TYPE {name} histogram"]
-        for function_name, series in sorted(self._series.items()):
-            for code, histogram in sorted(series.durations.items()):
-                labels = f'code="{code}",function_name="{function_name}"'
-                cumulative = 0
-                for bound, count in zip(self.buckets, histogram.bucket_counts):
-                    cumulative += count
-                    lines.append(f'{name}_bucket{{{labels},le="{bound:g}"}} {cumulative}')
-                lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {histogram.count}')
-                lines.append(f"{name}_sum{{{labels}}} {histogram.total_seconds!r}")
-                lines.append(f"{name}_count{{{labels}}} {histogram.count}")
+    def _gauge(self, value_of: Callable[[_FunctionSeries], int | None]) -> list[tuple[Labels, float]]:
+        return self._samples(lambda s: [] if value_of(s) is None else [((), value_of(s))])

@@ -12,45 +12,29 @@ import asyncio
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
                            PayloadTooLarge, TooManyRequests, internal_error)
+from faasml.http import end_to_end
+from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.replicas import Replica
+from faasml.runtime.responses import error_response
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
 from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
-# RFC 9110 hop-by-hop headers, Host and Content-Length (the upstream client writes its
-# own), and Expect: the gateway already answered `100-continue` and sends the body at once.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-                         "host", "content-length", "expect"})
 _FUNCTION_PREFIX = "/function/"
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
 
 
-@dataclass
-class ProxySettings:
-    max_body_bytes: int = 64 << 20
-    upstream_timeout_s: float = 60.0  # faas-cli invoke's own timeout; exec_timeout overrides
-    ready_wait_s: float = 5.0          # wait this long for a starting replica before 503
-
-
-def error_response(exc: FaasmlError) -> web.Response:
-    headers = {"Content-Type": "application/json"}
-    headers.update(exc.headers)
-    return web.Response(status=exc.status, body=exc.to_json(), headers=headers)
-
-
 class FunctionProxy:
     def __init__(self, provider: LocalProvider, metrics: GatewayMetrics, upstream: UpstreamPool,
-                 settings: ProxySettings):
+                 settings: RuntimeConfig):
         self.provider, self.metrics, self.upstream, self.settings = provider, metrics, upstream, settings
         self._timeouts: dict[str, float] = {}
 
@@ -83,7 +67,7 @@ class FunctionProxy:
     async def _forward(self, supervisor: FunctionSupervisor, request: web.Request) -> web.Response:
         body = await self._read_body(request)
         url = self._upstream_path(request)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers = end_to_end(request.headers.items())
         headers.append(("X-Forwarded-Host", request.host))
         if request.remote:
             headers.append(("X-Forwarded-For", request.remote))
@@ -157,8 +141,7 @@ class FunctionProxy:
                              f"it may have crashed") from exc
         finally:
             replica.in_flight -= 1
-        response_headers = [(k, v) for k, v in upstream.headers if k.lower() not in _HOP_BY_HOP]
-        return web.Response(status=upstream.status, body=upstream.body, headers=response_headers)
+        return web.Response(status=upstream.status, body=upstream.body, headers=end_to_end(upstream.headers))
 
     @staticmethod
     def _max_inflight_of(supervisor: FunctionSupervisor) -> int:

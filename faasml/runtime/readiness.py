@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import aiohttp
 
+from faasml.runtime.config import ProbeSettings
 from faasml.runtime.replicas import Replica, ReplicaState
-
-
-@dataclass
-class ProbeSettings:
-    startup_probe_interval_s: float = 0.05  # while starting: become routable quickly
-    health_probe_interval_s: float = 1.0    # once ready, when a ready_path is set
-    probe_timeout_s: float = 2.0
-    unready_after_failures: int = 3         # Kubernetes' failureThreshold
 
 
 class ReadinessProbe:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -11,30 +10,19 @@ from aiohttp import web
 
 from faasml.errors import FaasmlError
 from faasml.runtime.auth import load_basic_auth
+from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.gateway import GatewayApi, build_app
 from faasml.runtime.logstore import LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node, load_nodes, single_node
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.readiness import ReadinessProbe
-from faasml.runtime.proxy import FunctionProxy, ProxySettings
+from faasml.runtime.proxy import FunctionProxy
 from faasml.runtime.stack import Stack, load_stack
-from faasml.runtime.supervisor import SupervisionSettings, SupervisorContext
+from faasml.runtime.supervisor import SupervisorContext
 from faasml.runtime.upstream import UpstreamPool
 
 DEFAULT_NODES_FILE = Path("edge") / "nodes.local.yml"
-
-
-@dataclass
-class RuntimeConfig:
-    stack_path: Path
-    nodes_path: Path | None = None  # None: <stack folder>/edge/nodes.local.yml, else one node
-    host: str = "127.0.0.1"
-    port: int = 8080
-    state_dir: Path | None = None   # None: <stack folder>/.faasml
-    only: list[str] = field(default_factory=list)  # deploy just these stack functions
-    proxy: ProxySettings = field(default_factory=ProxySettings)
-    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
 
 
 def resolve_nodes(config: RuntimeConfig, stack: Stack) -> tuple[list[Node], list[str], str]:
@@ -51,7 +39,7 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     stack = load_stack(config.stack_path)
     nodes, warnings, nodes_source = resolve_nodes(config, stack)
     state_dir = (config.state_dir or stack.folder / ".faasml").resolve()
-    auth = load_basic_auth(state_dir)
+    auth = load_basic_auth(state_dir, config.password)
     gateway_url = f"http://{config.host}:{config.port}"
     metrics = GatewayMetrics()
     session = aiohttp.ClientSession(
@@ -66,8 +54,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
     provider = LocalProvider(stack, nodes, state_dir, context, metrics)
     upstream = UpstreamPool()
-    proxy = FunctionProxy(provider, metrics, upstream, config.proxy)
-    app = build_app(GatewayApi(provider, proxy, auth, metrics), config.proxy.max_body_bytes)
+    proxy = FunctionProxy(provider, metrics, upstream, config)
+    app = build_app(GatewayApi(provider, proxy, auth, metrics), config.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
@@ -113,7 +101,7 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _deploy_stack(provider: LocalProvider, stack: Stack, only: list[str]) -> None:
+def _deploy_stack(provider: LocalProvider, stack: Stack, only: tuple[str, ...]) -> None:
     for name in sorted(set(only) - set(stack.functions)):
         print(f"faasml up: --filter {name}: no such function in {stack.path.name}", flush=True)
     for name, spec in stack.functions.items():

@@ -187,8 +187,9 @@ def _read_environment_file(path: Path) -> dict[str, str]:
 
 
 def find_template(lang: str, folder: Path) -> Path | None:
-    checkout = Path(__file__).resolve().parents[2]
-    for base in (folder, Path.cwd(), checkout):
+    """`templates/<lang>` (or faas-cli's `template/<lang>`) beside the stack, else in the
+    working directory (a generated stack elsewhere, run from a checkout)."""
+    for base in (folder, Path.cwd()):
         for sub in TEMPLATE_FOLDERS:
             candidate = base / sub / lang
             if (candidate / "index.py").is_file() or (candidate / "template.yml").is_file():

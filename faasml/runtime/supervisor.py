@@ -16,22 +16,15 @@ from typing import Awaitable, Callable, Mapping
 
 from faasml.runtime.backoff import RestartBackoff
 from faasml.runtime.balancer import LeastInFlight
+from faasml.runtime.config import SupervisionSettings
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore, rfc3339
 from faasml.runtime.nodes import Node
 from faasml.cpu import cpu_millis, nice_for
 from faasml.runtime.placement import choose_node
-from faasml.runtime.readiness import ProbeSettings, ReadinessProbe
+from faasml.runtime.readiness import ReadinessProbe
 from faasml.runtime.replicas import (Replica, ReplicaState, UsageMeter, pump_output, release_port,
                                      replica_environment, reserve_port, start_process, terminate)
 from faasml.runtime.stack import FunctionSpec, LocalSource
-
-
-@dataclass
-class SupervisionSettings:
-    """Timings of readiness probing and draining (defaults follow of-watchdog/Kubernetes)."""
-
-    probe: ProbeSettings = field(default_factory=ProbeSettings)
-    drain_grace_s: float = 10.0  # in-flight requests may finish before SIGTERM
 
 
 @dataclass

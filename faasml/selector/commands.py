@@ -1,4 +1,5 @@
-"""`faasml profile` and `faasml bench selector`: argument parsing only."""
+"""`faasml profile` and `faasml bench selector`: argument parsing only; the work is in
+faasml.profiling and faasml.bench.selector."""
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,20 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from faasml.selector.profile_command import run_profile
+    from faasml.profiling.command import run_profile
 
     return run_profile(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from faasml.selector.bench import BenchSettings, run_selector_bench
+    from faasml.bench.localstage import find_checkout
+    from faasml.bench.selector import BenchSettings, run_selector_bench
 
+    try:
+        checkout = find_checkout()
+    except FileNotFoundError as exc:
+        print(f"faasml bench selector: {exc}")
+        return 2
     settings = BenchSettings(decisions=args.decisions, rounds=args.rounds, hop_requests=args.requests,
                              model_requests=args.model_requests)
-    return run_selector_bench(settings, args.models.resolve(), args.json_out)
+    return run_selector_bench(settings, args.models.resolve(), checkout, args.json_out)

@@ -1,76 +1,88 @@
-"""The selector's configuration, read once from the environment (stack.yml `environment`).
-
-Each field says what it means; `from_env` is the only place env vars are read.
+"""The selector's settings, declared once: each field names its environment variable (set
+in stack.yml's `environment`), default, parser and meaning. `load(SelectorConfig)` reads
+and validates them at start; the handler stops on a bad one (faasml/settings.py).
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from faasml.selector.gateway import GatewayEndpoint
-from faasml.selector.policies import DEFAULT_POLICY
+from faasml.selector.gateway_client import GatewayEndpoint
+from faasml.selector.policies import DEFAULT_POLICY, POLICIES
+from faasml.settings import http_url, number, one_of, setting, whole_number
 
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+DEFAULT_GATEWAY = "http://127.0.0.1:8080"   # the local runtime's address
+DEFAULT_PASSWORD_FILE = "/var/openfaas/secrets/basic-auth-password"  # OpenFaaS's mounted secret
+SECONDS = number(positive=True)
 
 
-@dataclass
+def parse_gateways(raw: str) -> tuple[GatewayEndpoint, ...]:
+    endpoints = tuple(GatewayEndpoint.parse(spec) for spec in raw.split(",") if spec.strip())
+    if not endpoints:
+        raise ValueError("names no gateway")
+    return endpoints
+
+
+@dataclass(frozen=True)
 class SelectorConfig:
-    # Gateways whose /system/functions form the registry (FAASML_GATEWAYS, comma-separated
-    # `[name=]url`; else FAASML_GATEWAY_URL (set by `faasml up`), gateway_url, OPENFAAS_URL;
-    # else the local runtime's default address).
-    gateways: list[GatewayEndpoint] = field(default_factory=list)
-    prometheus_url: str | None = None     # PROMETHEUS_URL: load via PromQL instead of /metrics
-                                          # (FAASML_GATEWAY_METRICS_URL: the first gateway's
-                                          # /metrics when not <gateway>/metrics, e.g. :8082)
-    policy: str = DEFAULT_POLICY          # FAASML_POLICY: default ranking policy
-    profiles_path: str | None = None      # FAASML_PROFILES: JSON written by `faasml profile`
-    registry_refresh_s: float = 5.0       # FAASML_REGISTRY_REFRESH_S: re-list functions this often
-    metrics_poll_s: float = 1.0           # FAASML_METRICS_POLL_S: poll gateway load this often
-    gateway_max_age_s: float = 5.0        # FAASML_GATEWAY_MAX_AGE_S: gateway load older is ignored
-    observed_max_age_s: float = 30.0      # FAASML_OBSERVED_MAX_AGE_S: own observations older are ignored
-    cooldown_s: float = 2.0               # FAASML_COOLDOWN_S: skip a failed variant this long
-    timeout_s: float = 25.0               # FAASML_TIMEOUT_S: deadline without max_latency_ms
-                                          # (under of-watchdog's 30 s exec_timeout)
-    max_attempts: int = 3                 # FAASML_MAX_ATTEMPTS: variants tried per request
-    replica_concurrency: int = 1          # FAASML_REPLICA_CONCURRENCY: requests one replica runs at once
-    max_queue_per_slot: float = 16.0      # FAASML_MAX_QUEUE_PER_SLOT: beyond it a variant is saturated
-    pool_size: int = 512                  # FAASML_POOL_SIZE: kept-alive connections per gateway
-    max_queue_ms: float = 100.0           # FAASML_MAX_QUEUE_MS: predicted queueing above which a
-                                          # variant takes no more requests for now
-    protect_s: float = 5.0                # FAASML_PROTECT_S: how long a tight-deadline request keeps
-                                          # its fast lane's budget (0: no budgets)
-    protect_margin: float = 0.8           # FAASML_PROTECT_MARGIN: share of a limit budgets aim at
-    hold_s: float = 0.5                   # FAASML_HOLD_S: longest a request finding no room waits
-                                          # in the selector for some (0: shed at once)
+    gateways: tuple[GatewayEndpoint, ...] = setting(
+        ("FAASML_GATEWAYS", "FAASML_GATEWAY_URL", "gateway_url", "OPENFAAS_URL"),
+        (GatewayEndpoint.parse(DEFAULT_GATEWAY),), parse_gateways,
+        "gateways whose /system/functions form the registry, comma-separated [name=]url "
+        "(FAASML_GATEWAY_URL is what `faasml up` sets; gateway_url, OPENFAAS_URL a cluster's)")
+    gateway_user: str = setting("FAASML_GATEWAY_USER", "admin", doc="basic-auth user for /system/functions")
+    gateway_password: str | None = setting(
+        ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"), None,
+        doc="basic-auth password, else the one in the password file", secret=True)
+    gateway_password_file: str = setting("FAASML_GATEWAY_PASSWORD_FILE", DEFAULT_PASSWORD_FILE,
+                                         doc="where the password is read when not given")
+    gateway_metrics_url: str | None = setting(
+        "FAASML_GATEWAY_METRICS_URL", None, http_url,
+        "the first gateway's /metrics when not <gateway>/metrics (OpenFaaS serves it on :8082)")
+    prometheus_url: str | None = setting("PROMETHEUS_URL", None, http_url,
+                                         "read load via PromQL here instead of the gateways' /metrics")
+    policy: str = setting("FAASML_POLICY", DEFAULT_POLICY, one_of(*POLICIES), "default ranking policy")
+    profiles_path: str | None = setting("FAASML_PROFILES", None,
+                                        doc="profiles JSON written by `faasml profile`")
+    registry_refresh_s: float = setting("FAASML_REGISTRY_REFRESH_S", 5.0, SECONDS, "re-list functions this often")
+    metrics_poll_s: float = setting("FAASML_METRICS_POLL_S", 1.0, SECONDS, "poll gateway load this often")
+    gateway_max_age_s: float = setting("FAASML_GATEWAY_MAX_AGE_S", 5.0, SECONDS,
+                                       "gateway load older than this is ignored")
+    observed_max_age_s: float = setting("FAASML_OBSERVED_MAX_AGE_S", 30.0, SECONDS,
+                                        "own latency observations older than this are ignored")
+    cooldown_s: float = setting("FAASML_COOLDOWN_S", 2.0, number(), "skip a failed variant this long")
+    timeout_s: float = setting("FAASML_TIMEOUT_S", 25.0, SECONDS,
+                               "deadline without max_latency_ms (under of-watchdog's 30 s exec_timeout)")
+    max_attempts: int = setting("FAASML_MAX_ATTEMPTS", 3, whole_number(1), "variants tried per request")
+    replica_concurrency: int = setting("FAASML_REPLICA_CONCURRENCY", 1, whole_number(1),
+                                       "requests one replica runs at once (the queue model)")
+    max_queue_per_slot: float = setting("FAASML_MAX_QUEUE_PER_SLOT", 16.0, number(positive=True),
+                                        "beyond this many queued per slot a variant is saturated")
+    pool_size: int = setting("FAASML_POOL_SIZE", 512, whole_number(1), "kept-alive connections per gateway")
+    max_queue_ms: float = setting("FAASML_MAX_QUEUE_MS", 100.0, number(positive=True),
+                                  "predicted queueing (ms) above which a variant takes no more requests for now")
+    hold_s: float = setting("FAASML_HOLD_S", 0.5, number(),
+                            "longest a request that finds no room waits in the selector (0: 429 at once)")
+    protect_s: float = setting("FAASML_PROTECT_S", 5.0, number(),
+                               "how long a tight-deadline request keeps its fast lane's budget (0: none)")
+    protect_margin: float = setting("FAASML_PROTECT_MARGIN", 0.8, number(positive=True),
+                                    "the share of a tight limit the fast lane's budget aims at")
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "SelectorConfig":
-        specs = env.get("FAASML_GATEWAYS") or env.get("FAASML_GATEWAY_URL") or env.get("gateway_url") \
-            or env.get("OPENFAAS_URL") or DEFAULT_GATEWAY
-        number = lambda name, default: float(env.get(name, default))  # noqa: E731
-        gateways = [GatewayEndpoint.parse(s, env) for s in specs.split(",") if s.strip()]
-        if env.get("FAASML_GATEWAY_METRICS_URL") and gateways:
-            # An OpenFaaS gateway serves /metrics on another port (8082) than its API.
-            gateways[0] = dataclasses.replace(gateways[0], metrics_url=env["FAASML_GATEWAY_METRICS_URL"])
-        return cls(
-            gateways=gateways,
-            prometheus_url=env.get("PROMETHEUS_URL") or None,
-            policy=env.get("FAASML_POLICY", DEFAULT_POLICY),
-            profiles_path=env.get("FAASML_PROFILES") or None,
-            registry_refresh_s=number("FAASML_REGISTRY_REFRESH_S", 5.0),
-            metrics_poll_s=number("FAASML_METRICS_POLL_S", 1.0),
-            gateway_max_age_s=number("FAASML_GATEWAY_MAX_AGE_S", 5.0),
-            observed_max_age_s=number("FAASML_OBSERVED_MAX_AGE_S", 30.0),
-            cooldown_s=number("FAASML_COOLDOWN_S", 2.0),
-            timeout_s=number("FAASML_TIMEOUT_S", 25.0),
-            max_attempts=int(number("FAASML_MAX_ATTEMPTS", 3)),
-            replica_concurrency=int(number("FAASML_REPLICA_CONCURRENCY", 1)),
-            max_queue_per_slot=number("FAASML_MAX_QUEUE_PER_SLOT", 16.0),
-            pool_size=int(number("FAASML_POOL_SIZE", 512)),
-            max_queue_ms=number("FAASML_MAX_QUEUE_MS", 100.0),
-            protect_s=number("FAASML_PROTECT_S", 5.0),
-            protect_margin=number("FAASML_PROTECT_MARGIN", 0.8),
-            hold_s=number("FAASML_HOLD_S", 0.5),
-        )
+    def endpoints(self) -> list[GatewayEndpoint]:
+        """The gateways with their credentials: a URL's own, else the configured user and
+        password (or the password file's); the first one with its metrics URL."""
+        password = self.gateway_password or read_secret(self.gateway_password_file)
+        endpoints = [dataclasses.replace(e, user=e.user or self.gateway_user,
+                                         password=e.password if e.password is not None else password)
+                     for e in self.gateways]
+        if self.gateway_metrics_url:
+            endpoints[0] = dataclasses.replace(endpoints[0], metrics_url=self.gateway_metrics_url)
+        return endpoints
+
+
+def read_secret(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None

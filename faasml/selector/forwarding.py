@@ -8,49 +8,74 @@ next decisions skip it without waiting for the registry to notice.
 """
 from __future__ import annotations
 
+import enum
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 import urllib3
 
 from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
-from faasml.http import Request
+from faasml.http import Headers, Request
 from faasml.selector.candidate import Candidate
-from faasml.selector.gateway import GatewayClient, Upstream
+from faasml.selector.gateway_client import GatewayClient, Upstream
 from faasml.selector.load import LoadTracker
 
-# Not forwarded either way: they describe one hop, not the message.
-HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding", "keep-alive",
-                         "te", "trailer", "upgrade", "proxy-authorization", "accept-encoding",
-                         "date", "server"})
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
                               "explain", "policy"})
 MARK_DOWN_STATUSES = frozenset({404, 502, 503})
 
 
-@dataclass
+class Outcome(enum.Enum):
+    """How one attempt ended."""
+
+    ANSWERED = "answered"                  # a status the client gets as it is
+    RETRYABLE = "retryable"                # 429, 404 (gone) or 5xx: another variant may answer
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection error"
+
+
+@dataclass(frozen=True)
 class Attempt:
     variant: str
-    outcome: str           # "200", "503", "connection error", "timeout", ...
+    outcome: Outcome
     elapsed_ms: float
+    status: int | None = None   # what the variant answered; None when it did not answer
+    error: str = ""             # the exception type of a connection error
+
+    @property
+    def reason(self) -> str:
+        """What went wrong, as the retries metric labels it: the status, else the outcome."""
+        return str(self.status) if self.status is not None else self.outcome.value
+
+    def as_dict(self) -> dict[str, Any]:
+        outcome = f"{self.reason}: {self.error}" if self.error else self.reason
+        return {"variant": self.variant, "outcome": outcome, "elapsed_ms": round(self.elapsed_ms, 3)}
 
 
 @dataclass
 class Forwarded:
-    upstream: Upstream
-    candidate: Candidate
-    attempts: list[Attempt] = field(default_factory=list)
+    """Every attempt of one request, and either the answer or why there is none."""
+
+    attempts: list[Attempt]
+    upstream: Upstream | None = None
+    candidate: Candidate | None = None
+    error: FaasmlError | None = None
+
+    @property
+    def failed_over(self) -> list[Attempt]:
+        """The attempts after which the next variant was tried (the last one never was)."""
+        return self.attempts[:-1]
 
 
 def is_retryable(status: int) -> bool:
     return status == 429 or status == 404 or status >= 500
 
 
-def outgoing_headers(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items()
-            if k not in HOP_HEADERS and not k.startswith("x-faasml-")}
+def outgoing_headers(request: Request) -> Headers:
+    """The client's headers for the executor, less hop-by-hop ones and the selector's own."""
+    return Headers.end_to_end(request.headers.items(), drop_prefix="x-faasml-")
 
 
 def outgoing_query(request: Request) -> str:
@@ -65,14 +90,13 @@ class Forwarder:
         self.max_attempts = max(1, max_attempts)
         self.on_variant_gone = on_variant_gone
 
-    def forward(self, ranked: list[Candidate], request: Request, deadline: float,
-                first_acquired: bool = True) -> Forwarded:
+    def forward(self, ranked: list[Candidate], request: Request, deadline: float) -> Forwarded:
         """Try `ranked` in order; the first one's in-flight slot was taken by the decider."""
         headers, query = outgoing_headers(request), outgoing_query(request)
         attempts: list[Attempt] = []
         last: Upstream | None = None
         for index, candidate in enumerate(ranked[: self.max_attempts]):
-            if index > 0 or not first_acquired:
+            if index > 0:
                 self.load.acquire(candidate.key)
             upstream = None
             try:
@@ -83,17 +107,17 @@ class Forwarder:
             finally:
                 # Abandoned on a timeout, the call still runs in the executor: its work
                 # stays on the node for about one more service time.
-                timed_out = upstream is None and attempts and attempts[-1].outcome == "timeout"
+                timed_out = upstream is None and attempts and attempts[-1].outcome is Outcome.TIMEOUT
                 self.load.release(candidate.key, candidate.prediction.service_ms if timed_out else 0.0)
             if upstream is None:
                 continue
             last = upstream
             if not is_retryable(upstream.status):
                 self._observe(candidate, upstream)
-                return Forwarded(upstream, candidate, attempts)
-        raise self._exhausted(attempts, last, deadline)
+                return Forwarded(attempts, upstream, candidate)
+        return Forwarded(attempts, error=self._exhausted(attempts, last, deadline))
 
-    def _call(self, candidate: Candidate, body: bytes, headers: dict[str, str], query: str,
+    def _call(self, candidate: Candidate, body: bytes, headers: Headers, query: str,
               remaining_s: float, attempts: list[Attempt]) -> Upstream | None:
         variant = candidate.variant
         started = time.perf_counter()
@@ -101,15 +125,16 @@ class Forwarder:
             upstream = self.clients[variant.gateway].invoke(variant.name, variant.namespace, body,
                                                             headers, query, remaining_s)
         except (urllib3.exceptions.TimeoutError, TimeoutError):
-            attempts.append(Attempt(variant.id, "timeout", (time.perf_counter() - started) * 1e3))
+            attempts.append(Attempt(variant.id, Outcome.TIMEOUT, (time.perf_counter() - started) * 1e3))
             return None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            attempts.append(Attempt(variant.id, f"connection error: {type(exc).__name__}",
-                                    (time.perf_counter() - started) * 1e3))
+            attempts.append(Attempt(variant.id, Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1e3,
+                                    error=type(exc).__name__))
             self.load.mark_down(candidate.key)
             self.on_variant_gone()
             return None
-        attempts.append(Attempt(variant.id, str(upstream.status), upstream.elapsed_ms))
+        outcome = Outcome.RETRYABLE if is_retryable(upstream.status) else Outcome.ANSWERED
+        attempts.append(Attempt(variant.id, outcome, upstream.elapsed_ms, upstream.status))
         if upstream.status in MARK_DOWN_STATUSES:
             self.load.mark_down(candidate.key)
             if upstream.status == 404:
@@ -119,7 +144,7 @@ class Forwarder:
     def _observe(self, candidate: Candidate, upstream: Upstream) -> None:
         if not 200 <= upstream.status < 300:
             return
-        compute = upstream.headers.get("X-Faasml-Compute-Ms") or upstream.headers.get("x-faasml-compute-ms")
+        compute = upstream.headers.get("X-Faasml-Compute-Ms")
         try:
             compute_ms = float(compute) if compute is not None else None
         except ValueError:
@@ -128,16 +153,15 @@ class Forwarder:
         self.load.mark_up(candidate.key)
 
     def _exhausted(self, attempts: list[Attempt], last: Upstream | None, deadline: float) -> FaasmlError:
-        tried = [{"variant": a.variant, "outcome": a.outcome, "elapsed_ms": round(a.elapsed_ms, 3)}
-                 for a in attempts]
-        summary = "; ".join(f"{a.variant}: {a.outcome}" for a in attempts) or "no attempt fitted the deadline"
+        tried = [a.as_dict() for a in attempts]
+        summary = "; ".join(f"{a['variant']}: {a['outcome']}" for a in tried) or "no attempt fitted the deadline"
         details = {"attempts": tried}
         headers = {"X-Faasml-Attempts": str(len(attempts))}
         if time.monotonic() >= deadline:
             return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
                                   code="deadline_exceeded", details=details, headers=headers)
-        if last is not None and all(a.outcome == "429" for a in attempts):
-            headers["Retry-After"] = last.headers.get("Retry-After") or last.headers.get("retry-after") or "1"
+        if last is not None and all(a.status == 429 for a in attempts):
+            headers["Retry-After"] = last.headers.get("Retry-After") or "1"
             return TooManyRequests(f"every variant tried is saturated ({summary})", code="saturated",
                                    details=details, headers=headers)
         return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details,

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from faasml.selector.gateway import GatewayClient, GatewayUnavailable
+from faasml.selector.gateway_client import GatewayClient, GatewayUnavailable
 from faasml.selector.load import GatewayLoad
 from faasml.selector.promtext import parse_samples
 

@@ -1,7 +1,7 @@
 """The client's side of a selection: what it asks for and the limits it sets.
 
-Parameters come from the query string or from `X-Faasml-*` headers (DESIGN.md), so a
-plain `curl`, `faas-cli invoke --query` or `-H` all work.
+Parameters come from the query string or from `X-Faasml-*` headers (the request contract
+in docs/architecture.md), so a plain `curl`, `faas-cli invoke --query` or `-H` all work.
 """
 from __future__ import annotations
 

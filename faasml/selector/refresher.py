@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Protocol
 
-from faasml.selector.gateway import GatewayUnavailable
+from faasml.selector.gateway_client import GatewayUnavailable
 from faasml.selector.load import GatewayLoad, LoadTracker
 from faasml.selector.registry import Registry
 

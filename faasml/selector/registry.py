@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
-from faasml.selector.gateway import GatewayClient, GatewayUnavailable
+from faasml.selector.gateway_client import GatewayClient, GatewayUnavailable
 from faasml.selector.profiles import ProfileFile, apply_profile
 from faasml.selector.variant import InvalidVariant, Variant, is_executor, variant_from_status
 

@@ -13,13 +13,15 @@ import random
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
+from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
-from faasml.http import Request, Response
+from faasml.http import Headers, Request, Response
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import NO_ROOM, Decider, Decision, DecisionConfig
-from faasml.selector.forwarding import HOP_HEADERS, Forwarded, Forwarder
-from faasml.selector.gateway import GatewayClient
+from faasml.selector.forwarding import Forwarded, Forwarder
+from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.holding import HoldQueue
 from faasml.selector.load import Clock, LoadConfig, LoadTracker
 from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
@@ -29,8 +31,10 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.profiles import ProfileFile
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
-from faasml.selector.telemetry import SelectorMetrics
+from faasml.selector.telemetry import (DECISIONS, FAILED, INFEASIBLE, RETRIES, SHED,
+                                       SelectorMetrics)
 from faasml.selector.variant import Variant
+from faasml.settings import ConfigError
 from faasml.selector import views
 
 # The gateway stamps each call with X-Start-Time (Unix nanoseconds, as OpenFaaS's gateway
@@ -57,7 +61,7 @@ class SelectorService:
     def __init__(self, config: SelectorConfig, clock: Clock = time.monotonic,
                  rng: random.Random | None = None):
         self.config = config
-        self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.gateways}
+        self.clients = {e.url: GatewayClient(e, pool_size=config.pool_size) for e in config.endpoints()}
         self.registry = Registry(list(self.clients.values()), ProfileFile(config.profiles_path), clock)
         self.load = LoadTracker(LoadConfig(observed_max_age_s=config.observed_max_age_s,
                                            gateway_max_age_s=config.gateway_max_age_s,
@@ -69,8 +73,8 @@ class SelectorService:
         self.holds = HoldQueue()
         self.load.on_release = self.holds.notify
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
-        if config.policy not in self.policies:
-            raise ValueError(f"FAASML_POLICY={config.policy!r} is unknown; known: {', '.join(POLICIES)}")
+        if config.policy not in self.policies:  # load() checks it; a config built in code may not
+            raise ConfigError(f"FAASML_POLICY={config.policy!r}: must be one of {', '.join(POLICIES)}")
         self.metrics = SelectorMetrics()
         self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
                                    config.registry_refresh_s, config.metrics_poll_s)
@@ -78,11 +82,15 @@ class SelectorService:
         self._started = threading.Lock()
         self._running = False
 
-    @property
-    def load_source_names(self) -> list[str]:
+    def setup(self) -> dict[str, Any]:
+        """What this selector runs with: policies, gateways, load sources, registry age."""
         if self.config.prometheus_url:
-            return [f"prometheus {self.config.prometheus_url}"]
-        return [f"gateway-metrics {url}" for url in self.clients]
+            sources = [f"prometheus {self.config.prometheus_url}"]
+        else:
+            sources = [f"gateway-metrics {url}" for url in self.clients]
+        return {"default_policy": self.config.policy, "policies": list(self.policies),
+                "gateways": [c.endpoint.name for c in self.clients.values()], "load_sources": sources,
+                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None}
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:
@@ -122,10 +130,10 @@ class SelectorService:
         if request.method != "GET":
             raise MethodNotAllowed(f"{path} answers GET only")
         if path == "/variants":
-            return Response.json(views.variants_view(self))
+            return Response.json(views.variants_view(self.registry.snapshot, self.load, self.predictor,
+                                                     self.setup()))
         if path == "/metrics":
-            return Response(200, self.metrics.render().encode(),
-                            {"Content-Type": "text/plain; version=0.0.4"})
+            return Response(200, self.metrics.render().encode(), {"Content-Type": prometheus.CONTENT_TYPE})
         if path == "/ready":
             if not self.registry.snapshot.variants:
                 raise NotReady("no variant discovered yet", details={"problems": list(self.registry.snapshot.problems)})
@@ -145,14 +153,12 @@ class SelectorService:
         arrived = time.monotonic() - inbound_delay_s(request)
         decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
-        try:
-            forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
-        except FaasmlError as exc:
-            self.metrics.count("faasml_selector_failed_total", task=task, code=exc.code)
-            self._count_retries(task, exc.details.get("attempts", []))
-            raise
-        # Every attempt before the one that answered failed over to the next variant.
-        self._count_retries(task, [{"variant": a.variant, "outcome": a.outcome} for a in forwarded.attempts[:-1]])
+        forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
+        for attempt in forwarded.failed_over:
+            self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
+        if forwarded.error is not None:
+            self._count_refusal(task, forwarded.error)
+            raise forwarded.error
         return self._respond(task, decision, forwarded)
 
     def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
@@ -168,16 +174,9 @@ class SelectorService:
         if self._held(decision) and self.config.hold_s > 0:
             decision = self._hold(decision, selection, policy, variants, arrived)
         self.metrics.observe_decision(decision.decision_s)
-        error = decision.error
-        if error is not None:
-            if error.status == 422:
-                self.metrics.count("faasml_selector_infeasible_total", task=task,
-                                   limit=str(error.details.get("limit", "")))
-            elif error.status == 429:
-                self.metrics.count("faasml_selector_shed_total", task=task)
-            else:
-                self.metrics.count("faasml_selector_failed_total", task=task, code=error.code)
-            raise error
+        if decision.error is not None:
+            self._count_refusal(task, decision.error)
+            raise decision.error
         return decision
 
     @staticmethod
@@ -200,6 +199,15 @@ class SelectorService:
             return self.decider.evaluate(variants, now_asking, policy, acquire=True)
 
         return self.holds.hold(attempt, self._held, until)
+
+    def _count_refusal(self, task: str, error: FaasmlError) -> None:
+        """One count per request the selector could not serve, by why."""
+        if error.status == 422:
+            self.metrics.count(INFEASIBLE, task=task, limit=str(error.details.get("limit", "")))
+        elif error.status == 429:
+            self.metrics.count(SHED, task=task)
+        else:
+            self.metrics.count(FAILED, task=task, code=error.code)
 
     def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
         snapshot = self.registry.snapshot
@@ -231,16 +239,11 @@ class SelectorService:
                              details={"parameter": "policy", "known_policies": list(POLICIES)})
         return policy
 
-    def _count_retries(self, task: str, failed_attempts: list[dict]) -> None:
-        for attempt in failed_attempts:
-            self.metrics.count("faasml_selector_retries_total", task=task, variant=str(attempt["variant"]),
-                               reason=str(attempt["outcome"]).split(":")[0])
-
     def _respond(self, task: str, decision: Decision, forwarded: Forwarded) -> Response:
         answered = forwarded.candidate
-        self.metrics.count("faasml_selector_decisions_total", task=task, variant=answered.key,
-                           policy=decision.policy)
-        headers = {k: v for k, v in forwarded.upstream.headers.items() if k.lower() not in HOP_HEADERS}
+        self.metrics.count(DECISIONS, task=task, variant=answered.key, policy=decision.policy)
+        upstream = forwarded.upstream.headers
+        headers = Headers.end_to_end((name, upstream[name]) for name in upstream)
         headers.update({
             "X-Faasml-Variant": answered.key,
             "X-Faasml-Predicted-Latency-Ms": f"{answered.prediction.total_ms:.3f}",

@@ -5,38 +5,36 @@ request, no dependency.
 """
 from __future__ import annotations
 
-import bisect
 import threading
 from collections import defaultdict
+
+from faasml.prometheus import Histogram, family, histogram_family, render
 
 # Decision time buckets (seconds): the goal is well under 200 µs.
 DECISION_BUCKETS_S = (25e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 5e-3, 25e-3)
 
+DECISIONS = "faasml_selector_decisions_total"
+RETRIES = "faasml_selector_retries_total"
+INFEASIBLE = "faasml_selector_infeasible_total"
+SHED = "faasml_selector_shed_total"
+FAILED = "faasml_selector_failed_total"
+DECISION_SECONDS = "faasml_selector_decision_seconds"
+
 COUNTERS = {
-    "faasml_selector_decisions_total": "requests forwarded, by task, chosen variant and policy",
-    "faasml_selector_retries_total": "fallbacks to the next variant, by task, failed variant and reason",
-    "faasml_selector_infeasible_total": "requests no variant could meet (422), by task and limit",
-    "faasml_selector_shed_total": "requests refused because every candidate was saturated (429), by task",
-    "faasml_selector_failed_total": "requests no variant answered (503/504), by task and code",
+    DECISIONS: "requests forwarded, by task, chosen variant and policy",
+    RETRIES: "fallbacks to the next variant, by task, the variant that failed and why",
+    INFEASIBLE: "requests no variant could meet (422), by task and limit",
+    SHED: "requests refused because every candidate was saturated (429), by task",
+    FAILED: "requests no variant answered (503/504), by task and code",
 }
 
 Labels = tuple[tuple[str, str], ...]
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Labels, extra: str = "") -> str:
-    parts = [f'{k}="{_escape(v)}"' for k, v in labels] + ([extra] if extra else [])
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
 class SelectorMetrics:
     def __init__(self) -> None:
         self._counters: dict[str, dict[Labels, float]] = {name: defaultdict(float) for name in COUNTERS}
-        self._buckets = [0] * (len(DECISION_BUCKETS_S) + 1)
-        self._decision_sum_s = 0.0
+        self._decisions = Histogram(DECISION_BUCKETS_S)
         self._lock = threading.Lock()
 
     def count(self, name: str, **labels: str) -> None:
@@ -46,25 +44,16 @@ class SelectorMetrics:
 
     def observe_decision(self, seconds: float) -> None:
         with self._lock:
-            self._buckets[bisect.bisect_left(DECISION_BUCKETS_S, seconds)] += 1
-            self._decision_sum_s += seconds
+            self._decisions.observe(seconds)
 
     def value(self, name: str, **labels: str) -> float:
         return self._counters[name].get(tuple(sorted(labels.items())), 0.0)
 
     def render(self) -> str:
-        lines: list[str] = []
         with self._lock:
-            for name, help_text in COUNTERS.items():
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-                lines += [f"{name}{_labels(k)} {v:g}" for k, v in sorted(self._counters[name].items())]
-            name = "faasml_selector_decision_seconds"
-            lines += [f"# HELP {name} time to rank the candidates of one request",
-                      f"# TYPE {name} histogram"]
-            cumulative = 0
-            for bound, count in zip(DECISION_BUCKETS_S + (float("inf"),), self._buckets):
-                cumulative += count
-                le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                lines.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
-            lines += [f"{name}_sum {self._decision_sum_s:.9f}", f"{name}_count {cumulative}"]
-        return "\n".join(lines) + "\n"
+            families = [family(name, "counter", help_text, sorted(self._counters[name].items()))
+                        for name, help_text in COUNTERS.items()]
+            families.append(histogram_family(DECISION_SECONDS,
+                                             "time to rank the candidates of one request",
+                                             [((), self._decisions)]))
+            return render(families)

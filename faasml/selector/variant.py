@@ -1,7 +1,8 @@
 """What a model variant promises, read from its OpenFaaS function's annotations.
 
-The deployment is the registry (docs/architecture.md): every executor function carries `faasml.io/*`
-annotations, and this module turns one `GET /system/functions` entry into a `Variant`.
+The deployment is the registry (docs/architecture.md, Contracts): every executor function
+carries `faasml.io/*` annotations, and this module turns one `GET /system/functions` entry
+into a `Variant`.
 """
 from __future__ import annotations
 

@@ -1,14 +1,18 @@
-"""JSON views: the explain table of one decision, and the registry with live state."""
+"""JSON views: the explain table of one decision, and the registry with live state.
+
+Views read what they are handed (a decision; the registry snapshot with the load and the
+predictor), never the service that calls them.
+"""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping
 
 from faasml.selector.decision import Decision
+from faasml.selector.load import LoadTracker
 from faasml.selector.params import SelectionRequest
-
-if TYPE_CHECKING:
-    from faasml.selector.service import SelectorService
+from faasml.selector.predictor import LatencyPredictor
+from faasml.selector.registry import Snapshot
 
 
 def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> dict[str, Any]:
@@ -32,13 +36,15 @@ def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> 
     }
 
 
-def variants_view(service: "SelectorService") -> dict[str, Any]:
-    snapshot = service.registry.snapshot
-    now = service.load.clock()
+def variants_view(snapshot: Snapshot, load: LoadTracker, predictor: LatencyPredictor,
+                  setup: Mapping[str, Any]) -> dict[str, Any]:
+    """Every variant with what it promises and its live state; `setup` describes the
+    selector (policies, gateways, load sources, registry age)."""
+    now = load.clock()
     variants = []
     for variant in snapshot.variants:
-        prediction = service.predictor.predict(variant, now)
-        gateway_load = service.load.gateway(variant.id, now)
+        prediction = predictor.predict(variant, now)
+        gateway_load = load.gateway(variant.id, now)
         variants.append({
             "variant": variant.id, "function": variant.name, "namespace": variant.namespace,
             "gateway": variant.gateway, "task": variant.task, "accuracy": variant.accuracy,
@@ -47,15 +53,10 @@ def variants_view(service: "SelectorService") -> dict[str, Any]:
             "declared_rtt_ms": variant.rtt_ms, "replicas": variant.replicas,
             "available_replicas": variant.available_replicas,
             "live": prediction.as_dict() | {
-                "selector_inflight": service.load.own_inflight(variant.id),
+                "selector_inflight": load.own_inflight(variant.id),
                 "gateway_inflight": gateway_load.inflight if gateway_load else None,
                 "gateway_mean_latency_ms": gateway_load.mean_latency_ms if gateway_load else None,
-                "cooling_down": service.load.is_down(variant.id, now)},
+                "cooling_down": load.is_down(variant.id, now)},
         })
-    return {"tasks": snapshot.tasks, "default_policy": service.config.policy,
-            "policies": list(service.policies),
-            "gateways": [c.endpoint.name for c in service.clients.values()],
-            "load_sources": service.load_source_names,
-            "registry_age_s": round(service.registry.age(), 3) if snapshot.variants else None,
-            "problems": list(snapshot.problems), "variants": variants,
+    return {"tasks": snapshot.tasks, **setup, "problems": list(snapshot.problems), "variants": variants,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

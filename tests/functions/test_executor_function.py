@@ -2,12 +2,8 @@
 process on a free port, driven over HTTP."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,28 +11,7 @@ import requests
 from tests.executor.conftest import encode
 from tests.executor.test_service import png_claiming
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_function(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """Lay the function out like `faas-cli build --shrinkwrap` (index.py + function/) and run it."""
-    run_dir = tmp_path / "executor"
-    run_dir.mkdir()
-    (run_dir / "index.py").symlink_to(ROOT / "templates/faasml-python3-http/index.py")
-    (run_dir / "function").symlink_to(ROOT / "functions/executors")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "index.py"], cwd=run_dir,
-        env={**os.environ, **env, "FAASML_LISTEN_PORT": str(port), "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    return process, f"http://127.0.0.1:{port}"
+from .process import start_function
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> list[int]:

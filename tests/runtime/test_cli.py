@@ -60,6 +60,17 @@ def test_up_with_a_bad_stack_exits_with_a_clear_message(tmp_path):
     assert result.returncode == 2 and "no `functions:` map" in result.stdout
 
 
+def test_up_with_a_bad_setting_stops_with_one_line(tmp_path):
+    (tmp_path / "stack.yml").write_text("functions: {}\n")
+    command = [sys.executable, "-m", "faasml", "up", "-f", str(tmp_path / "stack.yml")]
+    by_env = subprocess.run(command, env={**os.environ, "FAASML_UP_READY_WAIT_S": "soon"},
+                            capture_output=True, text=True, timeout=30)
+    by_flag = subprocess.run(command + ["--port", "http"], capture_output=True, text=True, timeout=30)
+    assert (by_env.returncode, by_env.stdout) == (2, "")
+    assert by_env.stderr == "faasml up: FAASML_UP_READY_WAIT_S='soon': not a number\n"
+    assert (by_flag.returncode, by_flag.stderr) == (2, "faasml up: --port='http': not a whole number\n")
+
+
 def test_bench_gateway_prints_both_sides_and_the_ratios(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "faasml", "bench", "gateway", "--requests", "50", "--duration", "1",

@@ -151,13 +151,13 @@ def test_basic_auth_accepts_only_the_admin_password(tmp_path):
     assert auth.allows(good)
     assert not auth.allows("Basic " + base64.b64encode(b"admin:wrong").decode())
     assert not auth.allows("Bearer ") and not auth.allows(None) and not auth.allows("Basic !!!")
-    generated = load_basic_auth(tmp_path, env={})
+    generated = load_basic_auth(tmp_path)
     assert (tmp_path / "basic-auth-password").read_text() == generated.password
     assert oct((tmp_path / "basic-auth-password").stat().st_mode & 0o777) == "0o600"
     assert generated.generated and generated.file == tmp_path / "basic-auth-password"
-    reused = load_basic_auth(tmp_path, env={})
+    reused = load_basic_auth(tmp_path)
     assert reused.password == generated.password and not reused.generated
-    assert load_basic_auth(tmp_path, env={"OPENFAAS_PASSWORD": "p"}).password == "p"
+    assert load_basic_auth(tmp_path, "p").password == "p"
 
 
 def test_metrics_render_gateway_names_and_labels():

@@ -9,7 +9,7 @@ import pytest
 from faasml.http import Headers, Request
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import Decider
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.service import SelectorService
 from faasml.selector.load import LoadTracker
 from faasml.selector.predictor import LatencyPredictor
@@ -76,9 +76,8 @@ def gateway():
 
 
 def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
-    env = {"FAASML_GATEWAY_PASSWORD": PASSWORD}
-    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, **overrides}
-    config = SelectorConfig(gateways=[GatewayEndpoint.parse(g.url, env) for g in gateways], **settings)
+    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, "gateway_password": PASSWORD, **overrides}
+    config = SelectorConfig(gateways=tuple(GatewayEndpoint.parse(g.url) for g in gateways), **settings)
     return SelectorService(config).start()
 
 

@@ -9,7 +9,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from faasml.selector.localstage import free_port, stop_process
+from faasml.bench.localstage import stop_process
+from faasml.runtime.replicas import free_port
 
 
 class PrometheusServer:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from faasml.selector.localstage import REPO, LocalStage, executor_function, selector_function, two_nodes
+from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
 
+REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
 TASK = "image-classification"
 # The fastest variant on the edge node; on the cloud node, behind a simulated round
@@ -44,10 +45,10 @@ def staged_variants() -> list[tuple[str, str, float]]:
 
 def image_stage(folder: Path, selector_env: dict[str, str], cloud_rtt_ms: float, port: int) -> LocalStage:
     functions = {name: executor_function(name, MODELS / f"{name}.card.json", TASK, node, card_accuracy(name),
-                                         latency)
+                                         latency, handler=REPO / "functions/executors")
                  for name, node, latency in staged_variants()}
-    functions["selector"] = selector_function(selector_env)
-    return LocalStage(folder, functions, two_nodes(cloud_rtt_ms), port)
+    functions["selector"] = selector_function(selector_env, REPO / "functions/selector")
+    return LocalStage(folder, functions, two_nodes(cloud_rtt_ms), REPO, port)
 
 
 def cat_image(scale: int = 1, format: str = "JPEG") -> bytes:

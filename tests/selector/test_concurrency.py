@@ -8,7 +8,9 @@ import urllib.request
 
 import pytest
 
-from faasml.selector.localstage import LocalStage, executor_function, selector_function, two_nodes
+from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
+
+from .runtime_stage import REPO
 
 pytestmark = pytest.mark.slow
 CONCURRENT = 300
@@ -31,8 +33,9 @@ def stage(tmp_path_factory):
                                handler=folder / "sleepy")
     sleepy["environment"]["FAASML_SERVER_THREADS"] = "512"   # the toy itself must not be the limit
     # One sleepy replica runs all its requests at once: tell the queue model so.
-    selector = selector_function({"FAASML_SERVER_THREADS": "512", "FAASML_REPLICA_CONCURRENCY": "1000"})
-    local = LocalStage(folder, {"sleepy": sleepy, "selector": selector}, two_nodes()).start()
+    selector = selector_function({"FAASML_SERVER_THREADS": "512", "FAASML_REPLICA_CONCURRENCY": "1000"},
+                                 REPO / "functions/selector")
+    local = LocalStage(folder, {"sleepy": sleepy, "selector": selector}, two_nodes(), REPO).start()
     yield local
     local.stop()
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from faasml.selector.localstage import LocalStage, free_port
+from faasml.bench.localstage import LocalStage
+from faasml.runtime.replicas import free_port
 
 from .prometheus import PrometheusServer
 from .runtime_stage import cat_image, ensure_models, image_stage, most_accurate

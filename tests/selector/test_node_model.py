@@ -196,3 +196,17 @@ def test_light_loose_work_may_share_the_fast_lane(stage):
     reasons = {c.key: c.excluded for c in explain.candidates}
     assert reasons["light"] is None                         # 3 ms of the fast variant's time
     assert "kept for requests limited to 30 ms" in reasons["heavy"]   # 30 ms of it
+
+
+def test_a_request_abandoned_on_its_deadline_still_counts_while_the_executor_works(gateway):
+    from .conftest import make_service, post
+
+    gateway.behaviours["quick"] = "slow:0.3"
+    selector = make_service(gateway)
+    try:
+        assert post(selector, task=TASK, tradeoff=0, max_latency_ms=60).status == 504
+        assert selector.load.own_inflight("quick") == 1       # gave up; the executor did not
+        time.sleep(0.05)                                        # ~ one service time later
+        assert selector.load.own_inflight("quick") == 0
+    finally:
+        selector.stop()

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway import GatewayEndpoint
+from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.service import SelectorService
 
 from .conftest import TASK, body, get, make_service, post
@@ -24,7 +24,7 @@ def test_discovery_reads_annotations_and_reports_bad_ones(service):
 
 
 def test_wrong_password_discovers_nothing_and_is_not_ready(gateway):
-    config = SelectorConfig(gateways=[GatewayEndpoint.parse(gateway.url, {"FAASML_GATEWAY_PASSWORD": "nope"})],
+    config = SelectorConfig(gateways=(GatewayEndpoint.parse(gateway.url),), gateway_password="nope",
                             metrics_poll_s=60, registry_refresh_s=60)
     selector = SelectorService(config).start()
     try:
@@ -84,7 +84,13 @@ def test_every_variant_failing_is_503(service, gateway):
         gateway.behaviours[name] = "status:500"
     response = post(service, task=TASK)
     assert response.status == 503
-    assert len(body(response)["error"]["attempts"]) == 3 and response.headers["X-Faasml-Attempts"] == "3"
+    attempts = body(response)["error"]["attempts"]
+    assert [a["outcome"] for a in attempts] == ["500"] * 3 and response.headers["X-Faasml-Attempts"] == "3"
+    # Two attempts failed over to the next variant; the third had nowhere to go.
+    retries = [service.metrics.value("faasml_selector_retries_total", task=TASK, variant=a["variant"], reason="500")
+               for a in attempts]
+    assert retries == [1, 1, 0]
+    assert service.metrics.value("faasml_selector_failed_total", task=TASK, code="no_healthy_variant") == 1
     assert post(service, task=TASK).status == 503  # all cooling down now: none healthy
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from faasml.selector.gateway import GatewayClient, GatewayEndpoint
+from faasml.selector.gateway_client import GatewayClient, GatewayEndpoint
 from faasml.selector.loadsource import GatewayMetricsLoadSource
 from faasml.selector.promtext import parse_samples
 
@@ -47,7 +47,7 @@ def test_upstream_429_everywhere_is_429_with_retry_after(gateway):
 def test_gateway_metrics_give_mean_latency_between_polls(gateway):
     series = 'gateway_functions_seconds_{kind}{{code="200",function_name="quick.openfaas-fn"}} {value}\n'
     clock = iter([10.0, 11.0])
-    source = GatewayMetricsLoadSource(GatewayClient(GatewayEndpoint.parse(gateway.url, {})), lambda: next(clock))
+    source = GatewayMetricsLoadSource(GatewayClient(GatewayEndpoint.parse(gateway.url)), lambda: next(clock))
     gateway.metrics_text = series.format(kind="sum", value=1.0) + series.format(kind="count", value=10)
     assert source.poll()["quick.openfaas-fn"].mean_latency_ms is None   # one poll: no window yet
     gateway.metrics_text = series.format(kind="sum", value=1.6) + series.format(kind="count", value=20)

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
-from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway import GatewayClient
+from faasml.selector.config import SelectorConfig, parse_gateways
+from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.profiles import save_profiles
-from faasml.selector.profiling import ProfileSettings, profile_variant, sample_input, where_measured
+from faasml.profiling.measure import ProfileSettings, profile_variant, sample_input, where_measured
 from faasml.selector.registry import Registry
+from faasml.settings import ConfigError, load
 
 
 def _inputs(specs: list[str]) -> dict[str, tuple[bytes, str]]:
@@ -22,11 +22,13 @@ def _inputs(specs: list[str]) -> dict[str, tuple[bytes, str]]:
 
 
 def run_profile(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    if args.gateway:
-        env["FAASML_GATEWAYS"] = args.gateway
-    config = SelectorConfig.from_env(env)
-    clients = [GatewayClient(endpoint, pool_size=16) for endpoint in config.gateways]
+    # The gateways and their credentials as the selector would read them; --gateway wins.
+    try:
+        given = {"gateways": parse_gateways(args.gateway)} if args.gateway else {}
+    except ValueError as exc:
+        raise ConfigError(f"--gateway={args.gateway!r}: {exc}") from None
+    config = load(SelectorConfig, **given)
+    clients = [GatewayClient(endpoint, pool_size=16) for endpoint in config.endpoints()]
     snapshot = Registry(clients).refresh()
     for problem in snapshot.problems:
         print(f"warning: {problem}")

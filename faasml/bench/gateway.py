@@ -67,9 +67,10 @@ class SideFigures:
 
 
 class _RuntimeUnderTest:
-    """`faasml up` with the trivial function, in a temporary folder."""
+    """`faasml up` with the trivial function, in a temporary folder, run from `checkout`
+    (where it finds the template)."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkout: Path) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="faasml-bench-"))
         (self.folder / "bench-echo").mkdir()
         (self.folder / "bench-echo" / "handler.py").write_text(HANDLER)
@@ -80,7 +81,7 @@ class _RuntimeUnderTest:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
              "--port", str(self.port), "--state-dir", str(self.folder / "state")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=env, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def replica_port_and_pid(self, timeout_s: float = 30.0) -> tuple[int, int]:
         deadline = time.monotonic() + timeout_s
@@ -174,8 +175,8 @@ async def _asyncio_load(url: str, settings: GatewayBenchSettings) -> float:
     return done / (time.monotonic() - started)
 
 
-def run_gateway_bench(settings: GatewayBenchSettings, json_out: Path | None = None) -> int:
-    runtime = _RuntimeUnderTest()
+def run_gateway_bench(settings: GatewayBenchSettings, checkout: Path, json_out: Path | None = None) -> int:
+    runtime = _RuntimeUnderTest(checkout)
     try:
         replica_port, replica_pid = runtime.replica_port_and_pid()
         direct_target, gateway_target = (replica_port, "/"), (runtime.port, "/function/bench-echo")

@@ -1,10 +1,13 @@
 """A throw-away `faasml up` over a generated stack, for the selector's benchmark and its
-integration tests: a real runtime process on a free port, stopped by its own pid."""
+integration tests: a real runtime process on a free port, stopped by its own pid.
+
+It runs from a checkout: `faasml up` starts in `checkout` (where `templates/` is found)
+and the stack's handlers are the checkout's `functions/` folders.
+"""
 from __future__ import annotations
 
 import base64
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +18,18 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from faasml.runtime.replicas import free_port
+
 TEMPLATE = "faasml-python3-http"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def find_checkout(folder: Path | None = None) -> Path:
+    """The checkout the stages run from: the working directory, which must hold functions/
+    and templates/ (as when run from the repository root, like `make bench`)."""
+    folder = (folder or Path.cwd()).resolve()
+    if not ((folder / "functions/selector/handler.py").is_file() and (folder / "templates").is_dir()):
+        raise FileNotFoundError(f"{folder} has no functions/ and templates/: run from the repository root")
+    return folder
 
 
 def stop_process(process: subprocess.Popen | None, grace_s: float = 20.0) -> None:
@@ -38,10 +45,11 @@ def stop_process(process: subprocess.Popen | None, grace_s: float = 20.0) -> Non
 
 
 def executor_function(name: str, model_card: Path, task: str, node_class: str, accuracy: float,
-                      latency_ms: float, handler: Path | None = None) -> dict[str, Any]:
-    """A stack entry for one variant, annotated as DESIGN.md says."""
+                      latency_ms: float, handler: Path) -> dict[str, Any]:
+    """A stack entry for one variant, with the `faasml.io/*` annotations the selector reads
+    (docs/architecture.md); `handler` is usually the checkout's functions/executors."""
     return {
-        "lang": TEMPLATE, "handler": str(handler or REPO / "functions/executors"),
+        "lang": TEMPLATE, "handler": str(handler),
         "image": f"faasml/local-{name}:0", "constraints": [f"faasml.io/node-class={node_class}"],
         "environment": {"FAASML_MODEL": str(model_card), "FAASML_PROVIDER": "cpu",
                         "FAASML_INTRA_OP_THREADS": "1", "ready_path": "/ready"},
@@ -52,8 +60,9 @@ def executor_function(name: str, model_card: Path, task: str, node_class: str, a
     }
 
 
-def selector_function(env: dict[str, str]) -> dict[str, Any]:
-    return {"lang": TEMPLATE, "handler": str(REPO / "functions/selector"), "image": "faasml/local-selector:0",
+def selector_function(env: dict[str, str], handler: Path) -> dict[str, Any]:
+    """The selector's stack entry; `handler` is usually the checkout's functions/selector."""
+    return {"lang": TEMPLATE, "handler": str(handler), "image": "faasml/local-selector:0",
             "labels": {"faasml.io/role": "selector"}, "environment": {"FAASML_SERVER_THREADS": "64", **env}}
 
 
@@ -64,8 +73,9 @@ def two_nodes(cloud_rtt_ms: float = 0.0) -> list[dict[str, Any]]:
 
 class LocalStage:
     def __init__(self, folder: Path, functions: dict[str, Any], nodes: list[dict[str, Any]],
-                 port: int | None = None):
+                 checkout: Path, port: int | None = None):
         self.folder = folder
+        self.checkout = checkout
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.expected = len(functions)
@@ -80,7 +90,7 @@ class LocalStage:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
              "--nodes", str(self.folder / "nodes.yml"), "--port", str(self.port),
-             "--state-dir", str(self.folder / "state")], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+             "--state-dir", str(self.folder / "state")], cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -24,7 +24,7 @@ from typing import Any
 from faasml.bench.stats import percentile
 from faasml.selector.decision import Decider
 from faasml.selector.load import LoadTracker
-from faasml.selector.localstage import REPO, LocalStage, executor_function, selector_function, two_nodes
+from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
 from faasml.selector.params import SelectionRequest
 from faasml.selector.policies import POLICIES, make_policy
 from faasml.selector.predictor import LatencyPredictor
@@ -137,20 +137,22 @@ def _cat_jpeg() -> bytes | None:
     return buffer.getvalue()
 
 
-def bench_hop(settings: BenchSettings, models: Path) -> list[dict[str, Any]]:
+def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> list[dict[str, Any]]:
+    """`checkout`: the repository whose functions/ and templates/ the stage runs."""
     with tempfile.TemporaryDirectory(prefix="faasml-bench-selector-") as tmp:
         folder = Path(tmp)
         (folder / "echo").mkdir()
         (folder / "echo" / "handler.py").write_text(ECHO_HANDLER)
         echo = executor_function("bench-echo", folder / "none.card.json", "bench-echo", "cloud", 0.5, 0.05,
                                  handler=folder / "echo")
-        functions = {"bench-echo": echo, "selector": selector_function({})}
+        functions = {"bench-echo": echo, "selector": selector_function({}, checkout / "functions/selector")}
         card = models / "efficientnet-lite0-int8.card.json"
         image = _cat_jpeg()
         if card.exists() and image is not None:
             functions["efficientnet-lite0-int8"] = executor_function(
-                "efficientnet-lite0-int8", card, "image-classification", "cloud", 0.757, 12.0)
-        stage = LocalStage(folder, functions, two_nodes()).start()
+                "efficientnet-lite0-int8", card, "image-classification", "cloud", 0.757, 12.0,
+                handler=checkout / "functions/executors")
+        stage = LocalStage(folder, functions, two_nodes(), checkout).start()
         try:
             results = [measure_hop(stage.port, "bench-echo", "bench-echo", b"hello", "text/plain",
                                    settings.hop_requests)]
@@ -162,7 +164,7 @@ def bench_hop(settings: BenchSettings, models: Path) -> list[dict[str, Any]]:
             stage.stop()
 
 
-def run_selector_bench(settings: BenchSettings, models: Path = REPO / "models",
+def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
                        json_out: Path | None = None) -> int:
     decisions = bench_decisions(settings)
     print(f"decision time (policy tradeoff; predict + limits + rank + take in-flight); median of "
@@ -176,7 +178,7 @@ def run_selector_bench(settings: BenchSettings, models: Path = REPO / "models",
         low, high = figures["p99_us_range"]
         print(f"  {name:>16} p50 {figures['p50_us']:7.1f} µs  p99 {figures['p99_us']:7.1f} µs "
               f"({low:.1f} – {high:.1f})")
-    hops = bench_hop(settings, models)
+    hops = bench_hop(settings, models, checkout)
     print("selector hop vs the chosen executor through the gateway directly (sequential, keep-alive)")
     print(f"  {'executor':>24} {'direct p50':>10} {'p99':>8} {'selector p50':>12} {'p99':>8} {'added p50':>9}")
     for hop in hops:

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
-
-DEFAULT_PASSWORD_FILE = "/var/openfaas/secrets/basic-auth-password"
 
 
 class GatewayUnavailable(Exception):
@@ -28,16 +24,14 @@ class GatewayUnavailable(Exception):
 class GatewayEndpoint:
     name: str                  # short label shown in the registry (e.g. edge, cloud)
     url: str                   # base URL, no trailing slash, no credentials
-    user: str = "admin"
+    user: str | None = None    # None: the configured user (SelectorConfig.endpoints)
     password: str | None = None
     metrics_url: str | None = None  # defaults to <url>/metrics (the local runtime's)
 
     @classmethod
-    def parse(cls, spec: str, env: Mapping[str, str] = os.environ) -> "GatewayEndpoint":
-        """`[name=]http[s]://[user:pass@]host:port` -> endpoint; credentials default to
-        FAASML_GATEWAY_USER / FAASML_GATEWAY_PASSWORD (or OPENFAAS_PASSWORD), else the
-        OpenFaaS secret file (FAASML_GATEWAY_PASSWORD_FILE, default the mounted
-        `basic-auth-password` secret)."""
+    def parse(cls, spec: str, user: str | None = None, password: str | None = None) -> "GatewayEndpoint":
+        """`[name=]http[s]://[user:pass@]host:port` -> endpoint; credentials in the URL win
+        over `user` and `password`."""
         name, sep, url = spec.strip().partition("=")
         if not sep or "://" in name:
             name, url = "", spec.strip()
@@ -46,20 +40,8 @@ class GatewayEndpoint:
             raise ValueError(f"gateway {spec!r} is not an http(s) URL")
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-        return cls(name=name or netloc, url=clean,
-                   user=parts.username or env.get("FAASML_GATEWAY_USER", "admin"),
-                   password=parts.password or read_password(env))
-
-
-def read_password(env: Mapping[str, str] = os.environ) -> str | None:
-    for name in ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"):
-        if env.get(name):
-            return env[name]
-    path = Path(env.get("FAASML_GATEWAY_PASSWORD_FILE", DEFAULT_PASSWORD_FILE))
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
+        return cls(name=name or netloc, url=clean, user=parts.username or user or None,
+                   password=parts.password or password)
 
 
 @dataclass
@@ -67,7 +49,7 @@ class Upstream:
     """What a function call through the gateway returned."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]   # urllib3's: names case-insensitive, repeated values joined
     body: bytes
     elapsed_ms: float
 
@@ -82,7 +64,7 @@ class GatewayClient:
                                                 retries=False)
         self._auth = {}
         if endpoint.password is not None:
-            token = base64.b64encode(f"{endpoint.user}:{endpoint.password}".encode()).decode()
+            token = base64.b64encode(f"{endpoint.user or 'admin'}:{endpoint.password}".encode()).decode()
             self._auth = {"Authorization": f"Basic {token}"}
 
     def _path(self, path: str) -> str:
@@ -127,7 +109,7 @@ class GatewayClient:
         url = self._path(path) + (f"?{query}" if query else "")
         timeout = urllib3.Timeout(connect=min(self.connect_timeout_s, timeout_s), read=timeout_s)
         started = time.perf_counter()
-        response = self.pool.urlopen("POST", url, body=body, headers=dict(headers), timeout=timeout,
+        response = self.pool.urlopen("POST", url, body=body, headers=headers, timeout=timeout,
                                      retries=False, redirect=False)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Upstream(response.status, dict(response.headers), response.data, elapsed_ms)
+        return Upstream(response.status, response.headers, response.data, elapsed_ms)

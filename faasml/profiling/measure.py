@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from faasml.bench.stats import percentile
-from faasml.selector.gateway import GatewayClient
+from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.variant import Variant
 
 SAMPLE_SENTENCE = "A small cat sleeps on the warm windowsill in the afternoon sun."
