@@ -22,7 +22,7 @@ from faasml.selector.params import SelectionRequest
 # 10x gap, and 0.1 points of accuracy as much as 10.
 ACCURACY_RANGE_FLOOR = 0.01
 LOG_LATENCY_RANGE_FLOOR = math.log(2.0)
-# The origin prototype's latency buckets (ms); docs/architecture.md, "Baselines".
+# The origin prototype's latency buckets (ms); docs/architecture.md, "Selection model".
 ORIGIN_BUCKETS_MS = (10, 30, 60, 90, 150, 240, 390, 630, 1020)
 
 
@@ -126,8 +126,9 @@ class RoundRobinPolicy(Policy):
 
 
 class WeightedBucketPolicy(Policy):
-    """The origin prototype (docs/architecture.md, "Baselines"): w_acc * acc/acc_max + w_lat * bucket(latency),
-    latency = round trip + service time, with no queue term: it has no live load signal.
+    """The origin prototype (docs/architecture.md, "Selection model"): w_acc * acc/acc_max
+    + w_lat * bucket(latency), latency = round trip + service time, with no queue term: it
+    has no live load signal.
     """
 
     name = "weighted-bucket"
