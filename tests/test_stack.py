@@ -63,4 +63,7 @@ def test_annotations_match_the_built_cards(name, reference_models):
     card = load_card(reference_models / Path(EXECUTORS[name]["environment"]["FAASML_MODEL"]).name)
     notes = EXECUTORS[name]["annotations"]
     assert card.task == notes["faasml.io/task"] and card.precision == notes["faasml.io/precision"]
-    assert float(notes["faasml.io/accuracy"]) == pytest.approx(card.accuracy["value"], abs=5e-4)
+    # int8 calibration runs ONNX Runtime's kernels, whose rounding differs between CPUs
+    # (AVX-512 VNNI vs AVX2): a build-time estimate (minilm-int8's) moves in the third
+    # decimal from machine to machine; a measured figure not at all.
+    assert float(notes["faasml.io/accuracy"]) == pytest.approx(card.accuracy["value"], abs=2e-3)
