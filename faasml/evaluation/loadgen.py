@@ -12,6 +12,7 @@ ends at most `client_timeout` after its last arrival.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
@@ -200,18 +201,24 @@ async def closed_loop(gateway: str, scenario: Scenario, sequence: Sequence[Arriv
 
 
 async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Input], requests: int,
-                     warmup: int = 2, timeout_s: float = 10.0) -> dict:
+                     warmup: int = 2, timeout_s: float = 10.0,
+                     cpu_reader: Callable[[], float | None] | None = None) -> dict:
     """Sequential requests pinned to one variant through the selector on an otherwise idle
-    platform: the client-observed idle latency (round trip and hops included) and the
-    executor's compute time (its CPU work per request)."""
+    platform: the client-observed idle latency (round trip and hops included), the
+    executor's compute time (X-Faasml-Compute-Ms, wall time inside the executor) and, with
+    `cpu_reader` (CPU seconds of the variant's replicas), its CPU time per request: the work
+    it puts on its node, which waiting for a shared core does not inflate."""
     from faasml.bench.stats import percentile
 
     url = gateway.rstrip("/") + "/function/selector"
     params = {"task": task, "variant": variant}
     wall, compute, failures = [], [], 0
     step = max(1, len(inputs) // max(1, requests))
+    cpu_start = None
     async with make_session() as session:
         for i in range(warmup + requests):
+            if i == warmup and cpu_reader is not None:
+                cpu_start = cpu_reader()
             item = inputs[(i * step) % len(inputs)]
             t = time.perf_counter()
             outcome, status, headers, _ = await send_one(session, url, params, item, timeout_s)
@@ -225,7 +232,11 @@ async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Inp
             value = _float(headers.get("X-Faasml-Compute-Ms"))
             if value is not None:
                 compute.append(value)
+    cpu_end = cpu_reader() if cpu_reader is not None else None
+    cpu_ms = (cpu_end - cpu_start) * 1000.0 / requests if cpu_start is not None and cpu_end is not None \
+        and requests else math.nan
     return {"variant": variant, "requests": requests, "failures": failures,
+            "cpu_ms_per_request": cpu_ms,
             "latency_p50_ms": percentile(wall, 50), "latency_p10_ms": percentile(wall, 10),
             "latency_p90_ms": percentile(wall, 90),
             "service_p50_ms": percentile(compute, 50), "service_p10_ms": percentile(compute, 10)}

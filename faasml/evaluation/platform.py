@@ -74,6 +74,17 @@ def node_cpu_counts(nodes_file: Path | None) -> dict[str, int]:
     return {n.name: len(n.cpus) if n.cpus else len(available_cpus()) for n in nodes}
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the harness dies, even by SIGKILL, so a
+    platform never outlives its evaluation (its replicas die with it in turn)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     from faasml.runtime.replicas import free_port as runtime_free_port
 
@@ -130,7 +141,8 @@ class Platform:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         self._log = open(self.state_dir / "faasml-up.log", "w")
         self.process = subprocess.Popen(args, cwd=str(REPO), env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        preexec_fn=_die_with_parent)
 
     def stop(self) -> None:
         process, self.process = self.process, None

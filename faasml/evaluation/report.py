@@ -81,13 +81,16 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
     lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. "
               f"Capacity (closed loop, {capacity.get('concurrency')} clients, {capacity.get('measure_s')} s, "
               f"default policy): **{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
-              f"(statuses {capacity.get('outcomes')}).", ""]
+              f"(statuses {capacity.get('outcomes')}; other processes used {_fmt(capacity.get('others_cpu_cores'), 2)} "
+              f"cores meanwhile).", ""]
     topo = s.get("topology", {})
     lines += ["Idle figures (pinned, sequential, through gateway and selector):", ""]
-    lines += _table(["variant", "node", "accuracy", "idle latency p50 ms", "compute p50 ms"],
+    lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",
+                     "CPU ms per request"],
                     [[name, topo.get("variants", {}).get(name, {}).get("node", "?"),
                       _fmt(topo.get("variants", {}).get(name, {}).get("accuracy")),
-                      _fmt(f.get("latency_p50_ms"), 1), _fmt(f.get("service_p50_ms"), 1)]
+                      f"{_fmt(f.get('latency_p10_ms'), 1)} / {_fmt(f.get('latency_p50_ms'), 1)}",
+                      _fmt(f.get("service_p50_ms"), 1), _fmt(f.get("cpu_ms_per_request"), 1)]
                      for name, f in sorted((s.get("idle") or {}).items())])
 
     def per_load(title: str, getter, digits: int = 3, oracle=None) -> list[str]:

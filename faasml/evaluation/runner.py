@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform as pyplatform
+import signal
 import subprocess
 import sys
 import time
@@ -195,28 +196,35 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
                      f"{sorted({v.node for v in variants.values()})}; measuring idle latency")
         idle = {}
         for name in sorted(variants):
-            idle[name] = _run(idle_probe(platform.url, scenario.task, name, inputs, settings.idle_requests))
+            pids = [r.pid for r in topology.replicas if r.function == name]
+            idle[name] = _run(idle_probe(platform.url, scenario.task, name, inputs, settings.idle_requests,
+                                         cpu_reader=lambda pids=pids: _cpu_of(pids)))
         result["idle"] = idle
-        reporter.say(f"{scenario.name}: idle p50 ms " + ", ".join(
-            f"{n} {v['latency_p50_ms']:.1f} (compute {v['service_p50_ms']:.1f})" for n, v in idle.items()))
+        reporter.say(f"{scenario.name}: idle latency p50 ms (CPU ms per request) " + ", ".join(
+            f"{n} {v['latency_p50_ms']:.1f} ({v['cpu_ms_per_request']:.1f})" for n, v in idle.items()))
         platform.drain(5, 0.5)
 
         reporter.say(f"{scenario.name}: measuring capacity ({settings.capacity_concurrency} closed-loop clients, "
                      f"{settings.capacity_warmup_s:g}+{settings.capacity_s:g}s, default policy {default_policy})")
         sequence = closed_loop_sequence(scenario, 4000, len(inputs), trace_seed(settings.seed, scenario.name, "capacity"))
+        sampler = CpuSampler(tracked_processes(topology), interval_s=0.5).start()
         capacity = _run(closed_loop(platform.url, scenario, sequence, inputs, settings.capacity_concurrency,
                                     settings.capacity_warmup_s, settings.capacity_s,
                                     min_timeout_s=settings.client_timeout_s))
+        sampler.stop()
         result["capacity"] = asdict(capacity)
+        others = [s.get("others", 0.0) for _, s in sampler.samples]
+        result["capacity"]["others_cpu_cores"] = round(sum(others) / len(others), 3) if others else None
         rate_100 = capacity.throughput_per_s
         if rate_100 <= 0:
             raise PlatformError(f"{scenario.name}: capacity measured as 0 answers/s ({capacity.outcomes})")
-        reporter.say(f"{scenario.name}: capacity {rate_100:.1f} answers/s ({capacity.outcomes})")
+        reporter.say(f"{scenario.name}: capacity {rate_100:.1f} answers/s ({capacity.outcomes}; others used "
+                     f"{result['capacity']['others_cpu_cores'] or 0:.2f} cores meanwhile)")
         platform.drain(10, settings.drain_s)
 
         tracked = tracked_processes(topology)
         variant_nodes = {n: v.node for n, v in topology.variants.items()}
-        service_ms = {n: f["service_p50_ms"] for n, f in idle.items()}
+        service_ms = {n: work_ms(f) for n, f in idle.items()}
         for li, load in enumerate(loads):
             rate = load * rate_100
             trace = poisson_trace(scenario, rate, settings.duration_s, len(inputs),
@@ -267,6 +275,22 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
     return result
 
 
+def _cpu_of(pids: list[int]) -> float | None:
+    from faasml.evaluation.cpu import cpu_seconds
+
+    values = [cpu_seconds(pid) for pid in pids]
+    return None if not values or any(v is None for v in values) else sum(values)
+
+
+def work_ms(figures: dict) -> float:
+    """A variant's work per request on its node: CPU time of its replicas per request when
+    measured, else the executor's compute time (wall time, inflated by a busy machine)."""
+    cpu = figures.get("cpu_ms_per_request")
+    if cpu is not None and not math.isnan(cpu) and cpu > 0:
+        return cpu
+    return figures.get("service_p50_ms", math.nan)
+
+
 def _local_password() -> str | None:
     path = REPO / ".faasml" / "basic-auth-password"
     return path.read_text().strip() if path.is_file() else None
@@ -284,19 +308,19 @@ def oracle_for(scenario: Scenario, trace: Sequence[Arrival], idle: dict, topolog
             if info is None or figures.get("failures", 0) >= figures.get("requests", 1) or \
                     math.isnan(figures.get("latency_p50_ms", math.nan)):
                 continue
-            service = figures["service_p50_ms"]
+            service = work_ms(figures)
             if math.isnan(service):
-                service = figures["latency_p50_ms"]
-            found.append(OracleVariant(name, info.node, service, max(service, figures["latency_p50_ms"]),
-                                       value_of(info)))
+                service = figures["latency_p10_ms"]
+            # feasible when its 10th-percentile idle latency fits: generous, as a bound must be
+            found.append(OracleVariant(name, info.node, service, figures["latency_p10_ms"], value_of(info)))
         return found
     by_accuracy = solve(requests, variants(lambda info: info.accuracy), topology.node_cpus)
     in_time = solve(requests, variants(lambda info: 1.0), topology.node_cpus)
     correct = by_accuracy if scenario.inputs == "images" else in_time
     return {"effective_accuracy": by_accuracy.to_dict(), "in_time": in_time.to_dict(),
             "correct_in_time": correct.to_dict(),
-            "model": "LP relaxation, demand-bound windows per node; service = idle compute p50, "
-                     "feasible = idle latency p50 <= deadline"}
+            "model": "LP relaxation, demand-bound windows per node; work = idle CPU ms per request "
+                     "of the variant's replicas; feasible = idle latency p10 <= deadline"}
 
 
 def ratios(summary: dict, oracle: dict) -> dict:
@@ -329,7 +353,15 @@ def run_evaluation(settings: Settings, argv: Sequence[str] | None = None, stream
     reporter.say(f"faasml bench evaluate: {len(scenarios)} scenario(s) ({', '.join(s.name for s in scenarios)}), "
                  f"{cells} runs of {settings.duration_s:g}s, policies {', '.join(settings.policies)}; "
                  f"estimated {estimate / 60:.1f} min; report in {out}")
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        reporter.say(f"note: load average {load:.1f} on {os.cpu_count()} CPUs before starting: other work on "
+                     f"this machine will show in the figures (see `others' CPU` in the report)")
     started = time.time()
+    try:  # SIGTERM runs the `finally`s too, so every platform started is stopped
+        previous_term = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        previous_term = None
     report: dict = {"version": 1, "command": list(argv) if argv is not None else sys.argv,
                     "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                     "git": git_revision(), "machine": machine_info(), "estimate_s": round(estimate),
@@ -351,6 +383,8 @@ def run_evaluation(settings: Settings, argv: Sequence[str] | None = None, stream
                          f"{report['throughput']['in_process_per_s']:.1f}/s)")
     finally:
         reporter.close()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["wall_s"] = round(time.time() - started, 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -358,6 +392,10 @@ def run_evaluation(settings: Settings, argv: Sequence[str] | None = None, stream
     report["plots"] = write_report(report, out)
     _save(out, report)
     return report
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _clean(value):
