@@ -47,6 +47,7 @@ class Record:
     correct: bool = False       # HTTP 200 and the answer right (top-1 / a 384-d embedding)
     in_time: bool = False       # HTTP 200 within the client's deadline
     answered_policy: str | None = None  # X-Faasml-Policy: the policy that ranked (200 answers)
+    input_index: int = -1       # which input of the pool was sent
 
     @property
     def correct_in_time(self) -> bool:
@@ -121,7 +122,7 @@ async def replay(gateway: str, scenario: Scenario, arrivals: Sequence[Arrival], 
             latency_ms=latency_ms, deadline_ms=klass.deadline_ms, tradeoff=klass.tradeoff,
             variant=headers.get("X-Faasml-Variant"), accuracy=_float(headers.get("X-Faasml-Accuracy")),
             compute_ms=_float(headers.get("X-Faasml-Compute-Ms")), correct=correct,
-            answered_policy=headers.get("X-Faasml-Policy"),
+            answered_policy=headers.get("X-Faasml-Policy"), input_index=arrival.input_index,
             in_time=status == 200 and latency_ms <= klass.deadline_ms)
         if on_event:
             on_event("done")

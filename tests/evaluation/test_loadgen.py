@@ -73,6 +73,11 @@ def test_open_loop_latency_counts_from_the_scheduled_arrival():
     tight = [r for r in records if r.cls == "tight"]
     assert tight[0].in_time and not tight[-1].in_time
     assert all(r.answered_policy == "random" and r.accuracy == 0.8 and r.variant == "v1" for r in records)
+    # the replay, as recorded, is the trace: same arrivals, classes and inputs
+    from faasml.evaluation.runner import fingerprint, records_fingerprint
+
+    assert records_fingerprint(records) == fingerprint(trace)
+    assert records_fingerprint(records[:-1]) != fingerprint(trace)
 
 
 def test_a_late_sender_is_not_hidden():
