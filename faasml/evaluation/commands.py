@@ -128,7 +128,8 @@ def _throughput(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="faasml-throughput-") as folder:
         result = run_throughput(settings, Path(folder))
     print(f"throughput efficiency {result['efficiency']:.3f} (goal >= {result['goal']}): full path "
-          f"{result['full_path_per_s']:.1f}/s vs in-process {result['in_process_per_s']:.1f}/s")
+          f"{result['full_path_per_s']:.1f}/s vs in-process {result['in_process_per_s']:.1f}/s; "
+          f"by CPU per answer {result['cpu_efficiency']}")
     print("CPU ms per answer:", json.dumps(result["where"]))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=1) + "\n")

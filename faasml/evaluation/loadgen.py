@@ -213,7 +213,7 @@ async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Inp
 
     url = gateway.rstrip("/") + "/function/selector"
     params = {"task": task, "variant": variant}
-    wall, compute, failures = [], [], 0
+    wall, compute, overhead, failures = [], [], [], 0
     step = max(1, len(inputs) // max(1, requests))
     cpu_start = None
     async with make_session() as session:
@@ -233,11 +233,17 @@ async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Inp
             value = _float(headers.get("X-Faasml-Compute-Ms"))
             if value is not None:
                 compute.append(value)
+                overhead.append(elapsed - value)
     cpu_end = cpu_reader() if cpu_reader is not None else None
     cpu_ms = (cpu_end - cpu_start) * 1000.0 / requests if cpu_start is not None and cpu_end is not None \
         and requests else math.nan
+    overhead_min = min(overhead) if overhead else math.nan
     return {"variant": variant, "requests": requests, "failures": failures,
             "cpu_ms_per_request": cpu_ms,
+            # everything but the executor's compute (hops, simulated round trip), at its least
+            "overhead_min_ms": overhead_min,
+            # what a request would take on a quiet machine: least overhead + CPU work
+            "quiet_latency_ms": overhead_min + cpu_ms if not math.isnan(cpu_ms) else percentile(wall, 10),
             "latency_p50_ms": percentile(wall, 50), "latency_p10_ms": percentile(wall, 10),
             "latency_p90_ms": percentile(wall, 90),
             "service_p50_ms": percentile(compute, 50), "service_p10_ms": percentile(compute, 10)}

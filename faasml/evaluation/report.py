@@ -86,11 +86,12 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
     topo = s.get("topology", {})
     lines += ["Idle figures (pinned, sequential, through gateway and selector):", ""]
     lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",
-                     "CPU ms per request"],
+                     "CPU ms per request", "quiet latency ms (oracle)"],
                     [[name, topo.get("variants", {}).get(name, {}).get("node", "?"),
                       _fmt(topo.get("variants", {}).get(name, {}).get("accuracy")),
                       f"{_fmt(f.get('latency_p10_ms'), 1)} / {_fmt(f.get('latency_p50_ms'), 1)}",
-                      _fmt(f.get("service_p50_ms"), 1), _fmt(f.get("cpu_ms_per_request"), 1)]
+                      _fmt(f.get("service_p50_ms"), 1), _fmt(f.get("cpu_ms_per_request"), 1),
+                      _fmt(f.get("quiet_latency_ms"), 1)]
                      for name, f in sorted((s.get("idle") or {}).items())])
 
     def per_load(title: str, getter, digits: int = 3, oracle=None) -> list[str]:
@@ -160,7 +161,8 @@ def _throughput_md(t: dict) -> list[str]:
         rows.append([str(i), _fmt(r["in_process"]["per_s"], 1), _fmt(r["full_path"]["per_s"], 1),
                      _fmt(r["full_path"]["per_s"] / r["in_process"]["per_s"] if r["in_process"]["per_s"] else None)])
     lines += _table(["round", "in-process answers/s", "full path answers/s", "ratio"], rows)
-    lines += [f"**Efficiency {_fmt(t['efficiency'])}** (goal ≥ {t['goal']}).", ""]
+    lines += [f"**Efficiency {_fmt(t['efficiency'])}** (goal ≥ {t['goal']}); by CPU per answer "
+              f"(independent of other work on the machine): **{_fmt(t.get('cpu_efficiency'))}**.", ""]
     where = t.get("where") or {}
     per = where.get("full_path_cpu_ms_per_answer") or {}
     lines += ["CPU per answer (ms): in-process " + _fmt(where.get("in_process_cpu_ms_per_answer"), 2)

@@ -13,7 +13,10 @@ Side by side in one run, alternating rounds:
 Efficiency = full-path answers per second / in-process answers per second (best round of
 each side). While the full path runs, the CPU of every process is read from /proc, so the
 report says where the difference goes (CPU per request of gateway, selector, executors
-and the load generator itself, which shares the same cores).
+and the load generator itself, which shares the same cores). On a machine shared with
+other work both rates move with the others' load; `cpu_efficiency` (in-process CPU per
+answer / full-path CPU per answer, all components) does not, and is the ratio both sides
+would reach on cores of their own.
 """
 from __future__ import annotations
 
@@ -166,11 +169,19 @@ def run_throughput(settings: ThroughputSettings, state_dir: Path,
     best_full = max(r["full_path"]["per_s"] for r in rounds)
     full_best = max((r["full_path"] for r in rounds), key=lambda f: f["per_s"])
     in_best = max((r["in_process"] for r in rounds), key=lambda f: f["per_s"])
+    # CPU per answer does not depend on how much of the machine others take: the ratio of
+    # the two is the throughput ratio both sides would reach on cores of their own.
+    cpu_in = [r["in_process"]["cpu_ms_per_answer"] for r in rounds if r["in_process"]["cpu_ms_per_answer"]]
+    cpu_full = [r["full_path"]["cpu_ms_per_answer_total"] for r in rounds if r["full_path"]["answers"]]
+    cpu_efficiency = (sum(cpu_in) / len(cpu_in)) / (sum(cpu_full) / len(cpu_full)) if cpu_in and cpu_full else None
     return {
         "variant": settings.variant, "cores": len(cpus), "concurrency": concurrency,
         "round_s": settings.round_s, "rounds": rounds,
         "in_process_per_s": best_in, "full_path_per_s": best_full,
         "efficiency": round(best_full / best_in, 3) if best_in else None,
+        "round_ratios": [round(r["full_path"]["per_s"] / r["in_process"]["per_s"], 3)
+                         for r in rounds if r["in_process"]["per_s"]],
+        "cpu_efficiency": round(cpu_efficiency, 3) if cpu_efficiency else None,
         "goal": 0.7,
         "where": _where(in_best, full_best),
     }
