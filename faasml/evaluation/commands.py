@@ -58,9 +58,13 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--drain", type=float, default=None, help="seconds of quiet between runs (default 2)")
     evaluate.add_argument("--client-timeout", type=float, default=None,
                           help="a request's timeout is max(its deadline, this) seconds (default 5)")
+    evaluate.add_argument("--keep-selector", dest="fresh_selector", action="store_false", default=None,
+                          help="do not restart the selector before every run (default: restart, so every "
+                               "policy starts from the same selector state)")
     evaluate.add_argument("--throughput", dest="throughput", action="store_true", default=None,
                           help="also measure throughput efficiency (default: on, off with --quick)")
-    evaluate.add_argument("--no-throughput", dest="throughput", action="store_false")
+    evaluate.add_argument("--no-throughput", dest="throughput", action="store_false",
+                          help="skip the throughput efficiency measurement")
     evaluate.add_argument("--replot", type=Path, default=None, metavar="DIR",
                           help="only rewrite report.md and the plots of an earlier report folder")
     evaluate.set_defaults(func=_evaluate)
@@ -85,6 +89,7 @@ def settings_from(args: argparse.Namespace):
         "idle_requests": args.idle_requests, "images": args.images, "data": args.data, "out": args.out,
         "gateway": args.gateway, "seed": args.seed, "drain_s": args.drain,
         "client_timeout_s": args.client_timeout, "throughput": args.throughput,
+        "fresh_selector": args.fresh_selector,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return quick_settings(**overrides) if args.quick else Settings(**overrides)

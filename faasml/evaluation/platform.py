@@ -256,6 +256,23 @@ class Platform:
         if response.status_code >= 300:
             raise PlatformError(f"scaling {function} to {replicas}: HTTP {response.status_code} {response.text[:200]}")
 
+    def restart_selector(self, task: str, timeout_s: float = 60.0) -> float:
+        """Replace the selector's replica(s) with fresh ones (scale to 0, then back), so a
+        run starts from the same selector state whatever ran before it; returns seconds."""
+        started = time.monotonic()
+        states = [f for f in self.functions() if f["name"] == "selector"]
+        replicas = max(1, states[0].get("replicas", 1)) if states else 1
+        self.scale("selector", 0)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self._get("/system/function/selector", auth=True).json()
+            if not (status.get("faasml") or {}).get("replicaStates"):
+                break
+            time.sleep(0.1)
+        self.scale("selector", replicas)
+        self.wait_ready(task)
+        return time.monotonic() - started
+
     def policies(self) -> tuple[list[str], str]:
         listed = self._get("/function/selector/variants").json()
         return list(listed.get("policies", [])), str(listed.get("default_policy", ""))

@@ -6,7 +6,9 @@ time (pinned, sequential), measure capacity (closed loop under the default polic
 for each load level generate one Poisson trace at that fraction of capacity and replay it
 once per policy (`policy=`), draining the platform between runs; the policy order rotates
 from one load level to the next so no policy always runs first. After the platform stops,
-the oracle bound is solved for every trace.
+the oracle bound is solved for every trace. Before every run the selector's replica is
+replaced by a fresh one (`--keep-selector` to skip), so each policy starts from the same
+selector state instead of the one the previous policy left.
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class Settings:
     seed: int = 7
     drain_s: float = 2.0
     client_timeout_s: float = 5.0
+    fresh_selector: bool = True                            # a new selector replica before every run
     throughput: bool = True
     throughput_round_s: float = 10.0
     throughput_rounds: int = 2
@@ -85,8 +88,9 @@ def estimate_s(settings: Settings, scenarios: Sequence[Scenario]) -> float:
         total += 0 if settings.gateway and not scenario.nodes else PLATFORM_START_S
         total += ASSUMED_VARIANTS * (settings.idle_requests + 2) * 0.06
         total += settings.capacity_warmup_s + settings.capacity_s + settings.drain_s + 2
-        total += len(loads) * 5.0  # oracle solves
-        total += len(loads) * len(settings.policies) * (settings.duration_s + 1.0 + settings.drain_s + 0.5)
+        total += len(loads) * 1.0  # oracle solves
+        restart = 1.5 if settings.fresh_selector else 0.0
+        total += len(loads) * len(settings.policies) * (settings.duration_s + 1.0 + settings.drain_s + 0.5 + restart)
     if settings.throughput:
         total += PLATFORM_START_S + settings.throughput_rounds * 2 * (settings.throughput_round_s + 8)
     return total + 15.0  # report and plots
@@ -238,6 +242,10 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
             order = settings.policies[li % len(settings.policies):] + settings.policies[:li % len(settings.policies)]
             for policy in order:
                 label = f"{scenario.name} {load:.0%} ({rate:.1f}/s) {policy}"
+                if settings.fresh_selector and not external:
+                    # every run starts from the same selector state, whatever ran before it
+                    platform.restart_selector(scenario.task)
+                    tracked = tracked_processes(platform.topology())
                 reporter.cell_start(label, len(trace))
                 sampler = CpuSampler(tracked, interval_s=0.5).start()
                 records, wall = _run(replay(platform.url, scenario, trace, inputs, policy,
