@@ -5,7 +5,8 @@ is read from `/proc/<pid>/stat` (user + system time of all its threads) every `i
 A node's utilisation at a moment is the CPU seconds its processes used per second,
 divided by its CPU count: 1.0 = every core of the node busy. The group `others` is the
 machine's busy time (/proc/stat) less every tracked process: other people's work on a
-shared machine, which a run's figures should be read against.
+shared machine, which a run's figures should be read against; `steal` is the time the
+hypervisor ran other guests while this VM wanted its CPUs.
 """
 from __future__ import annotations
 
@@ -17,18 +18,33 @@ from dataclasses import dataclass
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 MACHINE = -1  # pseudo-PID: the whole machine from /proc/stat
 OTHERS = "others"  # group: CPU used on the machine by processes this run does not track
+STEAL = -2  # pseudo-PID: the VM's steal time from /proc/stat
+STEAL_GROUP = "steal"  # group: CPU the hypervisor gave to other guests (cores)
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds every CPU of the machine spent not idle (all processes, anyone's)."""
+def _proc_stat() -> list[int] | None:
     try:
         with open("/proc/stat", "rb") as handle:
             fields = handle.readline().split()[1:]
     except OSError:
         return None
-    values = [int(v) for v in fields[:8]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values) - idle) / TICKS
+    return [int(v) for v in fields[:8]] + [0] * (8 - len(fields[:8]))
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every CPU of the machine spent running anyone's processes (user, nice,
+    system, irq, softirq; not idle, iowait or steal)."""
+    values = _proc_stat()
+    if values is None:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, _steal = values
+    return (user + nice + system + irq + softirq) / TICKS
+
+
+def steal_seconds() -> float | None:
+    """CPU seconds the hypervisor gave to other guests while this VM wanted to run."""
+    values = _proc_stat()
+    return None if values is None else values[7] / TICKS
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -68,6 +84,9 @@ class CpuSampler:
         machine = machine_busy_seconds()
         if machine is not None:
             values[MACHINE] = machine
+        steal = steal_seconds()
+        if steal is not None:
+            values[STEAL] = steal
         for item in self.tracked:
             value = cpu_seconds(item.pid)
             if value is not None:
@@ -96,6 +115,8 @@ class CpuSampler:
                 # the whole machine minus what we track: anyone else's work on these cores
                 machine = (values[MACHINE] - previous[MACHINE]) / span
                 groups[OTHERS] = max(0.0, machine - sum(groups.values()))
+            if STEAL in values and STEAL in previous:
+                groups[STEAL_GROUP] = (values[STEAL] - previous[STEAL]) / span
             self.samples.append((round(now - self._t0, 3), {g: round(c, 4) for g, c in groups.items()}))
             previous, previous_t = values, now
 

@@ -91,6 +91,7 @@ def summarise(records: Sequence[Record], duration_s: float, classes: Sequence[st
         }
     lateness = [r.lateness_ms for r in records]
     others = [s.get("others") for _, s in cpu_samples if s.get("others") is not None]
+    steal = [s.get("steal") for _, s in cpu_samples if s.get("steal") is not None]
     return {
         "requests": n,
         "duration_s": round(duration_s, 3),
@@ -111,4 +112,6 @@ def summarise(records: Sequence[Record], duration_s: float, classes: Sequence[st
                                   "max": _round(max(lateness), 3) if lateness else math.nan},
         # CPU cores used on the machine by processes outside the run (a shared machine)
         "others_cpu_cores": _round(sum(others) / len(others), 3) if others else None,
+        # CPU the hypervisor gave to other guests (a VM's steal time), in cores
+        "steal_cpu_cores": _round(sum(steal) / len(steal), 3) if steal else None,
     }

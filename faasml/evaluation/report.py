@@ -131,9 +131,10 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
             lat = m["latency_ms"]
             rows.append([_pct(level["load"]), p, _fmt(lat["p50"], 1), _fmt(lat["p95"], 1), _fmt(lat["p99"], 1)]
                         + [str(v) for v in m["status"].values()]
-                        + [_fmt(m["generator_lateness_ms"]["p99"], 1), _fmt(m.get("others_cpu_cores"), 2)])
+                        + [_fmt(m["generator_lateness_ms"]["p99"], 1), _fmt(m.get("others_cpu_cores"), 2),
+                           _fmt(m.get("steal_cpu_cores"), 2)])
     status_keys = list(s["loads"][0]["policies"][policies[0]]["status"]) if policies else []
-    lines += _table(["load", "policy", "p50", "p95", "p99"] + status_keys + ["sender late p99 ms", "others' CPU (cores)"], rows)
+    lines += _table(["load", "policy", "p50", "p95", "p99"] + status_keys + ["sender late p99 ms", "others' CPU (cores)", "steal (cores)"], rows)
 
     lines += ["### Load share per variant (of HTTP 200 answers) and per node", "",
               "Node figures: the idle compute time of the answers served there per second per CPU "

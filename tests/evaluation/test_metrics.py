@@ -39,8 +39,8 @@ def test_summary_by_hand():
     m = summarise(RECORDS, duration_s=2.0, classes=["fast", "slow"],
                   variant_nodes={"small": "edge", "big": "cloud"}, node_cpus={"edge": 1, "cloud": 2},
                   service_ms={"small": 100.0, "big": 400.0},
-                  cpu_samples=[(0.5, {"edge": 0.5, "cloud": 1.0, "others": 0.2}),
-                               (1.0, {"edge": 0.7, "cloud": 0.6, "others": 0.4})])
+                  cpu_samples=[(0.5, {"edge": 0.5, "cloud": 1.0, "others": 0.2, "steal": 0.1}),
+                               (1.0, {"edge": 0.7, "cloud": 0.6, "others": 0.4, "steal": 0.0})])
     assert m["requests"] == 8
     assert m["correct_in_time_rate"] == pytest.approx(2 / 8)
     assert m["in_time_rate"] == pytest.approx(3 / 8)
@@ -64,6 +64,7 @@ def test_summary_by_hand():
     assert m["nodes"]["edge"]["cpu_utilisation"] == pytest.approx(0.6)
     assert m["nodes"]["cloud"]["cpu_utilisation"] == pytest.approx(0.4)
     assert m["others_cpu_cores"] == pytest.approx(0.3)
+    assert m["steal_cpu_cores"] == pytest.approx(0.05)
     assert m["generator_lateness_ms"]["max"] == pytest.approx(7.0)
     assert m["latency_ms"]["p99"] <= 500
 
