@@ -232,9 +232,14 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
                 answered = sorted(r.latency_ms for r in mine if r.status == 200)
                 ys = [(i + 1) / len(mine) for i in range(len(answered))]
                 ax.step(answered, ys, where="post", label=p)
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
         for ax, c in zip(axes[0], classes):
             ax.axvline(deadlines[c], color="k", linestyle=":", linewidth=1)
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(FixedLocator([5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_ylim(0, 1.02)
             ax.set_title(f"{c} (deadline {deadlines[c]:g} ms)")
             ax.set_xlabel("latency ms (log)")
