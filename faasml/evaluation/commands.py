@@ -25,7 +25,7 @@ def _names(text: str) -> list[str]:
 
 
 def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
-    from faasml.evaluation.runner import DEFAULT_DATA, DEFAULT_POLICIES
+    from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES
 
     evaluate = bench_subparsers.add_parser(
         "evaluate", help="every selector policy on the same open-loop traces: scenarios x loads; report + plots",
@@ -125,7 +125,7 @@ def _throughput(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from faasml.evaluation.runner import DEFAULT_DATA
+    from faasml.evaluation.defaults import DEFAULT_DATA
     from faasml.evaluation.throughput import ThroughputSettings, run_throughput
 
     settings = ThroughputSettings(data=args.data or DEFAULT_DATA, round_s=args.seconds, rounds=args.rounds,

@@ -29,6 +29,7 @@ from typing import Sequence
 
 from faasml.evaluation import metrics as metrics_mod
 from faasml.evaluation.cpu import CpuSampler, tracked_processes
+from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES, QUICK_POLICIES  # noqa: F401
 from faasml.evaluation.inputs import load_inputs
 from faasml.evaluation.loadgen import Record, closed_loop, idle_probe, replay
 from faasml.evaluation.oracle import OracleRequest, OracleVariant, solve
@@ -37,9 +38,6 @@ from faasml.evaluation.progress import Reporter
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
 from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
 
-DEFAULT_POLICIES = ("tradeoff", "weighted-bucket", "random", "slo-greedy")
-QUICK_POLICIES = ("tradeoff", "weighted-bucket", "random")
-DEFAULT_DATA = (REPO / ".." / "shared" / "data" / "imagenet-sample")
 
 
 @dataclass

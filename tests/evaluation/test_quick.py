@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faasml.evaluation.runner import DEFAULT_DATA
+from faasml.evaluation.defaults import DEFAULT_DATA
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = ["tradeoff", "weighted-bucket", "random"]
