@@ -9,8 +9,9 @@ PORT ?= 8080
 STACK ?= stack.yml
 NODES ?=
 PYTEST_ARGS ?=
+EVALUATE_ARGS ?=
 
-.PHONY: help venv install models run up test test-fast profile bench bench-executor bench-gateway bench-selector clean
+.PHONY: help venv install models run up test test-fast profile bench bench-executor bench-gateway bench-selector evaluate evaluate-quick clean
 
 help:
 	@echo "make run    install, build reference models if absent, start the platform on :$(PORT)"
@@ -18,6 +19,7 @@ help:
 	@echo "make models build the reference variants into $(MODELS)/ (no-op when present)"
 	@echo "make bench  run the benchmarks (executor, gateway, selector)"
 	@echo "make profile measure variants through a running platform for the selector"
+	@echo "make evaluate every selector policy on the same traces, all scenarios (~25 min); make evaluate-quick (< 5 min)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +59,15 @@ bench-gateway: install
 
 bench-selector: models
 	$(PY) -m faasml bench selector
+
+# The evaluation (docs/evaluation.md): starts its own platforms on free ports, writes
+# reports/evaluation-<timestamp>/ (report.json, report.md, plots). EVALUATE_ARGS adds
+# options, e.g. EVALUATE_ARGS="--scenario mix --policies tradeoff,random".
+evaluate: models
+	$(PY) -m faasml bench evaluate $(EVALUATE_ARGS)
+
+evaluate-quick: models
+	$(PY) -m faasml bench evaluate --quick $(EVALUATE_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "faasml.executor.commands",
     "faasml.runtime.commands",
     "faasml.selector.commands",
+    "faasml.evaluation.commands",
 )
 
 

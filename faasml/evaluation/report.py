@@ -1,0 +1,283 @@
+"""The report: report.md (tables) and PNG plots beside report.json.
+
+Plots (matplotlib, Agg backend, no display needed), per scenario:
+- `load-<scenario>.png`: correct-in-time rate, mean utility and the first (tightest)
+  class's deadline attainment against load, one line per policy, the oracle bound dashed;
+- `ecdf-<scenario>-<load>.png`: latency ECDF per client class, one line per policy; a
+  request without an HTTP 200 counts as never answered, so each curve's height at the
+  class's deadline (dotted) is that class's deadline attainment;
+- `cpu-<scenario>-<load>.png`: per-node CPU utilisation over each run (from /proc), with
+  the gateway, this harness and `others` (cores used by processes outside the run).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _best(values: dict[str, float | None]) -> set[str]:
+    present = {k: v for k, v in values.items() if v is not None}
+    if not present:
+        return set()
+    top = max(present.values())
+    return {k for k, v in present.items() if v >= top - 1e-12}
+
+
+def _row_with_best(values: dict[str, float | None], policies: list[str], digits: int = 3) -> list[str]:
+    best = _best(values)
+    return [f"**{_fmt(values[p], digits)}**" if p in best else _fmt(values[p], digits) for p in policies]
+
+
+def markdown(report: dict, plots: dict[str, list[str]]) -> str:
+    machine = report.get("machine", {})
+    lines = ["# faasml evaluation report", "",
+             f"- started {report.get('started_at')}, wall time {_fmt(report.get('wall_s'), 0)} s "
+             f"(estimated {report.get('estimate_s')} s); git {report.get('git')}",
+             f"- command: `{' '.join(report.get('command') or [])}`",
+             f"- machine: {machine.get('cpu_model')}, {machine.get('usable_cpus')} usable CPUs, "
+             f"{machine.get('memory_gb')} GB, Python {machine.get('python')}; load average at start "
+             f"{machine.get('load_average_at_start')}, at end {machine.get('load_average_at_end')}",
+             f"- settings: {report['settings']['duration_s']} s per run, seed {report['settings']['seed']}, "
+             f"client timeout max(deadline, {report['settings']['client_timeout_s']} s), "
+             f"{'quick preset' if report['settings'].get('quick') else 'full preset'}",
+             "", "Best policy per row in **bold**. Definitions: docs/evaluation.md.", ""]
+    for scenario in report["scenarios"]:
+        lines += _scenario_md(scenario, plots.get(scenario["name"], []))
+    if report.get("throughput"):
+        lines += _throughput_md(report["throughput"])
+    return "\n".join(lines) + "\n"
+
+
+def _scenario_md(s: dict, plots: list[str]) -> list[str]:
+    policies = list(s["loads"][0]["policies"]) if s["loads"] else []
+    classes = [c["name"] for c in s["classes"]]
+    lines = [f"## Scenario `{s['name']}`", "", s.get("description") or "", ""]
+    lines += _table(["class", "share", "tradeoff", "deadline ms", "max_latency_ms sent"],
+                    [[c["name"], _fmt(c["share"], 2), _fmt(c["tradeoff"], 2), _fmt(c["deadline_ms"], 0),
+                      _fmt(c["max_latency_ms"], 0)] for c in s["classes"]])
+    if s.get("mix"):
+        lines += ["Shifting mix (keyframes: fraction of the run → shares in the class order above): " +
+                  "; ".join(f"{k['at']:g} → " + "/".join(f"{x:.2f}" for x in k["shares"]) for k in s["mix"]), ""]
+    capacity = s.get("capacity") or {}
+    lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. "
+              f"Capacity (closed loop, {capacity.get('concurrency')} clients, {capacity.get('measure_s')} s, "
+              f"default policy): **{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
+              f"(statuses {capacity.get('outcomes')}; other processes used {_fmt(capacity.get('others_cpu_cores'), 2)} "
+              f"cores meanwhile).", ""]
+    topo = s.get("topology", {})
+    lines += ["Idle figures (pinned, sequential, through gateway and selector):", ""]
+    lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",
+                     "CPU ms per request", "quiet latency ms (oracle)"],
+                    [[name, topo.get("variants", {}).get(name, {}).get("node", "?"),
+                      _fmt(topo.get("variants", {}).get(name, {}).get("accuracy")),
+                      f"{_fmt(f.get('latency_p10_ms'), 1)} / {_fmt(f.get('latency_p50_ms'), 1)}",
+                      _fmt(f.get("service_p50_ms"), 1), _fmt(f.get("cpu_ms_per_request"), 1),
+                      _fmt(f.get("quiet_latency_ms"), 1)]
+                     for name, f in sorted((s.get("idle") or {}).items())])
+
+    def per_load(title: str, getter, digits: int = 3, oracle=None) -> list[str]:
+        header = ["load", "rate/s", "requests"] + policies + (["oracle bound"] if oracle else [])
+        rows = []
+        for level in s["loads"]:
+            values = {p: getter(level["policies"][p]) for p in policies}
+            row = [_pct(level["load"]), _fmt(level["rate_per_s"], 1), str(level["trace"]["requests"])]
+            row += _row_with_best(values, policies, digits)
+            if oracle:
+                row.append(_fmt(oracle(level), digits))
+            rows.append(row)
+        return [f"### {title}", ""] + _table(header, rows)
+
+    lines += per_load("Correct-in-time rate", lambda m: m["correct_in_time_rate"],
+                      oracle=lambda lv: (lv.get("oracle") or {}).get("correct_in_time", {}).get("rate"))
+    lines += per_load("Mean utility", lambda m: m["mean_utility"])
+    lines += per_load("Effective accuracy (oracle bound in the same unit)", lambda m: m["effective_accuracy"],
+                      oracle=lambda lv: (lv.get("oracle") or {}).get("effective_accuracy", {}).get("rate"))
+    lines += per_load("Effective accuracy as a fraction of the oracle bound",
+                      lambda m: (m.get("vs_oracle") or {}).get("effective_accuracy"))
+    lines += per_load("Goodput (correct in time per second)", lambda m: m["goodput_per_s"], 1)
+
+    lines += ["### Deadline attainment per class", ""]
+    rows = []
+    for level in s["loads"]:
+        for p in policies:
+            m = level["policies"][p]
+            rows.append([_pct(level["load"]), p] + [_fmt(m["classes"][c]["deadline_attainment"]) for c in classes])
+    lines += _table(["load", "policy"] + classes, rows)
+
+    lines += ["### Latency of HTTP 200 answers (ms, from the scheduled arrival) and statuses", ""]
+    rows = []
+    for level in s["loads"]:
+        for p in policies:
+            m = level["policies"][p]
+            lat = m["latency_ms"]
+            rows.append([_pct(level["load"]), p, _fmt(lat["p50"], 1), _fmt(lat["p95"], 1), _fmt(lat["p99"], 1)]
+                        + [str(v) for v in m["status"].values()]
+                        + [_fmt(m["generator_lateness_ms"]["p99"], 1), _fmt(m.get("others_cpu_cores"), 2),
+                           _fmt(m.get("steal_cpu_cores"), 2)])
+    status_keys = list(s["loads"][0]["policies"][policies[0]]["status"]) if policies else []
+    lines += _table(["load", "policy", "p50", "p95", "p99"] + status_keys + ["sender late p99 ms", "others' CPU (cores)", "steal (cores)"], rows)
+
+    lines += ["### Load share per variant (of HTTP 200 answers) and per node", "",
+              "Node figures: the idle compute time of the answers served there per second per CPU "
+              "(`work`: the load put on it relative to its capacity), and all its processes' CPU "
+              "from /proc per CPU (`cpu`, selector included where it runs).", ""]
+    rows = []
+    for level in s["loads"]:
+        for p in policies:
+            m = level["policies"][p]
+            shares = ", ".join(f"{v} {x:.2f}" for v, x in m["variant_share"].items())
+            nodes = ", ".join(f"{n} work {_fmt(d['work_utilisation'], 2)} cpu {_fmt(d['cpu_utilisation'], 2)}"
+                              for n, d in m["nodes"].items())
+            rows.append([_pct(level["load"]), p, shares, nodes])
+    lines += _table(["load", "policy", "variant share", "nodes"], rows)
+    lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    return lines
+
+
+def _throughput_md(t: dict) -> list[str]:
+    lines = ["## Throughput efficiency", "",
+             f"Fastest variant `{t['variant']}`, {t['cores']} cores, {t['round_s']} s rounds, "
+             f"{t['concurrency']} closed-loop clients on the full path; best round per side.", ""]
+    rows = []
+    for i, r in enumerate(t["rounds"], 1):
+        rows.append([str(i), _fmt(r["in_process"]["per_s"], 1), _fmt(r["full_path"]["per_s"], 1),
+                     _fmt(r["full_path"]["per_s"] / r["in_process"]["per_s"] if r["in_process"]["per_s"] else None)])
+    lines += _table(["round", "in-process answers/s", "full path answers/s", "ratio"], rows)
+    lines += [f"**Efficiency {_fmt(t['efficiency'])}** (goal ≥ {t['goal']}); by CPU per answer "
+              f"(independent of other work on the machine): **{_fmt(t.get('cpu_efficiency'))}**.", ""]
+    where = t.get("where") or {}
+    per = where.get("full_path_cpu_ms_per_answer") or {}
+    lines += ["CPU per answer (ms): in-process " + _fmt(where.get("in_process_cpu_ms_per_answer"), 2)
+              + "; full path " + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in per.items()), ""]
+    return lines
+
+
+# ---------------------------------------------------------------- plots
+def _num(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scenario(s: dict, out: Path) -> list[str]:
+    from faasml.evaluation.runner import read_records
+
+    plt = _pyplot()
+    written = []
+    if not s["loads"]:
+        return written
+    policies = list(s["loads"][0]["policies"])
+    classes = [c["name"] for c in s["classes"]]
+    loads = [lv["load"] * 100 for lv in s["loads"]]
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = [("correct-in-time rate", lambda m: m["correct_in_time_rate"],
+               lambda lv: (lv.get("oracle") or {}).get("correct_in_time", {}).get("rate")),
+              ("mean utility", lambda m: m["mean_utility"], None),
+              (f"{classes[0]}: deadline attainment", lambda m: m["classes"][classes[0]]["deadline_attainment"], None)]
+    for ax, (title, getter, oracle) in zip(axes, panels):
+        for p in policies:
+            ax.plot(loads, [_num(getter(lv["policies"][p])) for lv in s["loads"]], marker="o", label=p)
+        if oracle:
+            ax.plot(loads, [_num(oracle(lv)) for lv in s["loads"]], "k--", label="oracle bound")
+        ax.set_title(title)
+        ax.set_xlabel("load, % of measured capacity")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{s['name']}: capacity {_num(s['capacity']['throughput_per_s']):.1f} answers/s")
+    fig.tight_layout()
+    name = f"load-{s['name']}.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    written.append(name)
+
+    deadlines = {c["name"]: c["deadline_ms"] for c in s["classes"]}
+    for lv in s["loads"]:
+        tag = f"{round(lv['load'] * 100):03d}"
+        fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.8), squeeze=False)
+        for p in policies:
+            path = out / lv["policies"][p]["records_file"]
+            records = read_records(path) if path.is_file() else []
+            for ax, c in zip(axes[0], classes):
+                mine = [r for r in records if r.cls == c]
+                if not mine:
+                    continue
+                answered = sorted(r.latency_ms for r in mine if r.status == 200)
+                ys = [(i + 1) / len(mine) for i in range(len(answered))]
+                ax.step(answered, ys, where="post", label=p)
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+        for ax, c in zip(axes[0], classes):
+            ax.axvline(deadlines[c], color="k", linestyle=":", linewidth=1)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(FixedLocator([5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{c} (deadline {deadlines[c]:g} ms)")
+            ax.set_xlabel("latency ms (log)")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("share of requests answered (200) within x")
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle(f"{s['name']} at {lv['load']:.0%} load ({lv['rate_per_s']:.1f}/s)")
+        fig.tight_layout()
+        name = f"ecdf-{s['name']}-{tag}.png"
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        written.append(name)
+
+        fig, axes = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.6), squeeze=False, sharey=True)
+        cpus = (s.get("topology") or {}).get("node_cpus", {})
+        for ax, p in zip(axes[0], policies):
+            samples = lv["policies"][p].get("cpu", {}).get("samples", [])
+            groups = sorted({g for _, sample in samples for g in sample})
+            for g in groups:
+                per = cpus.get(g, 1)
+                ax.plot([t for t, _ in samples], [sample.get(g, 0.0) / per for _, sample in samples],
+                        label=f"{g} ({per} cpu)" if g in cpus else f"{g} (cores)")
+            ax.set_title(p)
+            ax.set_xlabel("s into the run")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("CPU utilisation (node: per CPU; others: cores)")
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"{s['name']} at {lv['load']:.0%} load: CPU over time")
+        fig.tight_layout()
+        name = f"cpu-{s['name']}-{tag}.png"
+        fig.savefig(out / name, dpi=80)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def write_report(report: dict, out: Path) -> dict[str, list[str]]:
+    """report.md and the plots; returns the plot files per scenario."""
+    plots = {s["name"]: plot_scenario(s, out) for s in report["scenarios"]}
+    (out / "report.md").write_text(markdown(report, plots), encoding="utf-8")
+    return plots

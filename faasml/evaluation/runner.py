@@ -1,0 +1,426 @@
+"""`faasml bench evaluate`: scenarios x loads x policies on the same traces, then a report.
+
+Per scenario: start `faasml up` with the scenario's nodes file (or use `--gateway`), wait
+until the selector lists every variant, measure each variant's idle latency and service
+time (pinned, sequential), measure capacity (closed loop under the default policy), then
+for each load level generate one Poisson trace at that fraction of capacity and replay it
+once per policy (`policy=`), draining the platform between runs; the policy order rotates
+from one load level to the next so no policy always runs first. After the platform stops,
+the oracle bound is solved for every trace. Before every run the selector's replica is
+replaced by a fresh one (`--keep-selector` to skip), so each policy starts from the same
+selector state instead of the one the previous policy left.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import math
+import os
+import platform as pyplatform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from faasml.evaluation import metrics as metrics_mod
+from faasml.evaluation.cpu import CpuSampler, tracked_processes
+from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES, QUICK_POLICIES  # noqa: F401
+from faasml.evaluation.inputs import load_inputs
+from faasml.evaluation.loadgen import Record, closed_loop, idle_probe, replay
+from faasml.evaluation.oracle import OracleRequest, OracleVariant, solve
+from faasml.evaluation.platform import DEFAULT_STACK, REPO, Platform, PlatformError
+from faasml.evaluation.progress import Reporter
+from faasml.evaluation.scenario import Scenario, resolve_scenarios
+from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
+
+
+
+@dataclass
+class Settings:
+    scenarios: list[str] = field(default_factory=list)      # empty: every file in scenarios/
+    policies: list[str] = field(default_factory=lambda: list(DEFAULT_POLICIES))
+    loads: list[float] | None = None                       # None: each scenario's own
+    duration_s: float = 12.0                               # trace length per cell
+    max_requests: int = 5000                               # per cell
+    capacity_s: float = 10.0
+    capacity_warmup_s: float = 3.0
+    capacity_concurrency: int = 16
+    idle_requests: int = 12
+    images: int = 300                                      # input pool size
+    data: Path = DEFAULT_DATA
+    out: Path | None = None
+    gateway: str | None = None
+    stack: Path = DEFAULT_STACK
+    seed: int = 7
+    drain_s: float = 2.0
+    client_timeout_s: float = 5.0
+    fresh_selector: bool = True                            # a new selector replica before every run
+    throughput: bool = True
+    throughput_round_s: float = 10.0
+    throughput_rounds: int = 2
+    quick: bool = False
+
+
+def quick_settings(**overrides) -> Settings:
+    """The --quick preset: one scenario, 3 loads, 3 policies, short cells (< 5 min on 2 cores)."""
+    base = Settings(scenarios=["mix"], policies=list(QUICK_POLICIES), loads=[0.5, 1.0, 1.5],
+                    duration_s=10.0, capacity_s=6.0, capacity_warmup_s=2.0, idle_requests=6, images=150,
+                    drain_s=1.5, throughput=False, quick=True)
+    return replace(base, **overrides)
+
+
+# ---------------------------------------------------------------- estimate
+PLATFORM_START_S = 25.0
+ASSUMED_VARIANTS = 6
+
+
+def estimate_s(settings: Settings, scenarios: Sequence[Scenario]) -> float:
+    total = 0.0
+    for scenario in scenarios:
+        loads = settings.loads or scenario.loads
+        total += 0 if settings.gateway and not scenario.nodes else PLATFORM_START_S
+        total += ASSUMED_VARIANTS * (settings.idle_requests + 2) * 0.06
+        total += settings.capacity_warmup_s + settings.capacity_s + settings.drain_s + 2
+        total += len(loads) * 1.0  # oracle solves
+        restart = 1.5 if settings.fresh_selector else 0.0
+        total += len(loads) * len(settings.policies) * (settings.duration_s + 1.0 + settings.drain_s + 0.5 + restart)
+    if settings.throughput:
+        total += PLATFORM_START_S + settings.throughput_rounds * 2 * (settings.throughput_round_s + 8)
+    return total + 15.0  # report and plots
+
+
+# ---------------------------------------------------------------- helpers
+def fingerprint(arrivals: Sequence[Arrival]) -> str:
+    digest = hashlib.sha256()
+    for a in arrivals:
+        digest.update(f"{a.seq},{a.t_s:.6f},{a.cls},{a.input_index};".encode())
+    return digest.hexdigest()[:16]
+
+
+def records_fingerprint(records: Sequence[Record]) -> str:
+    """The trace as the records say it was replayed (seq, time, class, input): equal to the
+    trace's fingerprint when every arrival was sent and recorded."""
+    digest = hashlib.sha256()
+    for r in records:
+        digest.update(f"{r.seq},{r.t_s:.6f},{r.cls},{r.input_index};".encode())
+    return digest.hexdigest()[:16]
+
+
+def _run(coroutine):
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def machine_info() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        memory_gb = None
+    return {"hostname": pyplatform.node(), "cpu_model": model, "cpus": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)), "memory_gb": memory_gb,
+            "python": pyplatform.python_version(), "kernel": pyplatform.release(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                               text=True, timeout=5).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_records(path: Path, records: Sequence[Record]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for r in records:
+            handle.write(json.dumps(r.to_row(), separators=(",", ":")) + "\n")
+
+
+def read_records(path: Path) -> list[Record]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [Record(**json.loads(line)) for line in handle if line.strip()]
+
+
+def cell_file(scenario: str, load: float, policy: str) -> str:
+    return f"records/{scenario}-{round(load * 100):03d}-{policy}.jsonl.gz"
+
+
+# ---------------------------------------------------------------- one scenario
+def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Reporter) -> dict:
+    if scenario.nodes and settings.gateway:
+        reporter.say(f"{scenario.name}: has its own nodes file, so it runs on a platform of its own "
+                     f"(not on --gateway {settings.gateway})")
+    external = settings.gateway if settings.gateway and not scenario.nodes else None
+    platform = Platform(out / "state" / scenario.name, stack=settings.stack, nodes=scenario.nodes,
+                        url=external, password=os.environ.get("FAASML_GATEWAY_PASSWORD") or _local_password())
+    loads = list(settings.loads or scenario.loads)
+    result: dict = {"name": scenario.name, "description": scenario.description, "task": scenario.task,
+                    "inputs": scenario.inputs, "source": str(scenario.source) if scenario.source else None,
+                    "nodes_file": str(scenario.nodes or platform.nodes_file or ""),
+                    "classes": [asdict(c) for c in scenario.classes],
+                    "mix": [{"at": k.at, "shares": list(k.shares)} for k in scenario.mix],
+                    "loads": []}
+    inputs = load_inputs(scenario.inputs, settings.data, settings.images)
+    result["input_pool"] = len(inputs)
+    traces: dict[float, list[Arrival]] = {}
+    with platform:
+        reporter.say(f"{scenario.name}: starting the platform" if not external else
+                     f"{scenario.name}: using the gateway at {external}")
+        platform.wait_ready(scenario.task)
+        topology = platform.topology()
+        variants = topology.for_task(scenario.task)
+        available, default_policy = platform.policies()
+        unknown = [p for p in settings.policies if p not in available]
+        if unknown:
+            raise PlatformError(f"the selector does not know policies {unknown}; it offers {available}")
+        result["topology"] = topology.to_dict()
+        result["default_policy"] = default_policy
+        reporter.say(f"{scenario.name}: {len(variants)} variants of {scenario.task} on nodes "
+                     f"{sorted({v.node for v in variants.values()})}; measuring idle latency")
+        idle = {}
+        for name in sorted(variants):
+            pids = [r.pid for r in topology.replicas if r.function == name]
+            idle[name] = _run(idle_probe(platform.url, scenario.task, name, inputs, settings.idle_requests,
+                                         cpu_reader=lambda pids=pids: _cpu_of(pids)))
+        result["idle"] = idle
+        reporter.say(f"{scenario.name}: idle latency p50 ms (CPU ms per request) " + ", ".join(
+            f"{n} {v['latency_p50_ms']:.1f} ({v['cpu_ms_per_request']:.1f})" for n, v in idle.items()))
+        platform.drain(5, 0.5)
+
+        reporter.say(f"{scenario.name}: measuring capacity ({settings.capacity_concurrency} closed-loop clients, "
+                     f"{settings.capacity_warmup_s:g}+{settings.capacity_s:g}s, default policy {default_policy})")
+        sequence = closed_loop_sequence(scenario, 4000, len(inputs), trace_seed(settings.seed, scenario.name, "capacity"))
+        sampler = CpuSampler(tracked_processes(topology), interval_s=0.5).start()
+        capacity = _run(closed_loop(platform.url, scenario, sequence, inputs, settings.capacity_concurrency,
+                                    settings.capacity_warmup_s, settings.capacity_s,
+                                    min_timeout_s=settings.client_timeout_s))
+        sampler.stop()
+        result["capacity"] = asdict(capacity)
+        others = [s.get("others", 0.0) for _, s in sampler.samples]
+        result["capacity"]["others_cpu_cores"] = round(sum(others) / len(others), 3) if others else None
+        rate_100 = capacity.throughput_per_s
+        if rate_100 <= 0:
+            raise PlatformError(f"{scenario.name}: capacity measured as 0 answers/s ({capacity.outcomes})")
+        reporter.say(f"{scenario.name}: capacity {rate_100:.1f} answers/s ({capacity.outcomes}; others used "
+                     f"{result['capacity']['others_cpu_cores'] or 0:.2f} cores meanwhile)")
+        platform.drain(10, settings.drain_s)
+
+        tracked = tracked_processes(topology)
+        variant_nodes = {n: v.node for n, v in topology.variants.items()}
+        service_ms = {n: work_ms(f) for n, f in idle.items()}
+        for li, load in enumerate(loads):
+            rate = load * rate_100
+            trace = poisson_trace(scenario, rate, settings.duration_s, len(inputs),
+                                  trace_seed(settings.seed, scenario.name, f"{load:g}"), settings.max_requests)
+            traces[load] = trace
+            level = {"load": load, "rate_per_s": round(rate, 3), "trace": {
+                "requests": len(trace), "fingerprint": fingerprint(trace),
+                "classes": {c: sum(a.cls == c for a in trace) for c in scenario.class_names}},
+                "policies": {}}
+            order = settings.policies[li % len(settings.policies):] + settings.policies[:li % len(settings.policies)]
+            for policy in order:
+                label = f"{scenario.name} {load:.0%} ({rate:.1f}/s) {policy}"
+                if settings.fresh_selector and not external:
+                    # every run starts from the same selector state, whatever ran before it
+                    platform.restart_selector(scenario.task)
+                    tracked = tracked_processes(platform.topology())
+                reporter.cell_start(label, len(trace))
+                sampler = CpuSampler(tracked, interval_s=0.5).start()
+                records, wall = _run(replay(platform.url, scenario, trace, inputs, policy,
+                                            min_timeout_s=settings.client_timeout_s, on_event=reporter.cell_event))
+                totals = sampler.stop()
+                summary = metrics_mod.summarise(records, settings.duration_s, scenario.class_names, variant_nodes,
+                                                topology.node_cpus, service_ms, sampler.samples)
+                summary["wall_s"] = round(wall, 2)
+                summary["replayed_fingerprint"] = records_fingerprint(records)
+                summary["cpu"] = {"totals_s": totals, "samples": [[t, s] for t, s in sampler.samples]}
+                summary["records_file"] = cell_file(scenario.name, load, policy)
+                write_records(out / summary["records_file"], records)
+                level["policies"][policy] = summary
+                first = scenario.class_names[0]
+                reporter.cell_done(
+                    f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, utility "
+                    f"{summary['mean_utility']:.3f}, {first} in deadline "
+                    f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
+                    + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
+                    + f", sender late p99 {summary['generator_lateness_ms']['p99']:.1f} ms"
+                    + (f", others used {summary['others_cpu_cores']:.2f} cores"
+                       if summary.get("others_cpu_cores") is not None else ""))
+                platform.drain(15, settings.drain_s)
+            level["policies"] = {p: level["policies"][p] for p in settings.policies}
+            result["loads"].append(level)
+
+    # The oracle, with the platform stopped (it needs only the traces and the idle figures).
+    for level in result["loads"]:
+        trace = traces[level["load"]]
+        level["oracle"] = oracle_for(scenario, trace, result["idle"], topology)
+        reporter.say(f"{scenario.name} {level['load']:.0%}: oracle bound effective accuracy "
+                     f"{level['oracle']['effective_accuracy']['rate']:.3f} "
+                     f"({level['oracle']['effective_accuracy']['solve_s']:.1f}s)")
+        for policy, summary in level["policies"].items():
+            summary["vs_oracle"] = ratios(summary, level["oracle"])
+    return result
+
+
+def _cpu_of(pids: list[int]) -> float | None:
+    from faasml.evaluation.cpu import cpu_seconds
+
+    values = [cpu_seconds(pid) for pid in pids]
+    return None if not values or any(v is None for v in values) else sum(values)
+
+
+def work_ms(figures: dict) -> float:
+    """A variant's work per request on its node: CPU time of its replicas per request when
+    measured, else the executor's compute time (wall time, inflated by a busy machine)."""
+    cpu = figures.get("cpu_ms_per_request")
+    if cpu is not None and not math.isnan(cpu) and cpu > 0:
+        return cpu
+    return figures.get("service_p50_ms", math.nan)
+
+
+def _local_password() -> str | None:
+    path = REPO / ".faasml" / "basic-auth-password"
+    return path.read_text().strip() if path.is_file() else None
+
+
+def oracle_for(scenario: Scenario, trace: Sequence[Arrival], idle: dict, topology) -> dict:
+    """The LP bound on this trace: valued by declared accuracy (expected correct-in-time,
+    the unit of effective accuracy) and by 1 (in time). For text, where a right answer is a
+    valid embedding, the correct-in-time bound is the in-time one."""
+    requests = [OracleRequest(a.t_s, scenario.by_name(a.cls).deadline_ms) for a in trace]
+    def variants(value_of) -> list[OracleVariant]:
+        found = []
+        for name, figures in idle.items():
+            info = topology.variants.get(name)
+            if info is None or figures.get("failures", 0) >= figures.get("requests", 1) or \
+                    math.isnan(figures.get("latency_p50_ms", math.nan)):
+                continue
+            service = work_ms(figures)
+            latency = figures.get("quiet_latency_ms")
+            if latency is None or math.isnan(latency):
+                latency = figures["latency_p10_ms"]
+            if math.isnan(service):
+                service = latency
+            # feasible when its quiet-machine latency fits (least hop overhead + CPU work): a
+            # figure a busy machine does not inflate, and generous, as a bound's must be
+            found.append(OracleVariant(name, info.node, service, latency, value_of(info)))
+        return found
+    by_accuracy = solve(requests, variants(lambda info: info.accuracy), topology.node_cpus)
+    in_time = solve(requests, variants(lambda info: 1.0), topology.node_cpus)
+    correct = by_accuracy if scenario.inputs == "images" else in_time
+    return {"effective_accuracy": by_accuracy.to_dict(), "in_time": in_time.to_dict(),
+            "correct_in_time": correct.to_dict(),
+            "model": "LP relaxation, demand-bound windows per node; work = idle CPU ms per request "
+                     "of the variant's replicas; feasible = least idle overhead + work <= deadline"}
+
+
+def ratios(summary: dict, oracle: dict) -> dict:
+    def ratio(value: float, bound: float | None) -> float | None:
+        if bound is None or not bound or value is None or math.isnan(value):
+            return None
+        return round(value / bound, 4)
+    return {"effective_accuracy": ratio(summary["effective_accuracy"], oracle["effective_accuracy"]["rate"]),
+            "correct_in_time": ratio(summary["correct_in_time_rate"], oracle["correct_in_time"]["rate"]),
+            "in_time": ratio(summary["in_time_rate"], oracle["in_time"]["rate"])}
+
+
+# ---------------------------------------------------------------- the whole run
+def default_out() -> Path:
+    return REPO / "reports" / time.strftime("evaluation-%Y%m%d-%H%M%S")
+
+
+def run_evaluation(settings: Settings, argv: Sequence[str] | None = None, stream=None) -> dict:
+    from faasml.evaluation.report import write_report
+
+    scenarios = resolve_scenarios(settings.scenarios)
+    if any(s.inputs == "images" for s in scenarios) and not Path(settings.data).is_dir():
+        raise FileNotFoundError(f"labelled image folder {settings.data} not found: pass --data DIR "
+                                f"(files <wnid>_<label>.JPEG, e.g. ../shared/data/imagenet-sample)")
+    out = Path(settings.out or default_out()).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, out=out)
+    cells = sum(len(settings.loads or s.loads) * len(settings.policies) for s in scenarios)
+    reporter = Reporter(cells, stream=stream)
+    estimate = estimate_s(settings, scenarios)
+    reporter.say(f"faasml bench evaluate: {len(scenarios)} scenario(s) ({', '.join(s.name for s in scenarios)}), "
+                 f"{cells} runs of {settings.duration_s:g}s, policies {', '.join(settings.policies)}; "
+                 f"estimated {estimate / 60:.1f} min; report in {out}")
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        reporter.say(f"note: load average {load:.1f} on {os.cpu_count()} CPUs before starting: other work on "
+                     f"this machine will show in the figures (see `others' CPU` in the report)")
+    started = time.time()
+    try:  # SIGTERM runs the `finally`s too, so every platform started is stopped
+        previous_term = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        previous_term = None
+    report: dict = {"version": 1, "command": list(argv) if argv is not None else sys.argv,
+                    "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                    "git": git_revision(), "machine": machine_info(), "estimate_s": round(estimate),
+                    "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
+                    "scenarios": [], "throughput": None}
+    try:
+        for scenario in scenarios:
+            report["scenarios"].append(run_scenario(scenario, settings, out, reporter))
+            _save(out, report)
+        if settings.throughput:
+            from faasml.evaluation.throughput import ThroughputSettings, run_throughput
+
+            reporter.say("throughput efficiency: full path vs in-process")
+            report["throughput"] = run_throughput(
+                ThroughputSettings(data=Path(settings.data), round_s=settings.throughput_round_s,
+                                   rounds=settings.throughput_rounds), out / "state", reporter.say)
+            reporter.say(f"throughput efficiency {report['throughput']['efficiency']:.3f} "
+                         f"(full path {report['throughput']['full_path_per_s']:.1f}/s, in-process "
+                         f"{report['throughput']['in_process_per_s']:.1f}/s); by CPU per answer "
+                         f"{report['throughput']['cpu_efficiency']}")
+    finally:
+        reporter.close()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+    report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report["wall_s"] = round(time.time() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report = _clean(report)
+    report["plots"] = write_report(report, out)
+    _save(out, report)
+    return report
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _clean(value):
+    """NaN (an empty sample) becomes null, so report.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _save(out: Path, report: dict) -> None:
+    (out / "report.json").write_text(json.dumps(_clean(report), indent=1, allow_nan=False) + "\n")

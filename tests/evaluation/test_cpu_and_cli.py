@@ -1,0 +1,53 @@
+"""CPU sampling from /proc and the command line's presets."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from faasml.cli import build_parser
+from faasml.evaluation.commands import settings_from
+from faasml.evaluation.cpu import CpuSampler, Tracked, cpu_seconds
+
+
+def test_cpu_of_a_busy_process_is_seen():
+    sampler = CpuSampler([Tracked(os.getpid(), "me", "node-a")], interval_s=0.1).start()
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:
+        pass  # burn CPU
+    totals = sampler.stop()
+    assert totals["me"] > 0.3
+    assert sampler.samples and max(s.get("node-a", 0) for _, s in sampler.samples) > 0.5
+    assert "others" in sampler.samples[-1][1]
+    assert cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def test_quick_preset_and_overrides():
+    parser = build_parser()
+    quick = settings_from(parser.parse_args(["bench", "evaluate", "--quick"]))
+    assert quick.quick and quick.scenarios == ["mix"] and quick.loads == [0.5, 1.0, 1.5]
+    assert len(quick.policies) == 3 and not quick.throughput
+    tuned = settings_from(parser.parse_args(["bench", "evaluate", "--quick", "--duration", "3",
+                                              "--loads", "25%,150%", "--policies", "tradeoff,random"]))
+    assert tuned.duration_s == 3 and tuned.loads == [0.25, 1.5] and tuned.policies == ["tradeoff", "random"]
+    full = settings_from(parser.parse_args(["bench", "evaluate"]))
+    assert not full.quick and full.throughput and full.scenarios == [] and full.loads is None
+    assert {"tradeoff", "weighted-bucket", "random", "slo-greedy"} <= set(full.policies)
+
+
+def test_bad_loads_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "evaluate", "--loads", "half"])
+    assert "fractions" in capsys.readouterr().err
+
+
+def test_full_run_estimate_is_in_the_planned_range():
+    from faasml.evaluation.runner import Settings, estimate_s
+    from faasml.evaluation.scenario import resolve_scenarios
+
+    estimate = estimate_s(Settings(), resolve_scenarios([]))
+    assert 18 * 60 <= estimate <= 32 * 60
+    from faasml.evaluation.runner import quick_settings
+
+    assert estimate_s(quick_settings(), resolve_scenarios(["mix"])) < 5 * 60
