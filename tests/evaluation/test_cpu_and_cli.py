@@ -51,3 +51,25 @@ def test_full_run_estimate_is_in_the_planned_range():
     from faasml.evaluation.runner import quick_settings
 
     assert estimate_s(quick_settings(), resolve_scenarios(["mix"])) < 5 * 60
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_on_a_terminal_and_in_a_log(tty):
+    import io
+
+    from faasml.evaluation.progress import Reporter
+
+    stream = io.StringIO()
+    reporter = Reporter(2, stream=stream, tty=tty)
+    reporter.say("starting")
+    for i in range(2):
+        reporter.cell_start(f"cell {i}", 3)
+        for _ in range(3):
+            reporter.cell_event("sent")
+            reporter.cell_event("done")
+        reporter.cell_done(f"cell {i}: done")
+    reporter.close()
+    text = stream.getvalue()
+    assert "starting" in text and "[2/2] cell 1: done" in text
+    if not tty:
+        assert "[1/2] cell 0: 3 requests" in text and "\r" not in text
