@@ -73,7 +73,11 @@ class LatencyPredictor:
         self._speed: dict[str, dict[str, float]] = {}
 
     def _node_speed(self, node: str | None) -> float:
+        """How much slower than its profile a variant on `node` runs: the median ratio of
+        its observed neighbours; with none, of every observed variant (the machine)."""
         ratios = sorted(self._speed.get(node or "", {}).values())
+        if not ratios:
+            ratios = sorted(r for per_node in self._speed.values() for r in per_node.values())
         return ratios[len(ratios) // 2] if ratios else 1.0
 
     def predict(self, variant: Variant, now: float) -> Prediction:

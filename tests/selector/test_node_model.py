@@ -151,7 +151,13 @@ def test_unobserved_variants_are_scaled_by_how_fast_their_node_runs(stage):
         stage.load.observe("seen", wall_ms=31.0, compute_ms=30.0)
     stage.predictor.predict(seen, stage.clock())
     assert stage.predictor.predict(unseen, stage.clock()).service_ms == pytest.approx(60.0)
-    assert stage.predictor.predict(elsewhere, stage.clock()).service_ms == pytest.approx(20.0)
+    # A node nobody has observed yet is taken to run like the rest of the machine.
+    assert stage.predictor.predict(elsewhere, stage.clock()).service_ms == pytest.approx(60.0)
+    for _ in range(20):
+        stage.load.observe("elsewhere", wall_ms=41.0, compute_ms=40.0)
+    assert stage.predictor.predict(elsewhere, stage.clock()).service_ms == pytest.approx(40.0)
+    far = on("cloud", make_variant("far", 0.8, 10.0))
+    assert stage.predictor.predict(far, stage.clock()).service_ms == pytest.approx(20.0)
 
 
 def test_work_abandoned_on_a_timeout_stays_on_its_node_until_done(stage):
