@@ -33,7 +33,7 @@ def test_shipped_scenarios_cover_the_issue():
     from faasml.runtime.nodes import load_nodes
 
     nodes, _ = load_nodes(scenarios["edge-cloud"].nodes)
-    assert {n.name: n.rtt_ms for n in nodes} == {"edge": 0.0, "cloud": 30.0}
+    assert {n.name: n.rtt_ms for n in nodes} == {"edge": 0.0, "cloud": 30.0, "control": 0.0}
     assert scenarios["text"].task == "sentence-embedding" and scenarios["text"].inputs == "sentences"
 
 
