@@ -57,6 +57,7 @@ class Decision:
     decision_s: float = 0.0
     acquired: str | None = None             # key whose in-flight count was taken
     error: FaasmlError | None = None        # 422/429/503 verdict (explain shows it)
+    held_s: float = 0.0                     # time it waited in the selector for room
 
 
 def _round(value: float) -> float:

@@ -31,7 +31,7 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.profiles import ProfileFile
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
-from faasml.selector.telemetry import (DECISIONS, FAILED, INFEASIBLE, RETRIES, SHED,
+from faasml.selector.telemetry import (DECISIONS, FAILED, HELD, INFEASIBLE, RETRIES, SHED,
                                        SelectorMetrics)
 from faasml.selector.variant import Variant
 from faasml.settings import ConfigError
@@ -172,7 +172,10 @@ class SelectorService:
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:
+            held_from = time.monotonic()
             decision = self._hold(decision, selection, policy, variants, arrived)
+            decision.held_s = time.monotonic() - held_from
+            self.metrics.count(HELD, task=task, outcome="shed" if decision.error else "admitted")
         self.metrics.observe_decision(decision.decision_s)
         if decision.error is not None:
             self._count_refusal(task, decision.error)
@@ -251,4 +254,6 @@ class SelectorService:
             "X-Faasml-Attempts": str(len(forwarded.attempts)),
             "X-Faasml-Policy": decision.policy,
         })
+        if decision.held_s:
+            headers["X-Faasml-Held-Ms"] = f"{decision.held_s * 1000.0:.1f}"
         return Response(forwarded.upstream.status, forwarded.upstream.body, headers)

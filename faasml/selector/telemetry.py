@@ -18,6 +18,7 @@ RETRIES = "faasml_selector_retries_total"
 INFEASIBLE = "faasml_selector_infeasible_total"
 SHED = "faasml_selector_shed_total"
 FAILED = "faasml_selector_failed_total"
+HELD = "faasml_selector_held_total"
 DECISION_SECONDS = "faasml_selector_decision_seconds"
 
 COUNTERS = {
@@ -26,6 +27,7 @@ COUNTERS = {
     INFEASIBLE: "requests no variant could meet (422), by task and limit",
     SHED: "requests refused because every candidate was saturated (429), by task",
     FAILED: "requests no variant answered (503/504), by task and code",
+    HELD: "requests held in the selector for room, by task and how the hold ended (admitted|shed)",
 }
 
 Labels = tuple[tuple[str, str], ...]

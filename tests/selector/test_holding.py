@@ -101,6 +101,9 @@ def test_the_service_holds_requests_that_find_no_room_then_serves_them(gateway):
         with ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(lambda _: post(selector, task=TASK), range(8)))
         assert [r.status for r in responses] == [200] * 8
+        held = [float(r.headers["X-Faasml-Held-Ms"]) for r in responses if "X-Faasml-Held-Ms" in r.headers]
+        assert len(held) >= 2 and min(held) > 0     # the response says it waited, and how long
+        assert selector.metrics.value("faasml_selector_held_total", task=TASK, outcome="admitted") == len(held)
         shed = make_service(gateway, max_queue_ms=150.0, hold_s=0.0)
         try:
             with ThreadPoolExecutor(8) as pool:
