@@ -211,12 +211,8 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{s['name']}: capacity {_num(s['capacity']['throughput_per_s']):.1f} answers/s")
-    fig.tight_layout()
-    name = f"load-{s['name']}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    written.append(name)
+    written.append(_finish(fig, f"{s['name']}: capacity {_num(s['capacity']['throughput_per_s']):.1f} answers/s",
+                           out, f"load-{s['name']}.png", 90))
 
     deadlines = {c["name"]: c["deadline_ms"] for c in s["classes"]}
     for lv in s["loads"]:
@@ -246,12 +242,8 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("share of requests answered (200) within x")
         axes[0][0].legend(fontsize=8)
-        fig.suptitle(f"{s['name']} at {lv['load']:.0%} load ({lv['rate_per_s']:.1f}/s)")
-        fig.tight_layout()
-        name = f"ecdf-{s['name']}-{tag}.png"
-        fig.savefig(out / name, dpi=90)
-        plt.close(fig)
-        written.append(name)
+        written.append(_finish(fig, f"{s['name']} at {lv['load']:.0%} load ({lv['rate_per_s']:.1f}/s)",
+                               out, f"ecdf-{s['name']}-{tag}.png", 90))
 
         fig, axes = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.6), squeeze=False, sharey=True)
         cpus = (s.get("topology") or {}).get("node_cpus", {})
@@ -267,13 +259,18 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("CPU utilisation (node: per CPU; others: cores)")
         axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"{s['name']} at {lv['load']:.0%} load: CPU over time")
-        fig.tight_layout()
-        name = f"cpu-{s['name']}-{tag}.png"
-        fig.savefig(out / name, dpi=80)
-        plt.close(fig)
-        written.append(name)
+        written.append(_finish(fig, f"{s['name']} at {lv['load']:.0%} load: CPU over time",
+                               out, f"cpu-{s['name']}-{tag}.png", 80))
     return written
+
+
+def _finish(fig, title: str, out: Path, name: str, dpi: int) -> str:
+    """Title, lay out, save as `out/name` and close one figure; its file name."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=dpi)
+    _pyplot().close(fig)
+    return name
 
 
 def write_report(report: dict, out: Path) -> dict[str, list[str]]:

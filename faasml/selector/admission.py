@@ -9,8 +9,8 @@ of the variant fastest when idle: how much intrinsic work may be in flight there
 still let that variant answer within the limit. For a while afterwards, a request with
 a looser limit may not push that node past its budget: it goes to another node (often
 a faster variant there: degrade before shed), waits in the selector for room
-(holding.py), or is shed with 429. A tight request is never held back by the budgets; its own predicted
-latency against its own limit decides.
+(holding.py), or is shed with 429. A tight request is never held back by the budgets:
+its own predicted latency against its own limit decides.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class DeadlineGuard:
         share = min(1.0, candidate.variant.cpu_millis / budget.weight)
         return self.node_work(node, budget.weight) + candidate.prediction.service_ms * share - budget.work_ms
 
-    def wait_ms(self, now: float, candidate: Candidate) -> float:
+    def wait_ms(self, candidate: Candidate) -> float:
         """Roughly how long until `candidate`'s node has room again (for Retry-After)."""
         node = candidate.variant.node or ""
         budget = self._budgets.get(node)

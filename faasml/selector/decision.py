@@ -184,7 +184,7 @@ class Decider:
                 no_room += 1
             elif (reason := self.guard.blocks(now, max_lat, c)) is not None:
                 c.excluded = reason
-                waits_ms.append(self.guard.wait_ms(now, c))
+                waits_ms.append(self.guard.wait_ms(c))
                 no_room += 1
         admissible = [c for c in eligible if c.excluded is None]
         if not admissible:
