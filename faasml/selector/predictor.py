@@ -115,6 +115,8 @@ class LatencyPredictor:
             # Everything on the node, this request included, shares `cpus` CPUs; one
             # request never runs faster than its own service time.
             queue = max(queue, (node_work + service) / cpus - service)
-        floor = rtt + min(service, variant.profile_latency_ms)
+        # The best idle latency on record, for "can never meet" (422): observed round trips
+        # and service times rise with contention, the declared ones and the profile do not.
+        floor = min(rtt, variant.rtt_ms) + min(service, variant.profile_latency_ms)
         return Prediction(rtt + service + queue, rtt, service, queue, inflight, slots,
                           service_source, rtt_source, load_source, node_work, cpus, floor)

@@ -216,3 +216,13 @@ def test_a_request_abandoned_on_its_deadline_still_counts_while_the_executor_wor
         assert selector.load.own_inflight("quick") == 0
     finally:
         selector.stop()
+
+
+def test_a_contended_round_trip_does_not_make_a_limit_infeasible(stage):
+    # The hops took 35 ms on every call while the machine was busy; the variant's own
+    # 5 ms and its declared round trip (0) meet a 20 ms limit when idle: 429, not 422.
+    variant = on("edge", make_variant("only", 0.7, 5.0))
+    for _ in range(20):
+        stage.load.observe("only", wall_ms=40.0, compute_ms=5.0)
+    with pytest.raises(TooManyRequests):
+        decide(stage, [variant], ask(max_latency_ms=20.0))
