@@ -132,11 +132,15 @@ def _run_loop(coroutine) -> None:
 
 
 def write_nodes(folder: Path) -> Path:
-    """One node holding every CPU, labelled so the edge variants (and the selector) fit."""
+    """One node holding every CPU, labelled so the edge variants fit, and the selector's
+    control node (also every CPU, unpinned)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nodes-all-cores.yml"
-    path.write_text("# written by faasml bench throughput: one node with every CPU\n"
+    path.write_text("# written by faasml bench throughput: one node with every CPU, and the\n"
+                    "# control plane's (the selector's) unpinned, as in edge/nodes.local.yml\n"
                     "nodes:\n  - name: all\n    labels: {faasml.io/node-class: edge}\n"
+                    "    cpus: all\n    rtt_ms: 0\n"
+                    "  - name: control\n    labels: {faasml.io/node-class: control}\n"
                     "    cpus: all\n    rtt_ms: 0\n")
     return path
 
