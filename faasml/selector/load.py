@@ -157,7 +157,9 @@ class LoadTracker:
         if self._deferred:
             self._release_due()
         total = 0.0
-        for (where, other), work in self._node_work.items():
+        # A copy taken in one step (no Python code runs inside it): an acquire on another
+        # thread may add a key meanwhile.
+        for (where, other), work in tuple(self._node_work.items()):
             if where == node and work:
                 total += work if other >= weight else work * other / weight
         return total

@@ -17,6 +17,7 @@ be judged on the intrinsic time and ranking and admission on the contended one.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from faasml.selector.load import LoadTracker
@@ -70,14 +71,17 @@ class LatencyPredictor:
         self.replica_concurrency = max(1, replica_concurrency)
         # node -> variant -> observed intrinsic service / profile: how much slower (or
         # faster) this node runs than the machine the profiles came from.
+        # Predictions also run outside the decision lock (the /variants view).
         self._speed: dict[str, dict[str, float]] = {}
+        self._speed_lock = threading.Lock()
 
     def _node_speed(self, node: str | None) -> float:
         """How much slower than its profile a variant on `node` runs: the median ratio of
         its observed neighbours; with none, of every observed variant (the machine)."""
-        ratios = sorted(self._speed.get(node or "", {}).values())
-        if not ratios:
-            ratios = sorted(r for per_node in self._speed.values() for r in per_node.values())
+        with self._speed_lock:
+            ratios = sorted(self._speed.get(node or "", {}).values())
+            if not ratios:
+                ratios = sorted(r for per_node in self._speed.values() for r in per_node.values())
         return ratios[len(ratios) // 2] if ratios else 1.0
 
     def predict(self, variant: Variant, now: float) -> Prediction:
@@ -96,7 +100,8 @@ class LatencyPredictor:
             elif samples < 0:
                 service_source = "last observed"
             if variant.node is not None and profile > 0:
-                self._speed.setdefault(variant.node, {})[variant.id] = service / profile
+                with self._speed_lock:
+                    self._speed.setdefault(variant.node, {})[variant.id] = service / profile
         if rtt is None:
             rtt, rtt_source = variant.rtt_ms, "annotation"
         replicas = variant.available_replicas
