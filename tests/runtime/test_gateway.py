@@ -41,7 +41,10 @@ FUNCTIONS = {
 
 @pytest.fixture(scope="module")
 def runtime(start_runtime):
-    return start_runtime(FUNCTIONS, NODES, ["--max-body-mb", "4"])
+    # --ready-wait: `late` is ready 4 s after its Python process has imported its handler,
+    # and on 2 slow cores, with the other four replicas starting beside it, the imports
+    # alone can take seconds; the default 5 s would time the test, not the runtime.
+    return start_runtime(FUNCTIONS, NODES, ["--max-body-mb", "4", "--ready-wait", "20"])
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,10 @@ def stage(tmp_path_factory):
                                handler=folder / "sleepy")
     sleepy["environment"]["FAASML_SERVER_THREADS"] = "512"   # the toy itself must not be the limit
     # One sleepy replica runs all its requests at once: tell the queue model so.
-    selector = selector_function({"FAASML_SERVER_THREADS": "512", "FAASML_REPLICA_CONCURRENCY": "1000"},
+    # The queue cap off: this is about the server holding hundreds of requests in flight,
+    # not about admission (which would hold or shed most of a 300-request burst).
+    selector = selector_function({"FAASML_SERVER_THREADS": "512", "FAASML_REPLICA_CONCURRENCY": "1000",
+                                  "FAASML_MAX_QUEUE_MS": "600000"},
                                  REPO / "functions/selector")
     local = LocalStage(folder, {"sleepy": sleepy, "selector": selector}, two_nodes(), REPO).start()
     yield local
