@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from faasml.cpu import FULL_CPU_MILLIS
+
 Clock = Callable[[], float]
 # The quantile of recent compute times taken as the intrinsic service time: low enough
 # to skip contended samples, high enough that one lucky cache-warm run does not define it.
@@ -69,6 +71,15 @@ class LatencyWindow:
         return now - self.last_at <= self.max_age_s
 
 
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where one dispatched request runs and the work it puts there."""
+
+    node: str
+    weight: float      # the variant's CPU request, millicores (faasml/cpu.py)
+    work_ms: float
+
+
 @dataclass
 class LoadConfig:
     window_size: int = 64            # samples kept per variant
@@ -91,16 +102,16 @@ class LoadTracker:
         self._down_until: dict[str, float] = {}
         # Node accounting: where each variant runs and what one of its requests costs
         # there (last seen at dispatch), the work each in-flight request added to its
-        # node (released in dispatch order), and the total per node.
-        self._placement: dict[str, tuple[tuple[str, float], float]] = {}
-        self._inflight_work: dict[str, deque[tuple[tuple[str, float], float]]] = {}
-        self._node_work: dict[tuple[str, float], float] = {}   # (node, weight) -> work
+        # node (released in dispatch order), and the total per node and CPU weight.
+        self._placement: dict[str, Placed] = {}
+        self._inflight_work: dict[str, deque[Placed]] = {}
+        self._node_work: dict[str, dict[float, float]] = {}   # node -> weight -> work
         self._deferred: list[tuple[float, str]] = []   # (due, key): abandoned, still running
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
     def acquire(self, key: str, node: str | None = None, work_ms: float | None = None,
-                weight: float = 1000.0) -> None:
+                weight: float = FULL_CPU_MILLIS) -> None:
         """Count a request dispatched to `key`; with `node` and `work_ms` (the decider
         knows both) its intrinsic work also counts against that node, at the variant's
         CPU weight, until release. A retry that names only the key reuses the variant's
@@ -108,12 +119,11 @@ class LoadTracker:
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
             if node is not None and work_ms is not None:
-                self._placement[key] = ((node, weight), work_ms)
+                self._placement[key] = Placed(node, weight, work_ms)
             placed = self._placement.get(key)
             if placed is not None:
-                where, work = placed
                 self._inflight_work.setdefault(key, deque()).append(placed)
-                self._node_work[where] = self._node_work.get(where, 0.0) + work
+                self._add_work(placed, placed.work_ms)
 
     def release(self, key: str, busy_for_ms: float = 0.0) -> None:
         """Count a request to `key` as done. `busy_for_ms` > 0: the caller gave up (a
@@ -140,8 +150,8 @@ class LoadTracker:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
             pending = self._inflight_work.get(key)
             if pending:
-                where, work = pending.popleft()
-                self._node_work[where] = max(0.0, self._node_work.get(where, 0.0) - work)
+                placed = pending.popleft()
+                self._add_work(placed, -placed.work_ms)
         if self.on_release is not None:
             self.on_release()
 
@@ -150,7 +160,11 @@ class LoadTracker:
             self._release_due()
         return self._inflight.get(key, 0)
 
-    def node_work_ms(self, node: str, weight: float = 1000.0) -> float:
+    def _add_work(self, placed: "Placed", work_ms: float) -> None:
+        by_weight = self._node_work.setdefault(placed.node, {})
+        by_weight[placed.weight] = max(0.0, by_weight.get(placed.weight, 0.0) + work_ms)
+
+    def node_work_ms(self, node: str, weight: float = FULL_CPU_MILLIS) -> float:
         """Intrinsic milliseconds of work this selector has in flight on `node`, as it
         delays a request of CPU weight `weight`: work of an equal or heavier weight in
         full, lighter work by the share the kernel gives it (weight ratio)."""
@@ -158,10 +172,9 @@ class LoadTracker:
             self._release_due()
         total = 0.0
         # A copy taken in one step (no Python code runs inside it): an acquire on another
-        # thread may add a key meanwhile.
-        for (where, other), work in tuple(self._node_work.items()):
-            if where == node and work:
-                total += work if other >= weight else work * other / weight
+        # thread may add a weight meanwhile.
+        for other, work in tuple(self._node_work.get(node, {}).items()):
+            total += work if other >= weight else work * other / weight
         return total
 
     # -- observations --------------------------------------------------------------

@@ -173,7 +173,7 @@ class SelectorService:
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:
             held_from = time.monotonic()
-            decision = self._hold(decision, selection, policy, variants, arrived)
+            decision = self._hold(selection, policy, variants, arrived)
             decision.held_s = time.monotonic() - held_from
             self.metrics.count(HELD, task=task, outcome="shed" if decision.error else "admitted")
         self.metrics.observe_decision(decision.decision_s)
@@ -186,8 +186,8 @@ class SelectorService:
     def _held(decision: Decision) -> bool:
         return decision.error is not None and decision.error.code == NO_ROOM
 
-    def _hold(self, decision: Decision, selection: SelectionRequest, policy: Policy,
-              variants: list[Variant], arrived: float) -> Decision:
+    def _hold(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
+              arrived: float) -> Decision:
         """Every candidate's node is full or kept for tighter deadlines: wait here for
         room (holding.py) rather than in an executor's queue or shed at once, within the
         hold time and the request's own limit, which shrinks by the time spent waiting."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from faasml.cpu import cpu_millis
+from faasml.cpu import FULL_CPU_MILLIS, cpu_millis
 
 ANNOTATION_PREFIX = "faasml.io/"
 ROLE_LABEL = "faasml.io/role"
@@ -39,7 +39,7 @@ class Variant:
     node_cpus: int = 1
     # Its CPU request (millicores): its weight against the node's other work when the
     # CPUs are contended (faasml/cpu.py). Every variant without one weighs a full CPU.
-    cpu_millis: float = 1000.0
+    cpu_millis: float = FULL_CPU_MILLIS
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
     extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
 
