@@ -43,7 +43,7 @@ class ExecutorService:
         start = time.perf_counter()
         try:
             self.variant = load_variant(self.config.model, self.config.provider,
-                                        self.config.intra_op_threads)
+                                        self.config.intra_op_threads, self.config.session_tuning)
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
                      self.load_seconds)
@@ -128,7 +128,9 @@ class ExecutorService:
     def health(self) -> dict[str, Any]:
         state = "ready" if self.variant else ("failed" if self.load_error else "loading")
         body: dict[str, Any] = {"status": state, "uptime_s": round(time.time() - self.started_at, 3),
-                                "requested_provider": self.config.provider}
+                                "requested_provider": self.config.provider,
+                                "session_options": {"intra_op_threads": self.config.intra_op_threads,
+                                                    **self.config.session_tuning.to_dict()}}
         if self.load_error is not None:
             body["error"] = self.load_error.to_dict()["error"]
         if self.variant is not None:

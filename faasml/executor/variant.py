@@ -14,7 +14,7 @@ import numpy as np
 
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
-from faasml.executor.session import create_session
+from faasml.executor.session import SessionTuning, create_session
 from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
                                 load_card)
 
@@ -108,8 +108,8 @@ class LoadedVariant:
         return vectors, truncated
 
 
-def load_variant(card_path: str | Path, provider: str = "cpu",
-                 intra_op_threads: int = 0) -> LoadedVariant:
+def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads: int = 0,
+                 tuning: SessionTuning = SessionTuning()) -> LoadedVariant:
     """Load a variant from its card (or the .onnx beside it) on the given provider.
 
     A missing file is a FileNotFoundError and an unknown task a ValueError: the caller's
@@ -121,7 +121,7 @@ def load_variant(card_path: str | Path, provider: str = "cpu",
     if card_path.suffix == ".onnx":
         card_path = card_path.with_name(card_path.stem + ".card.json")
     model_file = card_path.parent / card.file
-    session, active = create_session(str(model_file), provider, intra_op_threads)
+    session, active = create_session(str(model_file), provider, intra_op_threads, tuning)
     variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
                             input_names=[i.name for i in session.get_inputs()])
     if card.task == TASK_SENTENCE_EMBEDDING:
