@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
 from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES, SessionTuning
-from faasml.settings import existing_file, one_of, setting, whole_number
+from faasml.settings import existing_file, number, one_of, setting, whole_number
 
 PROVIDERS = ("cpu", "cuda")
 POSITIVE = whole_number(1)
@@ -32,6 +32,13 @@ class ExecutorConfig:
     intra_op_spinning: str = setting(
         "FAASML_INTRA_OP_SPINNING", "on", one_of(*SWITCHES),
         "idle intra-op threads busy-wait for work (on/off); off spares CPU on shared nodes")
+    batch_max: int = setting(
+        "FAASML_BATCH_MAX", 1, POSITIVE,
+        "most concurrent requests run as one batch (1 = no batching); needs as many "
+        "FAASML_SERVER_THREADS for requests to be concurrent")
+    batch_wait_ms: float = setting(
+        "FAASML_BATCH_WAIT_MS", 0.0, number(0.0),
+        "longest a batch waits to fill after its first request (0: runs what is there)")
     max_body_bytes: int = setting("FAASML_MAX_BODY_BYTES", 20 * 1024 * 1024, POSITIVE,
                                   "larger bodies get a JSON 413 before they are read")
     # A 50 KB PNG can claim 100000x100000 pixels and would need 30 GB to decode.

@@ -44,6 +44,7 @@ class ExecutorService:
         try:
             self.variant = load_variant(self.config.model, self.config.provider,
                                         self.config.intra_op_threads, self.config.session_tuning)
+            self.variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
                      self.load_seconds)
@@ -91,10 +92,10 @@ class ExecutorService:
             payload = self._classify(variant, request, timing)
         else:
             payload = self._embed(variant, request, timing)
-        return Response.json(payload, headers={
-            "X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}",
-            "X-Faasml-Variant": variant.card.name,
-        })
+        headers = {"X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}", "X-Faasml-Variant": variant.card.name}
+        if variant.batcher is not None:
+            headers["X-Faasml-Batch-Size"] = str(timing.batch_size)
+        return Response.json(payload, headers=headers)
 
     def _not_ready_error(self) -> FaasmlError:
         return self.load_error or NotReady("model is loading", code="loading",
@@ -136,6 +137,10 @@ class ExecutorService:
         if self.variant is not None:
             body.update(provider=self.variant.provider, load_s=round(self.load_seconds or 0, 3),
                         card=self.variant.card.to_dict())
+            batcher = self.variant.batcher
+            if batcher is not None:
+                body["batching"] = {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait_s * 1e3,
+                                    "batches": batcher.batches, "requests": batcher.items}
         return body
 
 
