@@ -153,3 +153,17 @@ def test_batching_settings_from_the_environment(tiny_models):
     assert load(ExecutorConfig, {"FAASML_MODEL": env["FAASML_MODEL"]}).batch_max == 1
     with pytest.raises(ConfigError, match="FAASML_BATCH_MAX"):
         load(ExecutorConfig, {**env, "FAASML_BATCH_MAX": "0"})
+
+
+def test_the_batching_benchmark_measures_all_three_modes(tiny_models):
+    """`faasml bench batching` on a tiny variant: every mode answers, the figures add up."""
+    from faasml.bench import batching
+    from faasml.models.card import load_card
+
+    card = tiny_models["image"]
+    settings = batching.BatchingBenchSettings(max_batch=4, clients=4, seconds=0.2, rounds=1,
+                                              low_load_requests=5, cpus=0)
+    row = batching.bench_variant(load_card(card).name, str(card.parent), settings)
+    for mode in batching.MODES:
+        assert row[mode]["goodput_rps"] > 0 and row[mode]["low_load_p50_ms"] > 0
+    assert row["goodput_x_serial"] == pytest.approx(row["batched"]["goodput_rps"] / row["serial"]["goodput_rps"])
