@@ -1,5 +1,7 @@
-# Helpers shared by edge/ scripts (sourced, not run).
+# Helpers shared by edge/ scripts (sourced, not run); also loads the pinned versions.
 # shellcheck shell=bash
+# shellcheck source=versions.env
+source "$(dirname "${BASH_SOURCE[0]}")/versions.env"
 
 # The node classes stack.yml's functions ask for (faasml.io/node-class).
 NODE_CLASSES=(edge cloud gpu)
@@ -35,4 +37,10 @@ wait_for_node() {
     sleep 2
   done
   k3s kubectl wait --for=condition=Ready "node/$node" --timeout=120s
+}
+
+# kubectl and helm, for the scripts that act on a running cluster.
+require_cluster_tools() {
+  require_tool kubectl "https://kubernetes.io/docs/tasks/tools/ (k3s ships one)"
+  require_tool helm "https://helm.sh/docs/intro/install/"
 }

@@ -10,8 +10,6 @@
 # Needs curl, helm and ssh/scp (for AGENTS) here. Then deploy: `make deploy`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
-source "$here/versions.env"
 source "$here/common.sh"
 require_root
 require_tool curl "the k3s installer"

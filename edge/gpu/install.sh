@@ -6,11 +6,8 @@
 #   KUBECONFIG=/etc/rancher/k3s/k3s.yaml edge/gpu/install.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../versions.env
-source "$here/../versions.env"
 source "$here/../common.sh"
-require_tool kubectl "https://kubernetes.io/docs/tasks/tools/"
-require_tool helm "https://helm.sh/docs/intro/install/"
+require_cluster_tools
 
 kubectl apply -f "$here/runtimeclass-nvidia.yaml"
 helm repo add nvdp https://nvidia.github.io/k8s-device-plugin >/dev/null

@@ -8,8 +8,6 @@
 # then finds the nvidia runtime and registers the `nvidia` RuntimeClass handler).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../versions.env
-source "$here/../versions.env"
 source "$here/../common.sh"
 
 : "${K3S_URL:?set K3S_URL=https://<server>:6443}"

@@ -7,8 +7,6 @@
 # workloads; NODE_CLASS says which functions may land on it (edge, cloud or gpu).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../versions.env
-source "$here/../versions.env"
 source "$here/../common.sh"
 
 NODE_CLASS="${NODE_CLASS:-cloud}"

@@ -5,11 +5,8 @@
 #   KUBECONFIG=/etc/rancher/k3s/k3s.yaml edge/openfaas/install.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../versions.env
-source "$here/../versions.env"
 source "$here/../common.sh"
-require_tool kubectl "https://kubernetes.io/docs/tasks/tools/"
-require_tool helm "https://helm.sh/docs/intro/install/"
+require_cluster_tools
 
 kubectl apply -f "$here/namespaces.yaml"
 helm repo add openfaas https://openfaas.github.io/faas-netes/ >/dev/null

@@ -9,8 +9,6 @@
 #   KUBECONFIG=/etc/rancher/k3s/k3s.yaml EDITION=ce edge/placement/install.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../versions.env
-source "$here/../versions.env"
 source "$here/../common.sh"
 require_tool kubectl "https://kubernetes.io/docs/tasks/tools/"
 
