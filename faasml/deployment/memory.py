@@ -120,9 +120,9 @@ def markdown_table(rows: list[ReplicaMemory], watchdog_mib: float, request_headr
     return "\n".join(lines)
 
 
-def watchdog_memory_mib(fwatchdog: str, requests_count: int = 200) -> float | None:
+def watchdog_memory_mib(fwatchdog: str, requests_count: int = 200, timeout_s: float = 20.0) -> float | None:
     """Peak RSS of the stock of-watchdog (http mode) in front of a trivial upstream, after
-    `requests_count` proxied requests; None when it does not come up."""
+    `requests_count` proxied requests; None when it does not serve them within `timeout_s`."""
     import os
     import subprocess
     import sys
@@ -135,7 +135,7 @@ def watchdog_memory_mib(fwatchdog: str, requests_count: int = 200) -> float | No
                fprocess=f"{sys.executable} -m http.server {upstream} --bind 127.0.0.1")
     process = subprocess.Popen([fwatchdog], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + timeout_s
         with requests.Session() as session:
             done = 0
             while done < requests_count and time.monotonic() < deadline:
