@@ -26,6 +26,7 @@ for agent in ${AGENTS:-}; do
   class="${agent#*=}"
   require_node_class "$class"
   echo "joining $host as $class"
+  ssh "$host" rm -rf /tmp/faasml-edge  # scp -r into an existing folder would nest it
   scp -rq "$here" "$host:/tmp/faasml-edge"
   # shellcheck disable=SC2029  # expanded here on purpose: the server's URL and token
   ssh "$host" "sudo K3S_URL='$server_url' K3S_TOKEN='$token' NODE_CLASS='$class' /tmp/faasml-edge/k3s/agent.sh"
