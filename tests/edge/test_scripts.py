@@ -70,3 +70,12 @@ def test_scripts_refuse_an_unknown_node_class(tmp_path):
     assert result.returncode == 2 and "unknown node class 'edgee'" in result.stderr
     ok = subprocess.run(["bash", "-c", f'source "{EDGE}/common.sh"; require_node_class gpu'], timeout=30)
     assert ok.returncode == 0
+
+
+def test_the_deployment_guide_names_the_pinned_versions():
+    from tests.edge.conftest import ROOT
+
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    for key, value in pinned_versions().items():
+        if key != "KUBERNETES_VERSION":
+            assert value in guide, f"docs/deployment.md does not name {key}={value}"
