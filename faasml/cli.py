@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "faasml.runtime.commands",
     "faasml.selector.commands",
     "faasml.evaluation.commands",
+    "faasml.deployment.commands",
 )
 
 
