@@ -23,6 +23,7 @@ from faasml.prometheus import Histogram, family, histogram_family, render
 from faasml.selector.params import DEFAULT_TRADEOFF, TRUE_WORDS
 
 DEFAULT_CAPACITY = 200
+PREDICTING_METHODS = ("POST", "PUT")
 
 CHOICES = "faasml_selector_choices_total"
 PREDICTED_SECONDS = "faasml_selector_predicted_latency_seconds"
@@ -75,9 +76,10 @@ class RecentDecisions:
                waited_s: float = 0.0) -> Response:
         """Run `select`, log its outcome, pass the response (or the error) on unchanged.
         `waited_s`: how long the request waited before the handler got it (the actual
-        latency counts from the gateway, as the deadline does). Explain calls are not
-        decisions that ran a model, and are not logged."""
-        if (request.param("explain", "X-Faasml-Explain") or "").strip().lower() in TRUE_WORDS:
+        latency counts from the gateway, as the deadline does). Explain calls and GETs
+        (a readiness probe on `/`) are not decisions that ran a model, and are not logged."""
+        if request.method not in PREDICTING_METHODS \
+                or (request.param("explain", "X-Faasml-Explain") or "").strip().lower() in TRUE_WORDS:
             return select(request)
         started = time.monotonic() - waited_s
         try:

@@ -11,6 +11,7 @@ def test_each_request_is_logged_newest_first_with_what_answered(service, gateway
     assert post(service, task=TASK, tradeoff=1, max_latency_ms=5000).status == 200
     assert post(service, task=TASK, min_accuracy=0.99).status == 422
     assert post(service, task=TASK, tradeoff=0.5, explain=1).status == 200  # not a decision
+    assert get(service, "/", task=TASK).status == 405                        # nor a probe's GET
     view = body(get(service, "/decisions"))
     refused, accurate, fast = view["decisions"]
     assert [fast["variant"], accurate["variant"]] == ["quick", "precise"]
