@@ -20,6 +20,9 @@ help:
 	@echo "make bench  run the benchmarks (executor, gateway, selector, batching)"
 	@echo "make profile measure variants through a running platform for the selector"
 	@echo "make evaluate every selector policy on the same traces, all scenarios (~25 min); make evaluate-quick (< 5 min)"
+	@echo "make publish  build and push multi-arch images with faas-cli publish (PLATFORMS=$(PLATFORMS))"
+	@echo "make deploy   deploy stack.yml to the OpenFaaS gateway at OPENFAAS_URL (faas-cli deploy)"
+	@echo "make edge-up  stand up k3s + OpenFaaS + placement on this machine (sudo; edge/up.sh)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +74,27 @@ evaluate-quick: models
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
+
+# Deploying to a cluster (docs/deployment.md): multi-arch images pushed by faas-cli publish
+# (docker buildx), the stack deployed to a gateway, and a k3s cluster stood up from edge/.
+FAAS_CLI ?= faas-cli
+OPENFAAS_URL ?= http://127.0.0.1:8080
+PLATFORMS ?= linux/amd64,linux/arm64
+EDGE_NODE_CLASS ?= cloud
+AGENTS ?=
+EDITION ?= ce
+
+.PHONY: publish deploy edge-up
+
+publish:
+	$(FAAS_CLI) publish -f $(STACK) --platforms $(PLATFORMS)
+
+# --gateway: faas-cli would otherwise take provider.gateway over OPENFAAS_URL.
+deploy:
+	$(FAAS_CLI) deploy -f $(STACK) --gateway $(OPENFAAS_URL)
+
+edge-up:
+	sudo NODE_CLASS=$(EDGE_NODE_CLASS) AGENTS="$(AGENTS)" EDITION=$(EDITION) edge/up.sh
 
 # The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
 # request at a time, part of `make bench` (which prints each figure beside its baseline).

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from faasml.cli_examples import add_examples
 from faasml.settings import ConfigError
 
 # Packages whose `commands` module adds subcommands, in the order they appear in --help.
@@ -19,6 +20,8 @@ COMMAND_MODULES = (
     "faasml.runtime.commands",
     "faasml.selector.commands",
     "faasml.evaluation.commands",
+    "faasml.deployment.commands",
+    "faasml.client.commands",
 )
 
 
@@ -33,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
+    add_examples(parser)
     return parser
 
 

@@ -5,6 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
+from faasml.models.progress import Progress
 from faasml.selector.config import SelectorConfig, parse_gateways
 from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.profiles import save_profiles
@@ -41,6 +42,9 @@ def run_profile(args: argparse.Namespace) -> int:
     inputs = _inputs(args.input)
     settings = ProfileSettings(requests=args.requests, step_s=args.step)
     measured = {}
+    # Each variant takes tens of seconds (sequential requests, then a concurrency sweep):
+    # a numbered step with its elapsed time on stderr says where it is; the table stays on stdout.
+    progress = Progress(len(variants))
     print(f"{'variant':>28} {'p50 ms':>8} {'p95':>8} {'p99':>8} {'compute':>8} {'overhead':>8} {'sat rps':>8}")
     for variant in variants:
         if variant.available_replicas < 1:
@@ -51,7 +55,10 @@ def run_profile(args: argparse.Namespace) -> int:
         if sample is None:
             print(f"{variant.id:>28} skipped: no sample input for task {variant.task} (use --input)")
             continue
-        figures = profile_variant(by_url[variant.gateway], variant, sample[0], sample[1], settings)
+        with progress.step(variant.id) as step:
+            step.phase(f"{settings.requests} sequential requests, then concurrency "
+                       f"{'/'.join(map(str, settings.concurrency))}")
+            figures = profile_variant(by_url[variant.gateway], variant, sample[0], sample[1], settings)
         measured[variant.name] = figures
         latency = figures["latency_ms"]
         print(f"{variant.id:>28} {latency['p50']:>8.2f} {latency['p95']:>8.2f} {latency['p99']:>8.2f} "

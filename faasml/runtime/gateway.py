@@ -19,6 +19,7 @@ from faasml import __version__, prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
                            internal_error)
 from faasml.runtime.auth import BasicAuth
+from faasml.runtime.dashboard.web import Dashboard
 from faasml.runtime.logstore import parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.openfaas import parse_delete, parse_deployment, parse_scale, provider_info
@@ -53,6 +54,7 @@ class GatewayApi:
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
         routes += [web.route("*", path, self._guarded(methods)) for path, methods in system.items()]
+        routes += Dashboard(self.provider).routes(self._guarded)
         routes.append(web.route("*", "/{tail:.*}", self.unknown_path))
         return routes
 

@@ -49,7 +49,9 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         stack_folder=stack.folder, logs=LogStore(state_dir / "logs"),
         probe=ReadinessProbe(session, config.supervision.probe),
         # Lets a function (the selector) call the gateway it runs behind, as it would in a cluster.
+        # The metrics URL too: it wins over the cluster's that stack.yml names.
         runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url,
+                     "FAASML_GATEWAY_METRICS_URL": f"{gateway_url}/metrics",
                      "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},
         settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
     provider = LocalProvider(stack, nodes, state_dir, context, metrics)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.policies import DEFAULT_POLICY, POLICIES
-from faasml.settings import http_url, number, one_of, setting, whole_number
+from faasml.settings import ConfigError, http_url, number, one_of, setting, whole_number
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"   # the local runtime's address
 DEFAULT_PASSWORD_FILE = "/var/openfaas/secrets/basic-auth-password"  # OpenFaaS's mounted secret
@@ -22,6 +22,21 @@ def parse_gateways(raw: str) -> tuple[GatewayEndpoint, ...]:
     if not endpoints:
         raise ValueError("names no gateway")
     return endpoints
+
+
+def parse_metrics_urls(raw: str) -> dict[str, str]:
+    """`name=url,...` -> {gateway name: its metrics URL}."""
+    urls = {}
+    for spec in raw.split(","):
+        name, sep, url = spec.strip().partition("=")
+        if not spec.strip():
+            continue
+        if not sep or not name or "://" in name:
+            raise ValueError(f"{spec.strip()!r} is not name=url")
+        urls[name] = http_url(url.strip())
+    if not urls:
+        raise ValueError("names no gateway")
+    return urls
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,14 @@ class SelectorConfig:
     gateway_password_file: str = setting("FAASML_GATEWAY_PASSWORD_FILE", DEFAULT_PASSWORD_FILE,
                                          doc="where the password is read when not given")
     gateway_metrics_url: str | None = setting(
-        "FAASML_GATEWAY_METRICS_URL", None, http_url,
-        "the first gateway's /metrics when not <gateway>/metrics (OpenFaaS serves it on :8082)")
+        ("FAASML_GATEWAY_METRICS_URL", "gateway_metrics_url"), None, http_url,
+        "the first gateway's /metrics when not <gateway>/metrics (OpenFaaS serves it on :8082; "
+        "FAASML_GATEWAY_METRICS_URL is what `faasml up` sets, gateway_metrics_url a cluster's)")
+    # One OpenFaaS per site: each gateway's metrics (OpenFaaS serves them on :8082, which a
+    # remote site exposes as a NodePort) by the name FAASML_GATEWAYS gives it.
+    gateway_metrics_urls: dict[str, str] | None = setting(
+        "FAASML_GATEWAY_METRICS_URLS", None, parse_metrics_urls,
+        "each named gateway's /metrics, comma-separated name=url (names from FAASML_GATEWAYS)")
     prometheus_url: str | None = setting("PROMETHEUS_URL", None, http_url,
                                          "read load via PromQL here instead of the gateways' /metrics")
     policy: str = setting("FAASML_POLICY", DEFAULT_POLICY, one_of(*POLICIES), "default ranking policy")
@@ -69,6 +90,12 @@ class SelectorConfig:
     protect_margin: float = setting("FAASML_PROTECT_MARGIN", 0.8, number(positive=True),
                                     "the share of a tight limit the fast lane's budget aims at")
 
+    def __post_init__(self) -> None:
+        unknown = set(self.gateway_metrics_urls or {}) - {g.name for g in self.gateways}
+        if unknown:
+            raise ConfigError(f"FAASML_GATEWAY_METRICS_URLS names no gateway called {', '.join(sorted(unknown))} "
+                              f"(gateways: {', '.join(g.name for g in self.gateways)})")
+
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and
         password (or the password file's); the first one with its metrics URL."""
@@ -78,7 +105,9 @@ class SelectorConfig:
                      for e in self.gateways]
         if self.gateway_metrics_url:
             endpoints[0] = dataclasses.replace(endpoints[0], metrics_url=self.gateway_metrics_url)
-        return endpoints
+        by_name = self.gateway_metrics_urls or {}
+        return [dataclasses.replace(e, metrics_url=by_name[e.name]) if e.name in by_name else e
+                for e in endpoints]
 
 
 def read_secret(path: str) -> str | None:

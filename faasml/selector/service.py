@@ -4,6 +4,7 @@ Routes (paths as the function sees them, i.e. after `/function/selector`):
   POST /            select a variant, forward the body, answer with its response
   GET|POST /?explain=1   the candidate table instead of forwarding
   GET /variants     the registry with live state
+  GET /decisions    the recent decisions: asked, chosen, predicted vs actual (recent.py)
   GET /metrics      the selector's own metrics (Prometheus text)
   GET /ready        200 once the registry lists at least one variant, else 503
 """
@@ -29,6 +30,7 @@ from faasml.selector.params import SelectionRequest, parse_selection
 from faasml.selector.policies import POLICIES, Policy, make_policy
 from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.profiles import ProfileFile
+from faasml.selector.recent import RecentDecisions
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
 from faasml.selector.telemetry import (DECISIONS, FAILED, HELD, INFEASIBLE, RETRIES, SHED,
@@ -51,6 +53,16 @@ def inbound_delay_s(request: Request) -> float:
     except ValueError:
         return 0.0
     return delay if 0.0 < delay < MAX_INBOUND_DELAY_S else 0.0
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise BadRequest(f"{name} must be a whole number, got {raw!r}", code="bad_parameter",
+                         details={"parameter": name})
+    return int(raw)
 
 
 # A registry older than this is re-listed before a "none healthy" 503 is answered.
@@ -76,6 +88,7 @@ class SelectorService:
         if config.policy not in self.policies:  # load() checks it; a config built in code may not
             raise ConfigError(f"FAASML_POLICY={config.policy!r}: must be one of {', '.join(POLICIES)}")
         self.metrics = SelectorMetrics()
+        self.recent = RecentDecisions()
         self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
                                    config.registry_refresh_s, config.metrics_poll_s)
         self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake)
@@ -126,14 +139,17 @@ class SelectorService:
         if path == "/":
             if request.method not in ("POST", "PUT", "GET"):
                 raise MethodNotAllowed(f"{request.method} is not supported; POST the input")
-            return self.select(request)
+            return self.recent.record(request, self.select, inbound_delay_s(request))
         if request.method != "GET":
             raise MethodNotAllowed(f"{path} answers GET only")
         if path == "/variants":
             return Response.json(views.variants_view(self.registry.snapshot, self.load, self.predictor,
                                                      self.setup()))
+        if path == "/decisions":
+            return Response.json(self.recent.view(_int_param(request, "limit"), _int_param(request, "after") or 0))
         if path == "/metrics":
-            return Response(200, self.metrics.render().encode(), {"Content-Type": prometheus.CONTENT_TYPE})
+            text = self.metrics.render() + self.recent.render()
+            return Response(200, text.encode(), {"Content-Type": prometheus.CONTENT_TYPE})
         if path == "/ready":
             if not self.registry.snapshot.variants:
                 raise NotReady("no variant discovered yet", details={"problems": list(self.registry.snapshot.problems)})

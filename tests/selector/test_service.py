@@ -195,7 +195,7 @@ def test_same_function_on_two_gateways_gets_distinct_keys(gateway):
         other.stop()
 
 
-def test_profile_command_writes_what_the_selector_reads(gateway, tmp_path, monkeypatch):
+def test_profile_command_writes_what_the_selector_reads(gateway, tmp_path, monkeypatch, capsys):
     from faasml.cli import main
 
     sample = tmp_path / "input.bin"
@@ -205,6 +205,8 @@ def test_profile_command_writes_what_the_selector_reads(gateway, tmp_path, monke
     code = main(["profile", "--gateway", gateway.url, "--task", TASK, "--input", f"{TASK}={sample}",
                  "--requests", "5", "--step", "0.2", "--out", str(out)])
     assert code == 0
+    progress = capsys.readouterr().err            # one numbered step per variant, timed
+    assert "[1/3]" in progress and "[3/3]" in progress and "done in" in progress
     profiles = json.loads(out.read_text())
     assert profiles["measured_on"] and set(profiles["variants"]) == {"quick", "middle", "precise"}
     quick = profiles["variants"]["quick"]

@@ -1,0 +1,155 @@
+"""`faasml invoke` and `faasml status`: the Python client from a terminal."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+PASSWORD_FILE = Path(".faasml") / "basic-auth-password"  # where `make run` keeps it
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    invoke = subparsers.add_parser("invoke", help="one prediction through the selector; the answer and "
+                                   "what was chosen, as tables")
+    invoke.add_argument("task", help="e.g. image-classification, sentence-embedding ('' with --variant)")
+    invoke.add_argument("file", help="the input: an image, a text file, or - for standard input")
+    invoke.add_argument("--tradeoff", type=float, default=None, help="0 = fastest ... 1 = most accurate")
+    invoke.add_argument("--max-latency-ms", type=float, default=None, help="hard latency limit")
+    invoke.add_argument("--min-accuracy", type=float, default=None, help="hard accuracy limit (0..1)")
+    invoke.add_argument("--variant", default=None, help="pin one variant (no policy)")
+    invoke.add_argument("--policy", default=None, help="override the ranking policy")
+    invoke.add_argument("--content-type", default=None, help="default: from the file's bytes (images) or "
+                        "text/plain for .txt")
+    invoke.add_argument("--explain", action="store_true",
+                        help="print the selector's candidate table for these limits instead (no model runs)")
+    invoke.add_argument("--retries", type=int, default=0, help="retry a 429/503 this often, after Retry-After")
+    _connection_flags(invoke)
+    invoke.set_defaults(func=_invoke)
+
+    status = subparsers.add_parser("status", help="functions, replicas per node and live load of a gateway")
+    status.add_argument("--watch", type=float, default=None, metavar="SECONDS",
+                        help="redraw every SECONDS (requests/s needs two looks); Ctrl-C stops")
+    _connection_flags(status)
+    status.set_defaults(func=_status)
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gateway", default=None,
+                        help="gateway URL (default: FAASML_GATEWAY_URL, OPENFAAS_URL, http://127.0.0.1:8080)")
+    parser.add_argument("--password", default=None,
+                        help="basic-auth password (default: FAASML_GATEWAY_PASSWORD, OPENFAAS_PASSWORD, "
+                        f"else {PASSWORD_FILE} here)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    parser.add_argument("--plain", action="store_true", help="plain text tables even on a terminal")
+
+
+def _client(args: argparse.Namespace):
+    from faasml.client import Client
+
+    password = args.password or os.environ.get("FAASML_GATEWAY_PASSWORD") or os.environ.get("OPENFAAS_PASSWORD")
+    if password is None and PASSWORD_FILE.is_file():
+        password = PASSWORD_FILE.read_text().strip()
+    return Client(args.gateway, timeout=args.timeout, retries=getattr(args, "retries", 0), password=password)
+
+
+def _rich(args: argparse.Namespace) -> bool | None:
+    return False if args.plain else None
+
+
+def _read_input(name: str, content_type: str | None) -> tuple[bytes, str | None]:
+    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    if content_type is None and name.endswith(".txt"):
+        content_type = "text/plain; charset=utf-8"
+    return data, content_type
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from faasml.client import ApiError, ClientError
+    from faasml.client.display import CANDIDATE_COLUMNS, answer_rows, candidate_rows, print_table
+
+    try:
+        data, content_type = _read_input(args.file, args.content_type)
+    except OSError as exc:
+        print(f"faasml invoke: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    limits = {"tradeoff": args.tradeoff, "max_latency_ms": args.max_latency_ms,
+              "min_accuracy": args.min_accuracy, "variant": args.variant, "policy": args.policy}
+    with _client(args) as client:
+        try:
+            if args.explain:
+                table = client.explain(args.task or None, **limits)
+                print_table(f"candidates for {table['task']} (policy {table['policy']}, chosen {table['chosen']})",
+                            [name for name, _ in CANDIDATE_COLUMNS], candidate_rows(table), rich=_rich(args))
+                if table.get("verdict"):
+                    verdict = table["verdict"]
+                    print(f"verdict: {verdict['status']} {verdict['code']}: {verdict['message']}")
+                return 0
+            answer = client.predict(args.task or None, data, content_type=content_type, **limits)
+        except ApiError as exc:
+            print(f"faasml invoke: {exc.status} {exc.code}: {exc.message}", file=sys.stderr)
+            for key, value in exc.details.items():
+                print(f"  {key}: {value}", file=sys.stderr)
+            return 1
+        except ClientError as exc:
+            print(f"faasml invoke: {exc}", file=sys.stderr)
+            return 1
+    print_table(*answer_rows(answer.result), rich=_rich(args))
+    choice = answer.choice()
+    print_table("choice", ["what", "value"], [[k.replace("_", " "), v] for k, v in choice.items()],
+                rich=_rich(args))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from faasml.client import ClientError
+    from faasml.runtime.dashboard.overview import RateTracker
+
+    rates = RateTracker()
+    with _client(args) as client:
+        while True:
+            try:
+                _print_status(client, rates, _rich(args))
+            except ClientError as exc:
+                print(f"faasml status: {exc}", file=sys.stderr)
+                return 1
+            if args.watch is None:
+                return 0
+            time.sleep(args.watch)
+
+
+def _print_status(client, rates, rich: bool | None) -> None:
+    from faasml.client import ClientError
+    from faasml.client.display import print_table
+    from faasml.runtime.dashboard.overview import summarize_function, summarize_nodes
+
+    statuses = client.functions()
+    functions = [summarize_function(s) for s in statuses]
+    per_second = rates.observe(time.monotonic(), {f["name"]: f["invocations"] for f in functions})
+    rows = [[f["name"], f["role"] or "-", f["task"], f["accuracy"],
+             f"{f['available_replicas']}/{f['replicas']}",
+             " ".join(f"{node}:{n['ready']}/{n['replicas']}" for node, n in sorted(f["per_node"].items()))
+             or ("unschedulable" if f["unschedulable"] else "-"),
+             f["in_flight"], per_second.get(f["name"]), f["invocations"]] for f in functions]
+    print_table(f"functions on {client.gateway_url}",
+                ["function", "role", "task", "accuracy", "ready", "replicas per node", "in flight",
+                 "req/s", "invocations"], rows, rich=rich)
+    print_table("nodes", ["node", "cpus", "rtt ms", "replicas", "in flight", "functions"],
+                [[n["name"], n["cpus"], n["rtt_ms"], n["replicas"], n["in_flight"], " ".join(n["functions"])]
+                 for n in summarize_nodes(statuses)], rich=rich)
+    selector = next((f["name"] for f in functions if f["role"] == "selector"), None)
+    if selector is None:
+        return
+    try:
+        client.selector = selector
+        live = client.variants()["variants"]
+    except ClientError as exc:
+        print(f"(the selector's live view is unavailable: {exc})")
+        return
+    print_table(f"selector {selector}: variants now",
+                ["variant", "task", "accuracy", "predicted ms", "service ms", "queue ms", "in flight",
+                 "cooling down"],
+                [[v["variant"], v["task"], v["accuracy"], v["live"]["predicted_latency_ms"],
+                  v["live"]["service_ms"], v["live"]["queue_ms"], v["live"]["inflight"],
+                  v["live"]["cooling_down"]] for v in live], rich=rich)

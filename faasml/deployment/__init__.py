@@ -1,0 +1,1 @@
+"""Deploying faasml on a cluster: what each function needs (measured), for stack.yml."""

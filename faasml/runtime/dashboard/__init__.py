@@ -1,0 +1,1 @@
+"""The live dashboard the local runtime serves at /ui/ (where OpenFaaS puts its UI)."""

@@ -1,0 +1,124 @@
+"""The live dashboard at /ui/, end to end: `faasml up` on the reference stack (three of its
+functions, real models) and a real headless chromium that loads the page, sees the
+reference variants, watches requests arrive and the selector's decisions appear, on a
+laptop-sized and a phone-sized window."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from faasml.bench.localstage import stop_process
+from faasml.runtime.replicas import free_port
+
+from tests.selector.runtime_stage import cat_image
+
+from .browser import headless_chromium
+
+REPO = Path(__file__).resolve().parents[2]
+VARIANTS = ("efficientnet-lite0-int8", "efficientnet-lite2-fp32")
+PASSWORD = "dashboard-test"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reference_platform(tmp_path_factory, reference_models):
+    folder = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    args = [sys.executable, "-m", "faasml", "up", "-f", str(REPO / "stack.yml"), "--port", str(port),
+            "--state-dir", str(folder / "state"), "--filter", "selector",
+            *(arg for name in VARIANTS for arg in ("--filter", name))]
+    log = open(folder / "up.log", "wb")
+    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                               env=dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, (folder / "up.log").read_text()
+        try:
+            if requests.get(f"{url}/function/selector/ready", timeout=2).status_code == 200 and all(
+                    requests.get(f"{url}/function/selector?task=image-classification&variant={name}&explain=1",
+                                 timeout=2).json()["candidates"][0]["excluded"] is None for name in VARIANTS):
+                break
+        except (requests.RequestException, ValueError, KeyError, IndexError):
+            pass
+        assert time.monotonic() < deadline, (folder / "up.log").read_text()[-3000:]
+        time.sleep(0.5)
+    yield url
+    stop_process(process)
+    log.close()
+
+
+def wait_for(driver, script: str, timeout_s: float = 20.0):
+    """Poll a JavaScript expression in the page until it is truthy; its value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"page never showed: {script}"
+        time.sleep(0.2)
+
+
+ROW_TEXT = "[...document.querySelectorAll('{selector}')].map(r => r.innerText)"
+
+
+def test_page_needs_the_gateway_password(reference_platform):
+    assert requests.get(f"{reference_platform}/ui/", timeout=5).status_code == 401
+    assert requests.get(f"{reference_platform}/ui/api/state", auth=("admin", "wrong"), timeout=5).status_code == 401
+    page = requests.get(f"{reference_platform}/ui/", auth=("admin", PASSWORD), timeout=5)
+    assert page.status_code == 200 and "faasml dashboard" in page.text
+    missing = requests.get(f"{reference_platform}/ui/nope.js", auth=("admin", PASSWORD), timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, tmp_path):
+    driver = headless_chromium(password=PASSWORD)
+    try:
+        driver.get(f"{reference_platform}/ui/")
+        for name in VARIANTS:   # the reference variants, each with its replica on its node
+            wait_for(driver, f"document.querySelector('tr[data-function=\"{name}\"]')")
+        rows = wait_for(driver, ROW_TEXT.format(selector="#functions tbody tr"))
+        assert any("efficientnet-lite0-int8" in r and "edge 1/1" in r for r in rows), rows
+        assert any("efficientnet-lite2-fp32" in r and "cloud 1/1" in r for r in rows), rows
+        assert wait_for(driver, "document.querySelector('#connection').className") == "dot live"
+        before = driver.execute_script("return document.querySelectorAll('#decisions tbody tr').length")
+
+        image = cat_image()
+        url = f"{reference_platform}/function/selector?task=image-classification"
+        for tradeoff in (0, 1, 0, 1):
+            answer = requests.post(f"{url}&tradeoff={tradeoff}", data=image,
+                                   headers={"Content-Type": "image/jpeg"}, timeout=30)
+            assert answer.status_code == 200, answer.text
+        refused = requests.post(f"{url}&min_accuracy=0.99", data=image, timeout=30)
+        assert refused.status_code == 422
+
+        # The decisions appear: a fast client on the int8 edge variant, an accurate one on
+        # lite2, the 422 last.
+        wait_for(driver, f"document.querySelectorAll('#decisions tbody tr').length >= {before + 5}")
+        decisions = driver.execute_script("return " + ROW_TEXT.format(selector="#decisions tbody tr"))
+        assert any("fast (0)" in d and "efficientnet-lite0-int8" in d for d in decisions), decisions
+        assert any("accurate (1)" in d and "efficientnet-lite2-fp32" in d for d in decisions), decisions
+        assert "infeasible" in decisions[0]
+        # Each of the four answers counted on the variant that gave it (which one depends
+        # on the load the selector sees: an accurate client may get lite0 when lite2 is busy).
+        counts = " + ".join(f"Number(document.querySelector('tr[data-function=\"{name}\"] .invocations').innerText)"
+                            for name in VARIANTS)
+        wait_for(driver, f"{counts} >= 4")
+        driver.save_screenshot(str(tmp_path / "dashboard.png"))
+
+        # A phone: the same page in one column, nothing wider than the screen.
+        driver.set_window_size(390, 844)
+        time.sleep(1.5)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow}px wider than a phone's screen"
+        assert driver.execute_script("return getComputedStyle(document.querySelector('th.wide')).display") == "none"
+        driver.save_screenshot(str(tmp_path / "dashboard-phone.png"))
+    finally:
+        driver.quit()
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
