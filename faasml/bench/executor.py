@@ -15,6 +15,8 @@ from typing import Any
 from faasml.bench.stats import summary
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.service import ExecutorService
+from faasml.executor.session import SessionTuning
+from faasml.executor.variant import load_variant
 from faasml.http import Headers, Request
 from faasml.models.card import TASK_IMAGE_CLASSIFICATION, list_cards, card_path_for
 
@@ -91,4 +93,47 @@ def run(models_dir: str, names: list[str] | None, iterations: int, threads: int)
               f"{row['prepare']['p50']:>10.2f}{row['prepare_over_run_p50']:>9.2f}"
               f"{row['full']['p50']:>10.2f}{row['full']['p95']:>10.2f}"
               f"{row['ratio_p50']:>7.2f}{row['ratio_p95']:>7.2f}", flush=True)
+    return rows
+
+
+# ONNX Runtime session options against the default (faasml/executor/session.py), per variant.
+SESSION_OPTIONS = {
+    "default (all, arena, spinning)": SessionTuning(),
+    "graph optimisation extended": SessionTuning(graph_optimization="extended"),
+    "graph optimisation basic": SessionTuning(graph_optimization="basic"),
+    "no CPU memory arena": SessionTuning(cpu_mem_arena=False),
+    "no spinning": SessionTuning(intra_op_spinning=False),
+}
+
+
+def bench_session_options(models_dir: str, names: list[str] | None, iterations: int,
+                          threads: int) -> list[dict[str, Any]]:
+    """`session.run` p50 under each option set, in turn on the same prepared input, as a
+    ratio to the default: what the per-function settings would buy."""
+    cards = [c for c in list_cards(models_dir) if not names or c.name in names]
+    print(f"ONNX Runtime session options: session.run p50 ms (x default), {iterations} runs each "
+          f"in turn, intra-op threads={threads or 'all'}")
+    rows = []
+    for card in cards:
+        path = card_path_for(models_dir, card.name)
+        variants = {label: load_variant(path, intra_op_threads=threads, tuning=tuning)
+                    for label, tuning in SESSION_OPTIONS.items()}
+        first = next(iter(variants.values()))
+        if first.card.task == TASK_IMAGE_CLASSIFICATION:
+            feeds = {first.input_names[0]: first.image_tensor(sample_photo())}
+        else:
+            feeds, _ = first.tokenize([SENTENCE])
+        times: dict[str, list[float]] = {label: [] for label in variants}
+        for index in range(iterations + 5):
+            for label, variant in variants.items():
+                start = time.perf_counter()
+                variant.session.run(None, feeds)
+                if index >= 5:
+                    times[label].append((time.perf_counter() - start) * 1e3)
+        p50 = {label: summary(values)["p50"] for label, values in times.items()}
+        default = p50[next(iter(p50))]
+        row = {"variant": card.name, "p50_ms": p50, "x_default": {k: v / default for k, v in p50.items()}}
+        rows.append(row)
+        print(f"  {card.name}: " + "; ".join(f"{label} {ms:.2f} (x{ms / default:.2f})" for label, ms in p50.items()),
+              flush=True)
     return rows

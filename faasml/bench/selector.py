@@ -150,14 +150,20 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
         (folder / "echo" / "handler.py").write_text(ECHO_HANDLER)
         echo = executor_function("bench-echo", folder / "none.card.json", "bench-echo", "cloud", 0.5, 0.05,
                                  handler=folder / "echo")
-        functions = {"bench-echo": echo, "selector": selector_function({}, checkout / "functions/selector")}
+        # The selector on its own unpinned control node, as edge/nodes.local.yml and the
+        # reference stack place it: left to fit any node, it was pinned to the edge CPU.
+        selector = selector_function({}, checkout / "functions/selector")
+        selector["annotations"] = {"faasml.io/node-class": "control"}
+        functions = {"bench-echo": echo, "selector": selector}
         card = models / "efficientnet-lite0-int8.card.json"
         image = _cat_jpeg()
         if card.exists() and image is not None:
             functions["efficientnet-lite0-int8"] = executor_function(
                 "efficientnet-lite0-int8", card, "image-classification", "cloud", 0.757, 12.0,
                 handler=checkout / "functions/executors")
-        stage = LocalStage(folder, functions, two_nodes(), checkout).start()
+        nodes = two_nodes() + [{"name": "control", "labels": {"faasml.io/node-class": "control"},
+                                "cpus": "all", "rtt_ms": 0}]
+        stage = LocalStage(folder, functions, nodes, checkout).start()
         try:
             results = [measure_hop(stage.port, "bench-echo", "bench-echo", b"hello", "text/plain",
                                    settings.hop_requests)]

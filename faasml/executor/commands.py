@@ -24,6 +24,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--only", nargs="*", help="variant names (default: all)")
     bench.add_argument("--iterations", type=int, default=60)
     bench.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
+    bench.add_argument("--session-options", action="store_true",
+                       help="instead: session.run under each ONNX Runtime option set against the default")
     bench.add_argument("--json", help="also write the rows to this JSON file")
     bench.set_defaults(func=_bench)
     batching = subparsers.add_parser(
@@ -73,7 +75,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from faasml.bench import executor
 
-    rows = executor.run(args.models, args.only, args.iterations, args.threads)
+    if args.session_options:
+        rows = executor.bench_session_options(args.models, args.only, args.iterations, args.threads)
+    else:
+        rows = executor.run(args.models, args.only, args.iterations, args.threads)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
