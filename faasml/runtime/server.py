@@ -18,6 +18,7 @@ from faasml.runtime.nodes import Node, load_nodes, single_node
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.readiness import ReadinessProbe
 from faasml.runtime.proxy import FunctionProxy
+from faasml.runtime.secret_store import BUILTIN_BASIC_AUTH, SecretStore
 from faasml.runtime.stack import Stack, load_stack
 from faasml.runtime.supervisor import SupervisorContext
 from faasml.runtime.upstream import UpstreamPool
@@ -49,10 +50,12 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         stack_folder=stack.folder, logs=LogStore(state_dir / "logs"),
         probe=ReadinessProbe(session, config.supervision.probe),
         # Lets a function (the selector) call the gateway it runs behind, as it would in a cluster.
-        runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url,
-                     "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},
+        # Its credential reaches only functions that name the `basic-auth` secret, as files.
+        runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url},
         settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
-    provider = LocalProvider(stack, nodes, state_dir, context, metrics)
+    secrets = SecretStore(state_dir, {BUILTIN_BASIC_AUTH: {"basic-auth-user": auth.user,
+                                                           "basic-auth-password": auth.password}})
+    provider = LocalProvider(stack, nodes, state_dir, context, metrics, secrets)
     upstream = UpstreamPool()
     proxy = FunctionProxy(provider, metrics, upstream, config)
     app = build_app(GatewayApi(provider, proxy, auth, metrics), config.max_body_bytes)
