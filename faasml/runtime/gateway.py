@@ -19,6 +19,7 @@ from aiohttp import web
 from faasml import __version__, prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
                            internal_error)
+from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.auth import BasicAuth
 from faasml.runtime.logstore import parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
@@ -36,8 +37,9 @@ LOG_FOLLOW_POLL_S = 1.0
 
 class GatewayApi:
     def __init__(self, provider: LocalProvider, proxy: FunctionProxy, auth: BasicAuth,
-                 metrics: GatewayMetrics):
+                 metrics: GatewayMetrics, async_api: AsyncApi | None = None):
         self.provider, self.proxy, self.auth, self.metrics = provider, proxy, auth, metrics
+        self.async_api = async_api
         self.secrets = SecretsApi(provider)
 
     def routes(self) -> list[web.RouteDef]:
@@ -55,6 +57,9 @@ class GatewayApi:
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
             web.route("*", "/function/{name}/{tail:.*}", self.proxy.handle),
+            *([web.route("*", path, self._guarded({"POST": self.async_api.accept}, secured=False))
+               for path in ("/async-function/{name}", "/async-function/{name}/{tail:.*}")]
+              if self.async_api else []),
             web.route("*", "/healthz", self._guarded({"GET": self.healthz}, secured=False)),
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
