@@ -13,6 +13,7 @@ from faasml.errors import FaasmlError
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
 from faasml.runtime.auth import load_basic_auth
+from faasml.runtime.autoscaler import Autoscaler, AutoscaleSettings
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.gateway import GatewayApi, build_app
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
@@ -41,7 +42,7 @@ def resolve_nodes(config: RuntimeConfig, stack: Stack) -> tuple[list[Node], list
 
 
 async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
-    async_settings = load(AsyncSettings)
+    async_settings, autoscale_settings = load(AsyncSettings), load(AutoscaleSettings)
     stack = load_stack(config.stack_path)
     nodes, warnings, nodes_source = resolve_nodes(config, stack)
     state_dir = (config.state_dir or stack.folder / ".faasml").resolve()
@@ -65,7 +66,9 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     proxy = FunctionProxy(provider, metrics, upstream, config)
     queue = AsyncQueue(state_dir / "async-queue.sqlite", async_settings, _queued_invoker(proxy), session,
                        lambda function, text: _log_runtime(provider, function, text))
-    metrics.collectors.append(queue.metric_families)
+    autoscaler = Autoscaler(lambda: list(provider.functions.values()), metrics, autoscale_settings)
+    proxy.wake = autoscaler.wake  # scale from zero, counted as the autoscaler's event
+    metrics.collectors += [queue.metric_families, autoscaler.metric_families]
     api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes))
     app = build_app(api, config.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
@@ -78,6 +81,7 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         _deploy_stack(provider, stack, config.only)
         queue.run()
+        autoscaler.start()
         if left:
             print(f"faasml up: {left} async call(s) left unfinished by the last run: delivering them",
                   flush=True)
@@ -86,6 +90,7 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         announcing.cancel()
     finally:
         print("faasml up: stopping replicas", flush=True)
+        await autoscaler.close()
         await queue.close()
         await provider.stop_all()
         await runner.cleanup()
