@@ -17,7 +17,7 @@ from faasml.runtime.proxy import upstream_target
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
 # Stamped anew when the call runs (X-Start-Time: its acceptance), never taken from the client.
-_SET_WHEN_RUN = frozenset({"x-call-id", "x-start-time"})
+_SET_WHEN_RUN = frozenset({"x-call-id", "x-start-time", "x-faasml-queued"})
 
 
 def callback_url_of(headers) -> str | None:

@@ -103,7 +103,8 @@ def _queued_invoker(proxy: FunctionProxy):
     """Runs a queued call through the gateway's own path, stamped with its acceptance time
     (X-Start-Time), so a selector's deadline runs from when the call was accepted."""
     async def invoke(call):
-        headers = [*call.headers, ("X-Call-Id", call.call_id), ("X-Start-Time", str(call.accepted_ns))]
+        headers = [*call.headers, ("X-Call-Id", call.call_id), ("X-Start-Time", str(call.accepted_ns)),
+                   ("X-Faasml-Queued", "1")]
         started = time.perf_counter()
         response = await proxy.call(call.function, call.method, call.target, headers, call.body)
         return response.status, list(response.headers.items()), response.body or b"", time.perf_counter() - started
