@@ -34,6 +34,7 @@ from faasml.runtime.replicas import free_port
 
 TRIVIAL = "bench-trivial"
 TRIVIAL_HANDLER = 'def handle(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
+_CONTENT_TYPES = {"image-classification": "image/jpeg", "sentence-embedding": "text/plain"}
 _READY_AFTER = re.compile(r"replica (\S+) ready after ([0-9.]+)s")
 
 
@@ -101,8 +102,9 @@ class Platform:
     def invoke(self, name: str, body: bytes) -> float:
         """Milliseconds to a 200 answer."""
         started = time.perf_counter()
+        content_type = _CONTENT_TYPES.get(self.tasks[name], "application/octet-stream")
         request = urllib.request.Request(f"{self.url}/function/{name}", data=body,
-                                         headers={"Content-Type": "application/octet-stream"})
+                                         headers={"Content-Type": content_type})
         with urllib.request.urlopen(request, timeout=600) as response:
             response.read()
             if response.status != 200:

@@ -137,7 +137,8 @@ class AsyncQueue:
         while True:
             now = time.time()
             next_due = None
-            for entry in sorted(self.pending.values(), key=lambda e: e.id):
+            # `pending` is in id order (loaded sorted, added with growing ids, updated in place).
+            for entry in list(self.pending.values()):
                 if entry.id in self._running:
                     continue
                 if entry.next_at > now:

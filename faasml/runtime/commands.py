@@ -75,26 +75,31 @@ def _event_loop_runner():
     return uvloop.run
 
 
-def _bench_coldstart(args: argparse.Namespace) -> int:
-    from faasml.bench.coldstart import run_coldstart_bench
+def _checkout(bench: str) -> Path | None:
+    """The checkout a benchmark runs from, or None after saying why there is none."""
     from faasml.bench.localstage import find_checkout
 
     try:
-        checkout = find_checkout()
+        return find_checkout()
     except FileNotFoundError as exc:
-        print(f"faasml bench coldstart: {exc}")
+        print(f"faasml bench {bench}: {exc}")
+        return None
+
+
+def _bench_coldstart(args: argparse.Namespace) -> int:
+    from faasml.bench.coldstart import run_coldstart_bench
+
+    checkout = _checkout("coldstart")
+    if checkout is None:
         return 2
     return run_coldstart_bench(checkout, args.variants, args.rounds, args.warm, args.json_out)
 
 
 def _bench_gateway(args: argparse.Namespace) -> int:
     from faasml.bench.gateway import GatewayBenchSettings, run_gateway_bench
-    from faasml.bench.localstage import find_checkout
 
-    try:
-        checkout = find_checkout()
-    except FileNotFoundError as exc:
-        print(f"faasml bench gateway: {exc}")
+    checkout = _checkout("gateway")
+    if checkout is None:
         return 2
     settings = GatewayBenchSettings(requests=args.requests, duration_s=args.duration,
                                     connections=args.connections, rounds=args.rounds)

@@ -1,6 +1,7 @@
-"""The selector behind the async queue, on the repository's stack and a real model: it
-reads its gateway credential from the mounted `basic-auth` secret (no password in any
-function's environment), and an async call reaches its callback with the selector's answer."""
+"""Async calls and cold starts on the repository's stack with a real model: the selector
+behind the async queue (reading its gateway credential from the mounted `basic-auth`
+secret, with no password in any function's environment) answers an async call's callback,
+and `faasml bench coldstart` measures a variant from zero replicas."""
 from __future__ import annotations
 
 import io
@@ -56,3 +57,19 @@ def test_async_selector_call_is_classified_and_called_back(reference_models, tmp
         receiver.close()
         runtime.send_signal(signal.SIGTERM)
         runtime.wait(30)
+
+
+@pytest.mark.slow
+def test_bench_coldstart_measures_a_variant_from_zero_beside_a_trivial_function(reference_models, tmp_path):
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "faasml", "bench", "coldstart", "--variant", VARIANT, "--rounds", "1",
+         "--warm", "1", "--json", str(tmp_path / "cold.json")],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trivial, variant = json.loads((tmp_path / "cold.json").read_text())
+    assert (trivial["function"], variant["function"]) == ("bench-trivial", VARIANT)
+    # cold: a process started and (for the variant) a model loaded, so slower than warm
+    assert variant["cold_ms"][0] > variant["warm_ms"][0] and variant["model_load_s"][0] > 0
+    assert f"| {VARIANT} |" in result.stdout
