@@ -62,6 +62,9 @@ def test_functions_read_their_secrets_as_files_and_values_stay_hidden(start_runt
     assert runtime.invoke("keeper/secret?name=api-key").json() == {"value": "k-123"}
     assert runtime.invoke("keeper/secret?name=basic-auth-password").json() == {"value": PASSWORD}
     assert runtime.invoke("plain/secret?name=basic-auth-password").status_code == 404  # never asked
+    # `faasml up` itself was given its password in the environment: no function inherits it
+    for name in ("plain", "keeper"):
+        assert runtime.invoke(f"{name}/env?name=FAASML_GATEWAY_PASSWORD").json() == {"value": None}
     assert runtime.system("PUT", "/system/secrets", json={"name": "api-key", "value": "k-456"}).status_code == 202
     assert runtime.invoke("keeper/secret?name=api-key").json() == {"value": "k-456"}
     listed = runtime.system("GET", "/system/secrets").json()
