@@ -13,6 +13,7 @@ Not thread-safe: the queue uses it from one thread (see async_queue.AsyncQueue).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +79,16 @@ class AsyncStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # Bodies may hold anything a client sent: the file is private from its creation,
+        # and SQLite gives its -wal and -shm files the database file's permissions.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for own in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if own.exists():
+                own.chmod(0o600)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it returns
         self.db.executescript(_SCHEMA)
-        path.chmod(0o600)  # bodies may hold anything a client sent
 
     def close(self) -> None:
         self.db.close()

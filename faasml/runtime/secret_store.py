@@ -152,6 +152,10 @@ class SecretStore:
 
     def mount(self, qualified_name: str, namespace: str, names: Iterable[str]) -> list[str]:
         """(Re)write the function's folder with the secrets it names; the names missing."""
+        names = list(names)
+        if not names:
+            self.unmount(qualified_name)
+            return []
         folder = _private_dir(self.mount_dir(qualified_name))
         wanted: dict[str, bytes] = {}
         missing = []

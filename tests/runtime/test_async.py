@@ -55,6 +55,9 @@ def test_store_keeps_calls_across_reopen_and_through_both_phases(tmp_path):
     assert store.load(first).result_body == b"out" and store.load(second).phase == FAILED
     store.finish(first)
     assert store.pending() == [] and store.failed()[0]["reason"] == "gave up"
+    # bodies are private: the database and its write-ahead log alike
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        "q.sqlite": "0o600", "q.sqlite-wal": "0o600", "q.sqlite-shm": "0o600"}
 
 
 def test_retry_settings_follow_the_queue_worker():

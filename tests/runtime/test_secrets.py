@@ -37,6 +37,8 @@ def test_store_keeps_values_owner_only_and_mounts_them_per_function(tmp_path):
         store.delete("openfaas-fn", "api-key")
     store.mount("fn.openfaas-fn", "openfaas-fn", ["api-key"])
     assert list(folder.iterdir()) == []  # a removed secret leaves the mount
+    store.mount("fn.openfaas-fn", "openfaas-fn", [])
+    assert not folder.exists()  # a function that names none has no folder
 
 
 def test_secret_bodies_take_value_or_raw_value_and_refuse_paths():
