@@ -99,6 +99,16 @@ def policy_from_labels(labels: Mapping[str, str], cpu_bound: int) -> tuple[Scale
     ), problems
 
 
+def load_over_window(scale_type: str, samples: list[tuple[float, int, int, float]]) -> float:
+    """The load of samples (t, invocations started so far, in flight, CPU millicores) over
+    the window they span: `rps` from the started counter, `capacity` and `cpu` averaged."""
+    if scale_type == "rps":
+        (t0, s0, _, _), (t1, s1, _, _) = samples[0], samples[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+    column = 2 if scale_type == "capacity" else 3
+    return sum(s[column] for s in samples) / len(samples)
+
+
 @dataclass
 class _Watch:
     """What the autoscaler remembers about one function."""
@@ -184,7 +194,7 @@ class Autoscaler:
             self._scale(supervisor, watch, 0, "to_zero",
                         f"no invocation for {now - watch.last_active:.0f}s (zero-duration)")
             return
-        watch.load = self._load(policy, watch)
+        watch.load = load_over_window(policy.type, list(watch.samples))
         wanted = policy.desired(watch.load)
         watch.desired = wanted
         why = (f"{policy.type} {watch.load:.3g} over {self.settings.window_s:g}s; target "
@@ -202,14 +212,6 @@ class Autoscaler:
                 self._scale(supervisor, watch, target, "down", why)
         else:
             watch.lower_since = None
-
-    def _load(self, policy: ScalePolicy, watch: _Watch) -> float:
-        samples = list(watch.samples)
-        if policy.type == "rps":
-            (t0, s0, _, _), (t1, s1, _, _) = samples[0], samples[-1]
-            return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
-        column = 2 if policy.type == "capacity" else 3
-        return sum(s[column] for s in samples) / len(samples)
 
     @staticmethod
     def _cpu_millis(supervisor: FunctionSupervisor, watch: _Watch) -> float:

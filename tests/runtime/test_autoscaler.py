@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from faasml.runtime.autoscaler import ScalePolicy, policy_from_labels
+from faasml.runtime.autoscaler import ScalePolicy, load_over_window, policy_from_labels
 from tests.runtime.conftest import function
 
 P = "com.openfaas.scale."
@@ -31,6 +31,14 @@ def test_only_functions_with_scaling_labels_are_autoscaled_and_max_is_bounded_by
 def test_desired_replicas_follow_load_over_target_times_proportion():
     policy = ScalePolicy(min=1, max=5, target=10, proportion=0.5)  # 5 per replica
     assert [policy.desired(load) for load in (0, 5, 5.1, 12, 100)] == [1, 1, 2, 3, 5]
+
+
+def test_load_is_a_rate_for_rps_and_an_average_for_capacity_and_cpu():
+    samples = [(10.0, 100, 2, 400.0), (11.0, 130, 4, 800.0), (12.0, 160, 6, 1200.0)]
+    assert load_over_window("rps", samples) == 30.0
+    assert load_over_window("capacity", samples) == 4.0
+    assert load_over_window("cpu", samples) == 800.0
+    assert load_over_window("rps", samples[:1]) == 0.0  # one sample: no rate yet
 
 
 SCALING = {P + "min": "1", P + "max": "2", P + "type": "capacity", P + "target": "1",
