@@ -60,6 +60,8 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
     "bench memory": """\
   faasml bench memory                         # each replica's peak RSS through faasml up
   faasml bench memory --concurrency 16 --requests 200 --json memory.json""",
+    "bench coldstart": """\
+  faasml bench coldstart --rounds 3 --json coldstart.json   # each CPU variant from zero replicas""",
 }
 
 

@@ -63,7 +63,8 @@ def executor_function(name: str, model_card: Path, task: str, node_class: str, a
 def selector_function(env: dict[str, str], handler: Path) -> dict[str, Any]:
     """The selector's stack entry; `handler` is usually the checkout's functions/selector."""
     return {"lang": TEMPLATE, "handler": str(handler), "image": "faasml/local-selector:0",
-            "labels": {"faasml.io/role": "selector"}, "environment": {"FAASML_SERVER_THREADS": "64", **env}}
+            "labels": {"faasml.io/role": "selector"}, "secrets": ["basic-auth"],  # reads /system/functions
+            "environment": {"FAASML_SERVER_THREADS": "64", **env}}
 
 
 def two_nodes(cloud_rtt_ms: float = 0.0) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from faasml.executor import image as image_io
 from faasml.executor import text as text_io
 from faasml.executor.batching import MicroBatcher
 from faasml.executor.session import SessionTuning, create_session
+from faasml.executor.tokenizer import encode, load_tokenizer
 from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
                                 load_card)
 
@@ -106,22 +107,10 @@ class LoadedVariant:
 
     # sentence-embedding
     def tokenize(self, texts: list[str]) -> tuple[dict[str, np.ndarray], list[bool]]:
-        spec = self.card.text
-        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=spec.max_length,
-                                 return_tensors="np", return_overflowing_tokens=False,
-                                 return_length=False)
-        feeds = {name: encoded[name].astype(np.int64) for name in self.input_names if name in encoded}
-        missing = [name for name in self.input_names if name not in feeds]
-        for name in missing:  # e.g. token_type_ids for a tokenizer that does not emit them
-            feeds[name] = np.zeros_like(feeds["input_ids"])
-        # Only a text that filled every position can have been cut; tokenize just those
-        # again, untruncated, to say so in the response (most requests skip this).
-        full = [i for i, n in enumerate(feeds["attention_mask"].sum(axis=1)) if n >= spec.max_length]
-        truncated = [False] * len(texts)
-        if full:
-            lengths = self.tokenizer([texts[i] for i in full], truncation=False)["input_ids"]
-            for i, ids in zip(full, lengths):
-                truncated[i] = len(ids) > spec.max_length
+        encoded, truncated = encode(self.tokenizer, texts)
+        feeds = {name: encoded[name] for name in self.input_names if name in encoded}
+        for name in self.input_names:  # any other input the model declares: zeros
+            feeds.setdefault(name, np.zeros_like(feeds["input_ids"]))
         return feeds, truncated
 
     def embed(self, texts: list[str], timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
@@ -164,9 +153,7 @@ def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads:
     variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
                             input_names=[i.name for i in session.get_inputs()])
     if card.task == TASK_SENTENCE_EMBEDDING:
-        from transformers import AutoTokenizer  # heavy import, only text variants pay it
-
-        variant.tokenizer = AutoTokenizer.from_pretrained(str(card_path.parent / card.text.tokenizer))
+        variant.tokenizer = load_tokenizer(card_path.parent / card.text.tokenizer, card.text.max_length)
     elif card.task != TASK_IMAGE_CLASSIFICATION:
         raise ValueError(f"unknown task {card.task!r} in {card_path}")
     return variant

@@ -37,6 +37,15 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     gateway.add_argument("--json", dest="json_out", type=Path, default=None,
                          help="also write the figures to this JSON file")
     gateway.set_defaults(func=_bench_gateway)
+    coldstart = bench_subparsers.add_parser(
+        "coldstart", help="request -> answer for variants at zero replicas, against warm and a trivial function")
+    coldstart.add_argument("--variant", dest="variants", action="append", default=None, metavar="NAME",
+                           help="a stack.yml executor (repeatable; default: every CPU variant)")
+    coldstart.add_argument("--rounds", type=int, default=3, help="cold starts per function (default 3)")
+    coldstart.add_argument("--warm", type=int, default=5, help="warm requests per round (default 5)")
+    coldstart.add_argument("--json", dest="json_out", type=Path, default=None,
+                           help="also write the figures to this JSON file")
+    coldstart.set_defaults(func=_bench_coldstart)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -66,14 +75,31 @@ def _event_loop_runner():
     return uvloop.run
 
 
-def _bench_gateway(args: argparse.Namespace) -> int:
-    from faasml.bench.gateway import GatewayBenchSettings, run_gateway_bench
+def _checkout(bench: str) -> Path | None:
+    """The checkout a benchmark runs from, or None after saying why there is none."""
     from faasml.bench.localstage import find_checkout
 
     try:
-        checkout = find_checkout()
+        return find_checkout()
     except FileNotFoundError as exc:
-        print(f"faasml bench gateway: {exc}")
+        print(f"faasml bench {bench}: {exc}")
+        return None
+
+
+def _bench_coldstart(args: argparse.Namespace) -> int:
+    from faasml.bench.coldstart import run_coldstart_bench
+
+    checkout = _checkout("coldstart")
+    if checkout is None:
+        return 2
+    return run_coldstart_bench(checkout, args.variants, args.rounds, args.warm, args.json_out)
+
+
+def _bench_gateway(args: argparse.Namespace) -> int:
+    from faasml.bench.gateway import GatewayBenchSettings, run_gateway_bench
+
+    checkout = _checkout("gateway")
+    if checkout is None:
         return 2
     settings = GatewayBenchSettings(requests=args.requests, duration_s=args.duration,
                                     connections=args.connections, rounds=args.rounds)

@@ -44,6 +44,9 @@ class RuntimeConfig:
     ready_wait_s: float = setting("FAASML_UP_READY_WAIT_S", 5.0, number(),
                                   "seconds a request waits for a starting replica before a JSON 503",
                                   flag="--ready-wait")
+    scale_from_zero_wait_s: float = setting(
+        "FAASML_UP_SCALE_FROM_ZERO_WAIT_S", 120.0, number(positive=True),
+        "seconds a request to a function at zero replicas waits for one to start (then a JSON 503)")
     password: str | None = setting(("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"), None,
                                    doc="basic-auth password for /system/* (user admin); else the state "
                                        "folder's basic-auth-password, generated on first start", secret=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import platform
 import sys
 import traceback
 from typing import Awaitable, Callable
@@ -18,14 +19,17 @@ from aiohttp import web
 from faasml import __version__, prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
                            internal_error)
+from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.auth import BasicAuth
 from faasml.runtime.dashboard.web import Dashboard
 from faasml.runtime.logstore import parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
-from faasml.runtime.openfaas import parse_delete, parse_deployment, parse_scale, provider_info
+from faasml.runtime.openfaas import (gateway_info, parse_delete, parse_deployment, parse_scale,
+                                    provider_info)
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.proxy import FunctionProxy
 from faasml.runtime.responses import error_response, json_response
+from faasml.runtime.secrets_api import SecretsApi
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,8 +38,10 @@ LOG_FOLLOW_POLL_S = 1.0
 
 class GatewayApi:
     def __init__(self, provider: LocalProvider, proxy: FunctionProxy, auth: BasicAuth,
-                 metrics: GatewayMetrics):
+                 metrics: GatewayMetrics, async_api: AsyncApi | None = None):
         self.provider, self.proxy, self.auth, self.metrics = provider, proxy, auth, metrics
+        self.async_api = async_api
+        self.secrets = SecretsApi(provider)
 
     def routes(self) -> list[web.RouteDef]:
         system = {
@@ -46,10 +52,15 @@ class GatewayApi:
             "/system/info": {"GET": self.info},
             "/system/namespaces": {"GET": self.namespaces},
             "/system/logs": {"GET": self.logs},
+            "/system/secrets": {"GET": self.secrets.list, "POST": self.secrets.create,
+                                "PUT": self.secrets.update, "DELETE": self.secrets.delete},
         }
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
             web.route("*", "/function/{name}/{tail:.*}", self.proxy.handle),
+            *([web.route("*", path, self._guarded({"POST": self.async_api.accept}, secured=False))
+               for path in ("/async-function/{name}", "/async-function/{name}/{tail:.*}")]
+              if self.async_api else []),
             web.route("*", "/healthz", self._guarded({"GET": self.healthz}, secured=False)),
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
@@ -121,7 +132,11 @@ class GatewayApi:
         return web.Response(status=202)
 
     async def info(self, request: web.Request) -> web.Response:
-        return json_response(provider_info(__version__))
+        # A stock gateway forwarding to its provider adds X-Forwarded-Host and reads the
+        # provider's shape; faas-cli and everyone else get the gateway's.
+        if request.query.get("shape") == "provider" or "X-Forwarded-Host" in request.headers:
+            return json_response(provider_info(__version__))
+        return json_response(gateway_info(__version__, platform.machine()))
 
     async def namespaces(self, request: web.Request) -> web.Response:
         return json_response(self.provider.namespaces())

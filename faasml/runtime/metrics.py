@@ -29,6 +29,8 @@ class GatewayMetrics:
     def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS):
         self.buckets = buckets
         self._series: dict[str, _FunctionSeries] = {}
+        # Other parts' families (the async queue, the autoscaler), rendered after these.
+        self.collectors: list[Callable[[], list[list[str]]]] = []
 
     def _of(self, function_name: str) -> _FunctionSeries:
         series = self._series.get(function_name)
@@ -56,6 +58,11 @@ class GatewayMetrics:
         series = self._of(function_name)
         series.replicas, series.available_replicas = replicas, available
 
+    def load(self, function_name: str) -> tuple[int, int]:
+        """(invocations started, in flight now): what the autoscaler reads."""
+        series = self._series.get(function_name)
+        return (series.started, series.in_flight) if series else (0, 0)
+
     def invocation_count(self, function_name: str) -> int:
         series = self._series.get(function_name)
         return sum(series.totals.values()) if series else 0
@@ -79,6 +86,7 @@ class GatewayMetrics:
             family("faasml_service_available_replicas", "gauge",
                    "Replicas ready to serve (readiness path answered 200)",
                    self._gauge(lambda s: s.available_replicas)),
+            *(f for collect in self.collectors for f in collect()),
         ])
 
     def _samples(self, values: Callable[[_FunctionSeries], Iterable[tuple[Labels, float]]]

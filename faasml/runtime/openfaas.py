@@ -122,6 +122,13 @@ def function_status(spec: FunctionSpec, *, replicas: int, available_replicas: in
     return status
 
 
+def gateway_info(version: str, arch: str) -> dict[str, Any]:
+    """The gateway's GatewayInfo (`faas-cli version` prints its gateway and provider parts):
+    here gateway and provider are one program, so both carry this version."""
+    return {"provider": provider_info(version),
+            "version": {"sha": "", "release": version, "commit_message": ""}, "arch": arch}
+
+
 def provider_info(version: str) -> dict[str, Any]:
     """faas-provider's ProviderInfo: what a stock gateway reads from its provider."""
     return {"provider": PROVIDER_NAME, "orchestration": ORCHESTRATION,

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from faasml.errors import BadRequest, NotFound
-from faasml.runtime.logstore import LogStore
+from faasml.function_secrets import SECRETS_DIR_ENV
+from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node
 from faasml.runtime.openfaas import check_name, function_status
 from faasml.runtime.placement import fitting_nodes, function_constraints, unschedulable_reason
 from faasml.runtime.replicas import prepare_run_dir
+from faasml.runtime.secret_store import SecretStore
 from faasml.runtime.stack import DEFAULT_NAMESPACE, FunctionSpec, LocalSource, Stack
 from faasml.runtime.supervisor import FunctionSupervisor, SupervisorContext
 
@@ -27,13 +29,15 @@ MAX_REPLICAS = 64
 
 class LocalProvider:
     def __init__(self, stack: Stack, nodes: list[Node], state_dir: Path, context: SupervisorContext,
-                 metrics: GatewayMetrics):
+                 metrics: GatewayMetrics, secrets: SecretStore | None = None):
         self.stack, self.nodes, self.state_dir = stack, nodes, state_dir
+        self.secrets = secrets or SecretStore(state_dir, {})
         self.context, self.metrics = context, metrics
         self.functions: dict[FunctionKey, FunctionSupervisor] = {}
         self._background: set[asyncio.Future] = set()  # removals still stopping replicas
         context.replicas_per_node = self._replicas_per_node
         context.on_change = self.refresh_gauges
+        context.function_env = self._function_env
 
     @property
     def logs(self) -> LogStore:
@@ -78,6 +82,7 @@ class LocalProvider:
 
     def _resolve(self, spec: FunctionSpec, source: LocalSource | None) -> tuple[LocalSource, Path, list[Node], str | None]:
         self._check_replicas(spec.min_replicas)
+        from_api = source is None
         if source is None:
             source = self.stack.source_for_image(spec.image)
         if source is None:
@@ -89,6 +94,7 @@ class LocalProvider:
         constraints = function_constraints(spec.constraints, spec.annotations)
         nodes = fitting_nodes(self.nodes, constraints)
         reason = None if nodes else unschedulable_reason(self.nodes, constraints)
+        self._mount_secrets(spec, strict=from_api)
         run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
         return source, run_dir, nodes, reason
 
@@ -103,9 +109,6 @@ class LocalProvider:
         self.functions[key] = supervisor
         supervisor.log(f"deployed image {spec.image} ({source.lang}, handler {source.handler_dir}); "
                        f"{supervisor.desired_replicas} replica(s) on {[n.name for n in nodes] or 'no node'}")
-        if spec.secrets:
-            supervisor.log(f"secrets {spec.secrets} are not mounted by `faasml up` "
-                           f"(no /var/openfaas/secrets here); pass values through `environment`")
         supervisor.start()
         self.refresh_gauges()
         return supervisor
@@ -123,9 +126,41 @@ class LocalProvider:
         del self.functions[(supervisor.spec.name, supervisor.spec.namespace)]
         supervisor.log("removed")
         self.metrics.set_replicas(supervisor.spec.qualified_name, None, None)
+        self.secrets.unmount(supervisor.spec.qualified_name)
         stopping = asyncio.ensure_future(supervisor.stop())
         self._background.add(stopping)
         stopping.add_done_callback(self._background.discard)
+
+    # --- secrets -------------------------------------------------------------------
+
+    def _function_env(self, spec: FunctionSpec) -> dict[str, str]:
+        if not spec.secrets:
+            return {}
+        return {SECRETS_DIR_ENV: str(self.secrets.mount_dir(spec.qualified_name))}
+
+    def _mount_secrets(self, spec: FunctionSpec, strict: bool) -> None:
+        """Write the function's secrets folder. A deploy through the API that names a
+        missing secret is refused, as faas-netes refuses it; a stack function starts
+        without it (warned), and gets it once `faas-cli secret create` makes it."""
+        if strict:
+            missing = [n for n in spec.secrets if not self.secrets.exists(spec.namespace, n)]
+            if missing:
+                raise BadRequest(f"secrets {missing} not found in namespace {spec.namespace}; "
+                                 f"create them first (faas-cli secret create)", code="secret_not_found")
+        missing = self.secrets.mount(spec.qualified_name, spec.namespace, spec.secrets)
+        if missing:
+            text = (f"secrets {missing} not found in {spec.namespace}: not mounted until "
+                    f"`faas-cli secret create` makes them")
+            self.logs.append(spec.name, spec.namespace, RUNTIME_INSTANCE, text)
+            print(f"[{spec.qualified_name}] {text}", flush=True)
+
+    def secret_changed(self, namespace: str, name: str) -> None:
+        """Re-mount a created, updated or removed secret into every function naming it
+        (replicas read it anew on their next read of the file, as with a Kubernetes mount)."""
+        for supervisor in self.functions.values():
+            spec = supervisor.spec
+            if spec.namespace == namespace and name in spec.secrets:
+                self.secrets.mount(spec.qualified_name, spec.namespace, spec.secrets)
 
     def scale(self, name: str, namespace: str | None, replicas: int) -> None:
         check_name(name, "function name")

@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 import uuid
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -28,8 +29,16 @@ from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
 from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
-_FUNCTION_PREFIX = "/function/"
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
+
+
+def upstream_target(raw_path: str) -> str:
+    """The raw subpath and query after `/function/{name}` (or `/async-function/{name}`),
+    encoded exactly as received."""
+    path, question, query = raw_path.partition("?")
+    slash = path.find("/", path.find("/", 1) + 1)
+    tail = path[slash:] if slash >= 0 else "/"
+    return tail + question + query
 
 
 class FunctionProxy:
@@ -37,9 +46,22 @@ class FunctionProxy:
                  settings: RuntimeConfig):
         self.provider, self.metrics, self.upstream, self.settings = provider, metrics, upstream, settings
         self._timeouts: dict[str, float] = {}
+        self._waking: set[str] = set()  # functions scaling from zero: requests wait longer
+        # Scales a function at zero replicas back up; the autoscaler replaces it to count the event.
+        self.wake: Callable[[FunctionSupervisor], None] = lambda s: s.scale(s.spec.min_replicas)
 
     async def handle(self, request: web.Request) -> web.Response:
-        name, _, namespace = request.match_info["name"].partition(".")
+        return await self._invoke(request.match_info["name"], lambda s: self._forward(s, request))
+
+    async def call(self, function: str, method: str, target: str, headers: list[tuple[str, str]],
+                   body: bytes) -> web.Response:
+        """An invocation made inside the gateway (a queued async call), on the same path as
+        one from outside: metrics, balancing, scale from zero, limits and errors alike."""
+        return await self._invoke(function, lambda s: self._dispatch(s, method, target, headers, body))
+
+    async def _invoke(self, function: str, forward: Callable[[FunctionSupervisor], Awaitable[web.Response]]
+                      ) -> web.Response:
+        name, _, namespace = function.partition(".")
         supervisor = self.provider.functions.get((name, namespace or DEFAULT_NAMESPACE))
         if supervisor is None:
             return error_response(NotFound(
@@ -49,7 +71,7 @@ class FunctionProxy:
         self.metrics.started(function_name)
         started = time.perf_counter()
         try:
-            response = await self._forward(supervisor, request)
+            response = await forward(supervisor)
         except FaasmlError as exc:
             response = error_response(exc)
         except asyncio.CancelledError:
@@ -74,6 +96,10 @@ class FunctionProxy:
         if "X-Call-Id" not in request.headers:
             headers.append(("X-Call-Id", str(uuid.uuid4())))
         headers.append(("X-Start-Time", str(time.time_ns())))
+        return await self._dispatch(supervisor, request.method, url, headers, body)
+
+    async def _dispatch(self, supervisor: FunctionSupervisor, method: str, url: str,
+                        headers: list[tuple[str, str]], body: bytes) -> web.Response:
         timeout = self._timeout_for(supervisor)
         max_inflight = self._max_inflight_of(supervisor)
         tried: set[int] = set()
@@ -86,7 +112,7 @@ class FunctionProxy:
                     f"Concurrent request limit exceeded. Max concurrent requests: {max_inflight}",
                     headers={"X-OpenFaaS-Internal": "faas-middleware", "Retry-After": "1"})
             try:
-                return await self._send(replica, request.method, url, headers, body, timeout)
+                return await self._send(replica, method, url, headers, body, timeout)
             except ConnectFailed:
                 # Nothing was sent: the replica died between probes; try another one once.
                 tried.add(id(replica))
@@ -102,12 +128,7 @@ class FunctionProxy:
 
     @staticmethod
     def _upstream_path(request: web.Request) -> str:
-        """The raw subpath and query after `/function/{name}`, encoded exactly as received."""
-        raw = request.raw_path
-        path, question, query = raw.partition("?")
-        slash = path.find("/", len(_FUNCTION_PREFIX))
-        tail = path[slash:] if slash >= 0 else "/"
-        return tail + question + query
+        return upstream_target(request.raw_path)
 
     async def _pick(self, supervisor: FunctionSupervisor, tried: set[int]) -> Replica:
         replica = supervisor.choose_replica()
@@ -116,10 +137,18 @@ class FunctionProxy:
             if supervisor.unschedulable:
                 raise NotReady(f"{name} is unschedulable: {supervisor.unschedulable}",
                                code="unschedulable")
+            waking = supervisor.desired_replicas == 0 or name in self._waking
+            wait_s = self.settings.scale_from_zero_wait_s if waking else self.settings.ready_wait_s
             if supervisor.desired_replicas == 0:
-                raise NotReady(f"{name} is scaled to zero replicas", code="scaled_to_zero")
-            if not await supervisor.wait_until_ready(self.settings.ready_wait_s):
-                raise NotReady(f"no ready replica of {name} after {self.settings.ready_wait_s:g}s "
+                # As OpenFaaS's gateway with scale_from_zero: the request starts the function
+                # and waits for it, instead of failing.
+                self._waking.add(name)
+                self.wake(supervisor)
+            ready = await supervisor.wait_until_ready(wait_s)
+            if ready or supervisor.desired_replicas == 0:
+                self._waking.discard(name)
+            if not ready:
+                raise NotReady(f"no ready replica of {name} after {wait_s:g}s "
                                f"(starting, loading its model, or restarting)",
                                headers={"Retry-After": "1"})
             replica = supervisor.choose_replica()

@@ -23,6 +23,7 @@ from faasml.runtime.nodes import Node
 from faasml.runtime.stack import FunctionSpec, LocalSource
 
 _OUTPUT_CHUNK = 65536
+_GATEWAY_CREDENTIALS = frozenset({"FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"})
 # A single log line longer than this is split: a runaway print must not eat memory.
 _MAX_LINE = 16384
 
@@ -100,7 +101,9 @@ def prepare_run_dir(run_dir: Path, source: LocalSource) -> Path:
 def replica_environment(spec: FunctionSpec, port: int, instance: str,
                         runtime_env: Mapping[str, str]) -> dict[str, str]:
     """This process's environment, the runtime's (gateway URL) and the function's own, which wins."""
-    env = dict(os.environ)
+    # The gateway's own credential is not inherited: a function gets it only by naming the
+    # `basic-auth` secret (or in its own `environment`), as in a cluster.
+    env = {k: v for k, v in os.environ.items() if k not in _GATEWAY_CREDENTIALS}
     env.update(runtime_env)
     env.update(spec.environment)
     env.update({

@@ -3,24 +3,30 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from faasml.errors import FaasmlError
+from faasml.runtime.async_api import AsyncApi
+from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
 from faasml.runtime.auth import load_basic_auth
+from faasml.runtime.autoscaler import Autoscaler, AutoscaleSettings
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.gateway import GatewayApi, build_app
-from faasml.runtime.logstore import LogStore
+from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node, load_nodes, single_node
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.readiness import ReadinessProbe
 from faasml.runtime.proxy import FunctionProxy
+from faasml.runtime.secret_store import BUILTIN_BASIC_AUTH, SecretStore
 from faasml.runtime.stack import Stack, load_stack
 from faasml.runtime.supervisor import SupervisorContext
 from faasml.runtime.upstream import UpstreamPool
+from faasml.settings import load
 
 DEFAULT_NODES_FILE = Path("edge") / "nodes.local.yml"
 
@@ -36,6 +42,7 @@ def resolve_nodes(config: RuntimeConfig, stack: Stack) -> tuple[list[Node], list
 
 
 async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
+    async_settings, autoscale_settings = load(AsyncSettings), load(AutoscaleSettings)
     stack = load_stack(config.stack_path)
     nodes, warnings, nodes_source = resolve_nodes(config, stack)
     state_dir = (config.state_dir or stack.folder / ".faasml").resolve()
@@ -49,33 +56,68 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         stack_folder=stack.folder, logs=LogStore(state_dir / "logs"),
         probe=ReadinessProbe(session, config.supervision.probe),
         # Lets a function (the selector) call the gateway it runs behind, as it would in a cluster.
+        # Its credential reaches only functions that name the `basic-auth` secret, as files.
         # The metrics URL too: it wins over the cluster's that stack.yml names.
         runtime_env={"FAASML_GATEWAY_URL": gateway_url, "OPENFAAS_URL": gateway_url,
-                     "FAASML_GATEWAY_METRICS_URL": f"{gateway_url}/metrics",
-                     "FAASML_GATEWAY_USER": auth.user, "FAASML_GATEWAY_PASSWORD": auth.password},
+                     "FAASML_GATEWAY_METRICS_URL": f"{gateway_url}/metrics"},
         settings=config.supervision, replicas_per_node=dict, on_change=lambda: None)
-    provider = LocalProvider(stack, nodes, state_dir, context, metrics)
+    secrets = SecretStore(state_dir, {BUILTIN_BASIC_AUTH: {"basic-auth-user": auth.user,
+                                                           "basic-auth-password": auth.password}})
+    provider = LocalProvider(stack, nodes, state_dir, context, metrics, secrets)
     upstream = UpstreamPool()
     proxy = FunctionProxy(provider, metrics, upstream, config)
-    app = build_app(GatewayApi(provider, proxy, auth, metrics), config.max_body_bytes)
+    queue = AsyncQueue(state_dir / "async-queue.sqlite", async_settings, _queued_invoker(proxy), session,
+                       lambda function, text: _log_runtime(provider, function, text))
+    autoscaler = Autoscaler(lambda: list(provider.functions.values()), metrics, autoscale_settings)
+    proxy.wake = autoscaler.wake  # scale from zero, counted as the autoscaler's event
+    metrics.collectors += [queue.metric_families, autoscaler.metric_families]
+    api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes))
+    app = build_app(api, config.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
+    left = await queue.open()
     await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
     stop = stop or _stop_on_signals()
     try:
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         _deploy_stack(provider, stack, config.only)
+        queue.run()
+        autoscaler.start()
+        if left:
+            print(f"faasml up: {left} async call(s) left unfinished by the last run: delivering them",
+                  flush=True)
         announcing = asyncio.ensure_future(_announce_when_ready(provider, gateway_url))
         await stop.wait()
         announcing.cancel()
     finally:
         print("faasml up: stopping replicas", flush=True)
+        await autoscaler.close()
+        await queue.close()
         await provider.stop_all()
         await runner.cleanup()
         upstream.close()
         await session.close()
         context.logs.close()
+
+
+def _queued_invoker(proxy: FunctionProxy):
+    """Runs a queued call through the gateway's own path, stamped with its acceptance time
+    (X-Start-Time), so a selector's deadline runs from when the call was accepted."""
+    async def invoke(call):
+        headers = [*call.headers, ("X-Call-Id", call.call_id), ("X-Start-Time", str(call.accepted_ns)),
+                   ("X-Faasml-Queued", "1")]
+        started = time.perf_counter()
+        response = await proxy.call(call.function, call.method, call.target, headers, call.body)
+        return response.status, list(response.headers.items()), response.body or b"", time.perf_counter() - started
+    return invoke
+
+
+def _log_runtime(provider: LocalProvider, function: str, text: str) -> None:
+    """A line in the function's log (`faas-cli logs`) and the runtime's output."""
+    name, _, namespace = function.partition(".")
+    provider.logs.append(name, namespace, RUNTIME_INSTANCE, text)
+    print(f"[{function}] {text}", flush=True)
 
 
 async def _announce_when_ready(provider: LocalProvider, gateway_url: str, timeout_s: float = 120.0) -> None:

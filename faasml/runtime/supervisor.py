@@ -38,6 +38,8 @@ class SupervisorContext:
     settings: SupervisionSettings
     replicas_per_node: Callable[[], dict[str, int]]
     on_change: Callable[[], None]  # replica counts changed: refresh gauges
+    # Per-function additions to a replica's environment (its secrets folder).
+    function_env: Callable[[FunctionSpec], Mapping[str, str]] = lambda spec: {}
 
 
 @dataclass(eq=False)
@@ -228,7 +230,8 @@ class FunctionSupervisor:
         spec = generation.spec
         self._instances += 1
         replica = Replica(instance=f"{spec.name}-{self._instances}", node=slot.node, port=reserve_port())
-        env = replica_environment(spec, replica.port, replica.instance, self.context.runtime_env)
+        env = replica_environment(spec, replica.port, replica.instance,
+                                  {**self.context.runtime_env, **self.context.function_env(spec)})
         command = generation.source.command(generation.run_dir)
         try:
             replica.process = await start_process(command, slot.node, self.context.stack_folder, env,

@@ -8,12 +8,14 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from faasml.function_secrets import read_secret as function_secret
 from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.policies import DEFAULT_POLICY, POLICIES
 from faasml.settings import ConfigError, http_url, number, one_of, setting, whole_number
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"   # the local runtime's address
-DEFAULT_PASSWORD_FILE = "/var/openfaas/secrets/basic-auth-password"  # OpenFaaS's mounted secret
+# OpenFaaS mounts the `basic-auth` secret as these files (faasml.function_secrets finds them).
+PASSWORD_SECRET, USER_SECRET = "basic-auth-password", "basic-auth-user"
 SECONDS = number(positive=True)
 
 
@@ -46,12 +48,15 @@ class SelectorConfig:
         (GatewayEndpoint.parse(DEFAULT_GATEWAY),), parse_gateways,
         "gateways whose /system/functions form the registry, comma-separated [name=]url "
         "(FAASML_GATEWAY_URL is what `faasml up` sets; gateway_url, OPENFAAS_URL a cluster's)")
-    gateway_user: str = setting("FAASML_GATEWAY_USER", "admin", doc="basic-auth user for /system/functions")
+    gateway_user: str | None = setting("FAASML_GATEWAY_USER", None,
+                                       doc="basic-auth user for /system/functions, else the mounted "
+                                           "basic-auth-user secret, else admin")
     gateway_password: str | None = setting(
         ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"), None,
-        doc="basic-auth password, else the one in the password file", secret=True)
-    gateway_password_file: str = setting("FAASML_GATEWAY_PASSWORD_FILE", DEFAULT_PASSWORD_FILE,
-                                         doc="where the password is read when not given")
+        doc="basic-auth password, else the password file's, else the mounted basic-auth-password secret",
+        secret=True)
+    gateway_password_file: str | None = setting("FAASML_GATEWAY_PASSWORD_FILE", None,
+                                                doc="a file holding the password, when not given")
     gateway_metrics_url: str | None = setting(
         ("FAASML_GATEWAY_METRICS_URL", "gateway_metrics_url"), None, http_url,
         "the first gateway's /metrics when not <gateway>/metrics (OpenFaaS serves it on :8082; "
@@ -99,8 +104,10 @@ class SelectorConfig:
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and
         password (or the password file's); the first one with its metrics URL."""
-        password = self.gateway_password or read_secret(self.gateway_password_file)
-        endpoints = [dataclasses.replace(e, user=e.user or self.gateway_user,
+        password = self.gateway_password or (read_secret(self.gateway_password_file)
+                                             if self.gateway_password_file else function_secret(PASSWORD_SECRET))
+        user = self.gateway_user or function_secret(USER_SECRET) or "admin"
+        endpoints = [dataclasses.replace(e, user=e.user or user,
                                          password=e.password if e.password is not None else password)
                      for e in self.gateways]
         if self.gateway_metrics_url:

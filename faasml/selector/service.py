@@ -42,16 +42,21 @@ from faasml.selector import views
 # The gateway stamps each call with X-Start-Time (Unix nanoseconds, as OpenFaaS's gateway
 # does); a larger gap than this is clock skew between hosts, not a delay, and is ignored.
 MAX_INBOUND_DELAY_S = 1.0
+# `faasml up` marks a call it ran from its async queue; its X-Start-Time is the acceptance.
+QUEUED_HEADER = "X-Faasml-Queued"
 
 
-def inbound_delay_s(request: Request) -> float:
+def inbound_delay_s(request: Request, deadline_given: bool = False) -> float:
     """How long ago the gateway took the request: a deadline runs from there, not from
-    when the handler got it (the gateway hop and the server's queue come first)."""
+    when the handler got it (the gateway hop and the server's queue come first). A
+    queued async call with the client's own deadline counts its whole wait in the queue."""
     stamp = request.headers.get("X-Start-Time")
     try:
         delay = time.time() - int(stamp) / 1e9 if stamp else 0.0
     except ValueError:
         return 0.0
+    if deadline_given and request.headers.get(QUEUED_HEADER):
+        return max(delay, 0.0)
     return delay if 0.0 < delay < MAX_INBOUND_DELAY_S else 0.0
 
 
@@ -166,7 +171,7 @@ class SelectorService:
         if selection.explain:
             decision = self.decider.evaluate(variants, selection, policy, acquire=False)
             return Response.json(views.explain_view(task, selection, decision))
-        arrived = time.monotonic() - inbound_delay_s(request)
+        arrived = time.monotonic() - inbound_delay_s(request, bool(selection.max_latency_ms))
         decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
         forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)

@@ -23,7 +23,8 @@ PASSWORD = "test-password"
 class Runtime:
     """A running `faasml up`, with helpers to call it as faas-cli and curl would."""
 
-    def __init__(self, folder: Path, stack: dict, nodes: dict | None, extra_args: list[str]):
+    def __init__(self, folder: Path, stack: dict, nodes: dict | None, extra_args: list[str],
+                 env: dict[str, str] | None = None):
         self.folder = folder
         (folder / "stack.yml").write_text(yaml.safe_dump(stack))
         args = [sys.executable, "-m", "faasml", "up", "-f", str(folder / "stack.yml")]
@@ -33,7 +34,7 @@ class Runtime:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = open(folder / "runtime.out", "w+")
-        env = dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD)
+        env = dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD, **(env or {}))
         self.process = subprocess.Popen(args + ["--port", str(self.port), *extra_args],
                                         env=env, stdout=self.output, stderr=subprocess.STDOUT)
         self.auth = ("admin", PASSWORD)
@@ -104,13 +105,13 @@ def start_runtime(tmp_path_factory) -> Callable[..., Runtime]:
     started: list[Runtime] = []
 
     def start(functions: dict, nodes: dict | None = None, extra_args: list[str] | None = None,
-              files: dict[str, str] | None = None) -> Runtime:
+              files: dict[str, str] | None = None, env: dict[str, str] | None = None) -> Runtime:
         folder = tmp_path_factory.mktemp("runtime")
         (folder / "templates").symlink_to(TEMPLATES)
         for relative, text in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_text(text)
-        runtime = Runtime(folder, stack_of(functions), nodes, extra_args or [])
+        runtime = Runtime(folder, stack_of(functions), nodes, extra_args or [], env)
         started.append(runtime)
         return runtime
 

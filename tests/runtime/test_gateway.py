@@ -169,9 +169,14 @@ def test_list_and_describe_have_openfaas_shapes(ready):
 
 
 def test_info_namespaces_and_healthz(ready):
-    info = ready.system("GET", "/system/info").json()
-    assert info["provider"] == "faasml" and info["orchestration"] == "local-processes"
+    info = ready.system("GET", "/system/info").json()  # the gateway's shape (faas-cli version)
+    assert set(info) == {"provider", "version", "arch"} and info["arch"]
     assert set(info["version"]) == {"sha", "release", "commit_message"}
+    provider = info["provider"]
+    assert provider["provider"] == "faasml" and provider["orchestration"] == "local-processes"
+    # the provider's shape, for a stock gateway forwarding to us (it adds X-Forwarded-Host)
+    forwarded = ready.system("GET", "/system/info", headers={"X-Forwarded-Host": "gw:8080"}).json()
+    assert forwarded == provider == ready.system("GET", "/system/info?shape=provider").json()
     assert ready.system("GET", "/system/namespaces").json() == ["openfaas-fn"]
     health = ready.http.get(ready.url + "/healthz")
     assert health.status_code == 200 and health.text == "OK"

@@ -185,6 +185,10 @@ def test_a_deadline_runs_from_when_the_gateway_took_the_request():
     assert inbound_delay_s(stamped(-5.0)) == 0.0
     assert inbound_delay_s(Request(headers=Headers({"X-Start-Time": "soon"}))) == 0.0
     assert inbound_delay_s(Request()) == 0.0
+    queued = stamped(30.0)  # an async call that waited in `faasml up`'s queue
+    queued.headers["X-Faasml-Queued"] = "1"
+    assert inbound_delay_s(queued, deadline_given=True) == pytest.approx(30.0, abs=0.1)
+    assert inbound_delay_s(queued) == 0.0  # without a client deadline: the default runs from now
 
 
 def test_lighter_work_delays_a_heavier_variant_only_by_its_share(stage):

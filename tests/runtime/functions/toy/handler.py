@@ -2,6 +2,7 @@
 
 /raw echoes the body and Content-Type byte for byte; /sleep?s=N answers after N seconds;
 /exit kills the process mid-request; /print?text=T writes T to stdout (the logs);
+/secret?name=N answers the mounted secret N; /env?name=N the environment variable N;
 anything else answers JSON describing the request and the process that served it.
 """
 import base64
@@ -20,6 +21,12 @@ def handle(event, context):
         os._exit(3)
     if path == "/print":
         print(event.query.get("text", ""), flush=True)
+    if path == "/secret":  # read as a function reads /var/openfaas/secrets/<name>
+        from faasml.function_secrets import read_secret
+        value = read_secret(event.query.get("name", ""))
+        return {"statusCode": 200 if value is not None else 404, "body": {"value": value}}
+    if path == "/env":
+        return {"statusCode": 200, "body": {"value": os.environ.get(event.query.get("name", ""))}}
     if path == "/status":
         return {"statusCode": int(event.query.get("code", "200")), "body": {"status": "as asked"}}
     return {

@@ -1,0 +1,59 @@
+"""`POST /async-function/{name}[.{namespace}][/subpath]`: accept a call for later, as the
+OpenFaaS gateway does: 202 with X-Call-Id once the call is safely queued (async_queue)."""
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from faasml.errors import BadRequest, NotFound, PayloadTooLarge
+from faasml.http import end_to_end
+from faasml.runtime.async_queue import AsyncQueue
+from faasml.runtime.async_store import QueuedCall
+from faasml.runtime.provider import LocalProvider
+from faasml.runtime.proxy import upstream_target
+from faasml.runtime.stack import DEFAULT_NAMESPACE
+
+# Stamped anew when the call runs (X-Start-Time: its acceptance), never taken from the client.
+_SET_WHEN_RUN = frozenset({"x-call-id", "x-start-time", "x-faasml-queued"})
+
+
+def callback_url_of(headers) -> str | None:
+    url = headers.get("X-Callback-Url", "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadRequest(f"X-Callback-Url {url!r} is not an http(s) URL", code="bad_callback_url")
+    return url
+
+
+class AsyncApi:
+    def __init__(self, provider: LocalProvider, queue: AsyncQueue, max_body_bytes: int):
+        self.provider, self.queue, self.max_body_bytes = provider, queue, max_body_bytes
+
+    async def accept(self, request: web.Request) -> web.Response:
+        """POST only (the gateway's dispatcher answers other methods with a JSON 405)."""
+        name, _, namespace = request.match_info["name"].partition(".")
+        supervisor = self.provider.functions.get((name, namespace or DEFAULT_NAMESPACE))
+        if supervisor is None:
+            raise NotFound(f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
+                           code="function_not_found")
+        callback_url = callback_url_of(request.headers)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLarge(f"request body over the gateway's limit of {self.max_body_bytes} bytes") from exc
+        call_id = request.headers.get("X-Call-Id") or str(uuid.uuid4())
+        headers = [(k, v) for k, v in end_to_end(request.headers.items()) if k.lower() not in _SET_WHEN_RUN]
+        headers.append(("X-Forwarded-Host", request.host))
+        if request.remote:
+            headers.append(("X-Forwarded-For", request.remote))
+        accepted_ns = time.time_ns()
+        await self.queue.accept(QueuedCall(
+            id=0, call_id=call_id, function=supervisor.spec.qualified_name, method="POST",
+            target=upstream_target(request.raw_path), headers=headers, body=body,
+            callback_url=callback_url, accepted_ns=accepted_ns))
+        return web.Response(status=202, headers={"X-Call-Id": call_id, "X-Start-Time": str(accepted_ns)})
