@@ -68,6 +68,11 @@ class SelectorConfig:
                                "how long a tight-deadline request keeps its fast lane's budget (0: none)")
     protect_margin: float = setting("FAASML_PROTECT_MARGIN", 0.8, number(positive=True),
                                     "the share of a tight limit the fast lane's budget aims at")
+    stall_factor: float = setting("FAASML_STALL_FACTOR", 4.0, number(),
+                                  "an attempt running this many times its predicted latency is given "
+                                  "up for the next variant, which stays out until it answers (0: never)")
+    stall_floor_ms: float = setting("FAASML_STALL_FLOOR_MS", 300.0, number(positive=True),
+                                    "the shortest stall bound, in ms (ordinary jitter stays under it)")
 
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and

@@ -31,6 +31,7 @@ from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.profiles import ProfileFile
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
+from faasml.selector.stalls import StallBound, StallWatch
 from faasml.selector.telemetry import (DECISIONS, FAILED, HELD, INFEASIBLE, RETRIES, SHED,
                                        SelectorMetrics)
 from faasml.selector.variant import Variant
@@ -53,8 +54,10 @@ def inbound_delay_s(request: Request) -> float:
     return delay if 0.0 < delay < MAX_INBOUND_DELAY_S else 0.0
 
 
-# A registry older than this is re-listed before a "none healthy" 503 is answered.
+# A registry older than this is re-listed before a "none healthy" 503 is answered; the
+# request waits at most REFRESH_WAIT_S for that listing (one for all such requests).
 STALE_REGISTRY_RETRY_S = 0.5
+REFRESH_WAIT_S = 1.0
 
 
 class SelectorService:
@@ -78,7 +81,9 @@ class SelectorService:
         self.metrics = SelectorMetrics()
         self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
                                    config.registry_refresh_s, config.metrics_poll_s)
-        self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake)
+        self.stalls = StallWatch(self.clients, self.load) if config.stall_factor > 0 else None
+        self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake,
+                                   StallBound(config.stall_factor, config.stall_floor_ms), self.stalls)
         self._started = threading.Lock()
         self._running = False
 
@@ -109,6 +114,8 @@ class SelectorService:
 
     def stop(self) -> None:
         self.refresher.stop()
+        if self.stalls is not None:
+            self.stalls.stop()
 
     # -- routing -------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -167,8 +174,11 @@ class SelectorService:
         if decision.error is not None and decision.error.status == 503 \
                 and self.registry.age() > STALE_REGISTRY_RETRY_S:
             # Nothing healthy in a registry listed a while ago: replicas may have become
-            # ready since (start-up, restarts), so look again before answering 503.
-            self.registry.refresh()
+            # ready since (start-up, restarts), so look again before answering 503: one
+            # listing in the background for every request that asks, waited on briefly.
+            seen = self.registry.generation
+            self.refresher.want_listing(seen)
+            self.registry.wait_newer(seen, REFRESH_WAIT_S)
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:
