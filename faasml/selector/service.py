@@ -18,6 +18,7 @@ from typing import Any
 from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Headers, Request, Response
+from faasml.selector.access import KEY_HEADERS, ApiKeys
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import NO_ROOM, Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import Forwarded, Forwarder
@@ -84,6 +85,7 @@ class SelectorService:
         self.stalls = StallWatch(self.clients, self.load) if config.stall_factor > 0 else None
         self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake,
                                    StallBound(config.stall_factor, config.stall_floor_ms), self.stalls)
+        self.api_keys = ApiKeys(config.api_keys_secret) if config.api_keys_secret else None
         self._started = threading.Lock()
         self._running = False
 
@@ -120,6 +122,8 @@ class SelectorService:
     # -- routing -------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         try:
+            if self.api_keys is not None:
+                self.api_keys.check(request)
             if not self._running:
                 self.start()
             return self._route(request)
@@ -160,6 +164,9 @@ class SelectorService:
         arrived = time.monotonic() - inbound_delay_s(request)
         decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
+        if self.api_keys is not None:   # the client's key is for the selector, not the executors
+            request = replace(request, headers=Headers(
+                [(k, v) for k, v in request.headers.items() if k.lower() not in KEY_HEADERS]))
         forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
         for attempt in forwarded.failed_over:
             self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
