@@ -20,6 +20,8 @@ help:
 	@echo "make bench  run the benchmarks (executor, gateway, selector)"
 	@echo "make profile measure variants through a running platform for the selector"
 	@echo "make evaluate every selector policy on the same traces, all scenarios (~25 min); make evaluate-quick (< 5 min)"
+	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
+	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,3 +73,16 @@ evaluate-quick: models
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
+
+# Reliability and security (docs/reliability.md): faults injected under load into a
+# throw-away `faasml up` on free loopback ports, and the long run of the property-based
+# tests. CHAOS_ARGS adds options, e.g. CHAOS_ARGS="--duration 10 --experiments hang,overload".
+.PHONY: chaos fuzz
+CHAOS_ARGS ?=
+FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py
+
+chaos: models
+	$(PY) -m faasml.bench.chaos $(CHAOS_ARGS)
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider $(FUZZ_TESTS) $(PYTEST_ARGS)

@@ -532,7 +532,9 @@ def print_result(result: ExperimentResult) -> None:
         print(f"   {note}")
 
 
-def run_chaos(settings: ChaosSettings, checkout: Path, models: Path, json_out: Path | None = None) -> int:
+def run_chaos(settings: ChaosSettings, checkout: Path, models: Path) -> list[ExperimentResult]:
+    """Start the platform, run the experiments in turn (each once the platform has
+    recovered from the last), print each result as it comes; the results."""
     results: list[ExperimentResult] = []
     with tempfile.TemporaryDirectory(prefix="faasml-chaos-") as tmp:
         platform = build_platform(Path(tmp), settings, checkout, models)
@@ -540,11 +542,13 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path, json_out: P
         platform.stage.start(timeout_s=180)
         try:
             wait_recovered(platform.stage)
-            settings.capacity_rps = measure_capacity(platform, settings)
+            if settings.rate is None or "overload" in settings.experiments:
+                settings.capacity_rps = measure_capacity(platform, settings)
+                print(f"capacity of {platform.task} (16 clients, closed loop): {settings.capacity_rps:.1f} req/s",
+                      flush=True)
             if settings.rate is None:
                 settings.rate = max(1.0, round(settings.capacity_rps / 2, 1))
-            print(f"capacity of {platform.task} (16 clients, closed loop): {settings.capacity_rps:.1f} req/s; "
-                  f"base load {settings.rate:g} req/s", flush=True)
+            print(f"base load {settings.rate:g} req/s, {settings.duration_s:g}s per experiment", flush=True)
             for name in settings.experiments:
                 wait_recovered(platform.stage)
                 result = run_experiment(platform, name, settings)
@@ -553,11 +557,8 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path, json_out: P
                 sys.stdout.flush()
         finally:
             platform.stage.stop()
-    unanswered = sum(r.unanswered for r in results)
-    print(f"\n{len(results)} experiment(s); unanswered requests in all: {unanswered}")
-    if json_out is not None:
-        json_out.write_text(json.dumps([asdict(r) for r in results], indent=2))
-    return 1 if unanswered else 0
+    print(f"\n{len(results)} experiment(s); unanswered requests in all: {sum(r.unanswered for r in results)}")
+    return results
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -589,7 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     if settings.models and not (args.models / "efficientnet-lite0-int8.card.json").exists():
         print(f"no reference models in {args.models} (make models), or pass --echo", file=sys.stderr)
         return 2
-    return run_chaos(settings, find_checkout(), args.models.resolve(), args.json)
+    results = run_chaos(settings, find_checkout(), args.models.resolve())
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 1 if any(r.unanswered for r in results) else 0
 
 
 if __name__ == "__main__":
