@@ -13,7 +13,9 @@ a third of the way in:
   kill-replica      SIGKILL one replica of the favoured variant
   kill-variant      SIGKILL every replica of it, twice (the restarted ones again)
   kill-node         SIGKILL every process on the cloud node (one variant left, on edge)
-  hang              SIGSTOP the favoured variant's replicas for --hang seconds, then SIGCONT
+  hang              SIGSTOP the favoured variant's replicas for --hang seconds, then SIGCONT;
+                    half the load goes through a second selector with stall bounds off
+                    (FAASML_STALL_FACTOR=0), the baseline side by side in the same run
   slow              one sleepy executor takes --slow-ms longer per request for half the run
   restart-selector  SIGKILL the selector itself (the runtime restarts it)
   overload          --overload x the measured capacity, then the base rate again for a
@@ -51,6 +53,7 @@ from faasml.bench.localstage import LocalStage, executor_function, find_checkout
 IMAGE_TASK = "image-classification"
 ECHO_TASK = "chaos-echo"
 SLEEPY_TASK = "sleepy"
+NO_STALL_SELECTOR = "selector-stalls-off"   # the hang experiment's side-by-side baseline
 EXPERIMENTS = ("baseline", "kill-replica", "kill-variant", "kill-node", "hang", "slow", "restart-selector", "overload")
 
 # A test executor: sleeps its service time (plus whatever the control file says, to turn
@@ -302,7 +305,7 @@ def sleepy_function(name: str, folder: Path, task: str, node: str, accuracy: flo
     spec = executor_function(name, folder / "none.card.json", task, node, accuracy, service_ms,
                              handler=folder / "sleepy")
     spec["environment"] = {"CHAOS_SERVICE_MS": str(service_ms), "ready_path": "/ready",
-                           "FAASML_SERVER_THREADS": "1", "exec_timeout": "30s"}
+                           "FAASML_SERVER_THREADS": "1", "exec_timeout": "30s", "max_inflight": "32"}
     if control is not None:
         spec["environment"]["CHAOS_CONTROL_FILE"] = str(control)
     spec["labels"]["com.openfaas.scale.min"] = str(replicas)
@@ -330,7 +333,7 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
         for name, node, latency, replicas in variants:
             spec = executor_function(name, models / f"{name}.card.json", IMAGE_TASK, node,
                                      card_accuracy(models, name), latency, handler=checkout / "functions/executors")
-            spec["environment"].update({"FAASML_SERVER_THREADS": "1", "exec_timeout": "30s"})
+            spec["environment"].update({"FAASML_SERVER_THREADS": "1", "exec_timeout": "30s", "max_inflight": "32"})
             spec["labels"]["com.openfaas.scale.min"] = str(replicas)
             functions[name] = spec
         favoured, edge = variants[2][0], variants[0][0]
@@ -343,10 +346,15 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
         favoured, edge, body = "echo-best", "echo-fast", b"chaos"
     functions["sleepy-a"] = sleepy_function("sleepy-a", folder, SLEEPY_TASK, "cloud", 0.8, 5.0, control)
     functions["sleepy-b"] = sleepy_function("sleepy-b", folder, SLEEPY_TASK, "edge", 0.7, 5.0)
-    selector = selector_function({"FAASML_SERVER_THREADS": "512"}, checkout / "functions/selector")
+    # As in stack.yml: the queues in front of the selector and each executor are bounded.
+    selector = selector_function({"FAASML_SERVER_THREADS": "256", "max_inflight": "256"},
+                                 checkout / "functions/selector")
     selector["annotations"] = {"faasml.io/node-class": "control"}
     selector["labels"]["com.openfaas.scale.min"] = "1"
     functions["selector"] = selector
+    if "hang" in settings.experiments:
+        functions[NO_STALL_SELECTOR] = {**selector, "environment": {**selector["environment"],
+                                                                    "FAASML_STALL_FACTOR": "0"}}
     stage = LocalStage(folder, functions, three_nodes(), checkout)
     return Platform(stage, task, favoured, edge, body, control)
 
@@ -407,10 +415,13 @@ def at(delay_s: float, action: Callable[[], None]) -> threading.Timer:
     return timer
 
 
-def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> ExperimentResult:
+def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> list[ExperimentResult]:
+    """The experiment's result; for `hang`, also the same requests through a selector with
+    stall bounds off, side by side in the same run (the baseline the bound is judged by)."""
     stage, duration = platform.stage, settings.duration_s
     task, rate, watched = platform.task, settings.rate, [platform.favoured]
     url = f"{stage.url}/function/selector?task={task}&tradeoff={settings.tradeoff:g}"
+    baseline_url = None
     notes: list[str] = []
     timers: list[threading.Timer] = []
 
@@ -453,6 +464,8 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> Ex
                 signal_group(pid, signal.SIGCONT)
             notes.append(f"SIGCONT {len(stopped)} process(es)")
         timers += [at(hang_at, stop), at(hang_at + settings.hang_s, resume)]
+        # Half the load through each selector: the total is the other experiments'.
+        baseline_url, rate = url.replace("/function/selector?", f"/function/{NO_STALL_SELECTOR}?"), rate / 2
     elif name == "slow":
         task, watched = SLEEPY_TASK, ["sleepy-a", "sleepy-b"]
         url = f"{stage.url}/function/selector?task={SLEEPY_TASK}&tradeoff=1"
@@ -464,23 +477,33 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> Ex
         fault = f"SIGKILL the selector at {duration / 3:.0f}s (the runtime restarts it)"
         timers.append(at(duration / 3, kill(lambda: replica_pids(stage, "selector"), "the selector")))
     elif name == "overload":
-        return run_overload(platform, settings, url)
+        return [run_overload(platform, settings, url)]
     else:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
 
-    result = ExperimentResult(name, task, rate, duration, fault)
+    results = [ExperimentResult(name, task, rate, duration, fault)]
+    loads = [open_loop(url, platform.body, rate, duration, settings.client_timeout_s)]
+    if baseline_url is not None:
+        results.append(ExperimentResult(f"{name} (stall bounds off)", task, rate, duration,
+                                        fault + f"; the same through {NO_STALL_SELECTOR} (FAASML_STALL_FACTOR=0)"))
+        loads.append(open_loop(baseline_url, platform.body, rate, duration, settings.client_timeout_s))
+
+    async def all_loads() -> list[list[Outcome]]:
+        return list(await asyncio.gather(*loads))
+
     with Watch(stage) as watch:
         started = time.monotonic()
         for timer in timers:
             timer.start()
-        outcomes = asyncio.run(open_loop(url, platform.body, rate, duration, settings.client_timeout_s))
+        outcomes = asyncio.run(all_loads())
         for timer in timers:
             timer.join()   # every fault undone (SIGCONT) before anything else runs
-    summarize(result, outcomes)
-    result.registry = watch.registry(watched)
-    result.peak_rss_mib = watch.peak_mib()
-    result.notes = notes
-    return result
+    for result, its_outcomes in zip(results, outcomes):
+        summarize(result, its_outcomes)
+        result.registry = watch.registry(watched)
+        result.peak_rss_mib = watch.peak_mib()
+        result.notes = notes
+    return results
 
 
 def measure_capacity(platform: Platform, settings: ChaosSettings, duration_s: float = 5.0) -> float:
@@ -551,9 +574,9 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path) -> list[Exp
             print(f"base load {settings.rate:g} req/s, {settings.duration_s:g}s per experiment", flush=True)
             for name in settings.experiments:
                 wait_recovered(platform.stage)
-                result = run_experiment(platform, name, settings)
-                print_result(result)
-                results.append(result)
+                for result in run_experiment(platform, name, settings):
+                    print_result(result)
+                    results.append(result)
                 sys.stdout.flush()
         finally:
             platform.stage.stop()
