@@ -104,6 +104,7 @@ class Outcome:
     latency_ms: float    # from the scheduled send
     explicit: bool       # a JSON error body ({"error": {"code", ...}})
     error: str = ""      # client-side failure, or the error code
+    variant: str = ""    # X-Faasml-Variant: which variant answered
 
 
 @dataclass
@@ -119,6 +120,7 @@ class ExperimentResult:
     other_answers: int = 0
     unanswered: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    answered_by: dict[str, int] = field(default_factory=dict)   # variant -> OK answers
     p50_ms: float | None = None
     p99_ms: float | None = None
     max_ms: float | None = None
@@ -144,6 +146,7 @@ def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentRe
     result.unanswered = sum(1 for o in outcomes if o.status == 0)
     result.statuses = dict(sorted(Counter(
         " ".join(filter(None, (str(o.status or ""), o.error))) for o in outcomes).items()))
+    result.answered_by = dict(Counter(o.variant for o in outcomes if 200 <= o.status < 300 and o.variant).most_common())
     admitted = [o.latency_ms for o in outcomes if 200 <= o.status < 300]
     answered = [o.latency_ms for o in outcomes if o.status]
     result.p50_ms, result.p99_ms = percentile(admitted, 0.5), percentile(admitted, 0.99)
@@ -168,7 +171,7 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, scheduled:
                     explicit, code = isinstance(error.get("code"), str), error.get("code", "")
                 except (ValueError, KeyError, TypeError, AttributeError):
                     pass
-            return Outcome(response.status, latency, explicit, code)
+            return Outcome(response.status, latency, explicit, code, response.headers.get("X-Faasml-Variant", ""))
     except asyncio.TimeoutError:
         return Outcome(0, (time.perf_counter() - scheduled) * 1000.0, False, "client-timeout")
     except aiohttp.ClientError as exc:
@@ -547,6 +550,7 @@ def print_result(result: ExperimentResult) -> None:
           f"  other answer {result.other_answers}  unanswered {result.unanswered}")
     print(f"   admitted latency p50 {fmt_ms(result.p50_ms)}  p99 {fmt_ms(result.p99_ms)}  max {fmt_ms(result.max_ms)}"
           f"   (p99 of every answer {fmt_ms(result.p99_all_ms)})   statuses {result.statuses}")
+    print(f"   answered by {result.answered_by}")
     if result.registry and "recovery" not in result.registry:
         print("   registry: " + "; ".join(f"{n} lowest available {r['min_available_replicas']}, restarts {r['restarts']}"
                                           for n, r in result.registry.items()))
@@ -562,8 +566,8 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path) -> list[Exp
     with tempfile.TemporaryDirectory(prefix="faasml-chaos-") as tmp:
         platform = build_platform(Path(tmp), settings, checkout, models)
         print(f"starting faasml up on {platform.stage.url} (loopback) ...", flush=True)
-        platform.stage.start(timeout_s=180)
         try:
+            platform.stage.start(timeout_s=180)
             wait_recovered(platform.stage)
             if settings.rate is None or "overload" in settings.experiments:
                 settings.capacity_rps = measure_capacity(platform, settings)
