@@ -105,6 +105,7 @@ class Outcome:
     explicit: bool       # a JSON error body ({"error": {"code", ...}})
     error: str = ""      # client-side failure, or the error code
     variant: str = ""    # X-Faasml-Variant: which variant answered
+    late_ms: float = 0.0  # how late the client itself sent it (a client that cannot keep up)
 
 
 @dataclass
@@ -125,6 +126,7 @@ class ExperimentResult:
     p99_ms: float | None = None
     max_ms: float | None = None
     p99_all_ms: float | None = None
+    client_late_p99_ms: float | None = None   # the load generator's own lag in sending
     success_pct: float = 0.0
     registry: dict[str, Any] = field(default_factory=dict)
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
@@ -152,6 +154,7 @@ def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentRe
     result.p50_ms, result.p99_ms = percentile(admitted, 0.5), percentile(admitted, 0.99)
     result.max_ms = max(admitted) if admitted else None
     result.p99_all_ms = percentile(answered, 0.99)
+    result.client_late_p99_ms = percentile([o.late_ms for o in outcomes], 0.99)
     result.success_pct = 100.0 * result.ok / result.sent if result.sent else 0.0
     return result
 
@@ -160,6 +163,14 @@ def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentRe
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes, scheduled: float,
                timeout_s: float) -> Outcome:
+    late_ms = (time.perf_counter() - scheduled) * 1000.0
+    outcome = await _send(session, url, body, scheduled, timeout_s)
+    outcome.late_ms = late_ms
+    return outcome
+
+
+async def _send(session: aiohttp.ClientSession, url: str, body: bytes, scheduled: float,
+                timeout_s: float) -> Outcome:
     try:
         async with session.post(url, data=body, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
             payload = await response.read()
@@ -550,7 +561,7 @@ def print_result(result: ExperimentResult) -> None:
           f"  other answer {result.other_answers}  unanswered {result.unanswered}")
     print(f"   admitted latency p50 {fmt_ms(result.p50_ms)}  p99 {fmt_ms(result.p99_ms)}  max {fmt_ms(result.max_ms)}"
           f"   (p99 of every answer {fmt_ms(result.p99_all_ms)})   statuses {result.statuses}")
-    print(f"   answered by {result.answered_by}")
+    print(f"   answered by {result.answered_by}; the client's own send lag p99 {fmt_ms(result.client_late_p99_ms)}")
     if result.registry and "recovery" not in result.registry:
         print("   registry: " + "; ".join(f"{n} lowest available {r['min_available_replicas']}, restarts {r['restarts']}"
                                           for n, r in result.registry.items()))
