@@ -16,8 +16,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from faasml import __version__, prometheus
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
-                           internal_error)
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
+                           Unauthorized, internal_error)
 from faasml.runtime.auth import BasicAuth
 from faasml.runtime.logstore import parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
@@ -48,12 +48,13 @@ class GatewayApi:
         }
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
-            web.route("*", "/function/{name}/{tail:.*}", self.proxy.handle),
+            web.route("*", "/function/{name}/{tail:[\\s\\S]*}", self.proxy.handle),
             web.route("*", "/healthz", self._guarded({"GET": self.healthz}, secured=False)),
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
         routes += [web.route("*", path, self._guarded(methods)) for path, methods in system.items()]
-        routes.append(web.route("*", "/{tail:.*}", self.unknown_path))
+        # [\s\S]: a path with a newline in it (%0A) is unknown too, and answered in JSON.
+        routes.append(web.route("*", "/{tail:[\\s\\S]*}", self.unknown_path))
         return routes
 
     def _guarded(self, methods: dict[str, Handler], secured: bool = True) -> Handler:
@@ -70,6 +71,8 @@ class GatewayApi:
                 return await method(request)
             except FaasmlError as exc:
                 return error_response(exc)
+            except web.HTTPRequestEntityTooLarge:
+                return error_response(PayloadTooLarge("request body over the gateway's limit (--max-body-mb)"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
