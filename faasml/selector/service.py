@@ -97,7 +97,9 @@ class SelectorService:
             sources = [f"gateway-metrics {url}" for url in self.clients]
         return {"default_policy": self.config.policy, "policies": list(self.policies),
                 "gateways": [c.endpoint.name for c in self.clients.values()], "load_sources": sources,
-                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None}
+                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None,
+                # Skipped until they answer again (stalls.py); `live.cooling_down` per variant.
+                "stalled": self.stalls.stalled if self.stalls is not None else []}
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:

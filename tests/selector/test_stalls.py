@@ -11,7 +11,7 @@ import pytest
 from faasml.selector import refresher
 from faasml.selector.stalls import StallBound
 
-from .conftest import TASK, body, make_service, post
+from .conftest import TASK, body, get, make_service, post
 from .toygateway import executor_status
 
 
@@ -34,6 +34,9 @@ def test_a_hung_variant_is_abandoned_for_the_next_and_kept_out_until_it_answers(
         assert response.headers["X-Faasml-Attempts"] == "2"
         assert 0.2 <= elapsed < 1.5   # its stall bound, not the 25 s deadline
         assert selector.stalls.stalled == ["quick"]
+        view = body(get(selector, "/variants"))
+        assert view["stalled"] == ["quick"]
+        assert next(v for v in view["variants"] if v["variant"] == "quick")["live"]["cooling_down"]
         # Kept out while hung: the next request goes elsewhere at once.
         started = time.monotonic()
         response = post(selector, task=TASK, tradeoff=0)
