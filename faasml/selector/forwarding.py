@@ -113,7 +113,8 @@ class Forwarder:
                     break
                 # The last try waits out the deadline: a slow input still gets its answer.
                 bound = remaining if index == len(tries) - 1 or self.stalls is None \
-                    else self.stall_bound.seconds(candidate.prediction.total_ms, remaining)
+                    else self.stall_bound.seconds(candidate.prediction.total_ms, remaining,
+                                                  cold=candidate.prediction.service_source == "profile")
                 upstream = self._call(candidate, request.body, headers, query, bound, attempts,
                                       stall=bound < remaining)
             finally:

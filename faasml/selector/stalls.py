@@ -35,9 +35,14 @@ PROBE_PATH = "/ready"
 class StallBound:
     factor: float = 4.0      # an attempt may take this many times its prediction
     floor_ms: float = 300.0  # and never less than this (scheduling jitter, GC, a cold cache)
+    # A variant this selector has never seen answer is predicted from its profile only,
+    # and its first requests pay a cold start (ONNX Runtime allocates its arenas on the
+    # first run): a bound that tight would give up on a healthy variant's first answer.
+    cold_floor_ms: float = 2000.0
 
-    def seconds(self, predicted_ms: float, remaining_s: float) -> float:
-        return min(remaining_s, max(self.floor_ms, self.factor * predicted_ms) / 1000.0)
+    def seconds(self, predicted_ms: float, remaining_s: float, cold: bool = False) -> float:
+        floor = max(self.floor_ms, self.cold_floor_ms) if cold else self.floor_ms
+        return min(remaining_s, max(floor, self.factor * predicted_ms) / 1000.0)
 
 
 class StallWatch:

@@ -20,12 +20,15 @@ def test_stall_bound_is_a_multiple_of_the_prediction_within_floor_and_deadline()
     assert bound.seconds(10.0, 25.0) == pytest.approx(0.3)      # floor
     assert bound.seconds(200.0, 25.0) == pytest.approx(0.8)     # 4x the prediction
     assert bound.seconds(200.0, 0.5) == pytest.approx(0.5)      # never past the deadline
+    # Never seen answering: a cold start is no stall.
+    assert bound.seconds(10.0, 25.0, cold=True) == pytest.approx(2.0)
 
 
 def test_a_hung_variant_is_abandoned_for_the_next_and_kept_out_until_it_answers(gateway):
-    gateway.behaviours["quick"] = "hang"
     selector = make_service(gateway, stall_floor_ms=200.0)
     try:
+        assert post(selector, task=TASK, tradeoff=0).headers["X-Faasml-Variant"] == "quick"  # seen warm
+        gateway.behaviours["quick"] = "hang"
         started = time.monotonic()
         response = post(selector, task=TASK, tradeoff=0)   # the fastest, quick, ranks first
         elapsed = time.monotonic() - started
@@ -51,6 +54,17 @@ def test_a_hung_variant_is_abandoned_for_the_next_and_kept_out_until_it_answers(
             time.sleep(0.05)
         assert selector.stalls.stalled == []
         assert post(selector, task=TASK, tradeoff=0).headers["X-Faasml-Variant"] == "quick"
+    finally:
+        selector.stop()
+
+
+def test_a_variant_never_seen_answering_gets_time_for_a_cold_start(gateway):
+    gateway.behaviours["quick"] = "slow:0.6"   # its first answer, far past 4x its 5 ms profile
+    selector = make_service(gateway, stall_floor_ms=200.0)
+    try:
+        response = post(selector, task=TASK, tradeoff=0)
+        assert response.headers["X-Faasml-Variant"] == "quick"
+        assert response.headers["X-Faasml-Attempts"] == "1" and selector.stalls.stalled == []
     finally:
         selector.stop()
 
