@@ -23,6 +23,8 @@ help:
 	@echo "make publish  build and push multi-arch images with faas-cli publish (PLATFORMS=$(PLATFORMS))"
 	@echo "make deploy   deploy stack.yml to the OpenFaaS gateway at OPENFAAS_URL (faas-cli deploy)"
 	@echo "make edge-up  stand up k3s + OpenFaaS + placement on this machine (sudo; edge/up.sh)"
+	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
+	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +97,19 @@ deploy:
 
 edge-up:
 	sudo NODE_CLASS=$(EDGE_NODE_CLASS) AGENTS="$(AGENTS)" EDITION=$(EDITION) edge/up.sh
+
+# Reliability and security (docs/reliability.md): faults injected under load into a
+# throw-away `faasml up` on free loopback ports, and the long run of the property-based
+# tests. CHAOS_ARGS adds options, e.g. CHAOS_ARGS="--duration 10 --experiments hang,overload".
+.PHONY: chaos fuzz
+CHAOS_ARGS ?=
+FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py
+
+chaos: models
+	$(PY) -m faasml.bench.chaos $(CHAOS_ARGS)
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider $(FUZZ_TESTS) $(PYTEST_ARGS)
 
 # The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
 # request at a time, part of `make bench` (which prints each figure beside its baseline).

@@ -4,6 +4,9 @@ from __future__ import annotations
 import pytest
 
 from tests.executor.tiny_models import make_image_variant, make_text_variant
+from tests.fuzzing import load_profile
+
+load_profile()   # hypothesis: few examples by default, many under `make fuzz`
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,13 @@ process answers at once: 503 on the readiness path until the session exists (of-
 """
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 from typing import Any
+
+from PIL import Image
 
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, internal_error
 from faasml.executor import image as image_io
@@ -42,9 +45,12 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
-            self.variant = load_variant(self.config.model, self.config.provider,
-                                        self.config.intra_op_threads, self.config.session_tuning)
-            self.variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
+            variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads,
+                                   self.config.session_tuning)
+            warm_up(variant)
+            # After the warm-up, so the batching counters count only requests.
+            variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
+            self.variant = variant   # ready from here on
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
                      self.load_seconds)
@@ -142,6 +148,32 @@ class ExecutorService:
                 body["batching"] = {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait_s * 1e3,
                                     "batches": batcher.batches, "requests": batcher.items}
         return body
+
+
+def warm_up(variant: LoadedVariant) -> None:
+    """One inference before readiness: ONNX Runtime allocates its arenas on the first run,
+    and a first request that pays for it looks stalled to the selector (stalls.py), which
+    would give up on a healthy replica just restarted. A failure here is only logged: the
+    requests will say what is wrong."""
+    started = time.perf_counter()
+    try:
+        if variant.card.task == TASK_IMAGE_CLASSIFICATION:
+            variant.classify(_WARM_UP_IMAGE, top_k=1)
+        else:
+            variant.embed(["warm up"])
+    except Exception as exc:  # noqa: BLE001 - never fatal; see above
+        log.warning("warm-up inference failed: %s: %s", type(exc).__name__, exc)
+        return
+    log.info("warm-up inference in %.0f ms", (time.perf_counter() - started) * 1000.0)
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_WARM_UP_IMAGE = _png(256, 256)
 
 
 def parse_top_k(raw: str | None, default: int, num_classes: int) -> int:

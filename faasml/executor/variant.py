@@ -5,6 +5,7 @@ accuracy we record is measured on exactly the code that serves.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,17 @@ class LoadedVariant:
         return vectors, truncated
 
 
+def beside_card(card_path: Path, relative: str, field: str) -> Path:
+    """A file a card names, which must lie in the card's own folder (the models folder):
+    a card is data, and data must not make the executor open `/etc/...` or `../..`. The
+    check is on the names (a link the operator put in the folder is theirs to place)."""
+    folder = Path(os.path.normpath(card_path.parent.absolute()))
+    path = Path(os.path.normpath(folder / relative))
+    if not path.is_relative_to(folder) or path == folder:
+        raise ValueError(f"{card_path}: {field} {relative!r} lies outside the models folder {folder}")
+    return path
+
+
 def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads: int = 0,
                  tuning: SessionTuning = SessionTuning()) -> LoadedVariant:
     """Load a variant from its card (or the .onnx beside it) on the given provider.
@@ -148,12 +160,13 @@ def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads:
     card = load_card(card_path)
     if card_path.suffix == ".onnx":
         card_path = card_path.with_name(card_path.stem + ".card.json")
-    model_file = card_path.parent / card.file
+    model_file = beside_card(card_path, card.file, "file")
     session, active = create_session(str(model_file), provider, intra_op_threads, tuning)
     variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
                             input_names=[i.name for i in session.get_inputs()])
     if card.task == TASK_SENTENCE_EMBEDDING:
-        variant.tokenizer = load_tokenizer(card_path.parent / card.text.tokenizer, card.text.max_length)
+        tokenizer = beside_card(card_path, card.text.tokenizer, "text.tokenizer")
+        variant.tokenizer = load_tokenizer(tokenizer, card.text.max_length)
     elif card.task != TASK_IMAGE_CLASSIFICATION:
         raise ValueError(f"unknown task {card.task!r} in {card_path}")
     return variant

@@ -35,8 +35,10 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
-        return bool(sep) and hmac.compare_digest(user.encode(), self.user.encode()) \
-            and hmac.compare_digest(password.encode(), self.password.encode())
+        # Both compared every time (no short cut on a wrong user), each in constant time.
+        user_ok = hmac.compare_digest(user.encode(), self.user.encode())
+        password_ok = hmac.compare_digest(password.encode(), self.password.encode())
+        return bool(sep) and user_ok and password_ok
 
 
 def load_basic_auth(state_dir: Path, password: str | None = None) -> BasicAuth:

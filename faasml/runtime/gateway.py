@@ -17,8 +17,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from faasml import __version__, prometheus
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, Unauthorized,
-                           internal_error)
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
+                           Unauthorized, internal_error)
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.auth import BasicAuth
 from faasml.runtime.dashboard.web import Dashboard
@@ -57,16 +57,17 @@ class GatewayApi:
         }
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
-            web.route("*", "/function/{name}/{tail:.*}", self.proxy.handle),
+            web.route("*", "/function/{name}/{tail:[\\s\\S]*}", self.proxy.handle),
             *([web.route("*", path, self._guarded({"POST": self.async_api.accept}, secured=False))
-               for path in ("/async-function/{name}", "/async-function/{name}/{tail:.*}")]
+               for path in ("/async-function/{name}", "/async-function/{name}/{tail:[\\s\\S]*}")]
               if self.async_api else []),
             web.route("*", "/healthz", self._guarded({"GET": self.healthz}, secured=False)),
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
         routes += [web.route("*", path, self._guarded(methods)) for path, methods in system.items()]
         routes += Dashboard(self.provider).routes(self._guarded)
-        routes.append(web.route("*", "/{tail:.*}", self.unknown_path))
+        # [\s\S]: a path with a newline in it (%0A) is unknown too, and answered in JSON.
+        routes.append(web.route("*", "/{tail:[\\s\\S]*}", self.unknown_path))
         return routes
 
     def _guarded(self, methods: dict[str, Handler], secured: bool = True) -> Handler:
@@ -83,6 +84,8 @@ class GatewayApi:
                 return await method(request)
             except FaasmlError as exc:
                 return error_response(exc)
+            except web.HTTPRequestEntityTooLarge:
+                return error_response(PayloadTooLarge("request body over the gateway's limit (--max-body-mb)"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

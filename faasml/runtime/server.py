@@ -164,9 +164,9 @@ def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, s
     lines = [f"faasml up: gateway on {gateway_url} (stack {stack.path}, nodes from {nodes_source})"]
     lines += [f"  node {n.describe()}" for n in nodes]
     lines += [f"  warning: {w}" for w in warnings]
-    if auth.generated:
-        lines.append(f"  basic auth for /system/*: user {auth.user}, password {auth.password} "
-                     f"(generated into {auth.file})")
+    if auth.generated:   # the file is the one copy: a password never goes to a log
+        lines.append(f"  basic auth for /system/*: user {auth.user}, password generated into {auth.file} "
+                     f"(readable by you only)")
     else:
         lines.append(f"  basic auth for /system/*: user {auth.user}, password from {auth.source}")
     stdin = f" < {auth.file}" if auth.file else ""

@@ -19,6 +19,14 @@ PASSWORD_SECRET, USER_SECRET = "basic-auth-password", "basic-auth-user"
 SECONDS = number(positive=True)
 
 
+def secret_name(raw: str) -> str:
+    """A secret's name: one path component (it names a file in the secrets folder)."""
+    name = raw.strip()
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError("not a secret name (one file name in the secrets folder)")
+    return name
+
+
 def parse_gateways(raw: str) -> tuple[GatewayEndpoint, ...]:
     endpoints = tuple(GatewayEndpoint.parse(spec) for spec in raw.split(",") if spec.strip())
     if not endpoints:
@@ -94,6 +102,20 @@ class SelectorConfig:
                                "how long a tight-deadline request keeps its fast lane's budget (0: none)")
     protect_margin: float = setting("FAASML_PROTECT_MARGIN", 0.8, number(positive=True),
                                     "the share of a tight limit the fast lane's budget aims at")
+    stall_factor: float = setting("FAASML_STALL_FACTOR", 4.0, number(),
+                                  "an attempt running this many times its predicted latency is given "
+                                  "up for the next variant, which stays out until it answers (0: never)")
+    stall_floor_ms: float = setting("FAASML_STALL_FLOOR_MS", 300.0, number(positive=True),
+                                    "the shortest stall bound, in ms (ordinary jitter stays under it)")
+    api_keys_secret: str | None = setting(
+        "FAASML_API_KEYS_SECRET", None, secret_name,
+        "the OpenFaaS secret holding API keys for /function/selector, one per line (unset: open)")
+    max_body_mb: float = setting("FAASML_MAX_BODY_MB", 64.0, number(positive=True),
+                                 "request bodies over this many MiB get a JSON 413")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * (1 << 20))
 
     def __post_init__(self) -> None:
         unknown = set(self.gateway_metrics_urls or {}) - {g.name for g in self.gateways}

@@ -4,7 +4,9 @@ Retried (next in the ranking, while the deadline allows): connection errors, tim
 429 and 5xx, and 404 (the function vanished: the registry is stale). Never retried: any
 other 4xx, which is about the input and would fail the same everywhere. A variant that
 refused connections, answered 404 or 503 is marked down for a short cool-down so the
-next decisions skip it without waiting for the registry to notice.
+next decisions skip it without waiting for the registry to notice. Every attempt but the
+last is also bounded by its stall bound (stalls.py): one that runs far past its
+prediction is abandoned for the next variant, and its variant stays out until it answers.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from faasml.http import Headers, Request
 from faasml.selector.candidate import Candidate
 from faasml.selector.gateway_client import GatewayClient, Upstream
 from faasml.selector.load import LoadTracker
+from faasml.selector.stalls import StallBound, StallWatch
 
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
                               "explain", "policy"})
@@ -32,7 +35,8 @@ class Outcome(enum.Enum):
 
     ANSWERED = "answered"                  # a status the client gets as it is
     RETRYABLE = "retryable"                # 429, 404 (gone) or 5xx: another variant may answer
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"                    # the deadline ran out
+    STALLED = "stalled"                    # ran past its stall bound: abandoned for the next
     CONNECTION_ERROR = "connection error"
 
 
@@ -84,18 +88,22 @@ def outgoing_query(request: Request) -> str:
 
 class Forwarder:
     def __init__(self, clients: Mapping[str, GatewayClient], load: LoadTracker, max_attempts: int = 3,
-                 on_variant_gone: Callable[[], None] = lambda: None):
+                 on_variant_gone: Callable[[], None] = lambda: None,
+                 stall_bound: StallBound | None = None, stalls: StallWatch | None = None):
         self.clients = clients            # gateway base URL -> client
         self.load = load
         self.max_attempts = max(1, max_attempts)
         self.on_variant_gone = on_variant_gone
+        self.stall_bound = stall_bound or StallBound()
+        self.stalls = stalls
 
     def forward(self, ranked: list[Candidate], request: Request, deadline: float) -> Forwarded:
         """Try `ranked` in order; the first one's in-flight slot was taken by the decider."""
         headers, query = outgoing_headers(request), outgoing_query(request)
         attempts: list[Attempt] = []
         last: Upstream | None = None
-        for index, candidate in enumerate(ranked[: self.max_attempts]):
+        tries = ranked[: self.max_attempts]
+        for index, candidate in enumerate(tries):
             if index > 0:
                 self.load.acquire(candidate.key)
             upstream = None
@@ -103,11 +111,17 @@ class Forwarder:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                upstream = self._call(candidate, request.body, headers, query, remaining, attempts)
+                # The last try waits out the deadline: a slow input still gets its answer.
+                bound = remaining if index == len(tries) - 1 or self.stalls is None \
+                    else self.stall_bound.seconds(candidate.prediction.total_ms, remaining,
+                                                  cold=candidate.prediction.service_source == "profile")
+                upstream = self._call(candidate, request.body, headers, query, bound, attempts,
+                                      stall=bound < remaining)
             finally:
                 # Abandoned on a timeout, the call still runs in the executor: its work
                 # stays on the node for about one more service time.
-                timed_out = upstream is None and attempts and attempts[-1].outcome is Outcome.TIMEOUT
+                timed_out = upstream is None and attempts \
+                    and attempts[-1].outcome in (Outcome.TIMEOUT, Outcome.STALLED)
                 self.load.release(candidate.key, candidate.prediction.service_ms if timed_out else 0.0)
             if upstream is None:
                 continue
@@ -118,14 +132,18 @@ class Forwarder:
         return Forwarded(attempts, error=self._exhausted(attempts, last, deadline))
 
     def _call(self, candidate: Candidate, body: bytes, headers: Headers, query: str,
-              remaining_s: float, attempts: list[Attempt]) -> Upstream | None:
+              timeout_s: float, attempts: list[Attempt], stall: bool = False) -> Upstream | None:
+        """One attempt, given `timeout_s`; `stall`: that is its stall bound, not the deadline."""
         variant = candidate.variant
         started = time.perf_counter()
         try:
             upstream = self.clients[variant.gateway].invoke(variant.name, variant.namespace, body,
-                                                            headers, query, remaining_s)
+                                                            headers, query, timeout_s)
         except (urllib3.exceptions.TimeoutError, TimeoutError):
-            attempts.append(Attempt(variant.id, Outcome.TIMEOUT, (time.perf_counter() - started) * 1e3))
+            outcome = Outcome.STALLED if stall else Outcome.TIMEOUT
+            attempts.append(Attempt(variant.id, outcome, (time.perf_counter() - started) * 1e3))
+            if stall and self.stalls is not None:
+                self.stalls.stalled_on(candidate.key, variant)
             return None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             attempts.append(Attempt(variant.id, Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1e3,

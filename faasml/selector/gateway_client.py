@@ -101,6 +101,14 @@ class GatewayClient:
         url = self.endpoint.metrics_url or "/metrics"
         return self._get(url, timeout_s, auth=False).decode("utf-8", "replace")
 
+    def probe(self, name: str, namespace: str | None, subpath: str, timeout_s: float) -> int:
+        """GET /function/<name>[.<namespace>]<subpath>: the status it answers (is it alive?);
+        urllib3 errors propagate."""
+        path = f"/function/{name}.{namespace}" if namespace else f"/function/{name}"
+        response = self.pool.urlopen("GET", self._path(path + subpath), timeout=timeout_s,
+                                     retries=False, redirect=False)
+        return response.status
+
     def invoke(self, name: str, namespace: str | None, body: bytes, headers: Mapping[str, str],
                query: str, timeout_s: float) -> Upstream:
         """POST to /function/<name>[.<namespace>]; urllib3 errors propagate (the forwarder

@@ -256,8 +256,11 @@ class LoadTracker:
         return load
 
     # -- health --------------------------------------------------------------------
-    def mark_down(self, key: str) -> None:
-        self._down_until[key] = self.clock() + self.config.cooldown_s
+    def mark_down(self, key: str, until_up: bool = False) -> None:
+        """Skip `key` for the cool-down, or (`until_up`) until mark_up: a stalled variant
+        stays out until it answers again. A longer mark is never shortened."""
+        until = float("inf") if until_up else self.clock() + self.config.cooldown_s
+        self._down_until[key] = max(until, self._down_until.get(key, float("-inf")))
 
     def mark_up(self, key: str) -> None:
         self._down_until.pop(key, None)

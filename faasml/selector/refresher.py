@@ -1,7 +1,9 @@
 """Keeps the registry and the gateway load fresh from one background thread.
 
-It re-lists functions every `registry_refresh_s` (sooner when woken after a forwarding
-error) and polls the load source every `metrics_poll_s`. Failures are logged and tried
+It re-lists functions every `registry_refresh_s` (sooner when asked: after a forwarding
+error, or by requests that found nothing healthy) and polls the load source every
+`metrics_poll_s`. Listings are single-flight: however many requests ask while one is
+under way, that one answers them all (`want_listing`), and none of them lists itself. Failures are logged and tried
 again next round: a stale signal ages out through its freshness bound, never crashes.
 """
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Refresher:
         self.registry_refresh_s = registry_refresh_s
         self.metrics_poll_s = metrics_poll_s
         self._failing: set[int] = set()
+        self._wanted = 0   # the registry generation some request is waiting for
+        self._wanted_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,14 +53,21 @@ class Refresher:
 
     def wake(self) -> None:
         """Re-list functions now (a variant vanished or refused connections)."""
+        self.want_listing(self.registry.generation)
+
+    def want_listing(self, seen_generation: int) -> None:
+        """Ask for a listing newer than `seen_generation`: one under way or already done
+        since answers it; otherwise the thread lists once for every asker."""
+        with self._wanted_lock:
+            self._wanted = max(self._wanted, seen_generation + 1)
         self._wake.set()
 
     def _run(self) -> None:
         next_listing = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
-            if self._wake.is_set() or now >= next_listing:
-                self._wake.clear()
+            self._wake.clear()
+            if now >= next_listing or self.registry.generation < self._wanted:
                 snapshot = self.registry.refresh()
                 next_listing = now + self._listing_interval(snapshot.variants)
             self.poll_load()

@@ -49,6 +49,10 @@ class Registry:
         self.snapshot = Snapshot()
         self._last_lists: dict[str, list[Mapping[str, Any]]] = {}
         self._lock = threading.Lock()
+        # Counts completed listings: a request that needs a newer registry waits for the
+        # count to pass the one it saw (wait_newer), never for a listing of its own.
+        self.generation = 0
+        self._listed = threading.Condition()
 
     def refresh(self) -> Snapshot:
         with self._lock:
@@ -69,7 +73,17 @@ class Registry:
                 by_task[variant.task].append(variant)
             self.snapshot = Snapshot(tuple(variants), {t: tuple(vs) for t, vs in by_task.items()},
                                      {v.id: v for v in variants}, self.clock(), tuple(problems))
+            with self._listed:
+                self.generation += 1
+                self._listed.notify_all()
             return self.snapshot
+
+    def wait_newer(self, generation: int, timeout_s: float) -> Snapshot:
+        """The snapshot once a listing after `generation` completed, or the current one
+        after `timeout_s`: a request never waits on the gateway for longer than that."""
+        with self._listed:
+            self._listed.wait_for(lambda: self.generation > generation, timeout_s)
+        return self.snapshot
 
     def _parse(self, problems: list[str], profiles: Mapping[str, Mapping[str, Any]]) -> list[Variant]:
         variants: list[Variant] = []

@@ -19,6 +19,7 @@ from typing import Any
 from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Headers, Request, Response
+from faasml.selector.access import KEY_HEADERS, ApiKeys
 from faasml.selector.config import SelectorConfig
 from faasml.selector.decision import NO_ROOM, Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import Forwarded, Forwarder
@@ -33,6 +34,7 @@ from faasml.selector.profiles import ProfileFile
 from faasml.selector.recent import RecentDecisions
 from faasml.selector.refresher import Refresher
 from faasml.selector.registry import Registry
+from faasml.selector.stalls import StallBound, StallWatch
 from faasml.selector.telemetry import (DECISIONS, FAILED, HELD, INFEASIBLE, RETRIES, SHED,
                                        SelectorMetrics)
 from faasml.selector.variant import Variant
@@ -64,14 +66,16 @@ def _int_param(request: Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise BadRequest(f"{name} must be a whole number, got {raw!r}", code="bad_parameter",
                          details={"parameter": name})
     return int(raw)
 
 
-# A registry older than this is re-listed before a "none healthy" 503 is answered.
+# A registry older than this is re-listed before a "none healthy" 503 is answered; the
+# request waits at most REFRESH_WAIT_S for that listing (one for all such requests).
 STALE_REGISTRY_RETRY_S = 0.5
+REFRESH_WAIT_S = 1.0
 
 
 class SelectorService:
@@ -96,7 +100,10 @@ class SelectorService:
         self.recent = RecentDecisions()
         self.refresher = Refresher(self.registry, self.load, self._load_sources(clock),
                                    config.registry_refresh_s, config.metrics_poll_s)
-        self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake)
+        self.stalls = StallWatch(self.clients, self.load) if config.stall_factor > 0 else None
+        self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake,
+                                   StallBound(config.stall_factor, config.stall_floor_ms), self.stalls)
+        self.api_keys = ApiKeys(config.api_keys_secret) if config.api_keys_secret else None
         self._started = threading.Lock()
         self._running = False
 
@@ -108,7 +115,9 @@ class SelectorService:
             sources = [f"gateway-metrics {url}" for url in self.clients]
         return {"default_policy": self.config.policy, "policies": list(self.policies),
                 "gateways": [c.endpoint.name for c in self.clients.values()], "load_sources": sources,
-                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None}
+                "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None,
+                # Skipped until they answer again (stalls.py); `live.cooling_down` per variant.
+                "stalled": self.stalls.stalled if self.stalls is not None else []}
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:
@@ -127,10 +136,14 @@ class SelectorService:
 
     def stop(self) -> None:
         self.refresher.stop()
+        if self.stalls is not None:
+            self.stalls.stop()
 
     # -- routing -------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         try:
+            if self.api_keys is not None:
+                self.api_keys.check(request)
             if not self._running:
                 self.start()
             return self._route(request)
@@ -174,6 +187,9 @@ class SelectorService:
         arrived = time.monotonic() - inbound_delay_s(request, bool(selection.max_latency_ms))
         decision = self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
+        if self.api_keys is not None:   # the client's key is for the selector, not the executors
+            request = replace(request, headers=Headers(
+                [(k, v) for k, v in request.headers.items() if k.lower() not in KEY_HEADERS]))
         forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
         for attempt in forwarded.failed_over:
             self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
@@ -188,8 +204,11 @@ class SelectorService:
         if decision.error is not None and decision.error.status == 503 \
                 and self.registry.age() > STALE_REGISTRY_RETRY_S:
             # Nothing healthy in a registry listed a while ago: replicas may have become
-            # ready since (start-up, restarts), so look again before answering 503.
-            self.registry.refresh()
+            # ready since (start-up, restarts), so look again before answering 503: one
+            # listing in the background for every request that asks, waited on briefly.
+            seen = self.registry.generation
+            self.refresher.want_listing(seen)
+            self.registry.wait_newer(seen, REFRESH_WAIT_S)
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:

@@ -45,4 +45,5 @@ def _get_service():
 
 
 def handle(event, context):
-    return handle_event(event, _get_service().handle)
+    service = _get_service()
+    return handle_event(event, service.handle, service.config.max_body_bytes)

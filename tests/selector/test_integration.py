@@ -99,7 +99,10 @@ def test_concurrent_burst_spreads_with_live_load_and_herds_without(stage, policy
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda _: select(stage, image, tradeoff=0.5, policy=policy), range(12)))
     assert all(status == 200 for status, _, _ in answers)
-    used = collections.Counter(headers["X-Faasml-Variant"] for _, headers, _ in answers)
+    # The ranking's choices: an answer retried elsewhere (a queue so long on contended
+    # cores that it passed its stall bound, see stalls.py) says nothing about the ranking.
+    used = collections.Counter(headers["X-Faasml-Variant"] for _, headers, _ in answers
+                               if headers["X-Faasml-Attempts"] == "1")
     table = json.loads(stage.call(f"/function/selector?task={TASK}&tradeoff=0.5&explain=1&policy={policy}")[2])
     assert (len(used) >= 2) == spreads, (used, table["candidates"])
 

@@ -8,7 +8,9 @@ discovery and forwarding mechanics before (and besides) the local runtime.
   busy:<s>  sleep <s> seconds and report them as compute time (a contended executor)
   status:<n> answer status n with a JSON error
   drop      close the connection without answering
-`/metrics` serves `metrics_text`. Every call is recorded in `calls`.
+  hang      answer nothing (POST, and GET /function/<name>/...) until `resume` is set
+`/metrics` serves `metrics_text`. Every call is recorded in `calls`; `listings` counts
+the `/system/functions` calls, each of which takes `list_delay_s`.
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ class ToyGateway:
         self.behaviours: dict[str, str] = {}
         self.metrics_text = ""
         self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.listings = 0
+        self.list_delay_s = 0.0
+        self.resume = threading.Event()
         self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
@@ -55,6 +60,7 @@ class ToyGateway:
         return self
 
     def stop(self) -> None:
+        self.resume.set()   # hung handlers end
         self.server.shutdown()
         self.server.server_close()
 
@@ -80,9 +86,17 @@ class ToyGateway:
                     token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
                     if self.headers.get("Authorization") != f"Basic {token}":
                         return self._send(401, b"unauthorized", {"Content-Type": "text/plain"})
+                    gateway.listings += 1
+                    time.sleep(gateway.list_delay_s)
                     return self._send(200, json.dumps(gateway.functions).encode())
                 if self.path == "/metrics":
                     return self._send(200, gateway.metrics_text.encode(), {"Content-Type": "text/plain"})
+                if self.path.startswith("/function/"):
+                    name = self.path.removeprefix("/function/").split("/")[0].split(".")[0]
+                    if gateway.behaviours.get(name) == "hang":
+                        gateway.resume.wait()
+                    if name in gateway.behaviours:
+                        return self._send(200, b'{"ready": true}')
                 self._send(404, b"{}")
 
             def do_POST(self) -> None:
@@ -94,6 +108,8 @@ class ToyGateway:
                 if behaviour is None:
                     return self._send(404, b"function not found", {"Content-Type": "text/plain"})
                 kind, _, arg = behaviour.partition(":")
+                if kind == "hang":
+                    gateway.resume.wait()
                 if kind == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
