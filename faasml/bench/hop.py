@@ -87,7 +87,7 @@ def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int
         "legs": {leg: {"p50_ms": p50[leg], "p99_ms": percentile(times[leg], 99)} for leg in LEGS},
         "parts_ms": {
             "first gateway trip (client → gateway → selector)": p50["gateway→sel."] - p50["selector"],
-            "selector's server (waitress + Flask + the template)": p50["selector"] - p50["in-process"],
+            "selector's server and process (waitress, the template, its threads)": p50["selector"] - p50["in-process"],
             "selector's own work (parse, decide, forward, respond)": p50["in-process"] - p50["gateway→echo"],
             "added by the hop in all": p50["gateway→sel."] - p50["gateway→echo"],
             "for scale: a trivial function's server alone": p50["echo"],
