@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "faasml.models.commands",
     "faasml.executor.commands",
     "faasml.runtime.commands",
+    "faasml.images.commands",
     "faasml.selector.commands",
     "faasml.evaluation.commands",
 )

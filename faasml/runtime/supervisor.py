@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from faasml.runtime.backoff import RestartBackoff
 from faasml.runtime.balancer import LeastInFlight
@@ -38,6 +38,8 @@ class SupervisorContext:
     settings: SupervisionSettings
     replicas_per_node: Callable[[], dict[str, int]]
     on_change: Callable[[], None]  # replica counts changed: refresh gauges
+    # `faasml up --containers`: starts each replica from its image (faasml/runtime/containers.py)
+    launcher: Any = None
 
 
 @dataclass(eq=False)
@@ -231,8 +233,11 @@ class FunctionSupervisor:
         env = replica_environment(spec, replica.port, replica.instance, self.context.runtime_env)
         command = generation.source.command(generation.run_dir)
         try:
-            replica.process = await start_process(command, slot.node, self.context.stack_folder, env,
-                                                  nice_for(cpu_millis(spec.requests)))
+            if self.context.launcher is not None:
+                replica.process = await self.context.launcher.start(spec, replica, slot.node)
+            else:
+                replica.process = await start_process(command, slot.node, self.context.stack_folder,
+                                                      env, nice_for(cpu_millis(spec.requests)))
         except OSError:
             release_port(replica.port)
             raise

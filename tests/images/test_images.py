@@ -1,0 +1,90 @@
+"""Image tooling without podman: podman's settings, which functions get built, the
+container arguments a replica runs with, and the stack's build arguments."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faasml.images import engine
+from faasml.images.build import cpu_functions, docker_is_podman
+from faasml.images.coldstart import _bytes
+from faasml.runtime.containers import cpu_shares, run_arguments
+from faasml.runtime.nodes import Node
+from faasml.runtime.replicas import Replica
+from faasml.runtime.stack import FunctionSpec, load_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = yaml.safe_load((ROOT / "stack.yml").read_text())
+
+
+def test_containers_conf_on_hybrid_cgroups_uses_runc_and_no_ulimits(monkeypatch):
+    monkeypatch.setattr(engine, "unified_cgroups", lambda: False)
+    monkeypatch.setattr(engine.shutil, "which", lambda name: "/usr/sbin/runc")
+    build, run = engine.containers_conf(for_builds=True), engine.containers_conf(for_builds=False)
+    assert 'runtime = "runc"' in run and 'cgroup_manager = "cgroupfs"' in run
+    assert "default_ulimits = []" in run and "volumes" not in run
+    assert "/etc/ssl/certs:/etc/ssl/certs:ro" in build or not engine.HOST_CA_FOLDER.is_dir()
+
+
+def test_containers_conf_on_unified_cgroups_keeps_the_engine_defaults(monkeypatch):
+    monkeypatch.setattr(engine, "unified_cgroups", lambda: True)
+    assert "[engine]" not in engine.containers_conf(for_builds=False)
+
+
+def test_cpu_functions_leave_out_the_gpu_template():
+    names = cpu_functions(ROOT / "stack.yml")
+    assert "selector" in names and "efficientnet-lite0-int8" in names
+    assert not any(STACK["functions"][n]["lang"].endswith("-gpu") for n in names)
+    assert set(STACK["functions"]) - set(names) == {"efficientnet-lite2-fp32-gpu", "minilm-l6-fp32-gpu"}
+
+
+@pytest.mark.parametrize("name", sorted(STACK["functions"]))
+def test_each_image_carries_the_model_its_function_loads(name):
+    function = STACK["functions"][name]
+    variant = (function.get("build_args") or {}).get("FAASML_VARIANT")
+    model = (function.get("environment") or {}).get("FAASML_MODEL")
+    if function["handler"].endswith("selector"):
+        assert variant is None and model is None
+    else:
+        assert model == f"models/{variant}.card.json"
+
+
+def test_image_names_follow_the_registry_variable():
+    default = load_stack(ROOT / "stack.yml", env={}).functions
+    custom = load_stack(ROOT / "stack.yml", env={"FAASML_REGISTRY": "ghcr.io/me"}).functions
+    assert default["selector"].image == "localhost/faasml/selector:0.1.0"
+    assert all(spec.image.startswith("ghcr.io/me/") for spec in custom.values())
+
+
+def test_docker_shim_hands_every_command_to_podman(tmp_path, monkeypatch):
+    fake_podman = tmp_path / "podman"
+    fake_podman.write_text('#!/bin/sh\necho "podman $*"\n')
+    fake_podman.chmod(0o755)
+    monkeypatch.setattr("faasml.images.build.shutil.which", lambda name: str(fake_podman))
+    folder = docker_is_podman(tmp_path / "bin")
+    done = subprocess.run([f"{folder}/docker", "build", "-t", "x", "."], capture_output=True, text=True)
+    assert done.stdout == "podman build -t x .\n"
+
+
+def test_replica_container_is_published_on_the_loopback_with_its_node_and_weight():
+    spec = FunctionSpec(name="f", image="localhost/faasml/f:1", requests={"cpu": "100m"},
+                        environment={"FAASML_MODEL": "models/x.card.json"})
+    replica = Replica(instance="f-1", node=Node(name="edge", cpus=frozenset({0, 1})), port=40123)
+    args = run_arguments(spec, replica, replica.node, "faasml-f-1-abc", ["FAASML_MODEL"], "/state")
+    assert args[0] == "run" and args[-1] == "localhost/faasml/f:1"
+    joined = " ".join(args)
+    assert "--publish 127.0.0.1:40123:8080" in joined and "--cpuset-cpus 0,1" in joined
+    assert "--cpu-shares 102" in joined and "--env FAASML_MODEL " in joined  # value via podman's env
+    assert "--pull never" in joined and "--rm" in args
+
+
+def test_cpu_shares_follow_kubernetes():
+    assert cpu_shares({"cpu": "1"}) == 1024 and cpu_shares({"cpu": "250m"}) == 256
+    assert cpu_shares(None) == 1024 and cpu_shares({"cpu": "1m"}) == 2
+
+
+def test_podman_history_sizes():
+    assert _bytes("12.3MB") == 12_300_000 and _bytes("4.1kB") == 4100 and _bytes("0B") == 0
