@@ -53,23 +53,10 @@ def cold_start_s(podman: Podman, spec: FunctionSpec) -> float:
         podman.run("rm", "--force", "--ignore", name, check=False)
 
 
-def model_layer_bytes(podman: Podman, image: str) -> int:
-    """The size of the layer holding the model (the `COPY --from=split /model/` step)."""
-    out = podman.run("history", "--no-trunc", "--format", "{{.CreatedBy}}\t{{.Size}}", image).stdout
-    for line in out.decode().splitlines():
-        created_by, _, size = line.rpartition("\t")
-        if "/model/" in created_by and "COPY" in created_by.upper():
-            return _bytes(size)
-    return 0
-
-
-def _bytes(human: str) -> int:
-    """podman history's `12.3MB`/`4.1kB`/`0B` -> bytes."""
-    units = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
-    for unit in sorted(units, key=len, reverse=True):
-        if human.endswith(unit):
-            return int(float(human[:-len(unit)]) * units[unit])
-    return 0
+def model_bytes(podman: Podman, image: str) -> int:
+    """Bytes under the image's models/: the layer only this variant's image carries."""
+    out = podman.run("run", "--rm", "--pull", "never", "--entrypoint", "du", image, "-sb", "models").stdout
+    return int(out.decode().split()[0])
 
 
 def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: Path) -> list[dict]:
@@ -86,7 +73,7 @@ def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: 
         rows.append({
             "function": name, "image": spec.image,
             "size_mb": podman.image_size(spec.image) / 1e6,
-            "own_mb": model_layer_bytes(podman, spec.image) / 1e6,
+            "model_mb": model_bytes(podman, spec.image) / 1e6,
             "cold_start_s": {"median": statistics.median(times), "min": min(times), "max": max(times),
                              "runs": [round(t, 3) for t in times]},
         })

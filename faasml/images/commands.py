@@ -61,9 +61,9 @@ def _bench(args: argparse.Namespace) -> int:
     except EngineError as exc:
         print(f"faasml bench images: {exc}")
         return 2
-    print(f"{'function':28} {'MB':>6} {'own MB':>7} {'cold start s: median':>21} {'min':>6} {'max':>6}")
+    print(f"{'function':28} {'MB':>6} {'model MB':>9} {'cold start s: median':>21} {'min':>6} {'max':>6}")
     for row in rows:
-        print(f"{row['function']:28} {row['size_mb']:6.0f} {row['own_mb']:7.1f} "
+        print(f"{row['function']:28} {row['size_mb']:6.0f} {row['model_mb']:9.1f} "
               f"{row['cold_start_s']['median']:21.2f} {row['cold_start_s']['min']:6.2f} "
               f"{row['cold_start_s']['max']:6.2f}")
     if args.json_out:

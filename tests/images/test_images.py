@@ -10,7 +10,6 @@ import yaml
 
 from faasml.images import engine
 from faasml.images.build import cpu_functions, docker_is_podman
-from faasml.images.coldstart import _bytes
 from faasml.runtime.containers import cpu_shares, run_arguments
 from faasml.runtime.nodes import Node
 from faasml.runtime.replicas import Replica
@@ -84,7 +83,3 @@ def test_replica_container_is_published_on_the_loopback_with_its_node_and_weight
 def test_cpu_shares_follow_kubernetes():
     assert cpu_shares({"cpu": "1"}) == 1024 and cpu_shares({"cpu": "250m"}) == 256
     assert cpu_shares(None) == 1024 and cpu_shares({"cpu": "1m"}) == 2
-
-
-def test_podman_history_sizes():
-    assert _bytes("12.3MB") == 12_300_000 and _bytes("4.1kB") == 4100 and _bytes("0B") == 0

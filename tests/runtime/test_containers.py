@@ -22,11 +22,12 @@ import requests
 
 from faasml.images.bases import base_image_name
 from faasml.images.build import build_images, why_not_buildable
-from faasml.images.engine import Podman
+from faasml.images.engine import EngineError, Podman
 from faasml.images.tools import OF_WATCHDOG, find_tool, missing_reason
 from faasml.runtime.containers import LABEL, WATCHDOG_PORT
 from faasml.runtime.replicas import free_port
 from faasml.runtime.stack import load_stack
+from tests.clone import fresh_clone
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "localhost/faasml-test"
@@ -161,3 +162,10 @@ def _all_available(url: str) -> bool:
     except requests.RequestException:
         return False
     return True
+
+
+def test_an_executor_build_before_make_models_says_to_run_it(images, podman, tmp_path):
+    clone = fresh_clone(tmp_path / "clone")  # models/ holds only its README
+    with pytest.raises(EngineError, match="run 'make models' before building images"):
+        build_images(clone / "stack.yml", ["efficientnet-lite0-int8"], podman.conf_dir,
+                     env={"FAASML_REGISTRY": REGISTRY + "-no-model"}, log=lambda _: None)

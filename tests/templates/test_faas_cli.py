@@ -1,15 +1,12 @@
 """The stock faas-cli on a fresh clone: it finds the templates and builds, shrinkwraps,
 generates and deploys the stack (to `faasml up`) with no manual step.
 
-A "fresh clone" is every file git tracks, copied as git would check it out (symlinks
-kept), without the ignored build outputs (models/, .venv/, build/). Skipped where
-faas-cli or git is absent.
+A fresh clone: tests/clone.py. Skipped where faas-cli or git is absent.
 """
 from __future__ import annotations
 
 import filecmp
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 import yaml
 
 from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
+from tests.clone import fresh_clone, tracked_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FAAS = find_tool(FAAS_CLI)
@@ -25,23 +23,9 @@ STACK = yaml.safe_load((ROOT / "stack.yml").read_text())
 LANGS = sorted({f["lang"] for f in STACK["functions"].values()})
 
 
-def tracked_files() -> list[str]:
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout: a fresh clone cannot be made")
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
-    return [p for p in out.stdout.decode().split("\0") if p and os.path.lexists(ROOT / p)]
-
-
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("clone")
-    for relative in tracked_files():
-        source, target = ROOT / relative, folder / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
+    folder = fresh_clone(tmp_path_factory.mktemp("clone"))
     assert not (folder / "models" / "efficientnet-lite0-int8.onnx").exists()
     return folder
 
