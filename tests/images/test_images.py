@@ -1,5 +1,5 @@
-"""Image tooling without podman: podman's settings, which functions get built, the
-container arguments a replica runs with, and the stack's build arguments."""
+"""Image tooling without podman: podman's settings, which functions get built, and the
+stack's build arguments."""
 from __future__ import annotations
 
 import subprocess
@@ -10,10 +10,7 @@ import yaml
 
 from faasml.images import engine
 from faasml.images.build import cpu_functions, docker_is_podman
-from faasml.runtime.containers import cpu_shares, run_arguments
-from faasml.runtime.nodes import Node
-from faasml.runtime.replicas import Replica
-from faasml.runtime.stack import FunctionSpec, load_stack
+from faasml.runtime.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = yaml.safe_load((ROOT / "stack.yml").read_text())
@@ -66,20 +63,3 @@ def test_docker_shim_hands_every_command_to_podman(tmp_path, monkeypatch):
     folder = docker_is_podman(tmp_path / "bin")
     done = subprocess.run([f"{folder}/docker", "build", "-t", "x", "."], capture_output=True, text=True)
     assert done.stdout == "podman build -t x .\n"
-
-
-def test_replica_container_is_published_on_the_loopback_with_its_node_and_weight():
-    spec = FunctionSpec(name="f", image="localhost/faasml/f:1", requests={"cpu": "100m"},
-                        environment={"FAASML_MODEL": "models/x.card.json"})
-    replica = Replica(instance="f-1", node=Node(name="edge", cpus=frozenset({0, 1})), port=40123)
-    args = run_arguments(spec, replica, replica.node, "faasml-f-1-abc", ["FAASML_MODEL"], "/state")
-    assert args[0] == "run" and args[-1] == "localhost/faasml/f:1"
-    joined = " ".join(args)
-    assert "--publish 127.0.0.1:40123:8080" in joined and "--cpuset-cpus 0,1" in joined
-    assert "--cpu-shares 102" in joined and "--env FAASML_MODEL " in joined  # value via podman's env
-    assert "--pull never" in joined and "--rm" in args
-
-
-def test_cpu_shares_follow_kubernetes():
-    assert cpu_shares({"cpu": "1"}) == 1024 and cpu_shares({"cpu": "250m"}) == 256
-    assert cpu_shares(None) == 1024 and cpu_shares({"cpu": "1m"}) == 2
