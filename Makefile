@@ -19,6 +19,7 @@ help:
 	@echo "make models build the reference variants into $(MODELS)/ (no-op when present)"
 	@echo "make bench  run the benchmarks (executor, gateway, selector, batching)"
 	@echo "make profile measure variants through a running platform for the selector"
+	@echo "make images build every CPU function image with the stock faas-cli on podman (docs/deployment.md)"
 	@echo "make evaluate every selector policy on the same traces, all scenarios (~25 min); make evaluate-quick (< 5 min)"
 	@echo "make publish  build and push multi-arch images with faas-cli publish (PLATFORMS=$(PLATFORMS))"
 	@echo "make deploy   deploy stack.yml to the OpenFaaS gateway at OPENFAAS_URL (faas-cli deploy)"
@@ -110,6 +111,18 @@ chaos: models
 
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider $(FUZZ_TESTS) $(PYTEST_ARGS)
+
+# Function images (docs/deployment.md#images): the stock faas-cli builds every CPU
+# function's image on podman (podman-docker's `docker`), from a local Debian base and a
+# local of-watchdog image that it makes when absent; no registry needed. Put faas-cli and
+# fwatchdog on the PATH (or name them in FAAS_CLI / OF_WATCHDOG). `make bench-images`
+# measures each image's size and cold start (container start -> ready).
+.PHONY: images bench-images
+images: models
+	$(PY) -m faasml images build -f $(STACK)
+
+bench-images: install
+	$(PY) -m faasml bench images -f $(STACK)
 
 # The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
 # request at a time, part of `make bench` (which prints each figure beside its baseline).

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "faasml.models.commands",
     "faasml.executor.commands",
     "faasml.runtime.commands",
+    "faasml.images.commands",
     "faasml.selector.commands",
     "faasml.evaluation.commands",
     "faasml.deployment.commands",

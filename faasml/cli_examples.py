@@ -64,6 +64,13 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
     "bench memory": """\
   faasml bench memory                         # each replica's peak RSS through faasml up
   faasml bench memory --concurrency 16 --requests 200 --json memory.json""",
+    "images": """\
+  faasml images build                         # what `make images` runs""",
+    "images build": """\
+  faasml images build                         # every CPU function image, stock faas-cli on podman
+  faasml images build --filter selector --filter efficientnet-lite0-int8""",
+    "bench images": """\
+  faasml bench images --runs 3 --json images.json   # size and container start -> ready per image""",
     "bench coldstart": """\
   faasml bench coldstart --rounds 3 --json coldstart.json   # each CPU variant from zero replicas""",
 }

@@ -63,6 +63,10 @@ def create_session(model_path: str, provider: str = "cpu", intra_op_threads: int
             f"execution provider {wanted} is not available in this onnxruntime build "
             f"(available: {', '.join(available)}); install onnxruntime-gpu and run on a GPU node"
         )
+    if provider == "cuda" and hasattr(ort, "preload_dlls"):
+        # The GPU image has CUDA and cuDNN as PyPI wheels (nvidia-*), outside the loader's
+        # search path: onnxruntime-gpu (>= 1.21) loads them from there before a session.
+        ort.preload_dlls()
     providers = [wanted] if provider == "cpu" else [wanted, "CPUExecutionProvider"]
     session = ort.InferenceSession(model_path, sess_options=options, providers=providers)
     active = session.get_providers()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faasml.settings import number, setting, whole_number
+from faasml.settings import number, one_of, setting, whole_number
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class RuntimeConfig:
     password: str | None = setting(("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"), None,
                                    doc="basic-auth password for /system/* (user admin); else the state "
                                        "folder's basic-auth-password, generated on first start", secret=True)
+    containers: str = setting("FAASML_UP_CONTAINERS", "", one_of("", "podman"),
+                              "run each replica from its image on this engine (`make images` first) "
+                              "instead of as a local process", flag="--containers")
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
 
     @property

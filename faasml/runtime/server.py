@@ -79,7 +79,12 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     left = await queue.open()
     await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
     stop = stop or _stop_on_signals()
+    containers = None
     try:
+        if config.containers:  # replicas from their images (faasml/runtime/containers.py)
+            from faasml.runtime.containers import start_containers
+            containers = await start_containers(config.containers, context.runtime_env, config.port, state_dir)
+            context.launcher = containers.launcher
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         _deploy_stack(provider, stack, config.only)
         queue.run()
@@ -95,6 +100,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         await autoscaler.close()
         await queue.close()
         await provider.stop_all()
+        if containers is not None:
+            await asyncio.to_thread(containers.close)
         await runner.cleanup()
         upstream.close()
         await session.close()

@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from faasml.runtime.backoff import RestartBackoff
 from faasml.runtime.balancer import LeastInFlight
@@ -40,6 +40,8 @@ class SupervisorContext:
     on_change: Callable[[], None]  # replica counts changed: refresh gauges
     # Per-function additions to a replica's environment (its secrets folder).
     function_env: Callable[[FunctionSpec], Mapping[str, str]] = lambda spec: {}
+    # `faasml up --containers`: starts each replica from its image (faasml/runtime/containers.py)
+    launcher: Any = None
 
 
 @dataclass(eq=False)
@@ -234,8 +236,12 @@ class FunctionSupervisor:
                                   {**self.context.runtime_env, **self.context.function_env(spec)})
         command = generation.source.command(generation.run_dir)
         try:
-            replica.process = await start_process(command, slot.node, self.context.stack_folder, env,
-                                                  nice_for(cpu_millis(spec.requests)))
+            if self.context.launcher is not None:
+                replica.process = await self.context.launcher.start(spec, replica, slot.node,
+                                                                    self.context.function_env(spec))
+            else:
+                replica.process = await start_process(command, slot.node, self.context.stack_folder,
+                                                      env, nice_for(cpu_millis(spec.requests)))
         except OSError:
             release_port(replica.port)
             raise

@@ -31,8 +31,11 @@ def platform_functions(image_card: Path) -> dict[str, dict]:
         "ghost": _sleepy(SLOW_TASK, "gpu", 0.0),   # no gpu node: unschedulable, never ready
         # One request in flight fills a slot (429 `saturated` for the next); no holding, so
         # a 429 comes at once; no fast-lane budgets (a deadline test would keep the slow
-        # node for itself); a quick re-listing so tests see scale changes soon.
+        # node for itself); a quick re-listing so tests see scale changes soon; no stall
+        # bound (on busy cores a tiny variant's first answer can pass 300 ms, and a variant
+        # set aside as stalled would change what these tests expect the choice to be).
         "selector": selector_function({"FAASML_MAX_QUEUE_PER_SLOT": "1", "FAASML_HOLD_S": "0", "FAASML_PROTECT_S": "0",
+                                       "FAASML_STALL_FACTOR": "0",
                                        "FAASML_REGISTRY_REFRESH_S": "1", "FAASML_METRICS_POLL_S": "0.5"},
                                       REPO / "functions/selector"),
     }

@@ -1,0 +1,34 @@
+"""The stock OpenFaaS programs a user runs: found on the PATH or named by a variable."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+FAAS_CLI = ("FAAS_CLI", "faas-cli")
+OF_WATCHDOG = ("OF_WATCHDOG", "fwatchdog")
+
+
+def find_tool(tool: tuple[str, str]) -> str | None:
+    """`$VAR` when it names a file, else the program on the PATH, else None."""
+    variable, program = tool
+    named = os.environ.get(variable, "").strip()
+    if named:
+        return named if Path(named).is_file() else None
+    return shutil.which(program)
+
+
+def missing_reason(tool: tuple[str, str]) -> str:
+    variable, program = tool
+    return f"{program} not found: put it on the PATH or name it in ${variable}"
+
+
+def watchdog_version(binary: str) -> str:
+    """of-watchdog prints `Version: 0.11.6 SHA: ...` for -version."""
+    out = subprocess.run([binary, "-version"], capture_output=True, text=True, timeout=10)
+    found = re.search(r"Version:\s*(\S+)", out.stdout + out.stderr)
+    if not found:
+        raise RuntimeError(f"{binary} -version printed no version")
+    return found.group(1)
