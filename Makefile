@@ -17,7 +17,7 @@ help:
 	@echo "make run    install, build reference models if absent, start the platform on :$(PORT)"
 	@echo "make test   install and run the tests (real models included)"
 	@echo "make models build the reference variants into $(MODELS)/ (no-op when present)"
-	@echo "make bench  run the benchmarks (executor, gateway, selector)"
+	@echo "make bench  run the benchmarks (executor, gateway, selector, batching)"
 	@echo "make profile measure variants through a running platform for the selector"
 	@echo "make images build every CPU function image with the stock faas-cli on podman (docs/deployment.md)"
 	@echo "make evaluate every selector policy on the same traces, all scenarios (~25 min); make evaluate-quick (< 5 min)"
@@ -123,3 +123,11 @@ images: models
 
 bench-images: install
 	$(PY) -m faasml bench images -f $(STACK)
+
+# The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
+# request at a time, part of `make bench` (which prints each figure beside its baseline).
+.PHONY: bench-batching
+bench: bench-batching
+
+bench-batching: models
+	$(PY) -m faasml bench batching --models $(MODELS)

@@ -1,4 +1,5 @@
-"""CLI: `faasml predict` (one local prediction, no server) and `faasml bench executor`."""
+"""CLI: `faasml predict` (one local prediction, no server), `faasml bench executor` and
+`faasml bench batching`."""
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,37 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--only", nargs="*", help="variant names (default: all)")
     bench.add_argument("--iterations", type=int, default=60)
     bench.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
+    bench.add_argument("--session-options", action="store_true",
+                       help="instead: session.run under each ONNX Runtime option set against the default")
     bench.add_argument("--json", help="also write the rows to this JSON file")
     bench.set_defaults(func=_bench)
+    batching = subparsers.add_parser(
+        "batching", help="micro-batched executors against one request at a time: goodput, low-load p50")
+    batching.add_argument("--models", default="models", help="folder with built variants")
+    batching.add_argument("--only", nargs="*", help="variant names (default: lite0-int8 and minilm-l6-int8)")
+    batching.add_argument("--max-batch", type=int, default=8)
+    batching.add_argument("--wait-ms", type=float, default=0.0)
+    batching.add_argument("--clients", type=int, default=8, help="concurrent requests at saturation")
+    batching.add_argument("--seconds", type=float, default=1.5, help="per saturated round and mode")
+    batching.add_argument("--rounds", type=int, default=3)
+    batching.add_argument("--requests", type=int, default=60, help="sequential requests per mode at low load")
+    batching.add_argument("--cpus", type=int, default=1, help="CPUs the benchmark may use (0 = all)")
+    batching.add_argument("--json", help="also write the rows to this JSON file")
+    batching.set_defaults(func=_bench_batching)
+
+
+def _bench_batching(args: argparse.Namespace) -> int:
+    from faasml.bench import batching
+
+    settings = batching.BatchingBenchSettings(
+        variants=tuple(args.only or batching.DEFAULT_VARIANTS), max_batch=args.max_batch,
+        wait_ms=args.wait_ms, clients=args.clients, seconds=args.seconds, rounds=args.rounds,
+        low_load_requests=args.requests, cpus=args.cpus)
+    rows = batching.run(args.models, settings)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -45,7 +75,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from faasml.bench import executor
 
-    rows = executor.run(args.models, args.only, args.iterations, args.threads)
+    if args.session_options:
+        rows = executor.bench_session_options(args.models, args.only, args.iterations, args.threads)
+    else:
+        rows = executor.run(args.models, args.only, args.iterations, args.threads)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

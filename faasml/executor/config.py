@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
-from faasml.settings import existing_file, one_of, setting, whole_number
+from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES, SessionTuning
+from faasml.settings import existing_file, number, one_of, setting, whole_number
 
 PROVIDERS = ("cpu", "cuda")
 POSITIVE = whole_number(1)
@@ -23,6 +24,21 @@ class ExecutorConfig:
                             "execution provider the variant must run on; cuda never falls back to CPU")
     intra_op_threads: int = setting("FAASML_INTRA_OP_THREADS", 0, whole_number(0),
                                     "ONNX Runtime intra-op threads; 0 = every core it may run on")
+    graph_optimization: str = setting(
+        "FAASML_GRAPH_OPTIMIZATION", "all", one_of(*GRAPH_OPTIMIZATION_LEVELS),
+        "ONNX Runtime graph optimisation level (disable, basic, extended, all)")
+    cpu_mem_arena: str = setting("FAASML_CPU_MEM_ARENA", "on", one_of(*SWITCHES),
+                                 "ONNX Runtime's CPU memory arena (on/off)")
+    intra_op_spinning: str = setting(
+        "FAASML_INTRA_OP_SPINNING", "on", one_of(*SWITCHES),
+        "idle intra-op threads busy-wait for work (on/off); off spares CPU on shared nodes")
+    batch_max: int = setting(
+        "FAASML_BATCH_MAX", 1, POSITIVE,
+        "most concurrent requests run as one batch (1 = no batching); needs as many "
+        "FAASML_SERVER_THREADS for requests to be concurrent")
+    batch_wait_ms: float = setting(
+        "FAASML_BATCH_WAIT_MS", 0.0, number(0.0),
+        "longest a batch waits to fill after its first request (0: runs what is there)")
     max_body_bytes: int = setting("FAASML_MAX_BODY_BYTES", 20 * 1024 * 1024, POSITIVE,
                                   "larger bodies get a JSON 413 before they are read")
     # A 50 KB PNG can claim 100000x100000 pixels and would need 30 GB to decode.
@@ -31,3 +47,9 @@ class ExecutorConfig:
     max_batch: int = setting("FAASML_MAX_BATCH", 64, POSITIVE, "most texts one request may embed")
     max_text_chars: int = setting("FAASML_MAX_TEXT_CHARS", 100_000, POSITIVE, "most characters per text")
     default_top_k: int = setting("FAASML_DEFAULT_TOP_K", 5, POSITIVE, "classes returned without top_k")
+
+    @property
+    def session_tuning(self) -> SessionTuning:
+        return SessionTuning(graph_optimization=self.graph_optimization,
+                             cpu_mem_arena=SWITCHES[self.cpu_mem_arena],
+                             intra_op_spinning=SWITCHES[self.intra_op_spinning])

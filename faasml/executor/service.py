@@ -45,8 +45,11 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
-            variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads)
+            variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads,
+                                   self.config.session_tuning)
             warm_up(variant)
+            # After the warm-up, so the batching counters count only requests.
+            variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
             self.variant = variant   # ready from here on
             self.load_seconds = time.perf_counter() - start
             log.info("loaded %s on %s in %.2fs", self.variant.card.name, self.variant.provider,
@@ -95,10 +98,10 @@ class ExecutorService:
             payload = self._classify(variant, request, timing)
         else:
             payload = self._embed(variant, request, timing)
-        return Response.json(payload, headers={
-            "X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}",
-            "X-Faasml-Variant": variant.card.name,
-        })
+        headers = {"X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}", "X-Faasml-Variant": variant.card.name}
+        if variant.batcher is not None:
+            headers["X-Faasml-Batch-Size"] = str(timing.batch_size)
+        return Response.json(payload, headers=headers)
 
     def _not_ready_error(self) -> FaasmlError:
         return self.load_error or NotReady("model is loading", code="loading",
@@ -132,12 +135,18 @@ class ExecutorService:
     def health(self) -> dict[str, Any]:
         state = "ready" if self.variant else ("failed" if self.load_error else "loading")
         body: dict[str, Any] = {"status": state, "uptime_s": round(time.time() - self.started_at, 3),
-                                "requested_provider": self.config.provider}
+                                "requested_provider": self.config.provider,
+                                "session_options": {"intra_op_threads": self.config.intra_op_threads,
+                                                    **self.config.session_tuning.to_dict()}}
         if self.load_error is not None:
             body["error"] = self.load_error.to_dict()["error"]
         if self.variant is not None:
             body.update(provider=self.variant.provider, load_s=round(self.load_seconds or 0, 3),
                         card=self.variant.card.to_dict())
+            batcher = self.variant.batcher
+            if batcher is not None:
+                body["batching"] = {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait_s * 1e3,
+                                    "batches": batcher.batches, "requests": batcher.items}
         return body
 
 

@@ -1,11 +1,39 @@
 """ONNX Runtime sessions on the provider a variant asked for, and proof of what it got."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import onnxruntime as ort
 
 from faasml.errors import NotReady
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+SWITCHES = {"on": True, "off": False}
+
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """ONNX Runtime session options a variant is run with (per function, in stack.yml).
+
+    The defaults are what measured fastest for the reference variants (docs/executors.md):
+    full graph optimisation (int8 variants lose 1.3x at `extended`, 5x at `basic`), the
+    CPU memory arena and memory patterns (no measurable difference either way for these
+    fixed-shape models, so ONNX Runtime's defaults stay). Spinning only matters with more
+    than one intra-op thread: idle threads then busy-wait for the next parallel region,
+    which on a node shared with other functions burns CPU they could have used."""
+
+    graph_optimization: str = "all"
+    cpu_mem_arena: bool = True
+    intra_op_spinning: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class ProviderUnavailable(NotReady):
@@ -14,8 +42,8 @@ class ProviderUnavailable(NotReady):
     code = "provider_unavailable"
 
 
-def create_session(model_path: str, provider: str = "cpu",
-                   intra_op_threads: int = 0) -> tuple[ort.InferenceSession, str]:
+def create_session(model_path: str, provider: str = "cpu", intra_op_threads: int = 0,
+                   tuning: SessionTuning = SessionTuning()) -> tuple[ort.InferenceSession, str]:
     """Open `model_path` on `provider`; return the session and the provider it really uses.
 
     A `cuda` variant that cannot get CUDA raises instead of running on CPU: a GPU variant
@@ -23,9 +51,12 @@ def create_session(model_path: str, provider: str = "cpu",
     """
     wanted = PROVIDER_NAMES[provider]
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[tuning.graph_optimization]
     options.intra_op_num_threads = max(0, intra_op_threads)
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = tuning.cpu_mem_arena
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if tuning.intra_op_spinning else "0")
     available = ort.get_available_providers()
     if wanted not in available:
         raise ProviderUnavailable(

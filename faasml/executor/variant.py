@@ -15,7 +15,8 @@ import numpy as np
 
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
-from faasml.executor.session import create_session
+from faasml.executor.batching import MicroBatcher
+from faasml.executor.session import SessionTuning, create_session
 from faasml.executor.tokenizer import encode, load_tokenizer
 from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
                                 load_card)
@@ -26,8 +27,9 @@ class Timing:
     """Milliseconds spent per stage of one prediction."""
 
     decode_ms: float = 0.0
-    inference_ms: float = 0.0
+    inference_ms: float = 0.0   # batched: the whole batch's run (its wait for a batch is queueing)
     post_ms: float = 0.0
+    batch_size: int = 1
 
     @property
     def compute_ms(self) -> float:
@@ -42,6 +44,7 @@ class LoadedVariant:
     provider: str
     tokenizer: Any = None
     input_names: list[str] = field(default_factory=list)
+    batcher: MicroBatcher | None = None
 
     @property
     def num_classes(self) -> int:
@@ -49,6 +52,29 @@ class LoadedVariant:
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feeds)[0]
+
+    def enable_batching(self, max_batch: int, max_wait_s: float = 0.0) -> None:
+        """Concurrent requests share one `session.run` (faasml/executor/batching.py);
+        a max_batch of 1 leaves every request to run alone."""
+        if max_batch <= 1:
+            self.batcher = None
+            return
+        run_batch = self._run_image_batch if self.card.task == TASK_IMAGE_CLASSIFICATION else self._run_text_batch
+        self.batcher = MicroBatcher(run_batch, max_batch, max_wait_s)
+
+    def _run_image_batch(self, tensors: list[np.ndarray]) -> list[np.ndarray]:
+        batch = tensors[0] if len(tensors) == 1 else np.concatenate(tensors)
+        return list(self.run({self.input_names[0]: batch}))
+
+    def _run_text_batch(self, requests: list[list[str]]) -> list[tuple[np.ndarray, list[bool]]]:
+        texts = [text for request in requests for text in request]
+        vectors, truncated = self._embed_texts(texts, Timing())
+        results, start = [], 0
+        for request in requests:
+            end = start + len(request)
+            results.append((vectors[start:end], truncated[start:end]))
+            start = end
+        return results
 
     # image-classification
     def image_tensor(self, data: bytes, max_pixels: int = image_io.MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -62,7 +88,11 @@ class LoadedVariant:
         start = time.perf_counter()
         tensor = self.image_tensor(data, max_pixels)
         decoded = time.perf_counter()
-        logits = self.run({self.input_names[0]: tensor})[0]
+        if self.batcher is not None:
+            outcome = self.batcher.submit(tensor)
+            logits, timing.batch_size = outcome.result, outcome.batch_size
+        else:
+            logits = self.run({self.input_names[0]: tensor})[0]
         ran = time.perf_counter()
         probabilities = image_io.softmax(logits.astype(np.float32))
         predictions = [
@@ -71,6 +101,8 @@ class LoadedVariant:
             for i in image_io.top_k(probabilities, top_k)
         ]
         timing.decode_ms, timing.inference_ms = (decoded - start) * 1e3, (ran - decoded) * 1e3
+        if self.batcher is not None:
+            timing.inference_ms = outcome.run_ms
         timing.post_ms = (time.perf_counter() - ran) * 1e3
         return predictions
 
@@ -85,6 +117,13 @@ class LoadedVariant:
     def embed(self, texts: list[str], timing: Timing | None = None) -> tuple[np.ndarray, list[bool]]:
         """(n, dim) sentence vectors, and whether each text was cut at the token limit."""
         timing = timing if timing is not None else Timing()
+        if self.batcher is not None:  # tokenizing happens in the batch, over every request's texts
+            outcome = self.batcher.submit(texts)
+            timing.inference_ms, timing.batch_size = outcome.run_ms, outcome.batch_size
+            return outcome.result
+        return self._embed_texts(texts, timing)
+
+    def _embed_texts(self, texts: list[str], timing: Timing) -> tuple[np.ndarray, list[bool]]:
         start = time.perf_counter()
         feeds, truncated = self.tokenize(texts)
         tokenized = time.perf_counter()
@@ -109,8 +148,8 @@ def beside_card(card_path: Path, relative: str, field: str) -> Path:
     return path
 
 
-def load_variant(card_path: str | Path, provider: str = "cpu",
-                 intra_op_threads: int = 0) -> LoadedVariant:
+def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads: int = 0,
+                 tuning: SessionTuning = SessionTuning()) -> LoadedVariant:
     """Load a variant from its card (or the .onnx beside it) on the given provider.
 
     A missing file is a FileNotFoundError and an unknown task a ValueError: the caller's
@@ -122,7 +161,7 @@ def load_variant(card_path: str | Path, provider: str = "cpu",
     if card_path.suffix == ".onnx":
         card_path = card_path.with_name(card_path.stem + ".card.json")
     model_file = beside_card(card_path, card.file, "file")
-    session, active = create_session(str(model_file), provider, intra_op_threads)
+    session, active = create_session(str(model_file), provider, intra_op_threads, tuning)
     variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
                             input_names=[i.name for i in session.get_inputs()])
     if card.task == TASK_SENTENCE_EMBEDDING:

@@ -60,6 +60,10 @@ class DeadlineGuard:
         elif max_latency_ms <= current.deadline_ms:
             current.expires_at = expires
 
+    def active(self, now: float) -> bool:
+        """Whether any budget holds now (most decisions: none, and no per-candidate check)."""
+        return any(budget.expires_at > now for budget in self._budgets.values())
+
     def blocks(self, now: float, max_latency_ms: float | None, candidate: Candidate) -> str | None:
         """Why `candidate` may not take a request with this limit, or None."""
         node = candidate.variant.node

@@ -31,6 +31,8 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--rounds", type=int, default=5, help="rounds per registry size (median reported)")
     bench.add_argument("--requests", type=int, default=400, help="requests per side, trivial executor")
     bench.add_argument("--model-requests", type=int, default=100, help="requests per side, real variant")
+    bench.add_argument("--breakdown-requests", type=int, default=200,
+                       help="rounds over the hop's five paths, trivial executor (where its time goes)")
     bench.add_argument("--models", type=Path, default=Path("models"), help="reference variants folder")
     bench.add_argument("--json", dest="json_out", type=Path, default=None, help="also write figures here")
     bench.set_defaults(func=_bench)
@@ -52,5 +54,5 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"faasml bench selector: {exc}")
         return 2
     settings = BenchSettings(decisions=args.decisions, rounds=args.rounds, hop_requests=args.requests,
-                             model_requests=args.model_requests)
+                             model_requests=args.model_requests, breakdown_requests=args.breakdown_requests)
     return run_selector_bench(settings, args.models.resolve(), checkout, args.json_out)

@@ -89,7 +89,7 @@ class Decider:
         name = "pinned" if request.variant else policy.name
         with self._lock:
             now = self.clock()
-            candidates = [Candidate(v, self.predictor.predict(v, now)) for v in variants]
+            candidates = list(map(Candidate, variants, self.predictor.predict_all(variants, now)))
             try:
                 eligible = self._apply_limits(candidates, request)
                 eligible = self._apply_health(eligible, now)
@@ -167,22 +167,24 @@ class Decider:
         cap, max_lat = self.config.max_queue_per_slot, request.max_latency_ms
         waits_ms: list[float] = []
         no_room = 0
+        guard_active = self.guard.active(now)
+        max_queue_ms = self.config.max_queue_ms
         for c in eligible:
             p = c.prediction
             if max_lat is not None and p.total_ms > max_lat:
                 c.excluded = (f"predicted {p.total_ms:.1f} ms (queue {p.queue_ms:.1f} ms) "
                               f"above max_latency_ms {max_lat:g}")
                 waits_ms.append(p.total_ms - max_lat)
-            elif p.utilization >= cap:
+            elif p.inflight >= cap * p.slots:  # utilization (inflight / slots) at the cap
                 c.excluded = f"saturated: {p.inflight} in flight for {p.slots} slot(s)"
                 waits_ms.append((p.inflight - cap * p.slots + 1) * p.service_ms / p.slots)
             elif request.variant:
                 continue  # pinned: only its own limit and the queue cap apply
-            elif p.queue_ms > self.config.max_queue_ms:
-                c.excluded = f"would queue {p.queue_ms:.1f} ms, over {self.config.max_queue_ms:g} ms"
-                waits_ms.append(p.queue_ms - self.config.max_queue_ms)
+            elif p.queue_ms > max_queue_ms:
+                c.excluded = f"would queue {p.queue_ms:.1f} ms, over {max_queue_ms:g} ms"
+                waits_ms.append(p.queue_ms - max_queue_ms)
                 no_room += 1
-            elif (reason := self.guard.blocks(now, max_lat, c)) is not None:
+            elif guard_active and (reason := self.guard.blocks(now, max_lat, c)) is not None:
                 c.excluded = reason
                 waits_ms.append(self.guard.wait_ms(c))
                 no_room += 1

@@ -107,6 +107,11 @@ class LoadTracker:
         self._inflight_work: dict[str, deque[Placed]] = {}
         self._node_work: dict[str, dict[float, float]] = {}   # node -> weight -> work
         self._deferred: list[tuple[float, str]] = []   # (due, key): abandoned, still running
+        # Change counters, per variant and per node: a prediction computed at one pair of
+        # versions stays right until either moves (or a signal ages out), so a decision
+        # recomputes only the variants whose load changed since the last one.
+        self._versions: dict[str, int] = {}
+        self._node_versions: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
@@ -118,6 +123,7 @@ class LoadTracker:
         last known placement."""
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
+            self._versions[key] = self._versions.get(key, 0) + 1
             if node is not None and work_ms is not None:
                 self._placement[key] = Placed(node, weight, work_ms)
             placed = self._placement.get(key)
@@ -148,6 +154,7 @@ class LoadTracker:
     def _release_now(self, key: str) -> None:
         with self._lock:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
+            self._versions[key] = self._versions.get(key, 0) + 1
             pending = self._inflight_work.get(key)
             if pending:
                 placed = pending.popleft()
@@ -161,6 +168,7 @@ class LoadTracker:
         return self._inflight.get(key, 0)
 
     def _add_work(self, placed: "Placed", work_ms: float) -> None:
+        self._node_versions[placed.node] = self._node_versions.get(placed.node, 0) + 1
         by_weight = self._node_work.setdefault(placed.node, {})
         by_weight[placed.weight] = max(0.0, by_weight.get(placed.weight, 0.0) + work_ms)
 
@@ -187,6 +195,7 @@ class LoadTracker:
                 key, LatencyWindow(self.config.window_size, self.config.observed_max_age_s))
         with self._lock:
             window.record(self.clock(), compute, max(0.0, wall_ms - compute))
+            self._versions[key] = self._versions.get(key, 0) + 1
 
     def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
         """(service_ms, its sample count, rtt_ms, own in-flight, gateway load) in one call:
@@ -212,6 +221,33 @@ class LoadTracker:
         """Replace gateway snapshots (keyed by variant key)."""
         for key, load in loads:
             self._gateway[key] = load
+            self._versions[key] = self._versions.get(key, 0) + 1
+
+    def versions(self, key: str, node: str | None) -> tuple[int, int]:
+        """(the variant's, its node's) change counters; releases that fell due count first."""
+        if self._deferred:
+            self._release_due()
+        return self._versions.get(key, 0), self._node_versions.get(node, 0) if node is not None else 0
+
+    def version_tables(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The change counters themselves (variant, node), for a loop over every variant;
+        releases that fell due count first. Read-only for the caller."""
+        if self._deferred:
+            self._release_due()
+        return self._versions, self._node_versions
+
+    def valid_until(self, key: str, now: float) -> float:
+        """When the variant's signals, as `signals` reads them at `now`, age out on their own:
+        the observation window going stale, or the gateway's figures. A stale signal stays
+        stale until new data comes (which moves the version)."""
+        until = float("inf")
+        window = self._windows.get(key)
+        if window is not None and now - window.last_at <= window.max_age_s:
+            until = window.last_at + window.max_age_s
+        gateway = self._gateway.get(key)
+        if gateway is not None and now - gateway.observed_at <= self.config.gateway_max_age_s:
+            until = min(until, gateway.observed_at + self.config.gateway_max_age_s)
+        return until
 
     def gateway(self, key: str, now: float) -> GatewayLoad | None:
         load = self._gateway.get(key)

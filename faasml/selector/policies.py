@@ -26,6 +26,10 @@ LOG_LATENCY_RANGE_FLOOR = math.log(2.0)
 ORIGIN_BUCKETS_MS = (10, 30, 60, 90, 150, 240, 390, 630, 1020)
 
 
+def _score(candidate: Candidate) -> float:
+    return candidate.score  # type: ignore[return-value]  # set just before sorting
+
+
 class Policy:
     name: ClassVar[str] = ""
 
@@ -54,16 +58,26 @@ class TradeoffPolicy(Policy):
         if not candidates:
             return []
         weight = request.tradeoff
-        accuracies = [c.variant.accuracy for c in candidates]
-        idle = [math.log(max(c.prediction.idle_ms, 1e-3)) for c in candidates]
-        acc_low = min(accuracies)
-        acc_range = max(max(accuracies) - acc_low, ACCURACY_RANGE_FLOOR)
-        idle_high = max(idle)
-        lat_range = max(idle_high - min(idle), LOG_LATENCY_RANGE_FLOOR)
-        for candidate, accuracy in zip(candidates, accuracies):
-            speed = (idle_high - math.log(max(candidate.prediction.total_ms, 1e-3))) / lat_range
-            candidate.score = weight * (accuracy - acc_low) / acc_range + (1.0 - weight) * speed
-        ranked = sorted(candidates, key=lambda c: c.score, reverse=True)
+        # One pass for the ranges; the logs come with the predictions (computed once
+        # per change of a variant's load, not once per decision).
+        acc_low = acc_high = candidates[0].variant.accuracy
+        idle_low = idle_high = candidates[0].prediction.log_idle_ms
+        for candidate in candidates:
+            accuracy, idle = candidate.variant.accuracy, candidate.prediction.log_idle_ms
+            if accuracy < acc_low:
+                acc_low = accuracy
+            elif accuracy > acc_high:
+                acc_high = accuracy
+            if idle < idle_low:
+                idle_low = idle
+            elif idle > idle_high:
+                idle_high = idle
+        accuracy_weight = weight / max(acc_high - acc_low, ACCURACY_RANGE_FLOOR)
+        speed_weight = (1.0 - weight) / max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR)
+        for candidate in candidates:
+            candidate.score = (accuracy_weight * (candidate.variant.accuracy - acc_low)
+                               + speed_weight * (idle_high - candidate.prediction.log_total_ms))
+        ranked = sorted(candidates, key=_score, reverse=True)
         return self._break_near_tie(ranked)
 
     def _break_near_tie(self, ranked: list[Candidate]) -> list[Candidate]:

@@ -16,6 +16,16 @@ def test_preprocess_shape_and_normalization():
     np.testing.assert_allclose(tensor[0, :, 4, 4], expected, atol=1e-5)
 
 
+def test_planar_normalization_matches_the_per_pixel_formula():
+    # A photo-like image: every pixel different, so a channel or axis mix-up shows.
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+    spec = ImagePreprocessing(size=24, crop_pct=1.0, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    tensor = image_io.preprocess(Image.fromarray(pixels), spec)
+    expected = ((pixels / 255.0 - np.array(spec.mean)) / np.array(spec.std)).transpose(2, 0, 1)
+    np.testing.assert_allclose(tensor[0], expected, atol=1e-5)
+
+
 def test_resize_short_side_matches_crop_pct():
     assert image_io.resize_short_side(ImagePreprocessing(size=224)) == 256
     assert image_io.resize_short_side(ImagePreprocessing(size=260)) == 297

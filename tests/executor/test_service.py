@@ -133,6 +133,23 @@ def test_readiness_and_health(tiny_models):
     assert health.status == 200 and payload["status"] == "ready"
     assert payload["provider"] == "CPUExecutionProvider"
     assert payload["card"]["name"] == "tiny-colour" and payload["card"]["labels"] == ["red", "green", "blue"]
+    assert payload["session_options"] == {"intra_op_threads": 0, "graph_optimization": "all",
+                                          "cpu_mem_arena": True, "intra_op_spinning": True}
+
+
+def test_session_options_from_the_environment(tiny_models):
+    from faasml.settings import ConfigError, load
+
+    env = {"FAASML_MODEL": str(tiny_models["image"]), "FAASML_GRAPH_OPTIMIZATION": "Basic",
+           "FAASML_CPU_MEM_ARENA": "off", "FAASML_INTRA_OP_SPINNING": "off", "FAASML_INTRA_OP_THREADS": "2"}
+    service = ExecutorService(load(ExecutorConfig, env))
+    service.load()
+    assert post(service, encode((250, 10, 10))).status == 200
+    options = json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)["session_options"]
+    assert options == {"intra_op_threads": 2, "graph_optimization": "basic", "cpu_mem_arena": False,
+                       "intra_op_spinning": False}
+    with pytest.raises(ConfigError, match="FAASML_GRAPH_OPTIMIZATION"):
+        load(ExecutorConfig, {**env, "FAASML_GRAPH_OPTIMIZATION": "max"})
 
 
 def test_background_loading_becomes_ready(tiny_models):

@@ -1,0 +1,105 @@
+"""Where the selector hop's time goes: the legs of one request, timed side by side.
+
+On one `faasml up` running a trivial executor (`bench-echo`) and the selector, sequential
+keep-alive requests go round five paths in turn, so every leg sees the same moment:
+
+  echo            the echo replica's own port: the template server (waitress + Flask)
+                  and a trivial handler, nothing else
+  gateway→echo    /function/bench-echo through the gateway: what a client pays without
+                  the selector, and what the selector's own forwarding call costs
+  in-process      SelectorService.handle called in this process (no server in front):
+                  parse, decide, forward through the gateway to the echo, respond
+  selector        the selector replica's own port: its template server + the above
+  gateway→sel.    /function/selector through the gateway: the whole hop
+
+Differences of medians give the legs: the first gateway trip (gateway→sel. − selector),
+the selector's server (selector − in-process), its own work beyond the forwarding call
+(in-process − gateway→echo), and the whole added hop (gateway→sel. − gateway→echo).
+"""
+from __future__ import annotations
+
+import http.client
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from faasml.bench.stats import percentile
+from faasml.http import Headers, Request
+
+LEGS = ("echo", "gateway→echo", "in-process", "selector", "gateway→sel.")
+
+
+def _poster(url: str, path: str, body: bytes) -> Callable[[], None]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Content-Type": "text/plain"}
+
+    def post() -> None:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST {url}{path} answered {response.status}")
+    return post
+
+
+def _in_process(gateway_url: str, password: str, task: str, body: bytes) -> tuple[Callable[[], None], Any]:
+    from faasml.selector.config import SelectorConfig
+    from faasml.selector.service import SelectorService
+    from faasml.settings import load
+
+    config = load(SelectorConfig, {"FAASML_GATEWAYS": gateway_url, "FAASML_GATEWAY_PASSWORD": password})
+    service = SelectorService(config).start()
+    request = Request("POST", "/", {"task": task}, Headers({"Content-Type": "text/plain"}), body)
+
+    def post() -> None:
+        response = service.handle(request)
+        if response.status != 200:
+            raise RuntimeError(f"in-process selector answered {response.status}: {response.body[:200]!r}")
+    return post, service
+
+
+def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int) -> dict[str, Any]:
+    """`stage`: a started LocalStage running `variant` (a trivial executor) and the selector."""
+    password = (stage.folder / "state" / "basic-auth-password").read_text().strip()
+    echo_port, selector_port = stage.replica(variant)["port"], stage.replica("selector")["port"]
+    in_process, service = _in_process(stage.url, password, task, body)
+    calls = {
+        "echo": _poster(f"http://127.0.0.1:{echo_port}", "/", body),
+        "gateway→echo": _poster(stage.url, f"/function/{variant}", body),
+        "in-process": in_process,
+        "selector": _poster(f"http://127.0.0.1:{selector_port}", f"/?task={task}", body),
+        "gateway→sel.": _poster(stage.url, f"/function/selector?task={task}", body),
+    }
+    times: dict[str, list[float]] = {leg: [] for leg in LEGS}
+    try:
+        for index in range(requests + 10):  # the first 10 warm every path
+            for leg in LEGS:
+                started = time.perf_counter()
+                calls[leg]()
+                if index >= 10:
+                    times[leg].append((time.perf_counter() - started) * 1e3)
+    finally:
+        service.stop()
+    p50 = {leg: percentile(times[leg], 50) for leg in LEGS}
+    return {
+        "requests": requests,
+        "legs": {leg: {"p50_ms": p50[leg], "p99_ms": percentile(times[leg], 99)} for leg in LEGS},
+        "parts_ms": {
+            "first gateway trip (client → gateway → selector)": p50["gateway→sel."] - p50["selector"],
+            "selector's server and process (waitress, the template, its threads)": p50["selector"] - p50["in-process"],
+            "selector's own work (parse, decide, forward, respond)": p50["in-process"] - p50["gateway→echo"],
+            "added by the hop in all": p50["gateway→sel."] - p50["gateway→echo"],
+            "for scale: a trivial function's server alone": p50["echo"],
+            "for scale: one gateway trip (gateway→echo − echo)": p50["gateway→echo"] - p50["echo"],
+        },
+    }
+
+
+def print_legs(result: dict[str, Any]) -> None:
+    print(f"where the selector hop's time goes (trivial executor, {result['requests']} rounds of "
+          "sequential keep-alive requests over every path in turn)")
+    for leg, figures in result["legs"].items():
+        print(f"  {leg:>14}  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms")
+    for part, ms in result["parts_ms"].items():
+        print(f"  {ms:6.2f} ms  {part}")
