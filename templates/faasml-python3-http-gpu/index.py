@@ -2,28 +2,23 @@
 
 The same file runs behind of-watchdog inside the container (127.0.0.1:5000, of-watchdog's
 `upstream_url`) and as a plain process under `faasml up`, which sets FAASML_LISTEN_PORT.
-Shaped after OpenFaaS's python3-http template: waitress, one `handle` call per request,
-the same `event` (headers, method, query, path, body) and the returned dict turned into
-the response. Bodies stay bytes end to end. A handler may define `start()`: it runs
-once, before serving (the place to read settings and to stop the process on a bad one).
-
-The WSGI application is a plain callable rather than Flask: one route and no features
-of a web framework are used, and Flask's request and response objects were a third of a
-trivial function's round trip (docs/selector.md, "Where the hop's time goes").
+Shaped after OpenFaaS's python3-http template: Flask under waitress, one `handle` call per
+request, the returned dict turned into the response. Bodies stay bytes end to end.
+A handler may define `start()`: it runs once, before serving (the place to read settings
+and to stop the process on a bad one).
 """
 import json
 import os
 import sys
 import traceback
-from http import HTTPStatus
 
+from flask import Flask, Response, request
 from waitress import serve
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "function"))
 import handler  # noqa: E402  (the function's own code)
 
-# What a response without a Content-Type gets (as Flask gave it).
-DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+app = Flask(__name__)
 
 # The server's settings, read once at start: waitress option -> (variable, default).
 SERVER_SETTINGS = {
@@ -39,75 +34,17 @@ SERVER_SETTINGS = {
 }
 
 
-class Headers:
-    """The request's headers from the WSGI environ, names case-insensitive and written as
-    clients do (`X-Faasml-Task`); repeated headers arrive joined with ", " by waitress."""
-
-    def __init__(self, environ):
-        self._items = {}
-        for key, value in environ.items():
-            if key.startswith("HTTP_"):
-                name = key[5:]
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-                name = key
-            else:
-                continue
-            name = name.replace("_", "-").title()
-            self._items[name.lower()] = (name, value)
-
-    def get(self, name, default=None):
-        item = self._items.get(name.lower())
-        return default if item is None else item[1]
-
-    def __getitem__(self, name):
-        return self._items[name.lower()][1]
-
-    def __contains__(self, name):
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __iter__(self):
-        return (name for name, _ in self._items.values())
-
-    def __len__(self):
-        return len(self._items)
-
-    def keys(self):
-        return list(self)
-
-    def items(self):
-        return list(self._items.values())
-
-
-def _query(raw):
-    """The query string as a dict; the first of repeated names wins (as Flask's to_dict)."""
-    from urllib.parse import parse_qsl
-
-    query = {}
-    for name, value in parse_qsl(raw, keep_blank_values=True):
-        query.setdefault(name, value)
-    return query
-
-
 class Event:
-    def __init__(self, environ):
-        self._environ = environ
-        self._body = None
-        self.headers = Headers(environ)
-        self.method = environ.get("REQUEST_METHOD", "GET")
-        self.query = _query(environ.get("QUERY_STRING", "")) if environ.get("QUERY_STRING") else {}
-        # PEP 3333 carries the path as latin-1 text of its bytes; the client sent UTF-8.
-        raw_path = environ.get("PATH_INFO", "") or "/"
-        self.path = raw_path.encode("latin-1").decode("utf-8", "replace")
+    def __init__(self):
+        self.headers = request.headers
+        self.method = request.method
+        self.query = request.args.to_dict()
+        self.path = request.path
 
     @property
     def body(self):
-        """Read on first use, so a handler can refuse an oversized body by its headers.
-        Without a Content-Length (chunked), waitress hands the de-chunked body to read()."""
-        if self._body is None:
-            stream = self._environ["wsgi.input"]
-            length = self._environ.get("CONTENT_LENGTH", "")
-            self._body = stream.read(int(length)) if length.isdigit() else stream.read()
-        return self._body
+        """Read on first use, so a handler can refuse an oversized body by its headers."""
+        return request.get_data()
 
 
 class Context:
@@ -116,44 +53,27 @@ class Context:
 
 
 def to_response(result):
-    """(status, headers, body bytes) from what `handle` returned."""
     if not isinstance(result, dict):
-        return 200, {"Content-Type": "text/plain; charset=utf-8"}, str(result).encode()
+        return Response(str(result), status=200, mimetype="text/plain")
     body = result.get("body", b"")
-    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    headers = dict(result.get("headers") or {})
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
+        headers.setdefault("Content-Type", "application/json")
     elif body is None:
         body = b""
-    if isinstance(body, str):
-        body = body.encode()
-    return int(result.get("statusCode", 200)), headers, body
+    return Response(body, status=int(result.get("statusCode", 200)), headers=headers)
 
 
-def _status_line(status):
+@app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@app.route("/<path:path>", methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+def call_handler(path):
     try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
-
-def app(environ, start_response):
-    event = Event(environ)
-    try:
-        status, headers, body = to_response(handler.handle(event, Context()))
+        return to_response(handler.handle(Event(), Context()))
     except Exception as exc:  # the process must survive any request
         traceback.print_exc()
         payload = {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
-        status, headers, body = 500, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-    names = {k.lower() for k in headers}
-    if "content-type" not in names:
-        headers["Content-Type"] = DEFAULT_CONTENT_TYPE
-    headers = [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
-    headers.append(("Content-Length", str(len(body))))
-    start_response(_status_line(status), headers)
-    return [] if event.method == "HEAD" else [body]
+        return Response(json.dumps(payload), status=500, mimetype="application/json")
 
 
 def server_options(env):
