@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import signal
@@ -48,7 +47,9 @@ from typing import Any, Callable
 
 import aiohttp
 
+from faasml.bench.executor import sample_photo
 from faasml.bench.localstage import LocalStage, executor_function, find_checkout, selector_function
+from faasml.bench.stats import percentile
 
 IMAGE_TASK = "image-classification"
 ECHO_TASK = "chaos-echo"
@@ -133,11 +134,9 @@ class ExperimentResult:
     notes: list[str] = field(default_factory=list)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def _percentile(values: list[float], q: float) -> float | None:
+    """The benchmarks' percentile (q in [0, 1] here); None when nothing was answered."""
+    return percentile(values, q * 100.0) if values else None
 
 
 def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentResult:
@@ -151,10 +150,10 @@ def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentRe
     result.answered_by = dict(Counter(o.variant for o in outcomes if 200 <= o.status < 300 and o.variant).most_common())
     admitted = [o.latency_ms for o in outcomes if 200 <= o.status < 300]
     answered = [o.latency_ms for o in outcomes if o.status]
-    result.p50_ms, result.p99_ms = percentile(admitted, 0.5), percentile(admitted, 0.99)
+    result.p50_ms, result.p99_ms = _percentile(admitted, 0.5), _percentile(admitted, 0.99)
     result.max_ms = max(admitted) if admitted else None
-    result.p99_all_ms = percentile(answered, 0.99)
-    result.client_late_p99_ms = percentile([o.late_ms for o in outcomes], 0.99)
+    result.p99_all_ms = _percentile(answered, 0.99)
+    result.client_late_p99_ms = _percentile([o.late_ms for o in outcomes], 0.99)
     result.success_pct = 100.0 * result.ok / result.sent if result.sent else 0.0
     return result
 
@@ -351,7 +350,7 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
             spec["labels"]["com.openfaas.scale.min"] = str(replicas)
             functions[name] = spec
         favoured, edge = variants[2][0], variants[0][0]
-        body = photo()
+        body = sample_photo()
     else:
         task = ECHO_TASK
         functions["echo-fast"] = sleepy_function("echo-fast", folder, ECHO_TASK, "edge", 0.70, 5.0)
@@ -371,20 +370,6 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
                                                                     "FAASML_STALL_FACTOR": "0"}}
     stage = LocalStage(folder, functions, three_nodes(), checkout)
     return Platform(stage, task, favoured, edge, body, control)
-
-
-def photo() -> bytes:
-    """A real photo (scikit-image's cat) as JPEG; a generated picture without scikit-image."""
-    from PIL import Image
-
-    try:
-        import skimage.data
-        image = Image.fromarray(skimage.data.chelsea())
-    except ImportError:
-        image = Image.new("RGB", (451, 300), (120, 90, 60))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 # --- faults -------------------------------------------------------------------------

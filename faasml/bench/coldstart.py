@@ -13,7 +13,6 @@ variant adds on top of it is its model.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from faasml.bench.executor import sample_photo
 from faasml.runtime.replicas import free_port
 
 TRIVIAL = "bench-trivial"
@@ -133,12 +133,7 @@ class Platform:
 
 
 def _inputs() -> dict[str, bytes]:
-    from PIL import Image
-    from skimage import data
-
-    photo = io.BytesIO()
-    Image.fromarray(data.chelsea()).save(photo, format="JPEG")
-    return {"image-classification": photo.getvalue(), "sentence-embedding": b"A cat sleeps in the sun.",
+    return {"image-classification": sample_photo(), "sentence-embedding": b"A cat sleeps in the sun.",
             "": b"ping"}
 
 
