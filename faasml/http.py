@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 
 from faasml.errors import FaasmlError, PayloadTooLarge
 
@@ -176,3 +176,13 @@ def handle_event(event: Any, handle: Callable[[Request], Response], max_body_byt
     except FaasmlError as exc:
         return Response.error(exc).to_openfaas()
     return handle(request).to_openfaas()
+
+
+async def handle_event_async(event: Any, handle: Callable[[Request], Awaitable[Response]],
+                             max_body_bytes: int = 0) -> dict[str, Any]:
+    """`handle_event` for a coroutine handler (index.py's asyncio server)."""
+    try:
+        request = from_event(event, max_body_bytes)
+    except FaasmlError as exc:
+        return Response.error(exc).to_openfaas()
+    return (await handle(request)).to_openfaas()

@@ -360,7 +360,7 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
     functions["sleepy-a"] = sleepy_function("sleepy-a", folder, SLEEPY_TASK, "cloud", 0.8, 5.0, control)
     functions["sleepy-b"] = sleepy_function("sleepy-b", folder, SLEEPY_TASK, "edge", 0.7, 5.0)
     # As in stack.yml: the queues in front of the selector and each executor are bounded.
-    selector = selector_function({"FAASML_SERVER_THREADS": "256", "max_inflight": "256"},
+    selector = selector_function({"max_inflight": "256"},
                                  checkout / "functions/selector")
     selector["annotations"] = {"faasml.io/node-class": "control"}
     selector["labels"]["com.openfaas.scale.min"] = "1"

@@ -7,17 +7,19 @@ keep-alive requests go round five paths in turn, so every leg sees the same mome
                   and a trivial handler, nothing else
   gateway→echo    /function/bench-echo through the gateway: what a client pays without
                   the selector, and what the selector's own forwarding call costs
-  in-process      SelectorService.handle called in this process (no server in front):
-                  parse, decide, forward through the gateway to the echo, respond
-  selector        the selector replica's own port: its template server + the above
+  in-process      SelectorService.handle_async called on an event loop in this process
+                  (no server in front): parse, decide, call the echo at its own address
+                  (direct calls, as the selector is deployed), respond
+  selector        the selector replica's own port: its template's asyncio server + the above
   gateway→sel.    /function/selector through the gateway: the whole hop
 
 Differences of medians give the legs: the first gateway trip (gateway→sel. − selector),
-the selector's server (selector − in-process), its own work beyond the forwarding call
-(in-process − gateway→echo), and the whole added hop (gateway→sel. − gateway→echo).
+the selector's server (selector − in-process), its own work beyond the call it forwards
+(in-process − echo), and the whole added hop (gateway→sel. − gateway→echo).
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import time
 from typing import Any, Callable
@@ -43,7 +45,8 @@ def _poster(url: str, path: str, body: bytes) -> Callable[[], None]:
     return post
 
 
-def _in_process(gateway_url: str, password: str, task: str, body: bytes) -> tuple[Callable[[], None], Any]:
+def _in_process(gateway_url: str, password: str, task: str, body: bytes
+                ) -> tuple[Callable[[], None], Callable[[], None]]:
     from faasml.selector.config import SelectorConfig
     from faasml.selector.service import SelectorService
     from faasml.settings import load
@@ -51,19 +54,25 @@ def _in_process(gateway_url: str, password: str, task: str, body: bytes) -> tupl
     config = load(SelectorConfig, {"FAASML_GATEWAYS": gateway_url, "FAASML_GATEWAY_PASSWORD": password})
     service = SelectorService(config).start()
     request = Request("POST", "/", {"task": task}, Headers({"Content-Type": "text/plain"}), body)
+    loop = asyncio.new_event_loop()  # one loop for every call, as the selector's server has
 
     def post() -> None:
-        response = service.handle(request)
+        response = loop.run_until_complete(service.handle_async(request))
         if response.status != 200:
             raise RuntimeError(f"in-process selector answered {response.status}: {response.body[:200]!r}")
-    return post, service
+
+    def close() -> None:
+        service.stop()
+        service.invoker.close()
+        loop.close()
+    return post, close
 
 
 def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int) -> dict[str, Any]:
     """`stage`: a started LocalStage running `variant` (a trivial executor) and the selector."""
     password = (stage.folder / "state" / "basic-auth-password").read_text().strip()
     echo_port, selector_port = stage.replica(variant)["port"], stage.replica("selector")["port"]
-    in_process, service = _in_process(stage.url, password, task, body)
+    in_process, close_in_process = _in_process(stage.url, password, task, body)
     calls = {
         "echo": _poster(f"http://127.0.0.1:{echo_port}", "/", body),
         "gateway→echo": _poster(stage.url, f"/function/{variant}", body),
@@ -80,15 +89,15 @@ def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int
                 if index >= 10:
                     times[leg].append((time.perf_counter() - started) * 1e3)
     finally:
-        service.stop()
+        close_in_process()
     p50 = {leg: percentile(times[leg], 50) for leg in LEGS}
     return {
         "requests": requests,
         "legs": {leg: {"p50_ms": p50[leg], "p99_ms": percentile(times[leg], 99)} for leg in LEGS},
         "parts_ms": {
             "first gateway trip (client → gateway → selector)": p50["gateway→sel."] - p50["selector"],
-            "selector's server and process (waitress, the template, its threads)": p50["selector"] - p50["in-process"],
-            "selector's own work (parse, decide, forward, respond)": p50["in-process"] - p50["gateway→echo"],
+            "selector's server and process (the template's asyncio server)": p50["selector"] - p50["in-process"],
+            "selector's own work (parse, decide, forward, respond)": p50["in-process"] - p50["echo"],
             "added by the hop in all": p50["gateway→sel."] - p50["gateway→echo"],
             "for scale: a trivial function's server alone": p50["echo"],
             "for scale: one gateway trip (gateway→echo − echo)": p50["gateway→echo"] - p50["echo"],

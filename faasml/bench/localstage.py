@@ -64,7 +64,7 @@ def selector_function(env: dict[str, str], handler: Path) -> dict[str, Any]:
     """The selector's stack entry; `handler` is usually the checkout's functions/selector."""
     return {"lang": TEMPLATE, "handler": str(handler), "image": "faasml/local-selector:0",
             "labels": {"faasml.io/role": "selector"}, "secrets": ["basic-auth"],  # reads /system/functions
-            "environment": {"FAASML_SERVER_THREADS": "64", **env}}
+            "environment": dict(env)}
 
 
 def two_nodes(cloud_rtt_ms: float = 0.0) -> list[dict[str, Any]]:

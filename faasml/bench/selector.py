@@ -108,23 +108,33 @@ def _timed_post(connection: http.client.HTTPConnection, path: str, body: bytes,
     return elapsed_ms, dict(response.getheaders())
 
 
+# The selector as deployed (direct calls: `FAASML_DIRECT_FUNCTIONS=auto`) and a second one
+# forwarding through the gateway (`off`), measured in the same rounds.
+SELECTORS = {"selector": "direct", "selector-via-gateway": "via gateway"}
+BASELINE = "no selector"  # the executor through the gateway, as a client would call it
+
+
 def measure_hop(port: int, variant: str, task: str, body: bytes, content_type: str,
                 requests: int) -> dict[str, Any]:
-    direct_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    selector_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    direct_path, selector_path = f"/function/{variant}", f"/function/selector?task={task}"
-    for _ in range(10):  # warm both paths: connections, caches, the selector's observations
-        _timed_post(direct_conn, direct_path, body, content_type)
-        _, headers = _timed_post(selector_conn, selector_path, body, content_type)
-    if headers.get("X-Faasml-Variant") != variant:
-        raise RuntimeError(f"the selector chose {headers.get('X-Faasml-Variant')}, not {variant}")
-    direct, via_selector = [], []
+    """Sequential keep-alive requests alternating over the executor through the gateway
+    and each selector in SELECTORS, so every path sees the same moments."""
+    paths = {BASELINE: f"/function/{variant}",
+             **{mode: f"/function/{name}?task={task}" for name, mode in SELECTORS.items()}}
+    connections = {key: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for key in paths}
+    for _ in range(10):  # warm every path: connections, caches, the selectors' observations
+        for key, path in paths.items():
+            _, headers = _timed_post(connections[key], path, body, content_type)
+            if key != BASELINE and headers.get("X-Faasml-Variant") != variant:
+                raise RuntimeError(f"{path} chose {headers.get('X-Faasml-Variant')}, not {variant}")
+    times: dict[str, list[float]] = {key: [] for key in paths}
     for _ in range(requests):
-        direct.append(_timed_post(direct_conn, direct_path, body, content_type)[0])
-        via_selector.append(_timed_post(selector_conn, selector_path, body, content_type)[0])
+        for key, path in paths.items():
+            times[key].append(_timed_post(connections[key], path, body, content_type)[0])
     side = lambda xs: {"p50_ms": percentile(xs, 50), "p99_ms": percentile(xs, 99)}  # noqa: E731
-    result = {"variant": variant, "requests": requests, "direct": side(direct), "selector": side(via_selector)}
-    result["added_p50_ms"] = result["selector"]["p50_ms"] - result["direct"]["p50_ms"]
+    result = {"variant": variant, "requests": requests, **{key: side(xs) for key, xs in times.items()}}
+    for mode in SELECTORS.values():
+        result[f"added_p50_ms {mode}"] = result[mode]["p50_ms"] - result[BASELINE]["p50_ms"]
+    result["added_p50_ms"] = result[f"added_p50_ms {SELECTORS['selector']}"]
     return result
 
 
@@ -152,9 +162,12 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
                                  handler=folder / "echo")
         # The selector on its own unpinned control node, as edge/nodes.local.yml and the
         # reference stack place it: left to fit any node, it was pinned to the edge CPU.
-        selector = selector_function({}, checkout / "functions/selector")
-        selector["annotations"] = {"faasml.io/node-class": "control"}
-        functions = {"bench-echo": echo, "selector": selector}
+        functions = {"bench-echo": echo}
+        for name, mode in SELECTORS.items():
+            selector = selector_function({"FAASML_DIRECT_FUNCTIONS": "auto" if mode == "direct" else "off"},
+                                         checkout / "functions/selector")
+            selector["annotations"] = {"faasml.io/node-class": "control"}
+            functions[name] = selector
         card = models / "efficientnet-lite0-int8.card.json"
         image = _cat_jpeg()
         if card.exists() and image is not None:
@@ -195,12 +208,15 @@ def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
         print(f"  {name:>16} p50 {figures['p50_us']:7.1f} µs  p99 {figures['p99_us']:7.1f} µs "
               f"({low:.1f} – {high:.1f})")
     hops, legs = bench_hop(settings, models, checkout)
-    print("selector hop vs the chosen executor through the gateway directly (sequential, keep-alive)")
-    print(f"  {'executor':>24} {'direct p50':>10} {'p99':>8} {'selector p50':>12} {'p99':>8} {'added p50':>9}")
+    print("selector hop vs the chosen executor through the gateway directly (sequential, keep-alive, "
+          "alternating): the selector calling the function directly (as deployed) and through the gateway")
+    print(f"  {'executor':>24} {'no selector p50':>15} {'p99':>7} │ {'direct p50':>10} {'p99':>7} {'added':>6}"
+          f" │ {'via gw p50':>10} {'p99':>7} {'added':>6}")
     for hop in hops:
-        print(f"  {hop['variant']:>24} {hop['direct']['p50_ms']:>8.2f}ms {hop['direct']['p99_ms']:>6.2f}ms"
-              f" {hop['selector']['p50_ms']:>10.2f}ms {hop['selector']['p99_ms']:>6.2f}ms"
-              f" {hop['added_p50_ms']:>7.2f}ms")
+        cells = [f"{hop[m]['p50_ms']:>8.2f}ms {hop[m]['p99_ms']:>5.2f}ms {hop['added_p50_ms ' + m]:>4.2f}ms"
+                 for m in SELECTORS.values()]
+        print(f"  {hop['variant']:>24} {hop[BASELINE]['p50_ms']:>13.2f}ms {hop[BASELINE]['p99_ms']:>5.2f}ms"
+              f" │ {cells[0]} │ {cells[1]}")
     print_legs(legs)
     goals = []
     for size, goal in GOAL_DECISION_P99_US.items():

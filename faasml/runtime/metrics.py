@@ -53,6 +53,33 @@ class GatewayMetrics:
             histogram = series.durations[code] = Histogram(self.buckets)
         histogram.observe(seconds)
 
+    def add_direct(self, function_name: str, started: int, in_flight: int,
+                   finished: dict[str, tuple[dict[float, float], float]]) -> None:
+        """Invocations that did not pass through here (the selector's direct calls,
+        direct_calls.py): `finished` maps a code to the growth of its cumulative bucket
+        counts (by upper bound, +Inf included) and of its seconds' sum."""
+        series = self._of(function_name)
+        series.started += started
+        series.in_flight += in_flight
+        for code, (cumulative, seconds) in finished.items():
+            count = int(round(cumulative.get(float("inf"), 0.0)))
+            if count <= 0:
+                continue
+            series.totals[code] = series.totals.get(code, 0) + count
+            histogram = series.durations.get(code)
+            if histogram is None:
+                histogram = series.durations[code] = Histogram(self.buckets)
+            bounds = sorted(cumulative)
+            if tuple(b for b in bounds if b != float("inf")) == histogram.bounds:
+                below = 0.0
+                for index, bound in enumerate(bounds):
+                    histogram.counts[index] += int(round(cumulative[bound] - below))
+                    below = cumulative[bound]
+                histogram.total += seconds
+            else:  # other buckets: each call at the mean (sum and count stay exact)
+                for _ in range(count):
+                    histogram.observe(seconds / count)
+
     def set_replicas(self, function_name: str, replicas: int | None, available: int | None) -> None:
         """None removes the gauges (function deleted); counters stay, as in Prometheus."""
         series = self._of(function_name)

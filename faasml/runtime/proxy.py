@@ -27,7 +27,7 @@ from faasml.runtime.replicas import Replica
 from faasml.runtime.responses import error_response
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
-from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool
+from faasml.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
 

@@ -14,6 +14,7 @@ from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
 from faasml.runtime.auth import load_basic_auth
 from faasml.runtime.autoscaler import Autoscaler, AutoscaleSettings
+from faasml.runtime.direct_calls import DirectCallCollector
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.gateway import GatewayApi, build_app
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
@@ -25,7 +26,7 @@ from faasml.runtime.proxy import FunctionProxy
 from faasml.runtime.secret_store import BUILTIN_BASIC_AUTH, SecretStore
 from faasml.runtime.stack import Stack, load_stack
 from faasml.runtime.supervisor import SupervisorContext
-from faasml.runtime.upstream import UpstreamPool
+from faasml.upstream import UpstreamPool
 from faasml.settings import load
 
 DEFAULT_NODES_FILE = Path("edge") / "nodes.local.yml"
@@ -69,6 +70,7 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     queue = AsyncQueue(state_dir / "async-queue.sqlite", async_settings, _queued_invoker(proxy), session,
                        lambda function, text: _log_runtime(provider, function, text))
     autoscaler = Autoscaler(lambda: list(provider.functions.values()), metrics, autoscale_settings)
+    direct_calls = DirectCallCollector(provider, metrics, upstream)
     proxy.wake = autoscaler.wake  # scale from zero, counted as the autoscaler's event
     metrics.collectors += [queue.metric_families, autoscaler.metric_families]
     api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes))
@@ -89,12 +91,14 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         _deploy_stack(provider, stack, config.only)
         queue.run()
         autoscaler.start()
+        counting = asyncio.ensure_future(direct_calls.run())
         if left:
             print(f"faasml up: {left} async call(s) left unfinished by the last run: delivering them",
                   flush=True)
         announcing = asyncio.ensure_future(_announce_when_ready(provider, gateway_url))
         await stop.wait()
         announcing.cancel()
+        counting.cancel()
     finally:
         print("faasml up: stopping replicas", flush=True)
         await autoscaler.close()

@@ -293,4 +293,14 @@ class FunctionSupervisor:
             "unschedulable": self.unschedulable or "",
             "replicaStates": [r.describe() for r in self.all_replicas()],
             "restarts": sum(s.exits for s in self.current.slots),
+            "directUrls": self.direct_urls(),
         }
+
+    def direct_urls(self) -> list[str]:
+        """Where a caller on this machine may reach the ready replicas without the gateway
+        (the selector's direct calls, which it reports back: direct_calls.py). None for a
+        replica on a node with a simulated round trip, which lives in the gateway, nor
+        for containers, whose loopback is their own."""
+        if self.context.launcher is not None:
+            return []
+        return [r.base_url for r in self.current.replicas() if r.routable and not r.node.rtt_ms]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faasml.function_secrets import read_secret as function_secret
+from faasml.selector.direct import DIRECT_MODES, check_url_template
 from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.policies import DEFAULT_POLICY, POLICIES
 from faasml.settings import ConfigError, http_url, number, one_of, setting, whole_number
@@ -110,6 +111,14 @@ class SelectorConfig:
     api_keys_secret: str | None = setting(
         "FAASML_API_KEYS_SECRET", None, secret_name,
         "the OpenFaaS secret holding API keys for /function/selector, one per line (unset: open)")
+    direct_functions: str = setting(
+        "FAASML_DIRECT_FUNCTIONS", "auto", one_of(*DIRECT_MODES),
+        "auto: call a function at the address its gateway's listing offers for bypassing it "
+        "(faasml up's local replicas) or at FAASML_DIRECT_URL; off: always through the gateway")
+    direct_url: str | None = setting(
+        "FAASML_DIRECT_URL", None, check_url_template,
+        "call every function here instead of through its gateway, a template naming {name} and "
+        "{namespace}, e.g. http://{name}.{namespace}.svc.cluster.local:8080 (OpenFaaS's direct_functions)")
     max_body_mb: float = setting("FAASML_MAX_BODY_MB", 64.0, number(positive=True),
                                  "request bodies over this many MiB get a JSON 413")
 

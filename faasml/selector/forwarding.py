@@ -13,17 +13,21 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generator, Mapping
 from urllib.parse import urlencode
 
 import urllib3
 
 from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
 from faasml.http import Headers, Request
+from faasml.steps import run_async, run_blocking
 from faasml.selector.candidate import Candidate
 from faasml.selector.gateway_client import GatewayClient, Upstream
 from faasml.selector.load import LoadTracker
 from faasml.selector.stalls import StallBound, StallWatch
+
+if TYPE_CHECKING:
+    from faasml.selector.invoker import AsyncInvoker
 
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
                               "explain", "policy"})
@@ -86,7 +90,38 @@ def outgoing_query(request: Request) -> str:
     return urlencode({k: v for k, v in request.query.items() if k not in SELECTION_PARAMS})
 
 
+@dataclass(frozen=True)
+class Call:
+    """One attempt the forwarder wants made: `candidate` with this body, headers and query,
+    given `timeout_s` (its stall bound when `stall`, else the remaining deadline)."""
+
+    candidate: Candidate
+    body: bytes
+    headers: Headers
+    query: str
+    timeout_s: float
+    stall: bool
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """An attempt that got no answer: timed out, or could not connect / lost the line."""
+
+    outcome: Outcome
+    error: str = ""
+
+
+CallResult = Upstream | CallFailed
+# The attempt loop as a generator: it yields each Call and is sent what became of it.
+AttemptSteps = Generator[Call, CallResult, Forwarded]
+
+
 class Forwarder:
+    """Tries the ranked variants in turn. The loop (what to try next, the bounds, the
+    accounting) is written once, in `_attempts`; `forward` makes its calls with the
+    blocking gateway clients and `forward_async` with an asyncio client (`AsyncInvoker`),
+    which the selector's event-loop server uses, so both keep the same semantics."""
+
     def __init__(self, clients: Mapping[str, GatewayClient], load: LoadTracker, max_attempts: int = 3,
                  on_variant_gone: Callable[[], None] = lambda: None,
                  stall_bound: StallBound | None = None, stalls: StallWatch | None = None):
@@ -99,6 +134,14 @@ class Forwarder:
 
     def forward(self, ranked: list[Candidate], request: Request, deadline: float) -> Forwarded:
         """Try `ranked` in order; the first one's in-flight slot was taken by the decider."""
+        return run_blocking(self._attempts(ranked, request, deadline), self._call_blocking)
+
+    async def forward_async(self, ranked: list[Candidate], request: Request, deadline: float,
+                            invoker: "AsyncInvoker") -> Forwarded:
+        """`forward` on the running event loop, calling through `invoker`."""
+        return await run_async(self._attempts(ranked, request, deadline), invoker.call)
+
+    def _attempts(self, ranked: list[Candidate], request: Request, deadline: float) -> AttemptSteps:
         headers, query = outgoing_headers(request), outgoing_query(request)
         attempts: list[Attempt] = []
         last: Upstream | None = None
@@ -115,8 +158,10 @@ class Forwarder:
                 bound = remaining if index == len(tries) - 1 or self.stalls is None \
                     else self.stall_bound.seconds(candidate.prediction.total_ms, remaining,
                                                   cold=candidate.prediction.service_source == "profile")
-                upstream = self._call(candidate, request.body, headers, query, bound, attempts,
-                                      stall=bound < remaining)
+                call = Call(candidate, request.body, headers, query, bound, stall=bound < remaining)
+                started = time.perf_counter()
+                result = yield call
+                upstream = self._judge(call, result, (time.perf_counter() - started) * 1e3, attempts)
             finally:
                 # Abandoned on a timeout, the call still runs in the executor: its work
                 # stays on the node for about one more service time.
@@ -131,33 +176,38 @@ class Forwarder:
                 return Forwarded(attempts, upstream, candidate)
         return Forwarded(attempts, error=self._exhausted(attempts, last, deadline))
 
-    def _call(self, candidate: Candidate, body: bytes, headers: Headers, query: str,
-              timeout_s: float, attempts: list[Attempt], stall: bool = False) -> Upstream | None:
-        """One attempt, given `timeout_s`; `stall`: that is its stall bound, not the deadline."""
-        variant = candidate.variant
-        started = time.perf_counter()
+    def _call_blocking(self, call: Call) -> CallResult:
+        variant = call.candidate.variant
         try:
-            upstream = self.clients[variant.gateway].invoke(variant.name, variant.namespace, body,
-                                                            headers, query, timeout_s)
+            return self.clients[variant.gateway].invoke(variant.name, variant.namespace, call.body,
+                                                        call.headers, call.query, call.timeout_s)
         except (urllib3.exceptions.TimeoutError, TimeoutError):
-            outcome = Outcome.STALLED if stall else Outcome.TIMEOUT
-            attempts.append(Attempt(variant.id, outcome, (time.perf_counter() - started) * 1e3))
-            if stall and self.stalls is not None:
-                self.stalls.stalled_on(candidate.key, variant)
-            return None
+            return CallFailed(Outcome.TIMEOUT)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            attempts.append(Attempt(variant.id, Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1e3,
-                                    error=type(exc).__name__))
+            return CallFailed(Outcome.CONNECTION_ERROR, type(exc).__name__)
+
+    def _judge(self, call: Call, result: CallResult, elapsed_ms: float,
+               attempts: list[Attempt]) -> Upstream | None:
+        """Record one attempt's outcome; the upstream answer, or None when there is none."""
+        candidate, variant = call.candidate, call.candidate.variant
+        if isinstance(result, CallFailed):
+            if result.outcome is Outcome.TIMEOUT:
+                outcome = Outcome.STALLED if call.stall else Outcome.TIMEOUT
+                attempts.append(Attempt(variant.id, outcome, elapsed_ms))
+                if call.stall and self.stalls is not None:
+                    self.stalls.stalled_on(candidate.key, variant)
+                return None
+            attempts.append(Attempt(variant.id, Outcome.CONNECTION_ERROR, elapsed_ms, error=result.error))
             self.load.mark_down(candidate.key)
             self.on_variant_gone()
             return None
-        outcome = Outcome.RETRYABLE if is_retryable(upstream.status) else Outcome.ANSWERED
-        attempts.append(Attempt(variant.id, outcome, upstream.elapsed_ms, upstream.status))
-        if upstream.status in MARK_DOWN_STATUSES:
+        outcome = Outcome.RETRYABLE if is_retryable(result.status) else Outcome.ANSWERED
+        attempts.append(Attempt(variant.id, outcome, result.elapsed_ms, result.status))
+        if result.status in MARK_DOWN_STATUSES:
             self.load.mark_down(candidate.key)
-            if upstream.status == 404:
+            if result.status == 404:
                 self.on_variant_gone()
-        return upstream
+        return result
 
     def _observe(self, candidate: Candidate, upstream: Upstream) -> None:
         if not 200 <= upstream.status < 300:

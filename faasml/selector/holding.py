@@ -11,9 +11,12 @@ that appears without a release (a budget expiring).
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Generator, TypeVar
+
+from faasml.steps import run_async, run_blocking
 
 T = TypeVar("T")
 
@@ -33,7 +36,7 @@ class HoldQueue:
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self._lock = threading.Lock()
-        self._waiters: list[_Waiter] = []
+        self._waiters: list["_Waiter | _AsyncWaiter"] = []
 
     @property
     def waiting(self) -> int:
@@ -52,6 +55,16 @@ class HoldQueue:
         `until` (clock seconds) passes or newer waiters push it out; return its last
         result."""
         waiter = _Waiter()
+        return run_blocking(self._steps(waiter, attempt, still_held, until), waiter.wait)
+
+    async def hold_async(self, attempt: Callable[[], T], still_held: Callable[[T], bool], until: float) -> T:
+        """`hold` for a request on the running event loop: waits without blocking it."""
+        waiter = _AsyncWaiter(asyncio.get_running_loop())
+        return await run_async(self._steps(waiter, attempt, still_held, until), waiter.wait)
+
+    def _steps(self, waiter: "_Waiter | _AsyncWaiter", attempt: Callable[[], T],
+               still_held: Callable[[T], bool], until: float) -> Generator[float, None, T]:
+        """The holding loop, once for both waits: yields how long to wait for a wake-up."""
         with self._lock:
             self._waiters.append(waiter)
             if len(self._waiters) > MAX_WAITERS:
@@ -63,7 +76,7 @@ class HoldQueue:
                 remaining = until - self.clock()
                 if remaining <= 0 or waiter.evicted:
                     return attempt()
-                waiter.wait(min(remaining, RECHECK_S))
+                yield min(remaining, RECHECK_S)
                 waiter.clear()
                 result = attempt()
                 if not still_held(result):
@@ -78,3 +91,35 @@ class _Waiter(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         self.evicted = False
+
+
+class _AsyncWaiter:
+    """A waiter on an event loop; `set` may come from any thread (a release is counted
+    wherever the request that frees the room finishes)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.event = asyncio.Event()
+        self.evicted = False
+
+    def set(self) -> None:
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self.event.set()
+        else:
+            try:
+                self.loop.call_soon_threadsafe(self.event.set)
+            except RuntimeError:  # its loop has closed: nobody is waiting any more
+                pass
+
+    def clear(self) -> None:
+        self.event.clear()
+
+    async def wait(self, timeout_s: float) -> None:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            pass

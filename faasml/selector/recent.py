@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from faasml.errors import FaasmlError
 from faasml.http import Request, Response
@@ -78,27 +78,53 @@ class RecentDecisions:
         `waited_s`: how long the request waited before the handler got it (the actual
         latency counts from the gateway, as the deadline does). Explain calls and GETs
         (a readiness probe on `/`) are not decisions that ran a model, and are not logged."""
-        if request.method not in PREDICTING_METHODS \
-                or (request.param("explain", "X-Faasml-Explain") or "").strip().lower() in TRUE_WORDS:
+        started = self._start(request, waited_s)
+        if started is None:
             return select(request)
-        started = time.monotonic() - waited_s
         try:
             response = select(request)
         except FaasmlError as exc:
-            self._add(self._entry(request, started, exc.status) | {
-                "code": exc.code, "message": exc.message,
-                "retry_after_s": exc.details.get("retry_after_s")})
+            self._refused(request, started, exc)
             raise
-        entry = self._entry(request, started, response.status) | {
+        self._answered(request, started, response)
+        return response
+
+    async def record_async(self, request: Request, select: Callable[[Request], Awaitable[Response]],
+                           waited_s: float = 0.0) -> Response:
+        """`record` around a coroutine (the selector's event-loop path)."""
+        started = self._start(request, waited_s)
+        if started is None:
+            return await select(request)
+        try:
+            response = await select(request)
+        except FaasmlError as exc:
+            self._refused(request, started, exc)
+            raise
+        self._answered(request, started, response)
+        return response
+
+    @staticmethod
+    def _start(request: Request, waited_s: float) -> float | None:
+        """When the request started (monotonic), or None when it is not logged."""
+        if request.method not in PREDICTING_METHODS \
+                or (request.param("explain", "X-Faasml-Explain") or "").strip().lower() in TRUE_WORDS:
+            return None
+        return time.monotonic() - waited_s
+
+    def _refused(self, request: Request, started: float, exc: FaasmlError) -> None:
+        self._add(self._entry(request, started, exc.status) | {
+            "code": exc.code, "message": exc.message,
+            "retry_after_s": exc.details.get("retry_after_s")})
+
+    def _answered(self, request: Request, started: float, response: Response) -> None:
+        self._add(self._entry(request, started, response.status) | {
             "variant": response.headers.get("X-Faasml-Variant"),
             "accuracy": _header_number(response, "X-Faasml-Accuracy"),
             "predicted_ms": _header_number(response, "X-Faasml-Predicted-Latency-Ms"),
             "compute_ms": _header_number(response, "X-Faasml-Compute-Ms"),
             "held_ms": _header_number(response, "X-Faasml-Held-Ms"),
             "attempts": int(_header_number(response, "X-Faasml-Attempts") or 0),
-            "policy": response.headers.get("X-Faasml-Policy")}
-        self._add(entry)
-        return response
+            "policy": response.headers.get("X-Faasml-Policy")})
 
     def _entry(self, request: Request, started: float, status: int) -> dict[str, Any]:
         tradeoff = _number(request.param("tradeoff", "X-Faasml-Tradeoff"))

@@ -10,21 +10,25 @@ Routes (paths as the function sees them, i.e. after `/function/selector`):
 """
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Generator
 
 from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Headers, Request, Response
 from faasml.selector.access import KEY_HEADERS, ApiKeys
+from faasml.selector.candidate import Candidate
 from faasml.selector.config import SelectorConfig
+from faasml.selector.direct import DirectCallMetrics, DirectRoutes
 from faasml.selector.decision import NO_ROOM, Decider, Decision, DecisionConfig
 from faasml.selector.forwarding import Forwarded, Forwarder
 from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.holding import HoldQueue
+from faasml.selector.invoker import AsyncInvoker
 from faasml.selector.load import Clock, LoadConfig, LoadTracker
 from faasml.selector.loadsource import GatewayMetricsLoadSource, PrometheusLoadSource
 from faasml.selector.params import SelectionRequest, parse_selection
@@ -39,6 +43,7 @@ from faasml.selector.telemetry import (DECISIONS, FAILED, HELD, INFEASIBLE, RETR
                                        SelectorMetrics)
 from faasml.selector.variant import Variant
 from faasml.settings import ConfigError
+from faasml.steps import run_async, run_blocking
 from faasml.selector import views
 
 # The gateway stamps each call with X-Start-Time (Unix nanoseconds, as OpenFaaS's gateway
@@ -60,6 +65,34 @@ def inbound_delay_s(request: Request, deadline_given: bool = False) -> float:
     if deadline_given and request.headers.get(QUEUED_HEADER):
         return max(delay, 0.0)
     return delay if 0.0 < delay < MAX_INBOUND_DELAY_S else 0.0
+
+
+def _is_selection(request: Request) -> bool:
+    return request.path.strip("/") == "" and request.method in ("POST", "PUT", "GET")
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """A selection's I/O step: forward to the ranked candidates (forwarding.py)."""
+
+    ranked: list[Candidate]
+    request: Request
+    deadline: float
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """A selection's I/O step: wait for room, re-deciding with `attempt` (holding.py)."""
+
+    attempt: Callable[[], Decision]
+    until: float
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A selection's I/O step: wait (briefly) for a registry listing newer than `seen`."""
+
+    seen: int
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -103,6 +136,10 @@ class SelectorService:
         self.stalls = StallWatch(self.clients, self.load) if config.stall_factor > 0 else None
         self.forwarder = Forwarder(self.clients, self.load, config.max_attempts, self.refresher.wake,
                                    StallBound(config.stall_factor, config.stall_floor_ms), self.stalls)
+        self.direct_metrics = DirectCallMetrics()
+        self.invoker = AsyncInvoker(routes=DirectRoutes(config.direct_functions, config.direct_url),
+                                    direct_metrics=self.direct_metrics,
+                                    on_stale_address=self.refresher.wake)
         self.api_keys = ApiKeys(config.api_keys_secret) if config.api_keys_secret else None
         self._started = threading.Lock()
         self._running = False
@@ -141,23 +178,43 @@ class SelectorService:
 
     # -- routing -------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        """Serve one request, blocking this thread for its I/O (threaded servers, tests)."""
         try:
-            if self.api_keys is not None:
-                self.api_keys.check(request)
+            self._admit(request)
             if not self._running:
                 self.start()
+            if _is_selection(request):
+                return self.recent.record(request, self.select, inbound_delay_s(request))
             return self._route(request)
         except FaasmlError as exc:
             return Response.error(exc)
         except Exception as exc:  # a bad request must never take the selector down
             return Response.error(internal_error(exc))
 
+    async def handle_async(self, request: Request) -> Response:
+        """Serve one request on the running event loop (the template's asyncio server):
+        the same steps as `handle`, waiting on its I/O without a thread of its own."""
+        try:
+            self._admit(request)
+            if not self._running:
+                await asyncio.to_thread(self.start)  # the first listing blocks
+            if _is_selection(request):
+                return await self.recent.record_async(request, self.select_async, inbound_delay_s(request))
+            return self._route(request)
+        except FaasmlError as exc:
+            return Response.error(exc)
+        except Exception as exc:  # a bad request must never take the selector down
+            return Response.error(internal_error(exc))
+
+    def _admit(self, request: Request) -> None:
+        if self.api_keys is not None:
+            self.api_keys.check(request)
+
     def _route(self, request: Request) -> Response:
+        """Everything but a selection: cheap reads of the selector's own state."""
         path = "/" + request.path.strip("/")
         if path == "/":
-            if request.method not in ("POST", "PUT", "GET"):
-                raise MethodNotAllowed(f"{request.method} is not supported; POST the input")
-            return self.recent.record(request, self.select, inbound_delay_s(request))
+            raise MethodNotAllowed(f"{request.method} is not supported; POST the input")
         if request.method != "GET":
             raise MethodNotAllowed(f"{path} answers GET only")
         if path == "/variants":
@@ -166,7 +223,7 @@ class SelectorService:
         if path == "/decisions":
             return Response.json(self.recent.view(_int_param(request, "limit"), _int_param(request, "after") or 0))
         if path == "/metrics":
-            text = self.metrics.render() + self.recent.render()
+            text = self.metrics.render() + self.recent.render() + self.direct_metrics.render()
             return Response(200, text.encode(), {"Content-Type": prometheus.CONTENT_TYPE})
         if path == "/ready":
             if not self.registry.snapshot.variants:
@@ -175,7 +232,30 @@ class SelectorService:
         raise NotFound(f"no route {path}; see GET /variants or POST / (docs/api.md)")
 
     # -- selection -----------------------------------------------------------------
+    # A selection is written once, as steps (`_selection`) that yield the I/O they need
+    # (forward, hold, wait for a listing) and are sent its result; `select` performs
+    # that I/O blocking, `select_async` awaiting it.
     def select(self, request: Request) -> Response:
+        return run_blocking(self._selection(request), self._perform_blocking)
+
+    async def select_async(self, request: Request) -> Response:
+        return await run_async(self._selection(request), self._perform_async)
+
+    def _perform_blocking(self, need: "_Forward | _Hold | _Listing") -> Any:
+        if isinstance(need, _Forward):
+            return self.forwarder.forward(need.ranked, need.request, need.deadline)
+        if isinstance(need, _Hold):
+            return self.holds.hold(need.attempt, self._held, need.until)
+        return self.registry.wait_newer(need.seen, REFRESH_WAIT_S)
+
+    async def _perform_async(self, need: "_Forward | _Hold | _Listing") -> Any:
+        if isinstance(need, _Forward):
+            return await self.forwarder.forward_async(need.ranked, need.request, need.deadline, self.invoker)
+        if isinstance(need, _Hold):
+            return await self.holds.hold_async(need.attempt, self._held, need.until)
+        return await asyncio.to_thread(self.registry.wait_newer, need.seen, REFRESH_WAIT_S)
+
+    def _selection(self, request: Request) -> Generator[Any, Any, Response]:
         selection = parse_selection(request)
         if request.method == "GET" and not selection.explain:
             raise MethodNotAllowed("GET answers only with explain=1; POST the input to get a prediction")
@@ -185,12 +265,12 @@ class SelectorService:
             decision = self.decider.evaluate(variants, selection, policy, acquire=False)
             return Response.json(views.explain_view(task, selection, decision))
         arrived = time.monotonic() - inbound_delay_s(request, bool(selection.max_latency_ms))
-        decision = self._decide(selection, policy, variants, task, arrived)
+        decision = yield from self._decide(selection, policy, variants, task, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
         if self.api_keys is not None:   # the client's key is for the selector, not the executors
             request = replace(request, headers=Headers(
                 [(k, v) for k, v in request.headers.items() if k.lower() not in KEY_HEADERS]))
-        forwarded = self.forwarder.forward(decision.ranked, request, arrived + deadline_s)
+        forwarded = yield _Forward(decision.ranked, request, arrived + deadline_s)
         for attempt in forwarded.failed_over:
             self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
         if forwarded.error is not None:
@@ -199,7 +279,7 @@ class SelectorService:
         return self._respond(task, decision, forwarded)
 
     def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
-                task: str, arrived: float) -> Decision:
+                task: str, arrived: float) -> Generator[Any, Any, Decision]:
         decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if decision.error is not None and decision.error.status == 503 \
                 and self.registry.age() > STALE_REGISTRY_RETRY_S:
@@ -208,12 +288,12 @@ class SelectorService:
             # listing in the background for every request that asks, waited on briefly.
             seen = self.registry.generation
             self.refresher.want_listing(seen)
-            self.registry.wait_newer(seen, REFRESH_WAIT_S)
+            yield _Listing(seen)
             variants, task = self._variants_for(selection)
             decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if self._held(decision) and self.config.hold_s > 0:
             held_from = time.monotonic()
-            decision = self._hold(selection, policy, variants, arrived)
+            decision = yield self._hold(selection, policy, variants, arrived)
             decision.held_s = time.monotonic() - held_from
             self.metrics.count(HELD, task=task, outcome="shed" if decision.error else "admitted")
         self.metrics.observe_decision(decision.decision_s)
@@ -227,7 +307,7 @@ class SelectorService:
         return decision.error is not None and decision.error.code == NO_ROOM
 
     def _hold(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
-              arrived: float) -> Decision:
+              arrived: float) -> "_Hold":
         """Every candidate's node is full or kept for tighter deadlines: wait here for
         room (holding.py) rather than in an executor's queue or shed at once, within the
         hold time and the request's own limit, which shrinks by the time spent waiting."""
@@ -241,7 +321,7 @@ class SelectorService:
             now_asking = selection if limit is None else replace(selection, max_latency_ms=max(limit - waited_ms, 1e-3))
             return self.decider.evaluate(variants, now_asking, policy, acquire=True)
 
-        return self.holds.hold(attempt, self._held, until)
+        return _Hold(attempt, until)
 
     def _count_refusal(self, task: str, error: FaasmlError) -> None:
         """One count per request the selector could not serve, by why."""

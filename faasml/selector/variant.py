@@ -41,6 +41,9 @@ class Variant:
     # CPUs are contended (faasml/cpu.py). Every variant without one weighs a full CPU.
     cpu_millis: float = FULL_CPU_MILLIS
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
+    # Addresses that reach its replicas without its gateway, when the gateway offers them
+    # (`faasml up`: `faasml.directUrls`); the selector may call there (direct.py).
+    direct_urls: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)  # other faasml.io/* annotations
 
     @property
@@ -102,6 +105,13 @@ def _placement(status: Mapping[str, Any], annotations: Mapping[str, str]) -> tup
     return node, max(1, int(_float(annotations, "node-cpus", 1.0)))
 
 
+def _direct_urls(status: Mapping[str, Any]) -> tuple[str, ...]:
+    urls = (status.get("faasml") or {}).get("directUrls") or []
+    if not isinstance(urls, list):
+        return ()
+    return tuple(u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://")))
+
+
 def variant_from_status(status: Mapping[str, Any], gateway: str,
                         default_namespace: str = "openfaas-fn") -> Variant:
     """Build a Variant from one entry of a gateway's `GET /system/functions` list."""
@@ -137,6 +147,7 @@ def variant_from_status(status: Mapping[str, Any], gateway: str,
         node=node,
         node_cpus=node_cpus,
         cpu_millis=cpu_millis(status.get("requests")),
+        direct_urls=_direct_urls(status),
         extra={k: v for k, v in annotations.items()
                if k.startswith(ANNOTATION_PREFIX) and k[len(ANNOTATION_PREFIX):] not in known},
     )

@@ -1,16 +1,20 @@
 """OpenFaaS handler for the selector: every request goes to faasml.selector.
 
+`handle` is a coroutine, so the template serves it on one asyncio event loop (index.py):
+the selector's work per request is a decision of tens of microseconds and then waiting
+on the chosen function, which a loop does without a thread per request.
+
 `start()` (called once by the template's index.py, before it serves) reads the settings
 (faasml/selector/config.py): a bad one stops the process with one line naming it. The
-service starts on the first request, then keeps its registry fresh in the background.
-Profiles measured by `faasml profile` ship beside this file (profiles.json).
+service lists its gateways on the first request, then keeps its registry fresh in the
+background. Profiles measured by `faasml profile` ship beside this file (profiles.json).
 """
 import dataclasses
 import gc
 import os
 import threading
 
-from faasml.http import handle_event
+from faasml.http import handle_event_async
 from faasml.selector.config import SelectorConfig
 from faasml.selector.service import SelectorService
 from faasml.settings import load_or_exit
@@ -18,6 +22,7 @@ from faasml.settings import load_or_exit
 PROFILES_BESIDE_HANDLER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles.json")
 _config = None
 _service = None
+_frozen = False
 _lock = threading.Lock()
 
 
@@ -36,14 +41,19 @@ def _get_service():
         if _service is None:
             if _config is None:
                 start()
-            _service = SelectorService(_config).start()
-            # Everything alive now lives as long as the process: take it out of the
-            # cyclic GC's scans, whose full passes otherwise cost milliseconds in the
-            # middle of requests (decision p99 at 500 variants: 4.4 ms -> 0.9 ms).
-            gc.freeze()
+            _service = SelectorService(_config)
         return _service
 
 
-def handle(event, context):
+async def handle(event, context):
+    global _frozen
     service = _get_service()
-    return handle_event(event, service.handle, service.config.max_body_bytes)
+    result = await handle_event_async(event, service.handle_async, service.config.max_body_bytes)
+    if not _frozen and service.registry.snapshot.variants:
+        # Everything alive once the registry is listed lives as long as the process:
+        # take it out of the cyclic GC's scans, whose full passes otherwise cost
+        # milliseconds in the middle of requests (decision p99 at 500 variants: 4.4 ms
+        # -> 0.9 ms).
+        _frozen = True
+        gc.freeze()
+    return result

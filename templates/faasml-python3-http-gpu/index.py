@@ -6,7 +6,15 @@ Shaped after OpenFaaS's python3-http template: Flask under waitress, one `handle
 request, the returned dict turned into the response. Bodies stay bytes end to end.
 A handler may define `start()`: it runs once, before serving (the place to read settings
 and to stop the process on a bad one).
+
+A handler whose `handle` is a coroutine (`async def handle(event, context)`) is served on
+one asyncio event loop by aiohttp's low-level server instead, with the same event and
+the same response dict: for a function whose work is waiting on other services (the
+selector), a request then costs no thread hand-off and no WSGI layer. Its body is read
+before `handle` is called, up to the same size limit.
 """
+import asyncio
+import inspect
 import json
 import os
 import sys
@@ -52,9 +60,11 @@ class Context:
         self.hostname = os.getenv("HOSTNAME", "localhost")
 
 
-def to_response(result):
+def response_parts(result):
+    """The handler's result -> (status, body bytes, headers): a dict in python3-http's
+    shape (`statusCode`, `body`, `headers`), else any value as plain text."""
     if not isinstance(result, dict):
-        return Response(str(result), status=200, mimetype="text/plain")
+        return 200, str(result).encode(), {"Content-Type": "text/plain; charset=utf-8"}
     body = result.get("body", b"")
     headers = dict(result.get("headers") or {})
     if isinstance(body, (dict, list)):
@@ -62,7 +72,19 @@ def to_response(result):
         headers.setdefault("Content-Type", "application/json")
     elif body is None:
         body = b""
-    return Response(body, status=int(result.get("statusCode", 200)), headers=headers)
+    if isinstance(body, str):
+        body = body.encode()
+    return int(result.get("statusCode", 200)), body, headers
+
+
+def to_response(result):
+    status, body, headers = response_parts(result)
+    return Response(body, status=status, headers=headers)
+
+
+def error_body(exc):
+    traceback.print_exc()
+    return json.dumps({"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}})
 
 
 @app.route("/", defaults={"path": ""}, methods=["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"])
@@ -71,9 +93,55 @@ def call_handler(path):
     try:
         return to_response(handler.handle(Event(), Context()))
     except Exception as exc:  # the process must survive any request
-        traceback.print_exc()
-        payload = {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
-        return Response(json.dumps(payload), status=500, mimetype="application/json")
+        return Response(error_body(exc), status=500, mimetype="application/json")
+
+
+class AsyncEvent:
+    """The same event as `Event`, from an aiohttp request whose body is already read."""
+
+    def __init__(self, request, body):
+        self.headers = request.headers
+        self.method = request.method
+        self.query = {name: request.query.get(name) for name in request.query}  # first value, as Flask
+        self.path = request.path
+        self.body = body
+
+
+def serve_async(options):
+    """Serve the coroutine `handler.handle` on one event loop (uvloop when installed)."""
+    from aiohttp import web
+
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def call_handler(request):
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            payload = {"error": {"code": "payload_too_large",
+                                 "message": f"request body over {options['max_request_body_size']} bytes"}}
+            return web.Response(status=413, text=json.dumps(payload), content_type="application/json")
+        try:
+            status, body, headers = response_parts(await handler.handle(AsyncEvent(request, body), Context()))
+        except Exception as exc:  # the process must survive any request
+            return web.Response(status=500, text=error_body(exc), content_type="application/json")
+        return web.Response(status=status, body=body, headers=headers)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def make_request(message, payload, protocol, writer, task):
+            return web.BaseRequest(message, payload, protocol, writer, task, loop,
+                                   client_max_size=options["max_request_body_size"])
+
+        server = web.Server(call_handler, request_factory=make_request)
+        await loop.create_server(server, options["host"], options["port"], backlog=options["backlog"])
+        await asyncio.Event().wait()  # serve until the process is stopped
+
+    asyncio.run(main())
 
 
 def server_options(env):
@@ -93,4 +161,7 @@ if __name__ == "__main__":
     options = server_options(os.environ)
     if hasattr(handler, "start"):
         handler.start()
-    serve(app, ident="faasml", **options)
+    if inspect.iscoroutinefunction(handler.handle):
+        serve_async(options)
+    else:
+        serve(app, ident="faasml", **options)

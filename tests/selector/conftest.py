@@ -1,8 +1,10 @@
 """Shared helpers for the selector tests: scripted clocks and variants built in code."""
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import threading
 
 import pytest
 
@@ -88,13 +90,53 @@ def service(gateway):
     selector.stop()
 
 
+class LoopDriver:
+    """One event loop on its own thread, as the selector's asyncio server has: requests
+    from any test thread become coroutines on it (concurrent ones run concurrently)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-selector-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+_loop: LoopDriver | None = None  # set while a test runs under the `both_drivers` event-loop case
+
+
+@pytest.fixture(params=["blocking", "event-loop"])
+def both_drivers(request):
+    """Runs a test twice: requests through `SelectorService.handle` (blocking) and through
+    `handle_async` on one event loop (how the selector function serves them)."""
+    global _loop
+    if request.param == "event-loop":
+        _loop = LoopDriver()
+    try:
+        yield request.param
+    finally:
+        if _loop is not None:
+            _loop.close()
+            _loop = None
+
+
+def handle(service: SelectorService, request: Request):
+    return service.handle(request) if _loop is None else _loop.run(service.handle_async(request))
+
+
 def post(service: SelectorService, body: bytes = b"img", path: str = "/", headers=None, **query):
     request = Request("POST", path, {k: str(v) for k, v in query.items()}, Headers(headers or {}), body)
-    return service.handle(request)
+    return handle(service, request)
 
 
 def get(service: SelectorService, path: str, **query):
-    return service.handle(Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
+    return handle(service, Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
 
 
 def body(response) -> dict:

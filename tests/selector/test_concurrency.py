@@ -35,7 +35,7 @@ def stage(tmp_path_factory):
     # One sleepy replica runs all its requests at once: tell the queue model so.
     # The queue cap off: this is about the server holding hundreds of requests in flight,
     # not about admission (which would hold or shed most of a 300-request burst).
-    selector = selector_function({"FAASML_SERVER_THREADS": "512", "FAASML_REPLICA_CONCURRENCY": "1000",
+    selector = selector_function({"FAASML_REPLICA_CONCURRENCY": "1000",
                                   "FAASML_MAX_QUEUE_MS": "600000"},
                                  REPO / "functions/selector")
     local = LocalStage(folder, {"sleepy": sleepy, "selector": selector}, two_nodes(), REPO).start()
@@ -44,9 +44,9 @@ def stage(tmp_path_factory):
 
 
 def test_hundreds_of_concurrent_requests_are_held_not_starved(stage):
-    # Needs threads (FAASML_SERVER_THREADS) *and* waitress's connection_limit above the
-    # concurrency: past waitress's default of 100 open connections, idle kept-alive ones
-    # from the gateway included, it stops accepting and the selector starves.
+    # The selector serves them as coroutines on one event loop (no thread per request);
+    # the sleepy toy needs threads *and* waitress's connection_limit above the
+    # concurrency: past waitress's default of 100 open connections it stops accepting.
     def call(_: int) -> int:
         request = urllib.request.Request(f"{stage.url}/function/selector?task=nap", data=b"x", method="POST")
         with urllib.request.urlopen(request, timeout=20) as response:

@@ -1,9 +1,12 @@
 """The hold queue: requests that find no room wait in the selector, newest first."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from faasml.selector import holding
 from faasml.selector.holding import HoldQueue
@@ -90,6 +93,38 @@ def test_beyond_the_cap_the_oldest_waiter_is_sent_away(monkeypatch):
     assert results["second"] == results["third"] == "admitted"
 
 
+def test_waiters_on_an_event_loop_are_woken_newest_first_from_any_thread(monkeypatch):
+    """hold_async: coroutines wait without blocking their loop; a release counted on
+    another thread (notify) wakes the newest."""
+    monkeypatch.setattr(holding, "RECHECK_S", 10.0)
+    monkeypatch.setattr(holding, "WAKE_NEWEST", 1)
+    queue, room = HoldQueue(), Room()
+
+    async def scenario():
+        waiters = {}
+        for name in ("old", "new"):
+            waiters[name] = asyncio.ensure_future(
+                queue.hold_async(room.attempt(name), lambda r: r == "held", time.monotonic() + 5))
+            while queue.waiting < len(waiters):
+                await asyncio.sleep(0.001)
+        ticks = 0
+        room.free = 1
+        releaser = threading.Thread(target=queue.notify)
+        releaser.start()
+        while not waiters["new"].done():   # the loop keeps running meanwhile
+            ticks += 1
+            await asyncio.sleep(0.001)
+        releaser.join()
+        assert waiters["new"].result() == "admitted" and not waiters["old"].done() and ticks > 0
+        room.free = 1
+        queue.notify()
+        assert await asyncio.wait_for(waiters["old"], 5) == "admitted"
+
+    asyncio.run(scenario())
+    assert room.attempts == {"new": 1, "old": 1} and queue.waiting == 0
+
+
+@pytest.mark.usefixtures("both_drivers")  # blocking, and on one event loop (conftest)
 def test_the_service_holds_requests_that_find_no_room_then_serves_them(gateway):
     # Two variants at 100 ms each; a queue cap of 50 ms lets one request wait per
     # variant, so of 8 concurrent requests the last 4 wait in the selector, not in an

@@ -15,6 +15,9 @@ from faasml.selector.service import SelectorService
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import PASSWORD, ToyGateway, executor_status
 
+# Each test runs through the blocking and the event-loop path (conftest.both_drivers).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 
 def test_discovery_reads_annotations_and_reports_bad_ones(service):
     snapshot = service.registry.snapshot

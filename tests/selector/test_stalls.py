@@ -14,6 +14,9 @@ from faasml.selector.stalls import StallBound
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import executor_status
 
+# Each test runs through the blocking and the event-loop path (conftest.both_drivers).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 
 def test_stall_bound_is_a_multiple_of_the_prediction_within_floor_and_deadline():
     bound = StallBound(factor=4.0, floor_ms=300.0)

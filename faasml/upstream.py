@@ -1,15 +1,17 @@
-"""A lean keep-alive HTTP/1.1 client for gateway -> replica calls on 127.0.0.1.
+"""A lean keep-alive HTTP/1.1 client for the platform's own hops: the local gateway to
+its replicas, and the selector to its gateways (or, in direct mode, to the functions).
 
-The gateway's hot path is one request out and one response back per invocation; a
-general-purpose client (cookies, redirects, tracing, URL objects) costs more CPU than the
-replica's own work on a trivial function. This one does only what the proxy needs:
-pooled connections per port, Content-Length and chunked response bodies, binary-safe
-bytes, a timeout, and clear errors for "could not connect" (nothing sent: safe to try
-another replica) versus "connection lost" (the replica may have run the request).
+Each hop is one request out and one response back per invocation; a general-purpose
+client (cookies, redirects, tracing, URL objects) costs more CPU than a trivial
+function's own work. This one does only what a forwarding hop needs: pooled connections
+per port of one host, TLS when asked, Content-Length and chunked response bodies,
+binary-safe bytes, a timeout, and clear errors for "could not connect" (nothing sent:
+safe to try elsewhere) versus "connection lost" (the far end may have run the request).
 """
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -219,10 +221,16 @@ def _expire(waiter: asyncio.Future) -> None:
 
 
 class UpstreamPool:
-    """Idle keep-alive connections per replica port (a replica's port is never reused
-    while it lives, so the port identifies the replica)."""
+    """Idle keep-alive connections per port of one host (for the local gateway a
+    replica's port is never reused while it lives, so the port identifies the replica).
+    Bound to the event loop that first uses it, as its connections are."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None,
+                 connect_timeout_s: float = 5.0) -> None:
+        self.host = host
+        self.tls = tls
+        self.connect_timeout_s = connect_timeout_s  # a remote host may drop SYNs silently
+        self._authority = f"[{host}]" if ":" in host else host  # an IPv6 literal in Host
         self._idle: dict[int, list[_Connection]] = {}
 
     def release(self, connection: _Connection) -> None:
@@ -241,15 +249,17 @@ class UpstreamPool:
                 return connection
         loop = asyncio.get_running_loop()
         try:
-            _, protocol = await loop.create_connection(lambda: _Connection(self, port), "127.0.0.1", port)
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to 127.0.0.1:{port}: {exc}") from exc
+            _, protocol = await asyncio.wait_for(loop.create_connection(
+                lambda: _Connection(self, port), self.host, port, ssl=self.tls,
+                server_hostname=self.host if self.tls is not None else None), self.connect_timeout_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise ConnectFailed(f"cannot connect to {self.host}:{port}: {exc}") from exc
         return protocol
 
     async def request(self, port: int, method: str, target: str, headers: list[tuple[str, str]],
                       body: bytes, timeout_s: float) -> UpstreamResponse:
         """Send one request; raises ConnectFailed, ConnectionLost or asyncio.TimeoutError."""
-        head = [f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"]
+        head = [f"{method} {target} HTTP/1.1\r\nHost: {self._authority}:{port}\r\n"]
         head += [f"{name}: {value}\r\n" for name, value in headers]
         if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
             head.append(f"Content-Length: {len(body)}\r\n")

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from faasml.runtime.upstream import ConnectFailed, ConnectionLost, UpstreamPool, _ResponseParser
+from faasml.upstream import ConnectFailed, ConnectionLost, UpstreamPool, _ResponseParser
 from faasml.runtime.replicas import free_port
 
 
