@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from faasml.selector.direct import SECONDS as DIRECT_SECONDS, STARTED as DIRECT_STARTED
 from faasml.selector.gateway_client import GatewayClient, GatewayUnavailable
 from faasml.selector.load import GatewayLoad
 from faasml.selector.promtext import parse_samples
@@ -74,12 +75,21 @@ class GatewayMetricsLoadSource:
         return 1000.0 * (current[0] - previous[0]) / (current[1] - previous[1])
 
 
+def _with_direct(gateway_series: str, direct_series: str) -> str:
+    """A selector matching the gateway's series and the selector's direct-call
+    counterpart (selector/direct.py), so a sum by function counts every call."""
+    return f'{{__name__=~"{gateway_series}|{direct_series}"}}'
+
+
 class PrometheusLoadSource:
+    # Calls the selector made straight to a function (FAASML_DIRECT_URL) are in its own
+    # series, scraped from the selector: each query adds them to the gateway's.
     QUERIES = {
-        "inflight": f"sum by (function_name) ({STARTED}) - sum by (function_name) ({FINISHED})",
+        "inflight": (f"sum by (function_name) ({_with_direct(STARTED, DIRECT_STARTED)}) - "
+                     f"sum by (function_name) ({_with_direct(FINISHED, DIRECT_SECONDS + '_count')})"),
         "replicas": f"max by (function_name) ({REPLICAS})",
-        "mean_s": (f"sum by (function_name) (rate({SECONDS_SUM}[{{window}}])) / "
-                   f"sum by (function_name) (rate({SECONDS_COUNT}[{{window}}]))"),
+        "mean_s": (f"sum by (function_name) (rate({_with_direct(SECONDS_SUM, DIRECT_SECONDS + '_sum')}[{{window}}])) / "
+                   f"sum by (function_name) (rate({_with_direct(SECONDS_COUNT, DIRECT_SECONDS + '_count')}[{{window}}]))"),
     }
 
     def __init__(self, url: str, window: str = "30s", timeout_s: float = 2.0,
@@ -111,7 +121,7 @@ class PrometheusLoadSource:
         now = self.clock()
         inflight = self._query(self.QUERIES["inflight"])
         replicas = self._query(self.QUERIES["replicas"])
-        mean_s = self._query(self.QUERIES["mean_s"].format(window=self.window))
+        mean_s = self._query(self.QUERIES["mean_s"].replace("{window}", self.window))
         return {function: GatewayLoad(
                     inflight=max(0.0, inflight[function]) if function in inflight else None,
                     replicas=int(replicas[function]) if function in replicas else None,

@@ -24,6 +24,12 @@ gateway_function_invocation_started{function_name="lite0.openfaas-fn"} 3
 gateway_function_invocation_total{code="200",function_name="lite2.openfaas-fn"} 3
 gateway_function_invocation_total{code="500",function_name="lite2.openfaas-fn"} 1
 gateway_function_invocation_total{code="200",function_name="lite0.openfaas-fn"} 3
+# TYPE faasml_selector_direct_started_total counter
+faasml_selector_direct_started_total{function_name="lite0.openfaas-fn"} 5
+# TYPE faasml_selector_direct_seconds histogram
+faasml_selector_direct_seconds_bucket{code="200",function_name="lite0.openfaas-fn",le="+Inf"} 2
+faasml_selector_direct_seconds_sum{code="200",function_name="lite0.openfaas-fn"} 0.02
+faasml_selector_direct_seconds_count{code="200",function_name="lite0.openfaas-fn"} 2
 # TYPE gateway_service_count gauge
 gateway_service_count{function_name="lite2.openfaas-fn"} 2
 gateway_service_count{function_name="lite0.openfaas-fn"} 1
@@ -39,7 +45,8 @@ def test_prometheus_source_reads_inflight_and_replicas(tmp_path):
         loads = PrometheusLoadSource(prometheus.url).poll()
         assert loads["lite2.openfaas-fn"].inflight == 8      # 12 started - 4 finished
         assert loads["lite2.openfaas-fn"].replicas == 2
-        assert loads["lite0.openfaas-fn"].inflight == 0
+        # 3 - 3 through the gateway, and 5 - 2 the selector sent straight to it
+        assert loads["lite0.openfaas-fn"].inflight == 3
         assert loads["lite0.openfaas-fn"].replicas == 1
     finally:
         prometheus.stop()
