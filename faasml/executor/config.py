@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
 from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES, SessionTuning
+from faasml.models.card import RESIZE_BACKENDS
 from faasml.settings import existing_file, number, one_of, setting, whole_number
 
 PROVIDERS = ("cpu", "cuda")
@@ -32,6 +33,10 @@ class ExecutorConfig:
     intra_op_spinning: str = setting(
         "FAASML_INTRA_OP_SPINNING", "on", one_of(*SWITCHES),
         "idle intra-op threads busy-wait for work (on/off); off spares CPU on shared nodes")
+    image_resize_backend: str = setting(
+        "FAASML_IMAGE_RESIZE_BACKEND", "card", one_of("card", *RESIZE_BACKENDS),
+        "who resamples an image variant's centre crop: card = the card's image.resize_backend; "
+        "opencv or pillow = that one instead (pillow: the antialiased filter models train with)")
     batch_max: int = setting(
         "FAASML_BATCH_MAX", 1, POSITIVE,
         "most concurrent requests run as one batch (1 = no batching); needs as many "

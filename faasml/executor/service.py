@@ -45,8 +45,9 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
+            backend = self.config.image_resize_backend
             variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads,
-                                   self.config.session_tuning)
+                                   self.config.session_tuning, None if backend == "card" else backend)
             warm_up(variant)
             # After the warm-up, so the batching counters count only requests.
             variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)

@@ -169,6 +169,36 @@ def test_cuda_variant_without_cuda_fails_readiness_clearly(tiny_models):
     assert "provider" not in health  # never claims a provider it does not have
 
 
+def test_resize_backend_from_the_card_or_the_environment(tiny_models):
+    from faasml.settings import ConfigError, load
+
+    def backend(env):
+        service = ExecutorService(load(ExecutorConfig, {"FAASML_MODEL": str(tiny_models["image"]), **env}))
+        service.load()
+        assert json.loads(post(service, encode((250, 10, 10), size=(64, 48))).body)["predictions"][0]["label"] == "red"
+        health = json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)
+        return health["card"]["image"]["resize_backend"]
+
+    assert backend({}) == "opencv"   # the tiny card's own (the default a card gets)
+    assert backend({"FAASML_IMAGE_RESIZE_BACKEND": "pillow"}) == "pillow"
+    with pytest.raises(ConfigError, match="FAASML_IMAGE_RESIZE_BACKEND"):
+        load(ExecutorConfig, {"FAASML_MODEL": str(tiny_models["image"]), "FAASML_IMAGE_RESIZE_BACKEND": "cv2"})
+
+
+def test_a_filter_the_backend_lacks_fails_readiness(tmp_path):
+    from faasml.models.card import load_card, save_card
+    from tests.executor.tiny_models import make_image_variant
+
+    card = load_card(make_image_variant(tmp_path))
+    card.image.interpolation = "hamming"   # Pillow has it, OpenCV does not
+    save_card(card, tmp_path)
+    service = ExecutorService(ExecutorConfig(model=str(tmp_path / "tiny-colour.card.json")))
+    service.load()
+    ready = service.handle(Request("GET", "/ready", {}, Headers(), b""))
+    assert (ready.status, error_code(ready)) == (503, "load_failed")
+    assert "no OpenCV equivalent" in json.loads(ready.body)["error"]["message"]
+
+
 def test_missing_model_fails_readiness(tmp_path):
     service = ExecutorService(ExecutorConfig(model=str(tmp_path / "nope.card.json")))
     service.load()
