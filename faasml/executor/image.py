@@ -139,9 +139,20 @@ def preprocess(image: Image.Image, spec: ImagePreprocessing) -> np.ndarray:
     return tensor
 
 
-# PIL filter name -> OpenCV interpolation flag name. Pillow's "hamming" has no OpenCV twin.
-OPENCV_INTERPOLATION = {"nearest": "INTER_NEAREST", "bilinear": "INTER_LINEAR",
-                        "bicubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4", "box": "INTER_AREA"}
+# PIL filter name -> the OpenCV interpolation flags (shrinking, enlarging) closest to it.
+# Pillow widens its filters with the scale when it shrinks (antialiasing); OpenCV's fixed
+# kernels do not, and its cubic one (a = -0.75) is sharper still than Pillow's (a = -0.5).
+# So when shrinking (by under 2x, after the whole-factor pre-shrink) a smooth filter stands
+# in: for bicubic, the reference models' filter, OpenCV's cubic lost 1.9 points of top-1 on
+# an int8 variant where its linear filter stayed within noise (docs/executors.md).
+# Enlarging needs no antialiasing: each filter's own kernel. "hamming" has no OpenCV twin.
+OPENCV_INTERPOLATION = {
+    "nearest": ("INTER_NEAREST", "INTER_NEAREST"),
+    "bilinear": ("INTER_LINEAR", "INTER_LINEAR"),
+    "bicubic": ("INTER_LINEAR", "INTER_CUBIC"),
+    "lanczos": ("INTER_LINEAR", "INTER_LANCZOS4"),
+    "box": ("INTER_AREA", "INTER_AREA"),
+}
 
 
 def check_preprocessing(spec: ImagePreprocessing) -> None:
@@ -171,10 +182,11 @@ def resize_opencv(image: Image.Image, rect: tuple[int, int, int, int],
                   spec: ImagePreprocessing) -> np.ndarray:
     """The `rect` region of `image` resampled to size x size (HxWx3 uint8) with cv2.resize.
 
-    OpenCV's cubic filter does not widen with the scale as Pillow's does (no antialiasing),
-    so a region at least twice the output is first shrunk by a whole factor with a box
-    average (INTER_AREA, exact and cheap at whole factors): the cubic step then scales by
-    less than 2x, as it does after a JPEG draft decode (DCT scaling) of a large photo."""
+    OpenCV's filters do not widen with the scale as Pillow's do (no antialiasing), so a
+    region at least twice the output is first shrunk by a whole factor with a box average
+    (INTER_AREA, exact and cheap at whole factors): the last step then scales by less than
+    2x, as it does after a JPEG draft decode (DCT scaling) of a large photo, with the flag
+    OPENCV_INTERPOLATION gives for shrinking or enlarging."""
     cv2 = _cv2()
     region = np.asarray(image.crop(rect))   # crop first: only the kept pixels are copied
     height, width = region.shape[:2]
@@ -183,8 +195,9 @@ def resize_opencv(image: Image.Image, rect: tuple[int, int, int, int],
         region = region[:height - height % factor, :width - width % factor]
         region = cv2.resize(region, (region.shape[1] // factor, region.shape[0] // factor),
                             interpolation=cv2.INTER_AREA)
-    flag = getattr(cv2, OPENCV_INTERPOLATION[spec.interpolation])
-    return cv2.resize(region, (spec.size, spec.size), interpolation=flag)
+    shrinking, enlarging = OPENCV_INTERPOLATION[spec.interpolation]
+    flag = shrinking if min(region.shape[:2]) > spec.size else enlarging
+    return cv2.resize(region, (spec.size, spec.size), interpolation=getattr(cv2, flag))
 
 
 def normalize_into(pixels: np.ndarray, spec: ImagePreprocessing, out: np.ndarray) -> None:
