@@ -17,6 +17,10 @@ TASK_IMAGE_CLASSIFICATION = "image-classification"
 TASK_SENTENCE_EMBEDDING = "sentence-embedding"
 TASKS = (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING)
 RESIZE_BACKENDS = ("opencv", "pillow")
+# ONNX Runtime session options a variant runs with unless its function overrides them
+# (FAASML_GRAPH_OPTIMIZATION, ...): what measured fastest for the reference variants
+# (docs/executors.md, `faasml bench executor --session-options`).
+DEFAULT_SESSION_OPTIONS = {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
 
 
 @dataclass
@@ -70,6 +74,9 @@ class ModelCard:
     # and "measured" blocks}; `value` is what the selector uses, `source` says where it is from.
     accuracy: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # weights origin, exporter, quantization
+    # ONNX Runtime options chosen for this variant (faasml/executor/session.py SessionTuning);
+    # a card without them runs with DEFAULT_SESSION_OPTIONS.
+    session_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SESSION_OPTIONS))
 
     @property
     def accuracy_value(self) -> float | None:

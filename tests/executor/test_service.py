@@ -169,6 +169,34 @@ def test_cuda_variant_without_cuda_fails_readiness_clearly(tiny_models):
     assert "provider" not in health  # never claims a provider it does not have
 
 
+def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_path):
+    from faasml.models.card import load_card, save_card
+    from faasml.settings import load
+    from tests.executor.tiny_models import make_image_variant
+
+    card = load_card(make_image_variant(tmp_path))
+    assert card.session_options == {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
+    card.session_options = {"graph_optimization": "extended", "intra_op_spinning": False}
+    save_card(card, tmp_path)
+
+    def options(env):
+        service = ExecutorService(load(ExecutorConfig, {"FAASML_MODEL": str(tmp_path / "tiny-colour.card.json"), **env}))
+        service.load()
+        return json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)["session_options"]
+
+    assert options({}) == {"intra_op_threads": 0, "graph_optimization": "extended", "cpu_mem_arena": True,
+                           "intra_op_spinning": False}
+    assert options({"FAASML_GRAPH_OPTIMIZATION": "basic", "FAASML_INTRA_OP_SPINNING": "on"}) == {
+        "intra_op_threads": 0, "graph_optimization": "basic", "cpu_mem_arena": True, "intra_op_spinning": True}
+    card.session_options = {"graph_optimisation": "all"}   # misspelt: refused, not ignored
+    save_card(card, tmp_path)
+    service = ExecutorService(ExecutorConfig(model=str(tmp_path / "tiny-colour.card.json")))
+    service.load()
+    ready = service.handle(Request("GET", "/ready", {}, Headers(), b""))
+    assert (ready.status, error_code(ready)) == (503, "load_failed")
+    assert "graph_optimisation" in json.loads(ready.body)["error"]["message"]
+
+
 def test_resize_backend_from_the_card_or_the_environment(tiny_models):
     from faasml.settings import ConfigError, load
 
