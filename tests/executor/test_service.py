@@ -189,12 +189,19 @@ def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_pa
     assert options({"FAASML_GRAPH_OPTIMIZATION": "basic", "FAASML_INTRA_OP_SPINNING": "on"}) == {
         "intra_op_threads": 0, "graph_optimization": "basic", "cpu_mem_arena": True, "intra_op_spinning": True}
     card.session_options = {"graph_optimisation": "all"}   # misspelt: refused, not ignored
-    save_card(card, tmp_path)
-    service = ExecutorService(ExecutorConfig(model=str(tmp_path / "tiny-colour.card.json")))
+    assert "graph_optimisation" in load_failure(card, tmp_path)
+
+
+def load_failure(card, folder) -> str:
+    """Save `card` in `folder`, load it: readiness must be 503 load_failed; its message."""
+    from faasml.models.card import save_card
+
+    save_card(card, folder)
+    service = ExecutorService(ExecutorConfig(model=str(folder / f"{card.name}.card.json")))
     service.load()
     ready = service.handle(Request("GET", "/ready", {}, Headers(), b""))
     assert (ready.status, error_code(ready)) == (503, "load_failed")
-    assert "graph_optimisation" in json.loads(ready.body)["error"]["message"]
+    return json.loads(ready.body)["error"]["message"]
 
 
 def test_resize_backend_from_the_card_or_the_environment(tiny_models):
@@ -214,17 +221,12 @@ def test_resize_backend_from_the_card_or_the_environment(tiny_models):
 
 
 def test_a_filter_the_backend_lacks_fails_readiness(tmp_path):
-    from faasml.models.card import load_card, save_card
+    from faasml.models.card import load_card
     from tests.executor.tiny_models import make_image_variant
 
     card = load_card(make_image_variant(tmp_path))
     card.image.interpolation = "hamming"   # Pillow has it, OpenCV does not
-    save_card(card, tmp_path)
-    service = ExecutorService(ExecutorConfig(model=str(tmp_path / "tiny-colour.card.json")))
-    service.load()
-    ready = service.handle(Request("GET", "/ready", {}, Headers(), b""))
-    assert (ready.status, error_code(ready)) == (503, "load_failed")
-    assert "no OpenCV equivalent" in json.loads(ready.body)["error"]["message"]
+    assert "no OpenCV equivalent" in load_failure(card, tmp_path)
 
 
 def test_missing_model_fails_readiness(tmp_path):
