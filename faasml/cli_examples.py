@@ -49,7 +49,8 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
   faasml bench int8 --iterations 200""",
     "bench executor": """\
   faasml bench executor --only efficientnet-lite0-int8 --json executor.json
-  faasml bench executor --session-options --threads 1   # ONNX Runtime options vs the default""",
+  faasml bench executor --session-options --threads 1   # ONNX Runtime options vs the default
+  faasml bench executor --resize-backend pillow opencv   # both image pipelines side by side""",
     "bench batching": """\
   faasml bench batching                       # lite0-int8 and minilm-l6-int8, one CPU
   faasml bench batching --only minilm-l6-fp32 --max-batch 4 --wait-ms 2""",

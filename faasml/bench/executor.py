@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from faasml.bench.stats import summary
 from faasml.executor.config import ExecutorConfig
+from faasml.executor.image import check_preprocessing
 from faasml.executor.service import ExecutorService
 from faasml.executor.session import SessionTuning
 from faasml.executor.variant import load_variant
@@ -34,6 +36,15 @@ def sample_photo() -> bytes:
 
 
 def bench_variant(card_path: Path, iterations: int, threads: int) -> dict[str, Any]:
+    """One variant with its card's own preprocessing (see `bench_pipelines`)."""
+    return bench_pipelines(card_path, iterations, threads)[0]
+
+
+def bench_pipelines(card_path: Path, iterations: int, threads: int,
+                    resize_backends: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per image resize backend (default: the card's), all over ONE session: each
+    iteration runs `session.run`, then each backend's preparation and full handler, in an
+    order that flips every iteration, so the backends share the model and the noise."""
     service = ExecutorService(ExecutorConfig(model=str(card_path), intra_op_threads=threads))
     service.load()
     variant = service.variant
@@ -42,28 +53,55 @@ def bench_variant(card_path: Path, iterations: int, threads: int) -> dict[str, A
     if variant.card.task == TASK_IMAGE_CLASSIFICATION:
         body, content_type = sample_photo(), "image/jpeg"
         feeds = {variant.input_names[0]: variant.image_tensor(body)}
+        services = {b: with_resize_backend(service, b) for b in resize_backends or [None]}
     else:
         body, content_type = SENTENCE.encode(), "text/plain"
         feeds, _ = variant.tokenize([SENTENCE])
+        services = {None: service}
     request = Request("POST", "/", {}, Headers({"Content-Type": content_type}), body)
     for _ in range(5):  # warm-up: first runs allocate arenas and pick kernels
         variant.session.run(None, feeds)
-        service.handle(request)
-    raw_ms, full_ms, prepare_ms = [], [], []
-    for _ in range(iterations):
+        for each in services.values():
+            each.handle(request)
+    raw_ms: list[float] = []
+    full_ms: dict[str | None, list[float]] = {b: [] for b in services}
+    prepare_ms: dict[str | None, list[float]] = {b: [] for b in services}
+    for index in range(iterations):
         start = time.perf_counter()
         variant.session.run(None, feeds)
         raw_ms.append((time.perf_counter() - start) * 1e3)
-        start = time.perf_counter()
-        prepare(variant, body)
-        prepare_ms.append((time.perf_counter() - start) * 1e3)
-        start = time.perf_counter()
-        response = service.handle(request)
-        full_ms.append((time.perf_counter() - start) * 1e3)
-        assert response.status == 200, response.body
-    raw, full, prepared = summary(raw_ms), summary(full_ms), summary(prepare_ms)
-    return {"variant": variant.card.name, "precision": variant.card.precision, "raw": raw,
-            "full": full, "prepare": prepared, "prepare_over_run_p50": prepared["p50"] / raw["p50"], "ratio_p50": full["p50"] / raw["p50"], "ratio_p95": full["p95"] / raw["p95"]}
+        for backend in (list(services) if index % 2 == 0 else list(services)[::-1]):
+            each = services[backend]
+            start = time.perf_counter()
+            prepare(each.variant, body)
+            prepare_ms[backend].append((time.perf_counter() - start) * 1e3)
+            start = time.perf_counter()
+            response = each.handle(request)
+            full_ms[backend].append((time.perf_counter() - start) * 1e3)
+            assert response.status == 200, response.body
+    raw = summary(raw_ms)
+    rows = []
+    for backend, each in services.items():
+        full, prepared = summary(full_ms[backend]), summary(prepare_ms[backend])
+        image = each.variant.card.image
+        rows.append({"variant": variant.card.name, "precision": variant.card.precision,
+                     "resize_backend": image.resize_backend if image else None, "raw": raw,
+                     "full": full, "prepare": prepared, "prepare_over_run_p50": prepared["p50"] / raw["p50"],
+                     "ratio_p50": full["p50"] / raw["p50"], "ratio_p95": full["p95"] / raw["p95"]})
+    return rows
+
+
+def with_resize_backend(service: ExecutorService, backend: str | None) -> ExecutorService:
+    """A service over the same loaded session whose image variant resamples with `backend`
+    (None: the card's own)."""
+    variant = service.variant
+    if backend is None or variant.card.image.resize_backend == backend:
+        return service
+    image = replace(variant.card.image, resize_backend=backend)
+    check_preprocessing(image)
+    other = ExecutorService(service.config)
+    other.variant = replace(variant, card=replace(variant.card, image=image))
+    return other
 
 
 def prepare(variant: Any, body: bytes) -> None:
@@ -74,25 +112,28 @@ def prepare(variant: Any, body: bytes) -> None:
         variant.tokenize([body.decode()])
 
 
-def run(models_dir: str, names: list[str] | None, iterations: int, threads: int) -> list[dict[str, Any]]:
+def run(models_dir: str, names: list[str] | None, iterations: int, threads: int,
+        resize_backends: list[str] | None = None) -> list[dict[str, Any]]:
     cards = [c for c in list_cards(models_dir) if not names or c.name in names]
     if not cards:
         raise SystemExit(f"no variants in {models_dir}; run `faasml models build` first")
     print(f"executor overhead: {iterations} alternating runs per variant, "
           f"intra-op threads={threads or 'all'}; ms")
-    print("  prep = decode + preprocess (or tokenize) alone; prep/run = its cost against the model's")
-    header = (f"{'variant':<26}{'run p50':>9}{'run p95':>9}{'prep p50':>10}{'prep/run':>9}"
+    print("  prep = decode + preprocess (or tokenize) alone; prep/run = its cost against the model's;"
+          " resize = the image resize backend (rows of one variant share one session.run column)")
+    header = (f"{'variant':<26}{'resize':>8}{'run p50':>9}{'run p95':>9}{'prep p50':>10}{'prep/run':>9}"
               f"{'full p50':>10}{'full p95':>10}{'x p50':>7}{'x p95':>7}")
     print(header)
     print("-" * len(header))
     rows = []
     for card in cards:
-        row = bench_variant(card_path_for(models_dir, card.name), iterations, threads)
-        rows.append(row)
-        print(f"{row['variant']:<26}{row['raw']['p50']:>9.2f}{row['raw']['p95']:>9.2f}"
-              f"{row['prepare']['p50']:>10.2f}{row['prepare_over_run_p50']:>9.2f}"
-              f"{row['full']['p50']:>10.2f}{row['full']['p95']:>10.2f}"
-              f"{row['ratio_p50']:>7.2f}{row['ratio_p95']:>7.2f}", flush=True)
+        for row in bench_pipelines(card_path_for(models_dir, card.name), iterations, threads, resize_backends):
+            rows.append(row)
+            print(f"{row['variant']:<26}{row['resize_backend'] or '-':>8}"
+                  f"{row['raw']['p50']:>9.2f}{row['raw']['p95']:>9.2f}"
+                  f"{row['prepare']['p50']:>10.2f}{row['prepare_over_run_p50']:>9.2f}"
+                  f"{row['full']['p50']:>10.2f}{row['full']['p95']:>10.2f}"
+                  f"{row['ratio_p50']:>7.2f}{row['ratio_p95']:>7.2f}", flush=True)
     return rows
 
 

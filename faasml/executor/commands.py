@@ -26,6 +26,9 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
     bench.add_argument("--session-options", action="store_true",
                        help="instead: session.run under each ONNX Runtime option set against the default")
+    bench.add_argument("--resize-backend", nargs="+", choices=("opencv", "pillow"), metavar="NAME",
+                       help="image variants: resample with these backends (opencv, pillow), side by "
+                            "side over one session (default: the card's)")
     bench.add_argument("--json", help="also write the rows to this JSON file")
     bench.set_defaults(func=_bench)
     batching = subparsers.add_parser(
@@ -78,7 +81,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.session_options:
         rows = executor.bench_session_options(args.models, args.only, args.iterations, args.threads)
     else:
-        rows = executor.run(args.models, args.only, args.iterations, args.threads)
+        rows = executor.run(args.models, args.only, args.iterations, args.threads, args.resize_backend)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

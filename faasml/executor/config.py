@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
-from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES, SessionTuning
+from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES
+from faasml.models.card import RESIZE_BACKENDS
 from faasml.settings import existing_file, number, one_of, setting, whole_number
 
 PROVIDERS = ("cpu", "cuda")
@@ -24,14 +25,20 @@ class ExecutorConfig:
                             "execution provider the variant must run on; cuda never falls back to CPU")
     intra_op_threads: int = setting("FAASML_INTRA_OP_THREADS", 0, whole_number(0),
                                     "ONNX Runtime intra-op threads; 0 = every core it may run on")
+    # The three ONNX Runtime options default to the card's session_options ("card").
     graph_optimization: str = setting(
-        "FAASML_GRAPH_OPTIMIZATION", "all", one_of(*GRAPH_OPTIMIZATION_LEVELS),
-        "ONNX Runtime graph optimisation level (disable, basic, extended, all)")
-    cpu_mem_arena: str = setting("FAASML_CPU_MEM_ARENA", "on", one_of(*SWITCHES),
-                                 "ONNX Runtime's CPU memory arena (on/off)")
+        "FAASML_GRAPH_OPTIMIZATION", "card", one_of("card", *GRAPH_OPTIMIZATION_LEVELS),
+        "ONNX Runtime graph optimisation level (disable, basic, extended, all; card = the card's)")
+    cpu_mem_arena: str = setting("FAASML_CPU_MEM_ARENA", "card", one_of("card", *SWITCHES),
+                                 "ONNX Runtime's CPU memory arena (on/off; card = the card's)")
     intra_op_spinning: str = setting(
-        "FAASML_INTRA_OP_SPINNING", "on", one_of(*SWITCHES),
-        "idle intra-op threads busy-wait for work (on/off); off spares CPU on shared nodes")
+        "FAASML_INTRA_OP_SPINNING", "card", one_of("card", *SWITCHES),
+        "idle intra-op threads busy-wait for work (on/off; card = the card's); off spares CPU "
+        "on shared nodes")
+    image_resize_backend: str = setting(
+        "FAASML_IMAGE_RESIZE_BACKEND", "card", one_of("card", *RESIZE_BACKENDS),
+        "who resamples an image variant's centre crop: card = the card's image.resize_backend; "
+        "opencv or pillow = that one instead (pillow: the antialiased filter models train with)")
     batch_max: int = setting(
         "FAASML_BATCH_MAX", 1, POSITIVE,
         "most concurrent requests run as one batch (1 = no batching); needs as many "
@@ -49,7 +56,12 @@ class ExecutorConfig:
     default_top_k: int = setting("FAASML_DEFAULT_TOP_K", 5, POSITIVE, "classes returned without top_k")
 
     @property
-    def session_tuning(self) -> SessionTuning:
-        return SessionTuning(graph_optimization=self.graph_optimization,
-                             cpu_mem_arena=SWITCHES[self.cpu_mem_arena],
-                             intra_op_spinning=SWITCHES[self.intra_op_spinning])
+    def session_overrides(self) -> dict[str, object]:
+        """The ONNX Runtime options this function sets over its card's (SessionTuning fields)."""
+        overrides: dict[str, object] = {}
+        if self.graph_optimization != "card":
+            overrides["graph_optimization"] = self.graph_optimization
+        for name in ("cpu_mem_arena", "intra_op_spinning"):
+            if getattr(self, name) != "card":
+                overrides[name] = SWITCHES[getattr(self, name)]
+        return overrides

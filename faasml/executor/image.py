@@ -102,22 +102,102 @@ def resize_short_side(spec: ImagePreprocessing) -> int:
     return int(math.floor(spec.size / spec.crop_pct + 0.5))
 
 
-def preprocess(image: Image.Image, spec: ImagePreprocessing) -> np.ndarray:
-    """RGB image -> (1, 3, size, size) float32: resize shorter side, centre crop, normalize."""
+def crop_box(size: tuple[int, int], spec: ImagePreprocessing) -> tuple[float, float, float, float]:
+    """The source region (left, top, right, bottom; fractional) that "resize the shorter
+    side to size / crop_pct, then centre-crop size x size" keeps: resampling only this region
+    gives the same pixels as resize-then-crop for about half the filter work."""
     target = resize_short_side(spec)
-    width, height = image.size
+    width, height = size
     scale = target / min(width, height)
     new_w, new_h = max(spec.size, round(width * scale)), max(spec.size, round(height * scale))
     left, top = (new_w - spec.size) // 2, (new_h - spec.size) // 2
-    # Resample only the source region the centre crop keeps (Pillow's `box`), straight to
-    # size x size: the same pixels as resize-then-crop for about half the filter work.
-    box = (left * width / new_w, top * height / new_h,
-           (left + spec.size) * width / new_w, (top + spec.size) * height / new_h)
-    resample = getattr(Image.Resampling, spec.interpolation.upper())
-    image = image.resize((spec.size, spec.size), resample, box=box)
+    return (left * width / new_w, top * height / new_h,
+            (left + spec.size) * width / new_w, (top + spec.size) * height / new_h)
+
+
+def pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """`box` rounded to whole pixels inside the image, at least one pixel each way: what the
+    OpenCV backend resamples (cv2.resize takes no fractional source region; the rounding
+    moves the crop by at most half a source pixel)."""
+    width, height = size
+    left, top = min(round(box[0]), width - 1), min(round(box[1]), height - 1)
+    return (max(0, left), max(0, top),
+            max(left + 1, min(width, round(box[2]))), max(top + 1, min(height, round(box[3]))))
+
+
+def preprocess(image: Image.Image, spec: ImagePreprocessing) -> np.ndarray:
+    """RGB image -> (1, 3, size, size) float32: resize shorter side, centre crop, normalize,
+    resampling with the card's `resize_backend`."""
+    box = crop_box(image.size, spec)
+    if spec.resize_backend == "pillow":
+        resample = getattr(Image.Resampling, spec.interpolation.upper())
+        pixels = np.asarray(image.resize((spec.size, spec.size), resample, box=box))
+    else:
+        pixels = resize_opencv(image, pixel_box(box, image.size), spec)
     tensor = np.empty((1, 3, spec.size, spec.size), dtype=np.float32)
-    normalize_into(np.asarray(image), spec, tensor[0])
+    normalize_into(pixels, spec, tensor[0])
     return tensor
+
+
+# PIL filter name -> the OpenCV interpolation flags (shrinking, enlarging) closest to it.
+# Pillow widens its filters with the scale when it shrinks (antialiasing); OpenCV's fixed
+# kernels do not, and its cubic one (a = -0.75) is sharper still than Pillow's (a = -0.5).
+# So when shrinking (by under 2x, after the whole-factor pre-shrink) a smooth filter stands
+# in: for bicubic, the reference models' filter, OpenCV's cubic lost 1.9 points of top-1 on
+# an int8 variant where its linear filter stayed within noise (docs/executors.md).
+# Enlarging needs no antialiasing: each filter's own kernel. "hamming" has no OpenCV twin.
+OPENCV_INTERPOLATION = {
+    "nearest": ("INTER_NEAREST", "INTER_NEAREST"),
+    "bilinear": ("INTER_LINEAR", "INTER_LINEAR"),
+    "bicubic": ("INTER_LINEAR", "INTER_CUBIC"),
+    "lanczos": ("INTER_LINEAR", "INTER_LANCZOS4"),
+    "box": ("INTER_AREA", "INTER_AREA"),
+}
+
+
+def check_preprocessing(spec: ImagePreprocessing) -> None:
+    """Refuse at load (not on the first request) a card whose filter its backend lacks."""
+    if spec.resize_backend == "pillow":
+        if not hasattr(Image.Resampling, spec.interpolation.upper()):
+            raise ValueError(f"image.interpolation {spec.interpolation!r} is not a Pillow filter")
+    elif spec.interpolation not in OPENCV_INTERPOLATION:
+        raise ValueError(f"image.interpolation {spec.interpolation!r} has no OpenCV equivalent "
+                         f"({', '.join(OPENCV_INTERPOLATION)}); set image.resize_backend to pillow")
+
+
+@functools.lru_cache(maxsize=1)
+def _cv2():
+    """OpenCV, imported on first use: it adds ~35 ms and ~35 MB to a process, which text
+    variants, the selector and Pillow-backend cards need not pay (the executor's warm-up
+    classifies an image, so an OpenCV variant pays it before it is ready, not on a request).
+    One OpenCV thread: the resize is too small to gain from its pool (measured the same),
+    and the request thread must not compete with ONNX Runtime's intra-op threads."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
+def resize_opencv(image: Image.Image, rect: tuple[int, int, int, int],
+                  spec: ImagePreprocessing) -> np.ndarray:
+    """The `rect` region of `image` resampled to size x size (HxWx3 uint8) with cv2.resize.
+
+    OpenCV's filters do not widen with the scale as Pillow's do (no antialiasing), so a
+    region at least twice the output is first shrunk by a whole factor with a box average
+    (INTER_AREA, exact and cheap at whole factors): the last step then scales by less than
+    2x, as it does after a JPEG draft decode (DCT scaling) of a large photo, with the flag
+    OPENCV_INTERPOLATION gives for shrinking or enlarging."""
+    cv2 = _cv2()
+    region = np.asarray(image.crop(rect))   # crop first: only the kept pixels are copied
+    height, width = region.shape[:2]
+    factor = min(width, height) // spec.size
+    if factor >= 2:
+        region = region[:height - height % factor, :width - width % factor]
+        region = cv2.resize(region, (region.shape[1] // factor, region.shape[0] // factor),
+                            interpolation=cv2.INTER_AREA)
+    shrinking, enlarging = OPENCV_INTERPOLATION[spec.interpolation]
+    flag = shrinking if min(region.shape[:2]) > spec.size else enlarging
+    return cv2.resize(region, (spec.size, spec.size), interpolation=getattr(cv2, flag))
 
 
 def normalize_into(pixels: np.ndarray, spec: ImagePreprocessing, out: np.ndarray) -> None:
@@ -125,10 +205,12 @@ def normalize_into(pixels: np.ndarray, spec: ImagePreprocessing, out: np.ndarray
 
     Planar order first, then one multiply-add per channel: numpy's inner loop then runs
     over a whole row of one channel instead of a 3-element pixel, about 5x faster than
-    normalizing in HWC order and transposing after; the uint8 -> float32 cast happens in
-    the same multiply (no float copy of the image)."""
+    normalizing in HWC order and transposing after. The planes are copied contiguous while
+    still uint8 (a quarter of the float bytes): the multiply then reads them in unit
+    stride, ~30 % faster than reading the strided view, and the uint8 -> float32 cast
+    happens in that multiply (no float copy of the image)."""
     scale, offset = _normalization(tuple(spec.mean), tuple(spec.std))
-    np.multiply(pixels.transpose(2, 0, 1), scale, out=out)
+    np.multiply(np.ascontiguousarray(pixels.transpose(2, 0, 1)), scale, out=out)
     np.subtract(out, offset, out=out)
 
 

@@ -45,8 +45,10 @@ class ExecutorService:
     def load(self) -> None:
         start = time.perf_counter()
         try:
+            backend = self.config.image_resize_backend
             variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads,
-                                   self.config.session_tuning)
+                                   resize_backend=None if backend == "card" else backend,
+                                   session_overrides=self.config.session_overrides)
             warm_up(variant)
             # After the warm-up, so the batching counters count only requests.
             variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
@@ -137,7 +139,7 @@ class ExecutorService:
         body: dict[str, Any] = {"status": state, "uptime_s": round(time.time() - self.started_at, 3),
                                 "requested_provider": self.config.provider,
                                 "session_options": {"intra_op_threads": self.config.intra_op_threads,
-                                                    **self.config.session_tuning.to_dict()}}
+                                                    **self._session_options()}}
         if self.load_error is not None:
             body["error"] = self.load_error.to_dict()["error"]
         if self.variant is not None:
@@ -148,6 +150,14 @@ class ExecutorService:
                 body["batching"] = {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait_s * 1e3,
                                     "batches": batcher.batches, "requests": batcher.items}
         return body
+
+
+    def _session_options(self) -> dict[str, Any]:
+        """What the session runs with once loaded; before, what the settings ask for."""
+        if self.variant is not None:
+            return self.variant.tuning.to_dict()
+        return {name: getattr(self.config, name)
+                for name in ("graph_optimization", "cpu_mem_arena", "intra_op_spinning")}
 
 
 def warm_up(variant: LoadedVariant) -> None:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import onnxruntime as ort
 
 from faasml.errors import NotReady
+from faasml.models.card import DEFAULT_SESSION_OPTIONS
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 GRAPH_OPTIMIZATION_LEVELS = {
@@ -19,7 +21,8 @@ SWITCHES = {"on": True, "off": False}
 
 @dataclass(frozen=True)
 class SessionTuning:
-    """ONNX Runtime session options a variant is run with (per function, in stack.yml).
+    """ONNX Runtime session options a variant is run with: its card's `session_options`,
+    each overridable per function in stack.yml (FAASML_GRAPH_OPTIMIZATION, ...).
 
     The defaults are what measured fastest for the reference variants (docs/executors.md):
     full graph optimisation (int8 variants lose 1.3x at `extended`, 5x at `basic`), the
@@ -28,12 +31,28 @@ class SessionTuning:
     than one intra-op thread: idle threads then busy-wait for the next parallel region,
     which on a node shared with other functions burns CPU they could have used."""
 
-    graph_optimization: str = "all"
-    cpu_mem_arena: bool = True
-    intra_op_spinning: bool = True
+    graph_optimization: str = DEFAULT_SESSION_OPTIONS["graph_optimization"]
+    cpu_mem_arena: bool = DEFAULT_SESSION_OPTIONS["cpu_mem_arena"]
+    intra_op_spinning: bool = DEFAULT_SESSION_OPTIONS["intra_op_spinning"]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def resolve(cls, card_options: dict[str, Any], overrides: dict[str, Any]) -> "SessionTuning":
+        """The card's recorded options, then the function's settings that are set: a bad
+        card is refused at load (ValueError), not half-applied."""
+        options = {**card_options, **overrides}
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown session option(s) {', '.join(unknown)} in the card's session_options")
+        tuning = cls(**options)
+        if tuning.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
+            raise ValueError(f"session_options.graph_optimization {tuning.graph_optimization!r} is not one "
+                             f"of {', '.join(GRAPH_OPTIMIZATION_LEVELS)}")
+        if not isinstance(tuning.cpu_mem_arena, bool) or not isinstance(tuning.intra_op_spinning, bool):
+            raise ValueError("session_options.cpu_mem_arena and intra_op_spinning are true or false")
+        return tuning
 
 
 class ProviderUnavailable(NotReady):

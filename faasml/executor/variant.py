@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class LoadedVariant:
     tokenizer: Any = None
     input_names: list[str] = field(default_factory=list)
     batcher: MicroBatcher | None = None
+    tuning: SessionTuning = SessionTuning()   # the ONNX Runtime options the session runs with
 
     @property
     def num_classes(self) -> int:
@@ -149,21 +150,32 @@ def beside_card(card_path: Path, relative: str, field: str) -> Path:
 
 
 def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads: int = 0,
-                 tuning: SessionTuning = SessionTuning()) -> LoadedVariant:
+                 tuning: SessionTuning | None = None, resize_backend: str | None = None,
+                 session_overrides: dict[str, Any] | None = None) -> LoadedVariant:
     """Load a variant from its card (or the .onnx beside it) on the given provider.
 
-    A missing file is a FileNotFoundError and an unknown task a ValueError: the caller's
-    configuration is wrong, which is no HTTP error (the executor answers 503 for either)."""
+    ONNX Runtime options: `tuning` if given (the benchmarks compare option sets), else the
+    card's session_options with `session_overrides` (the function's settings) over them.
+    `resize_backend` ("opencv"/"pillow") replaces the card's image.resize_backend for this
+    process (FAASML_IMAGE_RESIZE_BACKEND; the benchmarks and the evaluation compare both).
+    A missing file is a FileNotFoundError and an unknown task or a bad card a ValueError:
+    the caller's configuration is wrong, which is no HTTP error (the executor answers 503)."""
     card_path = Path(card_path)
     if not card_path.exists():
         raise FileNotFoundError(f"model not found: {card_path} (build it with `faasml models build`)")
     card = load_card(card_path)
+    if card.image is not None:
+        if resize_backend:
+            card.image = replace(card.image, resize_backend=resize_backend)
+        image_io.check_preprocessing(card.image)
     if card_path.suffix == ".onnx":
         card_path = card_path.with_name(card_path.stem + ".card.json")
     model_file = beside_card(card_path, card.file, "file")
+    if tuning is None:
+        tuning = SessionTuning.resolve(card.session_options, session_overrides or {})
     session, active = create_session(str(model_file), provider, intra_op_threads, tuning)
     variant = LoadedVariant(card=card, card_path=card_path, session=session, provider=active,
-                            input_names=[i.name for i in session.get_inputs()])
+                            input_names=[i.name for i in session.get_inputs()], tuning=tuning)
     if card.task == TASK_SENTENCE_EMBEDDING:
         tokenizer = beside_card(card_path, card.text.tokenizer, "text.tokenizer")
         variant.tokenizer = load_tokenizer(tokenizer, card.text.max_length)

@@ -16,6 +16,11 @@ CARD_SUFFIX = ".card.json"
 TASK_IMAGE_CLASSIFICATION = "image-classification"
 TASK_SENTENCE_EMBEDDING = "sentence-embedding"
 TASKS = (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING)
+RESIZE_BACKENDS = ("opencv", "pillow")
+# ONNX Runtime session options a variant runs with unless its function overrides them
+# (FAASML_GRAPH_OPTIMIZATION, ...): what measured fastest for the reference variants
+# (docs/executors.md, `faasml bench executor --session-options`).
+DEFAULT_SESSION_OPTIONS = {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
 
 
 @dataclass
@@ -27,6 +32,17 @@ class ImagePreprocessing:
     interpolation: str = "bicubic"  # PIL resampling filter name
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])  # on 0..1 pixels
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    # Which library resamples the centre crop (faasml/executor/image.py). "pillow": Pillow's
+    # antialiased filter on the exact fractional crop box, the pipeline timm/torchvision
+    # train with; "opencv": cv2.resize of the crop rounded to whole pixels, about 5x cheaper,
+    # top-1 within noise of "pillow" on the reference variants (docs/executors.md). A model
+    # trained on other pixels names the backend that reproduces them.
+    resize_backend: str = "opencv"
+
+    def __post_init__(self) -> None:
+        if self.resize_backend not in RESIZE_BACKENDS:
+            raise ValueError(f"image.resize_backend {self.resize_backend!r} is not one of "
+                             f"{', '.join(RESIZE_BACKENDS)}")
 
 
 @dataclass
@@ -58,6 +74,9 @@ class ModelCard:
     # and "measured" blocks}; `value` is what the selector uses, `source` says where it is from.
     accuracy: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # weights origin, exporter, quantization
+    # ONNX Runtime options chosen for this variant (faasml/executor/session.py SessionTuning);
+    # a card without them runs with DEFAULT_SESSION_OPTIONS.
+    session_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SESSION_OPTIONS))
 
     @property
     def accuracy_value(self) -> float | None:

@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--dataset", default=None,
                           help="how --record describes the images (default: the 1000-image "
                                "ImageNet sample's label)")
+    evaluate.add_argument("--resize-backend", nargs="+", choices=("opencv", "pillow"), metavar="NAME",
+                          help="resample with this backend instead of the card's (opencv, pillow); "
+                               "two: each variant under both, with the images whose top-1 differs")
     evaluate.set_defaults(func=cmd_eval)
 
 

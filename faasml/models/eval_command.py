@@ -72,26 +72,34 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.record and args.limit:
         return fail("--record keeps figures for the whole folder; drop --limit")
+    backends = getattr(args, "resize_backend", None) or [None]
+    if args.record and backends != [None]:
+        return fail("--record measures the cards' own preprocessing; drop --resize-backend")
     try:
         images = spread_subset(read_labelled_folder(args.data), args.limit)
         cards = _image_cards(args)
     except (LabelledFolderError, ValueError) as exc:
         return fail(str(exc))
-    progress = Progress(len(cards))
+    progress = Progress(len(cards) * len(backends))
     results: dict[str, EvalResult] = {}
     for card in cards:
-        with progress.step(card.name) as step:
-            variant = load_variant(card_path_for(args.models, card.name), provider="cpu",
-                                   intra_op_threads=0)
-            report_every = 1 if progress.tty else max(1, len(images) // 4)
+        for backend in backends:
+            key = card.name if len(backends) == 1 else f"{card.name} [{backend}]"
+            with progress.step(key) as step:
+                variant = load_variant(card_path_for(args.models, card.name), provider="cpu",
+                                       intra_op_threads=0, resize_backend=backend)
+                report_every = 1 if progress.tty else max(1, len(images) // 4)
 
-            def on_progress(done: int, total: int) -> None:
-                if done % report_every == 0 or done == total:
-                    step.phase(f"{done}/{total} images")
+                def on_progress(done: int, total: int) -> None:
+                    if done % report_every == 0 or done == total:
+                        step.phase(f"{done}/{total} images")
 
-            results[card.name] = evaluate(variant.classify, images, on_progress)
-            step.summary = f"top-1 {results[card.name].top1:.3f}"
+                results[key] = evaluate(variant.classify, images, on_progress)
+                step.summary = f"top-1 {results[key].top1:.3f}"
     print(eval_table(results, args.data))
+    if len(backends) > 1:
+        print(backend_table(cards, backends, results))
+        return 0
     paired = _paired(cards, results)
     if paired:
         print(paired_table(paired))
@@ -127,6 +135,23 @@ def paired_table(paired: dict[str, dict[str, Any]]) -> str:
              str(p["only_candidate_correct"]), str(p["n"])] for name, p in paired.items()]
     return ("\n" + format_table(header, rows) + "\n(same images: a top-1 difference rests on the "
             "images only one of the two gets right)")
+
+
+def backend_table(cards: list[ModelCard], backends: list[str], results: dict[str, Any]) -> str:
+    """Per variant, the first backend against each other one on the same images."""
+    from faasml.models.evaluate import paired_comparison
+
+    first, header = backends[0], ["VARIANT", "A", "B", "TOP1_CHANGED", "ONLY_A_RIGHT", "ONLY_B_RIGHT", "N"]
+    rows = []
+    for card in cards:
+        for other in backends[1:]:
+            a, b = results[f"{card.name} [{first}]"], results[f"{card.name} [{other}]"]
+            p = paired_comparison(a, b)
+            changed = sum(x != y for x, y in zip(a.top1_predictions, b.top1_predictions))
+            rows.append([card.name, first, other, str(changed),
+                         str(p["only_reference_correct"]), str(p["only_candidate_correct"]), str(p["n"])])
+    return ("\n" + format_table(header, rows) + "\n(same images, same model: TOP1_CHANGED counts the "
+            "images whose top-1 class differs between the two preprocessing backends)")
 
 
 def eval_table(results: dict[str, Any], data: Path) -> str:

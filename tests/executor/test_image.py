@@ -8,19 +8,27 @@ from faasml.models.card import ImagePreprocessing
 from tests.executor.conftest import encode
 
 
-def test_preprocess_shape_and_normalization():
-    spec = ImagePreprocessing(size=8, crop_pct=0.875, mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.5])
+BACKENDS = ("opencv", "pillow")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_preprocess_shape_and_normalization(backend):
+    spec = ImagePreprocessing(size=8, crop_pct=0.875, mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.5],
+                              resize_backend=backend)
     tensor = image_io.preprocess(Image.new("RGB", (30, 12), (51, 102, 204)), spec)
     assert tensor.shape == (1, 3, 8, 8) and tensor.dtype == np.float32 and tensor.flags.c_contiguous
     expected = (np.array([51, 102, 204]) / 255 - np.array(spec.mean)) / np.array(spec.std)
     np.testing.assert_allclose(tensor[0, :, 4, 4], expected, atol=1e-5)
 
 
-def test_planar_normalization_matches_the_per_pixel_formula():
-    # A photo-like image: every pixel different, so a channel or axis mix-up shows.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_planar_normalization_matches_the_per_pixel_formula(backend):
+    # A photo-like image: every pixel different, so a channel or axis mix-up shows. At the
+    # model's own size neither backend resamples: the pixels go through unchanged.
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
-    spec = ImagePreprocessing(size=24, crop_pct=1.0, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    spec = ImagePreprocessing(size=24, crop_pct=1.0, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225],
+                              resize_backend=backend)
     tensor = image_io.preprocess(Image.fromarray(pixels), spec)
     expected = ((pixels / 255.0 - np.array(spec.mean)) / np.array(spec.std)).transpose(2, 0, 1)
     np.testing.assert_allclose(tensor[0], expected, atol=1e-5)
@@ -31,10 +39,11 @@ def test_resize_short_side_matches_crop_pct():
     assert image_io.resize_short_side(ImagePreprocessing(size=260)) == 297
 
 
-def test_centre_crop_keeps_the_centre():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_centre_crop_keeps_the_centre(backend):
     picture = Image.new("RGB", (40, 10), (0, 0, 0))
     picture.paste((255, 255, 255), (18, 0, 23, 10))  # a white band in the middle
-    spec = ImagePreprocessing(size=10, crop_pct=1.0, mean=[0, 0, 0], std=[1, 1, 1])
+    spec = ImagePreprocessing(size=10, crop_pct=1.0, mean=[0, 0, 0], std=[1, 1, 1], resize_backend=backend)
     tensor = image_io.preprocess(picture, spec)
     assert tensor[0, 0, 5, 5] > 0.9 and tensor[0, 0, 5, 0] < 0.1
 

@@ -104,3 +104,19 @@ def test_cards_carry_measured_and_published_accuracy(services):
         assert 0.5 < accuracy["value"] < 1 and accuracy["source"]
     for name in ("efficientnet-lite0-fp32", "minilm-l6-fp32"):
         assert services[name].variant.card.accuracy.get("published"), name
+
+
+
+@pytest.mark.parametrize("name", IMAGE_VARIANTS)
+def test_both_resize_backends_see_the_same_photos(services, photos, name):
+    """The OpenCV default against Pillow's exact training pipeline over the same session:
+    the same top-1 on both photos and close probabilities (1000 photos: docs/executors.md)."""
+    from faasml.bench.executor import with_resize_backend
+
+    opencv = services[name]
+    assert opencv.variant.card.image.resize_backend == "opencv"
+    pillow = with_resize_backend(opencv, "pillow")
+    for photo in ("chelsea", "coffee"):
+        a, b = classify(pillow, photos[photo]), classify(opencv, photos[photo])
+        assert a[0]["index"] == b[0]["index"], (photo, a, b)
+        assert abs(a[0]["score"] - b[0]["score"]) < 0.15, (photo, a, b)

@@ -169,6 +169,66 @@ def test_cuda_variant_without_cuda_fails_readiness_clearly(tiny_models):
     assert "provider" not in health  # never claims a provider it does not have
 
 
+def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_path):
+    from faasml.models.card import load_card, save_card
+    from faasml.settings import load
+    from tests.executor.tiny_models import make_image_variant
+
+    card = load_card(make_image_variant(tmp_path))
+    assert card.session_options == {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
+    card.session_options = {"graph_optimization": "extended", "intra_op_spinning": False}
+    save_card(card, tmp_path)
+
+    def options(env):
+        service = ExecutorService(load(ExecutorConfig, {"FAASML_MODEL": str(tmp_path / "tiny-colour.card.json"), **env}))
+        service.load()
+        return json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)["session_options"]
+
+    assert options({}) == {"intra_op_threads": 0, "graph_optimization": "extended", "cpu_mem_arena": True,
+                           "intra_op_spinning": False}
+    assert options({"FAASML_GRAPH_OPTIMIZATION": "basic", "FAASML_INTRA_OP_SPINNING": "on"}) == {
+        "intra_op_threads": 0, "graph_optimization": "basic", "cpu_mem_arena": True, "intra_op_spinning": True}
+    card.session_options = {"graph_optimisation": "all"}   # misspelt: refused, not ignored
+    assert "graph_optimisation" in load_failure(card, tmp_path)
+
+
+def load_failure(card, folder) -> str:
+    """Save `card` in `folder`, load it: readiness must be 503 load_failed; its message."""
+    from faasml.models.card import save_card
+
+    save_card(card, folder)
+    service = ExecutorService(ExecutorConfig(model=str(folder / f"{card.name}.card.json")))
+    service.load()
+    ready = service.handle(Request("GET", "/ready", {}, Headers(), b""))
+    assert (ready.status, error_code(ready)) == (503, "load_failed")
+    return json.loads(ready.body)["error"]["message"]
+
+
+def test_resize_backend_from_the_card_or_the_environment(tiny_models):
+    from faasml.settings import ConfigError, load
+
+    def backend(env):
+        service = ExecutorService(load(ExecutorConfig, {"FAASML_MODEL": str(tiny_models["image"]), **env}))
+        service.load()
+        assert json.loads(post(service, encode((250, 10, 10), size=(64, 48))).body)["predictions"][0]["label"] == "red"
+        health = json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)
+        return health["card"]["image"]["resize_backend"]
+
+    assert backend({}) == "opencv"   # the tiny card's own (the default a card gets)
+    assert backend({"FAASML_IMAGE_RESIZE_BACKEND": "pillow"}) == "pillow"
+    with pytest.raises(ConfigError, match="FAASML_IMAGE_RESIZE_BACKEND"):
+        load(ExecutorConfig, {"FAASML_MODEL": str(tiny_models["image"]), "FAASML_IMAGE_RESIZE_BACKEND": "cv2"})
+
+
+def test_a_filter_the_backend_lacks_fails_readiness(tmp_path):
+    from faasml.models.card import load_card
+    from tests.executor.tiny_models import make_image_variant
+
+    card = load_card(make_image_variant(tmp_path))
+    card.image.interpolation = "hamming"   # Pillow has it, OpenCV does not
+    assert "no OpenCV equivalent" in load_failure(card, tmp_path)
+
+
 def test_missing_model_fails_readiness(tmp_path):
     service = ExecutorService(ExecutorConfig(model=str(tmp_path / "nope.card.json")))
     service.load()

@@ -150,3 +150,20 @@ def test_eval_compares_int8_with_fp32_on_the_same_images(tmp_path, capsys):
         "fp32": "x-fp32", "n": 6, "top1_agreement": 0.5, "only_reference_correct": 1,
         "only_candidate_correct": 1}
     assert "paired_with_fp32" not in measured["x-fp32"]
+
+
+def test_eval_compares_resize_backends_on_the_same_images(tmp_path, capsys):
+    folder = _models(tmp_path)
+    data = make_folder(tmp_path / "data")
+    assert main(["models", "eval", "--data", str(data), "--models", str(folder), "--only", "ranked-a",
+                 "--resize-backend", "pillow", "opencv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split("]")[0] + "]": line.split("]")[1].split() for line in lines if line.startswith("ranked-a [")}
+    assert set(rows) == {"ranked-a [pillow]", "ranked-a [opencv]"}
+    assert rows["ranked-a [pillow]"][0] == rows["ranked-a [opencv]"][0] == f"{EXPECTED_TOP1:.4f}"
+    paired = next(line.split() for line in lines if line.startswith("ranked-a ") and "pillow" in line
+                  and "opencv" in line)
+    assert paired == ["ranked-a", "pillow", "opencv", "0", "0", "0", "6"]  # flat colours: same top-1
+    assert main(["models", "eval", "--data", str(data), "--models", str(folder),
+                 "--resize-backend", "pillow", "--record"]) == 2
+    assert "drop --resize-backend" in capsys.readouterr().err
