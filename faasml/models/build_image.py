@@ -60,7 +60,11 @@ def build_image_int8(variant: Variant, out: Path, progress: Progress,
     from faasml.executor.variant import load_variant
 
     base_path = card_path_for(out, variant.base or "")
-    fp32 = load_variant(base_path, provider="cpu", intra_op_threads=0)
+    # Calibrated on Pillow's pixels, as the int8 files always were: their activation
+    # ranges (and so their bytes, which measured_accuracy.json names by sha256) stay the
+    # same whichever resize backend the executors serve with; the ranges differ by less
+    # than the two resamplers do (accuracy of both: docs/executors.md).
+    fp32 = load_variant(base_path, provider="cpu", intra_op_threads=0, resize_backend="pillow")
     files = calibration_files()
     progress.phase(f"preprocessing calibration photos ({len(files)} images)")
     feeds = calibration_feeds(fp32, files)

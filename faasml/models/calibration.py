@@ -1,8 +1,9 @@
 """Calibration inputs for static int8 quantization: real photos scikit-image ships.
 
 Real photos (not noise) give activation ranges like the ones served. They go through the
-executor's own decode + preprocess (via the fp32 variant's `image_tensor`), so the ranges
-are calibrated on exactly the tensors the int8 model will see.
+executor's own decode + preprocess (via the fp32 variant's `image_tensor`, with the Pillow
+resize the int8 files were first built with: build_image.py), so the ranges are
+calibrated on the tensors the int8 model sees.
 `chelsea` and `coffee` are left out on purpose: the tests check int8 against fp32 on them,
 and calibrating on a test image would flatter the int8 model.
 """
