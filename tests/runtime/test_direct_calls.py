@@ -99,3 +99,19 @@ def test_on_faasml_up_the_selector_calls_direct_and_the_gateway_counts_it(tmp_pa
         assert f'gateway_function_invocation_inflight{{function_name="{FUNCTION}"}} 0' in text
     finally:
         stage.stop()
+
+
+def test_a_selector_with_api_keys_is_scraped_with_its_own_first_key(tmp_path):
+    from types import SimpleNamespace
+
+    from faasml.runtime.secret_store import SecretStore
+
+    store = SecretStore(tmp_path, {})
+    store.create("openfaas-fn", "selector-keys", b"# rotated monthly\nkey-one\nkey-two\n")
+    provider = SimpleNamespace(secrets=store)
+    collector = DirectCallCollector(provider, GatewayMetrics(), None)  # type: ignore[arg-type]
+    guarded = SimpleNamespace(spec=SimpleNamespace(namespace="openfaas-fn",
+                                                   environment={"FAASML_API_KEYS_SECRET": "selector-keys"}))
+    open_selector = SimpleNamespace(spec=SimpleNamespace(namespace="openfaas-fn", environment={}))
+    assert collector._credentials(guarded) == [("Authorization", "Bearer key-one")]
+    assert collector._credentials(open_selector) == []
