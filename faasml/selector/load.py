@@ -14,6 +14,7 @@ A signal older than its bound is ignored and the profile values stand in for it.
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 import time
@@ -49,7 +50,7 @@ class LatencyWindow:
     filter).
     """
 
-    __slots__ = ("samples", "max_age_s", "service_ms", "rtt_ms", "last_at")
+    __slots__ = ("samples", "max_age_s", "service_ms", "rtt_ms", "last_at", "_computes", "_overheads")
 
     def __init__(self, size: int, max_age_s: float):
         self.samples: deque[tuple[float, float, float]] = deque(maxlen=size)
@@ -57,15 +58,28 @@ class LatencyWindow:
         self.service_ms: float | None = None
         self.rtt_ms: float | None = None
         self.last_at = float("-inf")
+        # The window's compute times and overheads kept sorted as samples come and go
+        # (every answer records one: re-sorting the window each time was a tenth of the
+        # selector's own work per request).
+        self._computes: list[float] = []
+        self._overheads: list[float] = []
 
     def record(self, now: float, compute_ms: float, overhead_ms: float) -> None:
+        if len(self.samples) == self.samples.maxlen:
+            self._forget(self.samples.popleft())
         self.samples.append((now, compute_ms, overhead_ms))
+        bisect.insort(self._computes, compute_ms)
+        bisect.insort(self._overheads, overhead_ms)
         while self.samples and now - self.samples[0][0] > self.max_age_s:
-            self.samples.popleft()
-        computes = sorted(s[1] for s in self.samples)
-        self.service_ms = computes[int(len(computes) * INTRINSIC_QUANTILE)]
-        self.rtt_ms = min(s[2] for s in self.samples)
+            self._forget(self.samples.popleft())
+        self.service_ms = self._computes[int(len(self._computes) * INTRINSIC_QUANTILE)]
+        self.rtt_ms = self._overheads[0]
         self.last_at = now
+
+    def _forget(self, sample: tuple[float, float, float]) -> None:
+        _, compute_ms, overhead_ms = sample
+        del self._computes[bisect.bisect_left(self._computes, compute_ms)]
+        del self._overheads[bisect.bisect_left(self._overheads, overhead_ms)]
 
     def fresh(self, now: float) -> bool:
         return now - self.last_at <= self.max_age_s
