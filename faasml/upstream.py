@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_HEAD_BYTES = 64 * 1024
-IDLE_CLOSE_S = 10.0  # below waitress's 120 s channel_timeout: we close idle sockets first
+# Below waitress's 120 s channel_timeout and aiohttp's 75 s keep-alive: a connection idle
+# longer is never reused (closed when next taken from the pool), so the far end never
+# closes one under a request of ours.
+IDLE_CLOSE_S = 10.0
 
 
 class UpstreamError(Exception):
@@ -148,15 +151,12 @@ class _Connection(asyncio.Protocol):
         self.parser: _ResponseParser | None = None
         self.waiter: asyncio.Future | None = None
         self.closed = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0  # loop time it went back to the pool
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, request: bytes, head_only: bool) -> asyncio.Future:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
         self.parser = _ResponseParser(head_only)
         self.waiter = asyncio.get_running_loop().create_future()
         assert self.transport is not None
@@ -185,8 +185,6 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
         self._fail(ConnectionLost(f"connection closed by the replica ({exc or 'EOF'})"))
 
     def _complete(self, response: UpstreamResponse) -> None:
@@ -196,8 +194,10 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
         if keep and not self.closed:
+            # A timestamp, not a timer: two timer operations per request cost more than
+            # the check when the connection is next taken (UpstreamPool._connection).
+            self.idle_since = asyncio.get_running_loop().time()
             self.pool.release(self)
-            self.idle_timer = asyncio.get_running_loop().call_later(IDLE_CLOSE_S, self.close)
         else:
             self.close()
 
@@ -243,11 +243,15 @@ class UpstreamPool:
 
     async def _connection(self, port: int) -> _Connection:
         idle = self._idle.get(port)
+        loop = asyncio.get_running_loop()
         while idle:
             connection = idle.pop()
-            if not connection.closed:
-                return connection
-        loop = asyncio.get_running_loop()
+            if connection.closed:
+                continue
+            if loop.time() - connection.idle_since > IDLE_CLOSE_S:
+                connection.close()
+                continue
+            return connection
         try:
             _, protocol = await asyncio.wait_for(loop.create_connection(
                 lambda: _Connection(self, port), self.host, port, ssl=self.tls,

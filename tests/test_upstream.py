@@ -100,3 +100,24 @@ def test_connect_failure_lost_connection_and_timeout_are_told_apart():
         silent.close()
         return outcomes
     assert asyncio.run(scenario()) == ["connect", "lost", "timeout"]
+
+
+def test_a_connection_idle_past_the_limit_is_closed_not_reused(monkeypatch):
+    from faasml import upstream
+
+    async def scenario():
+        seen: list[bytes] = []
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        server = await _serve([answer, answer, answer], seen)
+        pool = UpstreamPool()
+        await pool.request(_port(server), "GET", "/", [], b"", 5)
+        first = pool._idle[_port(server)][0]
+        await pool.request(_port(server), "GET", "/", [], b"", 5)
+        reused = pool._idle[_port(server)][0] is first
+        monkeypatch.setattr(upstream, "IDLE_CLOSE_S", -1.0)   # every idle one is now too old
+        await pool.request(_port(server), "GET", "/", [], b"", 5)
+        replaced = pool._idle[_port(server)][0] is not first and first.closed
+        pool.close()
+        server.close()
+        return reused, replaced
+    assert asyncio.run(scenario()) == (True, True)
