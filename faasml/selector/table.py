@@ -57,7 +57,10 @@ class CandidateTable:
         self.blocked_count = int(self.unavailable.sum())
         self._expires = [math.inf] * self.size
         self._next_expiry = math.inf
-        self._from_profile: set[int] = set()   # rows whose service time is a scaled profile
+        # Rows whose service time is a scaled profile -> the node-speed version it was
+        # scaled at: they are predicted again once the speeds move past it.
+        self._from_profile: dict[int, int] = {}
+        self._lagging = False   # some of them were scaled before the latest move
         self._open: OpenRows | None = None
         self._stamp = -1
         self._speed_version = -1
@@ -77,29 +80,30 @@ class CandidateTable:
                 stale.update(self._rows_of.get(key, ()))
             for node in nodes:
                 stale.update(self.rows_on_node.get(node, ()))
-            if speed_version != self._speed_version:
-                stale.update(self._from_profile)
+            if speed_version != self._speed_version or self._lagging:
+                stale.update(row for row, seen in self._from_profile.items() if seen != speed_version)
             if now >= self._next_expiry:
                 # A bound, only ever lowered by writes: rescan once it passes.
                 stale.update(row for row, until in enumerate(self._expires) if until <= now)
                 self._next_expiry = min((until for until in self._expires if until > now), default=math.inf)
-        self._stamp, self._speed_version = stamp, speed_version
+        self._stamp = stamp
         if stale:
             self._reread(sorted(stale), predictor, now)
+        # Rows predicted before the speeds moved during this sync keep the old scaling
+        # until the next decision, as in `LatencyPredictor.predict_all`.
+        self._speed_version = predictor.speed_version
+        self._lagging = self._speed_version != speed_version and any(
+            seen != self._speed_version for seen in self._from_profile.values())
 
     def _reread(self, rows: list[int], predictor: LatencyPredictor, now: float) -> None:
-        """Predict `rows` in order. Predicting an observed variant may move the node speeds;
-        the never-observed rows after it are then predicted again, as a pass over every
-        variant in order would (the ones before it catch up at the next decision)."""
-        pending, done = rows, 0
-        while done < len(pending):
-            row = pending[done]
-            done += 1
-            before = predictor.speed_version
+        """Predict `rows` in order. Node speeds that move meanwhile (an observed variant
+        predicted again) reach the never-observed rows at the next decision, as they do
+        in `LatencyPredictor.predict_all`."""
+        for row in rows:
             prediction, until = predictor.predict_until(self.variants[row], now)
             self._write(row, prediction, until)
-            if predictor.speed_version != before:
-                pending = pending[:done] + sorted(set(pending[done:]) | {r for r in self._from_profile if r > row})
+            if prediction.service_source == "profile":
+                self._from_profile[row] = predictor.speed_version
 
     def _write(self, row: int, p: Prediction, until: float) -> None:
         old = self.predictions[row]
@@ -107,10 +111,8 @@ class CandidateTable:
         self._expires[row] = until
         if until < self._next_expiry:
             self._next_expiry = until
-        if p.service_source == "profile":
-            self._from_profile.add(row)
-        else:
-            self._from_profile.discard(row)
+        if p.service_source != "profile":
+            self._from_profile.pop(row, None)
         self.total_ms[row] = p.total_ms
         self.floor_ms[row] = p.floor_ms
         self.idle_ms[row] = p.idle_ms
