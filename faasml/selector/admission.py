@@ -62,7 +62,7 @@ class DeadlineGuard:
 
     def active(self, now: float) -> bool:
         """Whether any budget holds now (most decisions: none, and no per-candidate check)."""
-        return any(budget.expires_at > now for budget in self._budgets.values())
+        return bool(self._budgets) and any(budget.expires_at > now for budget in self._budgets.values())
 
     def nodes(self, now: float) -> list[str]:
         """The nodes whose budget holds now."""

@@ -48,6 +48,9 @@ from faasml.selector.verdicts import admission_verdict, health_reason, limit_rea
 NO_ROOM = "no_room"
 # Tables kept (one per task and registry refresh); the oldest goes first.
 MAX_TABLES = 64
+# Below this many variants the candidate path is the quicker (numpy's calls cost
+# microseconds each; a few candidates cost less): `faasml bench selector` at 5 variants.
+TABLE_FROM = 16
 
 
 @dataclass
@@ -97,9 +100,9 @@ def _round(value: float) -> float:
 
 
 class Decider:
-    # False: every decision takes the candidate path (the reference the tests hold the
-    # table path to).
-    use_table = True
+    # Registries at least this large take the table path; the tests set it to 1 (always)
+    # and to infinity (never: the candidate path, the reference they hold the other to).
+    table_from: float = TABLE_FROM
 
     def __init__(self, predictor: LatencyPredictor, load: LoadTracker,
                  config: DecisionConfig | None = None, clock: Clock = time.monotonic):
@@ -127,7 +130,7 @@ class Decider:
         started = time.perf_counter()
         with self._lock:
             now = self.clock()
-            if request.variant or not variants or not self.use_table:
+            if request.variant or len(variants) < self.table_from:
                 decision = self._by_candidates(variants, request, policy, now, acquire)
             else:
                 decision = self._by_table(self._table(variants), request, policy, now, acquire)
@@ -274,10 +277,11 @@ class Decider:
             return table.open_rows(), False
         # 1. limits and 2. health. Written as "not (a < b)", as the passes test it.
         ok = ~table.unavailable
+        total_ms, floor_ms, idle_ms = table.latency_columns() if max_lat is not None else (None, None, None)
         if min_acc is not None:
             ok &= ~(table.accuracy < min_acc)
         if max_lat is not None:
-            ok &= ~(table.floor_ms > max_lat)
+            ok &= ~(floor_ms > max_lat)
         for key in seen.down:
             for row in table.rows_of(key):
                 ok[row] = False
@@ -285,12 +289,12 @@ class Decider:
         if acquire and max_lat is not None:
             if not ok.any():
                 return None, False
-            self._note_fast_lane(table, seen, ok, now, max_lat)
+            self._note_fast_lane(table, seen, ok, idle_ms, now, max_lat)
             noted = True
         # 3. admission: the request's own limit, the queue caps, the node budgets.
         ok &= ~table.blocked
         if max_lat is not None:
-            ok &= ~(table.total_ms > max_lat)
+            ok &= ~(total_ms > max_lat)
         if self.guard.active(now):
             for node in self.guard.nodes(now):
                 for row in table.rows_on_node.get(node, ()):
@@ -299,16 +303,16 @@ class Decider:
                         if reason is not None:
                             ok[row] = False
                             seen.guard_reasons[row] = reason
-        rows = np.flatnonzero(ok)
+        rows = ok.nonzero()[0]
         return (OpenRows.of(table, rows) if len(rows) else None), noted
 
-    def _note_fast_lane(self, table: CandidateTable, seen: Seen, healthy: np.ndarray, now: float,
-                        max_latency_ms: float) -> None:
+    def _note_fast_lane(self, table: CandidateTable, seen: Seen, healthy: np.ndarray, idle_ms: np.ndarray,
+                        now: float, max_latency_ms: float) -> None:
         """The node budget this request leaves (admission.py): on the node of the healthy
         variant fastest when idle, the first such in registry order as `min` takes it."""
-        placed = np.flatnonzero(healthy & table.placed)
+        placed = (healthy & table.placed).nonzero()[0]
         if len(placed):
-            fastest = int(placed[np.argmin(table.idle_ms[placed])])
+            fastest = int(placed[np.argmin(idle_ms[placed])])
             self.guard.note(now, max_latency_ms, [seen.candidate_unjudged(fastest)])
 
     def _rank_tradeoff(self, table: CandidateTable, seen: Seen, admitted: OpenRows,
@@ -318,9 +322,11 @@ class Decider:
         log_total = table.log_total if rows is None else table.log_total[rows]
         scores = seen.scores = policy.score_columns(seen.request.tradeoff, admitted.acc_shift, log_total,
                                                     admitted.acc_range, admitted.idle_range)
-        tied = np.flatnonzero(scores >= scores.max() - policy.tie_margin)
+        # (ndarray.max and np.flatnonzero are Python wrappers: microseconds each here.)
+        best = scores.argmax()
+        tied = (scores >= scores[best] - policy.tie_margin).nonzero()[0]
         if len(tied) < 2:
-            position = int(tied[0])
+            position = int(best)   # (also where a NaN score, from a NaN accuracy, ties nothing)
         else:
             # Best first, equal scores in registry order: a stable sort, as `sorted` is.
             tied = tied[np.argsort(-scores[tied], kind="stable")].tolist()

@@ -269,6 +269,8 @@ class LoadTracker:
         after it); O(changes), not O(variants). Releases that fell due count first."""
         if self._deferred:
             self._release_due()
+        if stamp == self._stamp:
+            return stamp, [], []   # nothing since (one int read; it only ever grows)
         with self._lock:
             return self._stamp, _newer(self._changed, stamp), _newer(self._changed_nodes, stamp)
 

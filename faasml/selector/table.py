@@ -42,19 +42,21 @@ class CandidateTable:
                 self.rows_on_node.setdefault(variant.node, []).append(row)
         # What the registry says, fixed for the table's life (a refresh makes new Variants).
         self.accuracy = np.array([v.accuracy for v in self.variants], dtype=float)
-        self.unavailable = np.array([v.available_replicas <= 0 for v in self.variants], dtype=bool)
+        self._unavailable = [v.available_replicas <= 0 for v in self.variants]
+        self.unavailable = np.array(self._unavailable, dtype=bool)
         self.placed = np.array([v.node is not None for v in self.variants], dtype=bool)
         # What the load says, one row rewritten per changed variant.
         self.predictions: list[Prediction] = []
-        self.total_ms = np.zeros(self.size)
-        self.floor_ms = np.zeros(self.size)
-        self.idle_ms = np.zeros(self.size)
+        # Only requests with a latency limit read these three: rows are copied in then.
+        self._limits = (np.zeros(self.size), np.zeros(self.size), np.zeros(self.size))
+        self._limits_behind: set[int] = set()
         self.log_idle = np.zeros(self.size)
         self.log_total = np.zeros(self.size)
         # Out of any request whatever it asks: no replica, saturated, or a queue over the
         # bound. Counted, so that the usual decision (none) needs no mask at all.
         self.blocked = self.unavailable.copy()
-        self.blocked_count = int(self.unavailable.sum())
+        self._blocked = list(self._unavailable)   # the same, for reads one row at a time
+        self.blocked_count = sum(self._unavailable)
         self._expires = [math.inf] * self.size
         self._next_expiry = math.inf
         # Rows whose service time is a scaled profile -> the node-speed version it was
@@ -113,19 +115,28 @@ class CandidateTable:
             self._next_expiry = until
         if p.service_source != "profile":
             self._from_profile.pop(row, None)
-        self.total_ms[row] = p.total_ms
-        self.floor_ms[row] = p.floor_ms
-        self.idle_ms[row] = p.idle_ms
+        self._limits_behind.add(row)
         self.log_total[row] = p.log_total_ms
         if old is None or old.log_idle_ms != p.log_idle_ms:
             self.log_idle[row] = p.log_idle_ms
             self._open = None
-        blocked = bool(self.unavailable[row]) or p.inflight >= self._max_queue_per_slot * p.slots \
+        blocked = self._unavailable[row] or p.inflight >= self._max_queue_per_slot * p.slots \
             or p.queue_ms > self._max_queue_ms
-        if blocked != self.blocked[row]:
-            self.blocked[row] = blocked
+        if blocked != self._blocked[row]:
+            self._blocked[row] = self.blocked[row] = blocked
             self.blocked_count += 1 if blocked else -1
             self._open = None
+
+    def latency_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(predicted, floor, idle) latency per row, for requests with a latency limit
+        (writing each changed row into numpy costs more than the rest of its update)."""
+        if self._limits_behind:
+            total, floor, idle = self._limits
+            for row in self._limits_behind:
+                p = self.predictions[row]
+                total[row], floor[row], idle[row] = p.total_ms, p.floor_ms, p.idle_ms
+            self._limits_behind.clear()
+        return self._limits
 
     def holds(self, variants: Sequence[Variant]) -> bool:
         """Whether `variants` are this table's, in order (the same objects, or equal ones:

@@ -4,6 +4,7 @@ registry, load, clock and requests, and must agree on every verdict, ranking, sc
 reason (hypothesis; `make fuzz` runs thousands of examples)."""
 from __future__ import annotations
 
+import math
 import random
 
 from hypothesis import given, settings, strategies as st
@@ -60,7 +61,7 @@ class World:
         self.clock = ScriptedClock()
         self.load = LoadTracker(clock=self.clock)
         self.decider = Decider(LatencyPredictor(self.load), self.load, clock=self.clock)
-        self.decider.use_table = use_table
+        self.decider.table_from = 1 if use_table else math.inf
         self.seed = seed
         self.policies: dict[str, object] = {}
 
