@@ -302,7 +302,7 @@ class Decider:
                         reason = self.guard.blocks(now, max_lat, seen.candidate_unjudged(row))
                         if reason is not None:
                             ok[row] = False
-                            seen.guard_reasons[row] = reason
+                            seen.kept_out(row, reason)
         rows = ok.nonzero()[0]
         return (OpenRows.of(table, rows) if len(rows) else None), noted
 
@@ -335,9 +335,4 @@ class Decider:
                                                     predictions[row_at(i)].total_ms))
         winner = position if rows is None else int(rows[position])
         seen.winner = (winner, position)
-
-        def order() -> list[int]:
-            by_score = np.argsort(-scores, kind="stable")
-            return (by_score if rows is None else rows[by_score]).tolist()
-
-        return Ranking(seen, winner, len(scores), order)
+        return Ranking(seen, winner)

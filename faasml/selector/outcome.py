@@ -8,7 +8,7 @@ table's rows, never this copy, so a late reader (explain, a test) sees this deci
 """
 from __future__ import annotations
 
-from typing import AbstractSet, Callable, Iterator, Sequence, overload
+from typing import AbstractSet, Iterator, Sequence, overload
 
 import numpy as np
 
@@ -32,13 +32,16 @@ class Seen:
         self.max_queue_per_slot = max_queue_per_slot
         self.max_queue_ms = max_queue_ms
         self.rows: np.ndarray | None = None       # the admitted rows, ascending; None: all
-        self.guard_reasons: dict[int, str] = {}   # rows kept out by the node budgets
+        self.guard_reasons: dict[int, str] | None = None   # rows kept out by the node budgets
         self.scores: np.ndarray | None = None     # by admitted position (tradeoff)
-        self._built: dict[int, Candidate] = {}
+        self._built: dict[int, Candidate] | None = None   # (dicts made on first use: most
+        # decisions build one candidate and keep no reason)
         self.winner: tuple[int, int] | None = None   # (row, position), known at ranking
 
     def candidate(self, row: int) -> Candidate:
         """The row's candidate, built once, with its score or the reason it is out."""
+        if self._built is None:
+            self._built = {}
         built = self._built.get(row)
         if built is None:
             built = self._built[row] = Candidate(self.variants[row], self.predictions[row])
@@ -48,6 +51,12 @@ class Seen:
             elif self.scores is not None:
                 built.score = float(self.scores[position])
         return built
+
+    def kept_out(self, row: int, reason: str) -> None:
+        """Record that the node budgets keep `row` out, and why."""
+        if self.guard_reasons is None:
+            self.guard_reasons = {}
+        self.guard_reasons[row] = reason
 
     def candidate_unjudged(self, row: int) -> Candidate:
         """A fresh candidate for the row, neither scored nor judged, not kept: for the
@@ -70,7 +79,7 @@ class Seen:
         return (limit_reason(c, request.min_accuracy, request.max_latency_ms)
                 or health_reason(c, self.down)
                 or (verdict[0] if verdict is not None else None)
-                or self.guard_reasons.get(row))
+                or (self.guard_reasons or {}).get(row))
 
 
 class CandidateList(Sequence[Candidate]):
@@ -102,18 +111,23 @@ class CandidateList(Sequence[Candidate]):
 
 class Ranking(Sequence[Candidate]):
     """The admitted candidates, best first: the winner at once, the order behind it (a
-    full sort) only when something reads past the first."""
+    full sort of the scores) only when something reads past the first."""
 
-    def __init__(self, seen: Seen, winner: int, count: int, order: Callable[[], list[int]]):
+    def __init__(self, seen: Seen, winner: int):
+        assert seen.scores is not None
         self._seen = seen
         self._winner = winner
-        self._count = count
-        self._order = order          # every admitted row, best first, winner included
+        self._count = len(seen.scores)
         self._rows: list[int] | None = None
 
     def _ranked_rows(self) -> list[int]:
         if self._rows is None:
-            self._rows = [self._winner] + [row for row in self._order() if row != self._winner]
+            # Best first, equal scores in registry order (stable, as `sorted` is); the
+            # winner of a near tie moved to the front.
+            by_score = np.argsort(-self._seen.scores, kind="stable")
+            rows = self._seen.rows
+            order = (by_score if rows is None else rows[by_score]).tolist()
+            self._rows = [self._winner] + [row for row in order if row != self._winner]
         return self._rows
 
     def __len__(self) -> int:
