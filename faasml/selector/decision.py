@@ -261,8 +261,7 @@ class Decider:
         if isinstance(policy, TradeoffPolicy):
             ranked: Sequence[Candidate] = self._rank_tradeoff(table, seen, admitted, policy)
         else:
-            everyone = range(table.size) if admitted.rows is None else admitted.rows.tolist()
-            ranked = policy.rank([seen.candidate(row) for row in everyone], request)
+            ranked = policy.rank(seen.admitted_candidates(), request)
         return Decision(ranked, CandidateList(seen), policy.name)
 
     def _admit_rows(self, table: CandidateTable, seen: Seen, now: float,

@@ -52,6 +52,14 @@ class Seen:
                 built.score = float(self.scores[position])
         return built
 
+    def admitted_candidates(self) -> list[Candidate]:
+        """A candidate for every admitted row, in registry order (for a policy that ranks
+        candidates itself), built in one go: no row needs looking up."""
+        rows = range(len(self.variants)) if self.rows is None else self.rows.tolist()
+        built = [Candidate(self.variants[row], self.predictions[row]) for row in rows]
+        self._built = dict(zip(rows, built))
+        return built
+
     def kept_out(self, row: int, reason: str) -> None:
         """Record that the node budgets keep `row` out, and why."""
         if self.guard_reasons is None:
