@@ -327,11 +327,22 @@ class Decider:
         if len(tied) < 2:
             position = int(best)   # (also where a NaN score, from a NaN accuracy, ties nothing)
         else:
-            # Best first, equal scores in registry order: a stable sort, as `sorted` is.
-            tied = tied[np.argsort(-scores[tied], kind="stable")].tolist()
-            predictions, row_at = seen.predictions, (lambda i: i) if rows is None else rows.item
-            position = policy.pick(tied, lambda i: (predictions[row_at(i)].utilization,
-                                                    predictions[row_at(i)].total_ms))
+            position = self._draw_near_tie(policy, seen, rows, scores, tied)
         winner = position if rows is None else int(rows[position])
         seen.winner = (winner, position)
         return Ranking(seen, winner)
+
+    @staticmethod
+    def _draw_near_tie(policy: TradeoffPolicy, seen: Seen, rows: np.ndarray | None, scores: np.ndarray,
+                       tied: np.ndarray) -> int:
+        """The near-tie draw of `TradeoffPolicy.rank` among the tied positions: the same
+        list (best first, equal scores in registry order, as its stable `sorted` leaves
+        them), so the same `random` call picks the same two. A few, so in Python: each
+        numpy call costs more than sorting them."""
+        positions, tied_scores = tied.tolist(), scores[tied].tolist()
+        order = sorted(range(len(positions)), key=lambda i: -tied_scores[i])
+        as_rows = positions if rows is None else rows[tied].tolist()
+        predictions = seen.predictions
+        winner = policy.pick([as_rows[i] for i in order],
+                             lambda row: (predictions[row].utilization, predictions[row].total_ms))
+        return positions[as_rows.index(winner)]
