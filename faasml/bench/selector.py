@@ -1,8 +1,10 @@
 """`faasml bench selector`: decision time by registry size, and the selector hop's added
 latency over calling the chosen executor through the gateway directly, side by side.
 
-Decision time: the real decide step (predict every candidate, limits, policy, in-flight
-taken) over generated variants with scripted load, for 5, 50 and 500 variants.
+Decision time: the real decide step (predict, limits, policy, in-flight taken) over
+generated variants with scripted load, for 5, 50 and 500 variants; beside it, in the same
+run, the same decisions forced down the candidate path (a Candidate per variant, every
+pass in Python: decision.py), the baseline the table path is measured against.
 Hop: one `faasml up` runs a trivial executor, the reference lite0-int8 variant (when
 `models/` is built) and the selector; sequential keep-alive requests alternate between
 `/function/<variant>` and `/function/selector?task=...`, so both sides share the moment.
@@ -60,10 +62,14 @@ def synthetic_variants(count: int, rng: random.Random) -> list[Variant]:
                     available_replicas=rng.choice((1, 2)), key=f"v{i}") for i in range(count)]
 
 
-def decision_times_us(count: int, policy_name: str, settings: BenchSettings) -> list[float]:
+def decision_times_us(count: int, policy_name: str, settings: BenchSettings,
+                      table_from: float | None = None) -> list[float]:
+    """`table_from`: the decider's threshold (math.inf: the candidate path always)."""
     rng = random.Random(settings.seed)
     load = LoadTracker()
     decider = Decider(LatencyPredictor(load), load)
+    if table_from is not None:
+        decider.table_from = table_from
     variants = synthetic_variants(count, rng)
     for variant in variants[::2]:  # half have fresh observations, a third some load
         load.observe(variant.id, variant.profile_latency_ms * 1.1, variant.profile_latency_ms)
@@ -78,10 +84,10 @@ def decision_times_us(count: int, policy_name: str, settings: BenchSettings) -> 
     return times
 
 
-def _figures(size: int, policy: str, settings: BenchSettings) -> dict[str, Any]:
+def _figures(size: int, policy: str, settings: BenchSettings, table_from: float | None = None) -> dict[str, Any]:
     """p50 and p99 per round; the median round is reported, with the spread, because on a
     shared machine one preempted round would otherwise stand for the whole run."""
-    rounds = [decision_times_us(size, policy, settings) for _ in range(settings.rounds)]
+    rounds = [decision_times_us(size, policy, settings, table_from) for _ in range(settings.rounds)]
     p50s = sorted(percentile(times, 50) for times in rounds)
     p99s = sorted(percentile(times, 99) for times in rounds)
     return {"p50_us": statistics.median(p50s), "p99_us": statistics.median(p99s),
@@ -91,9 +97,12 @@ def _figures(size: int, policy: str, settings: BenchSettings) -> dict[str, Any]:
 
 def bench_decisions(settings: BenchSettings) -> dict[str, Any]:
     gc.freeze()  # as functions/selector/handler.py does once the service is up
-    by_size = {size: _figures(size, "tradeoff", settings) for size in settings.sizes}
+    by_size, baseline = {}, {}
+    for size in settings.sizes:  # each size's baseline right after it: the same moment
+        by_size[size] = _figures(size, "tradeoff", settings)
+        baseline[size] = _figures(size, "tradeoff", settings, table_from=math.inf)
     at_50 = {name: _figures(50, name, settings) for name in POLICIES}
-    return {"tradeoff_by_size": by_size, "policies_at_50": at_50}
+    return {"tradeoff_by_size": by_size, "candidate_path_by_size": baseline, "policies_at_50": at_50}
 
 
 def _timed_post(connection: http.client.HTTPConnection, path: str, body: bytes,
@@ -197,11 +206,15 @@ def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
                        json_out: Path | None = None) -> int:
     decisions = bench_decisions(settings)
     print(f"decision time (policy tradeoff; predict + limits + rank + take in-flight); median of "
-          f"{settings.rounds} rounds of {settings.decisions} decisions, p99 range over rounds")
-    print(f"  {'variants':>8} {'p50 µs':>9} {'p99 µs':>9}  {'p99 range':>17}")
+          f"{settings.rounds} rounds of {settings.decisions} decisions, p99 range over rounds; "
+          f"beside it the candidate path (every variant in Python), run right after")
+    print(f"  {'variants':>8} {'p50 µs':>9} {'p99 µs':>9}  {'p99 range':>17}  {'candidate path p50':>18} {'p99':>8}"
+          f" {'p99 ratio':>9}")
     for size, figures in decisions["tradeoff_by_size"].items():
         low, high = figures["p99_us_range"]
-        print(f"  {size:>8} {figures['p50_us']:>9.1f} {figures['p99_us']:>9.1f}  {low:>7.1f} – {high:<7.1f}")
+        base = decisions["candidate_path_by_size"][size]
+        print(f"  {size:>8} {figures['p50_us']:>9.1f} {figures['p99_us']:>9.1f}  {low:>7.1f} – {high:<7.1f}"
+              f"  {base['p50_us']:>18.1f} {base['p99_us']:>8.1f} {figures['p99_us'] / base['p99_us']:>9.2f}")
     print("decision time at 50 variants, by policy")
     for name, figures in decisions["policies_at_50"].items():
         low, high = figures["p99_us_range"]

@@ -62,7 +62,11 @@ class DeadlineGuard:
 
     def active(self, now: float) -> bool:
         """Whether any budget holds now (most decisions: none, and no per-candidate check)."""
-        return any(budget.expires_at > now for budget in self._budgets.values())
+        return bool(self._budgets) and any(budget.expires_at > now for budget in self._budgets.values())
+
+    def nodes(self, now: float) -> list[str]:
+        """The nodes whose budget holds now."""
+        return [node for node, budget in self._budgets.items() if budget.expires_at > now]
 
     def blocks(self, now: float, max_latency_ms: float | None, candidate: Candidate) -> str | None:
         """Why `candidate` may not take a request with this limit, or None."""

@@ -102,6 +102,16 @@ class LoadConfig:
     cooldown_s: float = 2.0           # a variant that failed is skipped this long
 
 
+def _newer(log: dict[str, int], stamp: int) -> list[str]:
+    """The keys of a change log (key -> stamp, oldest first) changed after `stamp`."""
+    keys = []
+    for key, at in reversed(log.items()):
+        if at <= stamp:
+            break
+        keys.append(key)
+    return keys
+
+
 class LoadTracker:
     """Thread-safe per-variant load state; every method is O(1) in the number of variants."""
 
@@ -126,6 +136,13 @@ class LoadTracker:
         # recomputes only the variants whose load changed since the last one.
         self._versions: dict[str, int] = {}
         self._node_versions: dict[str, int] = {}
+        # The same changes as a log, for a decider that keeps a table of predictions: a
+        # stamp that moves at every change, and each key's (node's) latest stamp, oldest
+        # first (a change moves the key to the end), so "what changed since stamp S" reads
+        # only the changed keys from the end instead of every variant's counter.
+        self._stamp = 0
+        self._changed: dict[str, int] = {}
+        self._changed_nodes: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # -- own in-flight -------------------------------------------------------------
@@ -137,7 +154,7 @@ class LoadTracker:
         last known placement."""
         with self._lock:
             self._inflight[key] = self._inflight.get(key, 0) + 1
-            self._versions[key] = self._versions.get(key, 0) + 1
+            self._bump(key)
             if node is not None and work_ms is not None:
                 self._placement[key] = Placed(node, weight, work_ms)
             placed = self._placement.get(key)
@@ -168,7 +185,7 @@ class LoadTracker:
     def _release_now(self, key: str) -> None:
         with self._lock:
             self._inflight[key] = max(0, self._inflight.get(key, 0) - 1)
-            self._versions[key] = self._versions.get(key, 0) + 1
+            self._bump(key)
             pending = self._inflight_work.get(key)
             if pending:
                 placed = pending.popleft()
@@ -181,8 +198,18 @@ class LoadTracker:
             self._release_due()
         return self._inflight.get(key, 0)
 
+    def _bump(self, key: str) -> None:
+        """Record a change of `key`'s signals (under the lock)."""
+        self._versions[key] = self._versions.get(key, 0) + 1
+        self._stamp += 1
+        self._changed.pop(key, None)
+        self._changed[key] = self._stamp
+
     def _add_work(self, placed: "Placed", work_ms: float) -> None:
         self._node_versions[placed.node] = self._node_versions.get(placed.node, 0) + 1
+        self._stamp += 1
+        self._changed_nodes.pop(placed.node, None)
+        self._changed_nodes[placed.node] = self._stamp
         by_weight = self._node_work.setdefault(placed.node, {})
         by_weight[placed.weight] = max(0.0, by_weight.get(placed.weight, 0.0) + work_ms)
 
@@ -209,7 +236,7 @@ class LoadTracker:
                 key, LatencyWindow(self.config.window_size, self.config.observed_max_age_s))
         with self._lock:
             window.record(self.clock(), compute, max(0.0, wall_ms - compute))
-            self._versions[key] = self._versions.get(key, 0) + 1
+            self._bump(key)
 
     def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
         """(service_ms, its sample count, rtt_ms, own in-flight, gateway load) in one call:
@@ -233,9 +260,10 @@ class LoadTracker:
     # -- gateway metrics -----------------------------------------------------------
     def update_gateway(self, loads: Iterable[tuple[str, GatewayLoad]]) -> None:
         """Replace gateway snapshots (keyed by variant key)."""
-        for key, load in loads:
-            self._gateway[key] = load
-            self._versions[key] = self._versions.get(key, 0) + 1
+        with self._lock:
+            for key, load in loads:
+                self._gateway[key] = load
+                self._bump(key)
 
     def versions(self, key: str, node: str | None) -> tuple[int, int]:
         """(the variant's, its node's) change counters; releases that fell due count first."""
@@ -249,6 +277,16 @@ class LoadTracker:
         if self._deferred:
             self._release_due()
         return self._versions, self._node_versions
+
+    def changes_since(self, stamp: int) -> tuple[int, list[str], list[str]]:
+        """(the stamp now, the keys changed after `stamp`, the nodes whose work changed
+        after it); O(changes), not O(variants). Releases that fell due count first."""
+        if self._deferred:
+            self._release_due()
+        if stamp == self._stamp:
+            return stamp, [], []   # nothing since (one int read; it only ever grows)
+        with self._lock:
+            return self._stamp, _newer(self._changed, stamp), _newer(self._changed_nodes, stamp)
 
     def valid_until(self, key: str, now: float) -> float:
         """When the variant's signals, as `signals` reads them at `now`, age out on their own:

@@ -12,7 +12,9 @@ import itertools
 import math
 import random
 import threading
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence, TypeVar
+
+import numpy as np
 
 from faasml.selector.candidate import Candidate
 from faasml.selector.params import SelectionRequest
@@ -22,6 +24,7 @@ from faasml.selector.params import SelectionRequest
 # 10x gap, and 0.1 points of accuracy as much as 10.
 ACCURACY_RANGE_FLOOR = 0.01
 LOG_LATENCY_RANGE_FLOOR = math.log(2.0)
+T = TypeVar("T")
 # The origin prototype's latency buckets (ms); docs/architecture.md, "Selection model".
 ORIGIN_BUCKETS_MS = (10, 30, 60, 90, 150, 240, 390, 630, 1020)
 
@@ -72,22 +75,39 @@ class TradeoffPolicy(Policy):
                 idle_low = idle
             elif idle > idle_high:
                 idle_high = idle
-        accuracy_weight = weight / max(acc_high - acc_low, ACCURACY_RANGE_FLOOR)
-        speed_weight = (1.0 - weight) / max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR)
+        accuracy_weight, speed_weight = self.weights(weight, acc_low, acc_high, idle_low, idle_high)
         for candidate in candidates:
             candidate.score = (accuracy_weight * (candidate.variant.accuracy - acc_low)
                                + speed_weight * (idle_high - candidate.prediction.log_total_ms))
         ranked = sorted(candidates, key=_score, reverse=True)
         return self._break_near_tie(ranked)
 
+    @staticmethod
+    def weights(weight: float, acc_low: float, acc_high: float, idle_low: float,
+                idle_high: float) -> tuple[float, float]:
+        """(per point of accuracy, per unit of log latency) for these ranges."""
+        return (weight / max(acc_high - acc_low, ACCURACY_RANGE_FLOOR),
+                (1.0 - weight) / max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR))
+
+    def score_columns(self, weight: float, acc_shift: np.ndarray, log_total: np.ndarray,
+                      acc_range: tuple[float, float], idle_range: tuple[float, float]) -> np.ndarray:
+        """`rank`'s scores for columns (the decider's table): `acc_shift` is accuracy minus
+        the lowest accuracy. The same operations in the same order, so the same floats."""
+        accuracy_weight, speed_weight = self.weights(weight, *acc_range, *idle_range)
+        return accuracy_weight * acc_shift + speed_weight * (idle_range[1] - log_total)
+
     def _break_near_tie(self, ranked: list[Candidate]) -> list[Candidate]:
         best = ranked[0].score
         tied = [c for c in ranked if c.score >= best - self.tie_margin]
         if len(tied) < 2:
             return ranked
-        first, second = self.rng.sample(tied, 2)
-        winner = min((first, second), key=lambda c: (c.prediction.utilization, c.prediction.total_ms))
+        winner = self.pick(tied, lambda c: (c.prediction.utilization, c.prediction.total_ms))
         return [winner] + [c for c in ranked if c is not winner]
+
+    def pick(self, tied: list[T], load: Callable[[T], tuple[float, float]]) -> T:
+        """Of the near-tied (best first), the less loaded of two taken at random."""
+        first, second = self.rng.sample(tied, 2)
+        return min((first, second), key=load)
 
 
 class MostAccuratePolicy(Policy):

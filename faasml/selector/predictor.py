@@ -113,6 +113,11 @@ class LatencyPredictor:
     def predict(self, variant: Variant, now: float) -> Prediction:
         """The prediction for `variant` now; the one computed before while neither its
         load, its node's work nor (for a never-observed variant) the node speeds moved."""
+        return self.predict_until(variant, now)[0]
+
+    def predict_until(self, variant: Variant, now: float) -> tuple[Prediction, float]:
+        """`predict`, with the clock time at which its signals age out on their own (a
+        table of predictions recomputes the variant then even if nothing else moved)."""
         key = variant.id
         own, node = self.load.versions(key, variant.node)
         cached = self._cache.get(key)
@@ -120,14 +125,19 @@ class LatencyPredictor:
             versions = cached[1]
             if versions[0] == own and versions[1] == node and (
                     versions[2] < 0 or versions[2] == self._speed_version):
-                return cached[3]
+                return cached[3], cached[2]
         speed_version = self._speed_version
         prediction = self._compute(variant, now)
         # A prediction from measurements does not depend on the node speeds (-1).
         uses_speed = prediction.service_source == "profile"
-        self._cache[key] = (variant, (own, node, speed_version if uses_speed else -1),
-                            self.load.valid_until(key, now), prediction)
-        return prediction
+        until = self.load.valid_until(key, now)
+        self._cache[key] = (variant, (own, node, speed_version if uses_speed else -1), until, prediction)
+        return prediction, until
+
+    @property
+    def speed_version(self) -> int:
+        """Moves whenever a node-speed ratio changes: predictions from profiles may change."""
+        return self._speed_version
 
     def predict_all(self, variants: Sequence[Variant], now: float) -> list[Prediction]:
         """`predict` for each variant, in order: the decision's hot loop, with the cache
