@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Sequence
 
 from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
@@ -278,7 +278,7 @@ class SelectorService:
             raise forwarded.error
         return self._respond(task, decision, forwarded)
 
-    def _decide(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
+    def _decide(self, selection: SelectionRequest, policy: Policy, variants: Sequence[Variant],
                 task: str, arrived: float) -> Generator[Any, Any, Decision]:
         decision = self.decider.evaluate(variants, selection, policy, acquire=True)
         if decision.error is not None and decision.error.status == 503 \
@@ -306,7 +306,7 @@ class SelectorService:
     def _held(decision: Decision) -> bool:
         return decision.error is not None and decision.error.code == NO_ROOM
 
-    def _hold(self, selection: SelectionRequest, policy: Policy, variants: list[Variant],
+    def _hold(self, selection: SelectionRequest, policy: Policy, variants: Sequence[Variant],
               arrived: float) -> "_Hold":
         """Every candidate's node is full or kept for tighter deadlines: wait here for
         room (holding.py) rather than in an executor's queue or shed at once, within the
@@ -332,7 +332,7 @@ class SelectorService:
         else:
             self.metrics.count(FAILED, task=task, code=error.code)
 
-    def _variants_for(self, selection: SelectionRequest) -> tuple[list[Variant], str]:
+    def _variants_for(self, selection: SelectionRequest) -> tuple[Sequence[Variant], str]:
         snapshot = self.registry.snapshot
         if selection.variant:
             variant = snapshot.by_key.get(selection.variant)
@@ -352,7 +352,7 @@ class SelectorService:
             self.refresher.wake()
             raise NotFound(f"unknown task {selection.task!r}", code="unknown_task",
                            details={"known_tasks": snapshot.tasks})
-        return list(variants), selection.task
+        return variants, selection.task   # the snapshot's tuple: the decider's table knows it by identity
 
     def _policy(self, selection: SelectionRequest) -> Policy:
         name = selection.policy or self.config.policy

@@ -141,7 +141,8 @@ class CandidateTable:
     def holds(self, variants: Sequence[Variant]) -> bool:
         """Whether `variants` are this table's, in order (the same objects, or equal ones:
         a comparison that stops at the first that differs, quick for identical ones)."""
-        return variants == (self._as_list if isinstance(variants, list) else self.variants)
+        return variants is self.variants or variants == (
+            self._as_list if isinstance(variants, list) else self.variants)
 
     def rows_of(self, key: str) -> list[int]:
         return self._rows_of.get(key, [])
