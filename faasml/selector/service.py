@@ -366,14 +366,15 @@ class SelectorService:
         answered = forwarded.candidate
         self.metrics.count(DECISIONS, task=task, variant=answered.key, policy=decision.policy)
         upstream = forwarded.upstream.headers
-        headers = Headers.end_to_end((name, upstream[name]) for name in upstream)
-        headers.update({
-            "X-Faasml-Variant": answered.key,
-            "X-Faasml-Predicted-Latency-Ms": f"{answered.prediction.total_ms:.3f}",
-            "X-Faasml-Accuracy": f"{answered.variant.accuracy:g}",
-            "X-Faasml-Attempts": str(len(forwarded.attempts)),
-            "X-Faasml-Policy": decision.policy,
-        })
+        # Ours (the event loop's client) already hold one value per name; urllib3's map
+        # joins a repeated header's values when read by name.
+        pairs = upstream.items() if isinstance(upstream, Headers) else ((n, upstream[n]) for n in upstream)
+        headers = Headers.end_to_end(pairs)
+        headers["X-Faasml-Variant"] = answered.key
+        headers["X-Faasml-Predicted-Latency-Ms"] = f"{answered.prediction.total_ms:.3f}"
+        headers["X-Faasml-Accuracy"] = f"{answered.variant.accuracy:g}"
+        headers["X-Faasml-Attempts"] = str(len(forwarded.attempts))
+        headers["X-Faasml-Policy"] = decision.policy
         if decision.held_s:
             headers["X-Faasml-Held-Ms"] = f"{decision.held_s * 1000.0:.1f}"
         return Response(forwarded.upstream.status, forwarded.upstream.body, headers)
