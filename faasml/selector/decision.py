@@ -69,21 +69,6 @@ class DecisionConfig:
 
 
 @dataclass
-class DecisionConfig:
-    # A variant with more than this many requests per slot waiting is saturated: beyond
-    # it, queueing only adds latency, and shedding (429) lets clients back off.
-    max_queue_per_slot: float = 16.0
-    # A request is not sent where it would queue longer than this (milliseconds of
-    # predicted waiting): it waits in the selector for room instead, newest first, so
-    # executor queues stay short and what is dispatched is still likely to be in time.
-    max_queue_ms: float = 100.0
-    # How long a tight-deadline request's node budgets outlive it, and the share of a
-    # budget that looser work may fill (the rest absorbs prediction error).
-    protect_hold_s: float = 5.0
-    protect_margin: float = 0.8
-
-
-@dataclass
 class Decision:
     # Sequences, not always lists: the table path builds candidates as they are read.
     ranked: Sequence[Candidate]             # eligible candidates, best first
