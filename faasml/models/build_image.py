@@ -8,7 +8,7 @@ import numpy as np
 
 from faasml.models.accuracy import efficientnet_published, image_accuracy
 from faasml.models.calibration import calibration_feeds, calibration_files, calibration_source
-from faasml.models.card import ImagePreprocessing, ModelCard, card_path_for, stamp_file
+from faasml.models.card import ImagePreprocessing, ModelCard, card_path_for, load_card, stamp_file
 from faasml.models.export import IMAGE_INPUT, IMAGE_OUTPUT, export_image_classifier, exporter_source
 from faasml.models.imagenet import imagenet_labels
 from faasml.models.progress import Progress
@@ -83,5 +83,6 @@ def build_image_int8(variant: Variant, out: Path, progress: Progress,
         "top1_agreement_with_fp32_on_calibration_photos": agreement},
         "quantized_from": {"variant": base.name, "sha256": base.sha256}}
     source.pop("export_check", None)
-    # int8 is fed exactly what fp32 is: same preprocessing block
-    return _finish(_card(variant, fp32.card.image, source), out, measured)
+    # int8 is fed exactly what fp32 is: the base card's own preprocessing block (not the
+    # Pillow override the calibration loaded it with)
+    return _finish(_card(variant, load_card(base_path).image, source), out, measured)

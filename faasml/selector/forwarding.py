@@ -225,7 +225,10 @@ class Forwarder:
         summary = "; ".join(f"{a['variant']}: {a['outcome']}" for a in tried) or "no attempt fitted the deadline"
         details = {"attempts": tried}
         headers = {"X-Faasml-Attempts": str(len(attempts))}
-        if time.monotonic() >= deadline:
+        # An attempt that timed out was given the whole remaining deadline (a stall bound
+        # ends as STALLED): the deadline has passed even when the event loop's timer
+        # (libuv's millisecond clock) fired a moment before time.monotonic() got there.
+        if time.monotonic() >= deadline or (attempts and attempts[-1].outcome is Outcome.TIMEOUT):
             return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
                                   code="deadline_exceeded", details=details, headers=headers)
         if last is not None and all(a.status == 429 for a in attempts):

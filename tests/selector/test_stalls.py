@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from faasml.selector import refresher
+from faasml.selector.forwarding import Attempt, Forwarder, Outcome
+from faasml.selector.load import LoadTracker
 from faasml.selector.stalls import StallBound
 
 from .conftest import TASK, body, get, make_service, post
@@ -141,3 +143,14 @@ def test_a_request_that_finds_a_replica_ready_since_is_served_after_one_listing(
         assert response.status == 200, body(response)
     finally:
         selector.stop()
+
+
+def test_an_attempt_that_timed_out_on_the_deadline_is_a_504_even_if_the_clock_lags():
+    """The event loop's timer (libuv's millisecond clock) may fire a moment before
+    time.monotonic() reaches the deadline: the verdict is still 'deadline passed'."""
+    forwarder = Forwarder({}, LoadTracker())
+    early = time.monotonic() + 0.002   # the deadline, 2 ms ahead of the clock
+    error = forwarder._exhausted([Attempt("stuck", Outcome.TIMEOUT, 399.0)], None, early)
+    assert error.status == 504 and error.code == "deadline_exceeded"
+    stalled = forwarder._exhausted([Attempt("stuck", Outcome.STALLED, 300.0)], None, early)
+    assert stalled.status == 503   # a stall bound is not the deadline
