@@ -14,6 +14,11 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Labels = Sequence[tuple[str, str]]
 
 
+# prometheus.DefBuckets (seconds): the OpenFaaS gateway's `gateway_functions_seconds` uses
+# them, and so do the series merged into it (the selector's direct calls).
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class Histogram:
     def __init__(self, bounds: Sequence[float]):
         self.bounds = tuple(bounds)                    # upper bounds, ascending, without +Inf

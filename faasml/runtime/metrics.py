@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from faasml.prometheus import Histogram, Labels, family, histogram_family, render
+from faasml.prometheus import DEFAULT_BUCKETS, Histogram, Labels, family, histogram_family, render
 
-# prometheus.DefBuckets, which the gateway's `gateway_functions_seconds` uses.
-DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass

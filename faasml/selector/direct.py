@@ -27,14 +27,12 @@ from __future__ import annotations
 import itertools
 import threading
 
-from faasml.prometheus import Histogram, family, histogram_family, render
+from faasml.prometheus import DEFAULT_BUCKETS, Histogram, family, histogram_family, render
 from faasml.selector.variant import Variant
 
 DIRECT_MODES = ("auto", "off")
 STARTED = "faasml_selector_direct_started_total"
 SECONDS = "faasml_selector_direct_seconds"
-# prometheus.DefBuckets, as the gateway's `gateway_functions_seconds`: merged bucket by bucket.
-GATEWAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def check_url_template(raw: str) -> str:
@@ -86,7 +84,7 @@ class DirectCallMetrics:
         with self._lock:
             histogram = self._seconds.get(key)
             if histogram is None:
-                histogram = self._seconds[key] = Histogram(GATEWAY_BUCKETS)
+                histogram = self._seconds[key] = Histogram(DEFAULT_BUCKETS)  # the gateway's: merged bucket by bucket
             histogram.observe(seconds)
 
     def render(self) -> str:

@@ -16,6 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 import urllib3
 
 
+def function_path(name: str, namespace: str | None) -> str:
+    """A function's path on its gateway: /function/<name>[.<namespace>]."""
+    return f"/function/{name}.{namespace}" if namespace else f"/function/{name}"
+
+
 class GatewayUnavailable(Exception):
     """The gateway could not be reached or answered something unusable."""
 
@@ -104,8 +109,7 @@ class GatewayClient:
     def probe(self, name: str, namespace: str | None, subpath: str, timeout_s: float) -> int:
         """GET /function/<name>[.<namespace>]<subpath>: the status it answers (is it alive?);
         urllib3 errors propagate."""
-        path = f"/function/{name}.{namespace}" if namespace else f"/function/{name}"
-        response = self.pool.urlopen("GET", self._path(path + subpath), timeout=timeout_s,
+        response = self.pool.urlopen("GET", self._path(function_path(name, namespace) + subpath), timeout=timeout_s,
                                      retries=False, redirect=False)
         return response.status
 
@@ -113,8 +117,7 @@ class GatewayClient:
                query: str, timeout_s: float) -> Upstream:
         """POST to /function/<name>[.<namespace>]; urllib3 errors propagate (the forwarder
         decides what a failure means)."""
-        path = f"/function/{name}.{namespace}" if namespace else f"/function/{name}"
-        url = self._path(path) + (f"?{query}" if query else "")
+        url = self._path(function_path(name, namespace)) + (f"?{query}" if query else "")
         timeout = urllib3.Timeout(connect=min(self.connect_timeout_s, timeout_s), read=timeout_s)
         started = time.perf_counter()
         response = self.pool.urlopen("POST", url, body=body, headers=headers, timeout=timeout,

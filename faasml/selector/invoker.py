@@ -21,7 +21,7 @@ from typing import Callable
 from faasml.http import Headers
 from faasml.selector.direct import DirectCallMetrics, DirectRoutes
 from faasml.selector.forwarding import Call, CallFailed, CallResult, Outcome
-from faasml.selector.gateway_client import Upstream
+from faasml.selector.gateway_client import Upstream, function_path
 from faasml.upstream import ConnectFailed, ConnectionLost, UpstreamPool
 
 
@@ -73,9 +73,7 @@ class AsyncInvoker:
             except ConnectFailed:
                 self.on_stale_address()  # re-list: the replica has moved
         target, pool = self._pool(variant.gateway)
-        path = f"/function/{variant.name}.{variant.namespace}" if variant.namespace \
-            else f"/function/{variant.name}"
-        url = target.prefix + path + (f"?{call.query}" if call.query else "")
+        url = target.prefix + function_path(variant.name, variant.namespace) + (f"?{call.query}" if call.query else "")
         try:
             response = await pool.request(target.port, "POST", url, list(call.headers.items()),
                                           call.body, call.timeout_s)
