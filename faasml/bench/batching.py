@@ -46,6 +46,7 @@ class BatchingBenchSettings:
     low_load_requests: int = 60   # per mode
     cpus: int = 1
     threads: int = 1              # ONNX Runtime intra-op threads, as the stack runs them
+    provider: str = "cpu"         # cuda: a GPU variant, where a batch costs little more than one
 
 
 def _request(task: str) -> Request:
@@ -57,7 +58,8 @@ def _request(task: str) -> Request:
 def _services(card: Path, settings: BatchingBenchSettings) -> dict[str, Callable[[Request], Response]]:
     def service(batch_max: int) -> ExecutorService:
         loaded = ExecutorService(ExecutorConfig(model=str(card), intra_op_threads=settings.threads,
-                                                batch_max=batch_max, batch_wait_ms=settings.wait_ms))
+                                                provider=settings.provider, batch_max=batch_max,
+                                                batch_wait_ms=settings.wait_ms))
         loaded.load()
         if loaded.variant is None:
             raise SystemExit(f"{card}: {loaded.load_error.message}")
@@ -122,7 +124,7 @@ def run(models: str, settings: BatchingBenchSettings) -> list[dict[str, Any]]:
         os.sched_setaffinity(0, allowed)  # threads started later inherit it
     print(f"micro-batching: max batch {settings.max_batch}, wait {settings.wait_ms:g} ms, "
           f"{settings.clients} clients, {settings.rounds} rounds x {settings.seconds:g} s, "
-          f"{settings.cpus or 'all'} CPU(s), intra-op threads {settings.threads}")
+          f"{settings.cpus or 'all'} CPU(s), intra-op threads {settings.threads}, provider {settings.provider}")
     header = (f"{'variant':<24}{'serial r/s':>11}{'concur r/s':>11}{'batched r/s':>12}{'x serial':>9}"
               f"{'x concur':>9}{'low p50 serial':>15}{'batched':>9}{'added':>7}")
     print(header)

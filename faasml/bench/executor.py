@@ -41,11 +41,11 @@ def bench_variant(card_path: Path, iterations: int, threads: int) -> dict[str, A
 
 
 def bench_pipelines(card_path: Path, iterations: int, threads: int,
-                    resize_backends: list[str] | None = None) -> list[dict[str, Any]]:
+                    resize_backends: list[str] | None = None, provider: str = "cpu") -> list[dict[str, Any]]:
     """One row per image resize backend (default: the card's), all over ONE session: each
     iteration runs `session.run`, then each backend's preparation and full handler, in an
     order that flips every iteration, so the backends share the model and the noise."""
-    service = ExecutorService(ExecutorConfig(model=str(card_path), intra_op_threads=threads))
+    service = ExecutorService(ExecutorConfig(model=str(card_path), intra_op_threads=threads, provider=provider))
     service.load()
     variant = service.variant
     if variant is None:
@@ -113,12 +113,12 @@ def prepare(variant: Any, body: bytes) -> None:
 
 
 def run(models_dir: str, names: list[str] | None, iterations: int, threads: int,
-        resize_backends: list[str] | None = None) -> list[dict[str, Any]]:
+        resize_backends: list[str] | None = None, provider: str = "cpu") -> list[dict[str, Any]]:
     cards = [c for c in list_cards(models_dir) if not names or c.name in names]
     if not cards:
         raise SystemExit(f"no variants in {models_dir}; run `faasml models build` first")
     print(f"executor overhead: {iterations} alternating runs per variant, "
-          f"intra-op threads={threads or 'all'}; ms")
+          f"intra-op threads={threads or 'all'}, provider={provider}; ms")
     print("  prep = decode + preprocess (or tokenize) alone; prep/run = its cost against the model's;"
           " resize = the image resize backend (rows of one variant share one session.run column)")
     header = (f"{'variant':<26}{'resize':>8}{'run p50':>9}{'run p95':>9}{'prep p50':>10}{'prep/run':>9}"
@@ -127,7 +127,8 @@ def run(models_dir: str, names: list[str] | None, iterations: int, threads: int,
     print("-" * len(header))
     rows = []
     for card in cards:
-        for row in bench_pipelines(card_path_for(models_dir, card.name), iterations, threads, resize_backends):
+        for row in bench_pipelines(card_path_for(models_dir, card.name), iterations, threads, resize_backends,
+                                   provider):
             rows.append(row)
             print(f"{row['variant']:<26}{row['resize_backend'] or '-':>8}"
                   f"{row['raw']['p50']:>9.2f}{row['raw']['p95']:>9.2f}"

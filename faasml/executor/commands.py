@@ -24,6 +24,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--only", nargs="*", help="variant names (default: all)")
     bench.add_argument("--iterations", type=int, default=60)
     bench.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all)")
+    bench.add_argument("--provider", default="cpu", choices=("cpu", "cuda"),
+                       help="execution provider (cuda: on a GPU node with onnxruntime-gpu)")
     bench.add_argument("--session-options", action="store_true",
                        help="instead: session.run under each ONNX Runtime option set against the default")
     bench.add_argument("--resize-backend", nargs="+", choices=("opencv", "pillow"), metavar="NAME",
@@ -42,6 +44,8 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
     batching.add_argument("--rounds", type=int, default=3)
     batching.add_argument("--requests", type=int, default=60, help="sequential requests per mode at low load")
     batching.add_argument("--cpus", type=int, default=1, help="CPUs the benchmark may use (0 = all)")
+    batching.add_argument("--provider", default="cpu", choices=("cpu", "cuda"),
+                          help="execution provider (cuda: on a GPU node with onnxruntime-gpu)")
     batching.add_argument("--json", help="also write the rows to this JSON file")
     batching.set_defaults(func=_bench_batching)
 
@@ -52,7 +56,7 @@ def _bench_batching(args: argparse.Namespace) -> int:
     settings = batching.BatchingBenchSettings(
         variants=tuple(args.only or batching.DEFAULT_VARIANTS), max_batch=args.max_batch,
         wait_ms=args.wait_ms, clients=args.clients, seconds=args.seconds, rounds=args.rounds,
-        low_load_requests=args.requests, cpus=args.cpus)
+        low_load_requests=args.requests, cpus=args.cpus, provider=args.provider)
     rows = batching.run(args.models, settings)
     if args.json:
         with open(args.json, "w") as fh:
@@ -79,9 +83,13 @@ def _bench(args: argparse.Namespace) -> int:
     from faasml.bench import executor
 
     if args.session_options:
+        if args.provider != "cpu":
+            print("faasml bench executor: --session-options compares CPU session settings; drop --provider")
+            return 2
         rows = executor.bench_session_options(args.models, args.only, args.iterations, args.threads)
     else:
-        rows = executor.run(args.models, args.only, args.iterations, args.threads, args.resize_backend)
+        rows = executor.run(args.models, args.only, args.iterations, args.threads, args.resize_backend,
+                            args.provider)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -11,6 +11,7 @@ from faasml.executor.config import ExecutorConfig
 from faasml.executor.service import ExecutorService
 from faasml.http import Headers, Request
 from tests.executor.conftest import encode
+from tests.gpu import WITHOUT_GPU_ONLY, cuda_session_works
 
 
 def post(service, body, content_type="image/jpeg", query=None, path="/"):
@@ -134,22 +135,26 @@ def test_readiness_and_health(tiny_models):
     assert payload["provider"] == "CPUExecutionProvider"
     assert payload["card"]["name"] == "tiny-colour" and payload["card"]["labels"] == ["red", "green", "blue"]
     assert payload["session_options"] == {"intra_op_threads": 0, "graph_optimization": "all",
-                                          "cpu_mem_arena": True, "intra_op_spinning": True}
+                                          "cpu_mem_arena": True, "intra_op_spinning": True,
+                                          "cudnn_conv_algo_search": "exhaustive"}
 
 
 def test_session_options_from_the_environment(tiny_models):
     from faasml.settings import ConfigError, load
 
     env = {"FAASML_MODEL": str(tiny_models["image"]), "FAASML_GRAPH_OPTIMIZATION": "Basic",
-           "FAASML_CPU_MEM_ARENA": "off", "FAASML_INTRA_OP_SPINNING": "off", "FAASML_INTRA_OP_THREADS": "2"}
+           "FAASML_CPU_MEM_ARENA": "off", "FAASML_INTRA_OP_SPINNING": "off", "FAASML_INTRA_OP_THREADS": "2",
+           "FAASML_CUDNN_CONV_ALGO_SEARCH": "heuristic"}
     service = ExecutorService(load(ExecutorConfig, env))
     service.load()
     assert post(service, encode((250, 10, 10))).status == 200
     options = json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)["session_options"]
     assert options == {"intra_op_threads": 2, "graph_optimization": "basic", "cpu_mem_arena": False,
-                       "intra_op_spinning": False}
+                       "intra_op_spinning": False, "cudnn_conv_algo_search": "heuristic"}
     with pytest.raises(ConfigError, match="FAASML_GRAPH_OPTIMIZATION"):
         load(ExecutorConfig, {**env, "FAASML_GRAPH_OPTIMIZATION": "max"})
+    with pytest.raises(ConfigError, match="FAASML_CUDNN_CONV_ALGO_SEARCH"):
+        load(ExecutorConfig, {**env, "FAASML_CUDNN_CONV_ALGO_SEARCH": "fastest"})
 
 
 def test_background_loading_becomes_ready(tiny_models):
@@ -158,6 +163,7 @@ def test_background_loading_becomes_ready(tiny_models):
     assert service.handle(Request("GET", "/ready", {}, Headers(), b"")).status == 200
 
 
+@pytest.mark.skipif(cuda_session_works(), reason=WITHOUT_GPU_ONLY)
 def test_cuda_variant_without_cuda_fails_readiness_clearly(tiny_models):
     service = ExecutorService(ExecutorConfig(model=str(tiny_models["image"]), provider="cuda"))
     service.load()
@@ -175,8 +181,10 @@ def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_pa
     from tests.executor.tiny_models import make_image_variant
 
     card = load_card(make_image_variant(tmp_path))
-    assert card.session_options == {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
-    card.session_options = {"graph_optimization": "extended", "intra_op_spinning": False}
+    assert card.session_options == {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True,
+                                    "cudnn_conv_algo_search": "exhaustive"}
+    card.session_options = {"graph_optimization": "extended", "intra_op_spinning": False,
+                            "cudnn_conv_algo_search": "heuristic"}
     save_card(card, tmp_path)
 
     def options(env):
@@ -185,11 +193,15 @@ def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_pa
         return json.loads(service.handle(Request("GET", "/health", {}, Headers(), b"")).body)["session_options"]
 
     assert options({}) == {"intra_op_threads": 0, "graph_optimization": "extended", "cpu_mem_arena": True,
-                           "intra_op_spinning": False}
-    assert options({"FAASML_GRAPH_OPTIMIZATION": "basic", "FAASML_INTRA_OP_SPINNING": "on"}) == {
-        "intra_op_threads": 0, "graph_optimization": "basic", "cpu_mem_arena": True, "intra_op_spinning": True}
+                           "intra_op_spinning": False, "cudnn_conv_algo_search": "heuristic"}
+    assert options({"FAASML_GRAPH_OPTIMIZATION": "basic", "FAASML_INTRA_OP_SPINNING": "on",
+                    "FAASML_CUDNN_CONV_ALGO_SEARCH": "exhaustive"}) == {
+        "intra_op_threads": 0, "graph_optimization": "basic", "cpu_mem_arena": True, "intra_op_spinning": True,
+        "cudnn_conv_algo_search": "exhaustive"}
     card.session_options = {"graph_optimisation": "all"}   # misspelt: refused, not ignored
     assert "graph_optimisation" in load_failure(card, tmp_path)
+    card.session_options = {"cudnn_conv_algo_search": "fastest"}
+    assert "cudnn_conv_algo_search" in load_failure(card, tmp_path)
 
 
 def load_failure(card, folder) -> str:

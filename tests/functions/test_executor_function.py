@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.executor.conftest import encode
+from tests.gpu import WITHOUT_GPU_ONLY, cuda_session_works
 from tests.executor.test_service import png_claiming
 
 from .process import start_function
@@ -73,6 +74,7 @@ def test_not_ready_until_loaded_then_ready(tmp_path, tiny_models):
         process.wait(10)
 
 
+@pytest.mark.skipif(cuda_session_works(), reason=WITHOUT_GPU_ONLY)
 def test_cuda_variant_reports_the_error_on_its_ready_path(tmp_path, tiny_models):
     process, url = start_function(tmp_path, {"FAASML_MODEL": str(tiny_models["image"]),
                                              "FAASML_PROVIDER": "cuda"})
