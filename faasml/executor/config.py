@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
-from faasml.executor.session import GRAPH_OPTIMIZATION_LEVELS, SWITCHES
+from faasml.executor.session import CUDNN_CONV_ALGO_SEARCHES, GRAPH_OPTIMIZATION_LEVELS, SWITCHES
 from faasml.models.card import RESIZE_BACKENDS
 from faasml.settings import existing_file, number, one_of, setting, whole_number
 
@@ -25,7 +25,7 @@ class ExecutorConfig:
                             "execution provider the variant must run on; cuda never falls back to CPU")
     intra_op_threads: int = setting("FAASML_INTRA_OP_THREADS", 0, whole_number(0),
                                     "ONNX Runtime intra-op threads; 0 = every core it may run on")
-    # The three ONNX Runtime options default to the card's session_options ("card").
+    # The ONNX Runtime options default to the card's session_options ("card").
     graph_optimization: str = setting(
         "FAASML_GRAPH_OPTIMIZATION", "card", one_of("card", *GRAPH_OPTIMIZATION_LEVELS),
         "ONNX Runtime graph optimisation level (disable, basic, extended, all; card = the card's)")
@@ -35,6 +35,10 @@ class ExecutorConfig:
         "FAASML_INTRA_OP_SPINNING", "card", one_of("card", *SWITCHES),
         "idle intra-op threads busy-wait for work (on/off; card = the card's); off spares CPU "
         "on shared nodes")
+    cudnn_conv_algo_search: str = setting(
+        "FAASML_CUDNN_CONV_ALGO_SEARCH", "card", one_of("card", *CUDNN_CONV_ALGO_SEARCHES),
+        "CUDA variants: how cuDNN picks convolution algorithms, once per input shape "
+        "(exhaustive, heuristic, default; card = the card's)")
     image_resize_backend: str = setting(
         "FAASML_IMAGE_RESIZE_BACKEND", "card", one_of("card", *RESIZE_BACKENDS),
         "who resamples an image variant's centre crop: card = the card's image.resize_backend; "
@@ -64,4 +68,6 @@ class ExecutorConfig:
         for name in ("cpu_mem_arena", "intra_op_spinning"):
             if getattr(self, name) != "card":
                 overrides[name] = SWITCHES[getattr(self, name)]
+        if self.cudnn_conv_algo_search != "card":
+            overrides["cudnn_conv_algo_search"] = self.cudnn_conv_algo_search
         return overrides

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, internal_error
@@ -49,7 +50,7 @@ class ExecutorService:
             variant = load_variant(self.config.model, self.config.provider, self.config.intra_op_threads,
                                    resize_backend=None if backend == "card" else backend,
                                    session_overrides=self.config.session_overrides)
-            warm_up(variant)
+            warm_up(variant, self.config.batch_max)
             # After the warm-up, so the batching counters count only requests.
             variant.enable_batching(self.config.batch_max, self.config.batch_wait_ms / 1e3)
             self.variant = variant   # ready from here on
@@ -157,18 +158,27 @@ class ExecutorService:
         if self.variant is not None:
             return self.variant.tuning.to_dict()
         return {name: getattr(self.config, name)
-                for name in ("graph_optimization", "cpu_mem_arena", "intra_op_spinning")}
+                for name in ("graph_optimization", "cpu_mem_arena", "intra_op_spinning", "cudnn_conv_algo_search")}
 
 
-def warm_up(variant: LoadedVariant) -> None:
+def warm_up(variant: LoadedVariant, batch_max: int = 1) -> None:
     """One inference before readiness: ONNX Runtime allocates its arenas on the first run,
     and a first request that pays for it looks stalled to the selector (stalls.py), which
     would give up on a healthy replica just restarted. A failure here is only logged: the
-    requests will say what is wrong."""
+    requests will say what is wrong.
+
+    A micro-batched image variant also runs every batch size it can form: each new input
+    shape pays again, on CUDA a cuDNN algorithm search per convolution (tenths of a second
+    per shape for EfficientNet-Lite2 on an H200; docs/executors.md), which under load
+    would stall every request of the first batch of each size."""
     started = time.perf_counter()
     try:
         if variant.card.task == TASK_IMAGE_CLASSIFICATION:
             variant.classify(_WARM_UP_IMAGE, top_k=1)
+            if batch_max > 1:
+                one = variant.image_tensor(_WARM_UP_IMAGE)
+                for size in range(2, batch_max + 1):
+                    variant.run({variant.input_names[0]: np.repeat(one, size, axis=0)})
         else:
             variant.embed(["warm up"])
     except Exception as exc:  # noqa: BLE001 - never fatal; see above

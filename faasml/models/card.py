@@ -20,7 +20,9 @@ RESIZE_BACKENDS = ("opencv", "pillow")
 # ONNX Runtime session options a variant runs with unless its function overrides them
 # (FAASML_GRAPH_OPTIMIZATION, ...): what measured fastest for the reference variants
 # (docs/executors.md, `faasml bench executor --session-options`).
-DEFAULT_SESSION_OPTIONS = {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True}
+# cudnn_conv_algo_search applies on CUDA only (docs/executors.md, "GPU variants").
+DEFAULT_SESSION_OPTIONS = {"graph_optimization": "all", "cpu_mem_arena": True, "intra_op_spinning": True,
+                           "cudnn_conv_algo_search": "exhaustive"}
 
 
 @dataclass

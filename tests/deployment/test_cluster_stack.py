@@ -47,8 +47,7 @@ def test_resources_are_declared(name):
     assert cpu_millis(requests) == float(requests["cpu"].rstrip("m")), "requests.cpu must be millicores"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, f in FUNCTIONS.items()
-                                        if f["environment"].get("FAASML_PROVIDER") != "cuda"))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_memory_is_sized_from_the_recorded_measurement(name):
     watchdog, peaks = measured()
     assert name in peaks, f"docs/deployment.md's sizing table has no row for {name}"
