@@ -324,9 +324,13 @@ class Decider:
         list (best first, equal scores in registry order, as its stable `sorted` leaves
         them), so the same `random` call picks the same two. A few, so in Python: each
         numpy call costs more than sorting them."""
-        positions, tied_scores = tied.tolist(), scores[tied].tolist()
-        order = sorted(range(len(positions)), key=lambda i: -tied_scores[i])
+        positions = tied.tolist()
         as_rows = positions if rows is None else rows[tied].tolist()
+        if len(positions) == 2:   # the usual tie, without numpy's fancy indexing and a sort
+            order = [1, 0] if scores[positions[1]] > scores[positions[0]] else [0, 1]
+        else:
+            tied_scores = scores[tied].tolist()
+            order = sorted(range(len(positions)), key=lambda i: -tied_scores[i])
         predictions = seen.predictions
         winner = policy.pick([as_rows[i] for i in order],
                              lambda row: (predictions[row].utilization, predictions[row].total_ms))
