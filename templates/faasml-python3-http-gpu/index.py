@@ -8,17 +8,22 @@ A handler may define `start()`: it runs once, before serving (the place to read 
 and to stop the process on a bad one).
 
 A handler whose `handle` is a coroutine (`async def handle(event, context)`) is served on
-one asyncio event loop by aiohttp's low-level server instead, with the same event and
-the same response dict: for a function whose work is waiting on other services (the
-selector), a request then costs no thread hand-off and no WSGI layer. Its body is read
-before `handle` is called, up to the same size limit.
+one asyncio event loop instead (`HttpConnection`: httptools' C parser under an asyncio
+protocol, uvloop when installed), with the same event and the same response dict: for a
+function whose work is waiting on other services (the selector), a request then costs no
+thread hand-off, no WSGI layer and no web framework. Its body is read before `handle` is
+called, up to the same size limit.
 """
 import asyncio
+import collections
 import inspect
 import json
 import os
 import sys
+import time
 import traceback
+from email.utils import formatdate
+from urllib.parse import parse_qsl, unquote
 
 from flask import Flask, Response, request
 from waitress import serve
@@ -97,48 +102,310 @@ def call_handler(path):
 
 
 class AsyncEvent:
-    """The same event as `Event`, from an aiohttp request whose body is already read."""
+    """The same event as `Event`, from a request the asyncio server has read whole."""
 
-    def __init__(self, request, body):
-        self.headers = request.headers
-        self.method = request.method
-        self.query = {name: request.query.get(name) for name in request.query}  # first value, as Flask
-        self.path = request.path
+    __slots__ = ("headers", "method", "query", "path", "body")
+
+    def __init__(self, method, path, query, headers, body):
+        self.method = method
+        self.path = path
+        self.query = query        # first value of each name, as Flask's `args.to_dict()`
+        self.headers = headers    # case-insensitive (multidict's CIMultiDict)
         self.body = body
+
+
+# The asyncio server's own limits: beyond them a request is answered 431 or 413 and its
+# connection closed, before its handler sees it.
+MAX_HEADER_BYTES = 64 * 1024      # request line + header lines, as aiohttp's default scale
+MAX_HEADERS = 200
+MAX_PIPELINED = 32                # requests read ahead on one connection before reading pauses
+DISCARD_BYTES = 16 * 1024 * 1024  # how far past the limit a refused body is read and dropped
+# An idle connection, or one whose request never finishes arriving, is closed after this.
+KEEPALIVE_S = float(os.environ.get("FAASML_SERVER_KEEPALIVE_S") or 75.0)
+_REASONS = {status.value: status.phrase.encode() for status in __import__("http").HTTPStatus}
+
+
+class _Refused(Exception):
+    """A request the server answers itself (and closes the connection on)."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 parsed by httptools (llhttp, C), keep-alive and
+    pipelining (answers in order), chunked request bodies, `Expect: 100-continue`. Each
+    request is read whole, then handed to the coroutine `handler.handle`; a failing
+    handler is a JSON 500 and the connection serves on."""
+
+    def __init__(self, server):
+        import httptools
+
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport = None
+        self.pending = collections.deque()   # complete requests not answered yet
+        self.worker = None                   # the task answering them, one at a time
+        self.writable = None                 # a future while the transport's buffer is full
+        self.last_active = server.loop.time()
+        self.in_message = False
+        self.read_paused = False
+        self._reset()
+
+    def _reset(self):
+        self.url, self.header_list, self.header_bytes, self.body, self.body_size = b"", [], 0, [], 0
+        self.refused = None   # a body over the limit: read on and dropped, then refused
+
+    # -- asyncio.Protocol -----------------------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc):
+        self.server.connections.discard(self)
+        self.transport = None
+        self.pending.clear()    # a handler already running finishes; its answer is dropped
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+
+    def pause_writing(self):
+        self.writable = self.server.loop.create_future()
+
+    def resume_writing(self):
+        if self.writable is not None and not self.writable.done():
+            self.writable.set_result(None)
+        self.writable = None
+
+    def data_received(self, data):
+        import httptools
+
+        self.last_active = self.server.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # No protocol switching here: answer what was read, then close.
+            self.transport.pause_reading()
+            self.pending.append(None)
+            self._start_worker()
+        except httptools.HttpParserError as exc:
+            refused = exc.__context__ if isinstance(exc.__context__, _Refused) else _Refused(
+                400, "bad_request", f"malformed HTTP request: {exc}")
+            # Answered in turn, after the requests before it on this connection.
+            self.transport.pause_reading()
+            self.pending.append(refused)
+            self._start_worker()
+
+    # -- httptools' callbacks -------------------------------------------------------
+    def on_message_begin(self):
+        self.in_message = True
+        self._reset()
+
+    def on_url(self, url):
+        self.url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name, value):
+        self.header_list.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._count_header_bytes(len(name) + len(value))
+        if len(self.header_list) > MAX_HEADERS:
+            raise _Refused(431, "headers_too_large", f"more than {MAX_HEADERS} header lines")
+
+    def _count_header_bytes(self, size):
+        self.header_bytes += size
+        if self.header_bytes > MAX_HEADER_BYTES:
+            raise _Refused(431, "headers_too_large", f"request line and headers over {MAX_HEADER_BYTES} bytes")
+
+    def on_headers_complete(self):
+        limit = self.server.max_body
+        expect = length = None
+        for name, value in self.header_list:
+            lower = name.lower()
+            if lower == "content-length":
+                length = value
+            elif lower == "expect":
+                expect = value
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            self.refused = _Refused(413, "payload_too_large", f"request body over {limit} bytes")
+            if expect is not None:    # the client waits for a go-ahead: refuse before the body
+                raise self.refused
+        elif expect is not None and expect.lower() == "100-continue":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, chunk):
+        self.body_size += len(chunk)
+        if self.refused is None and self.body_size > self.server.max_body:
+            self.refused = _Refused(413, "payload_too_large", f"request body over {self.server.max_body} bytes")
+            self.body = []
+        if self.refused is None:
+            self.body.append(chunk)
+        elif self.body_size > 2 * self.server.max_body + DISCARD_BYTES:
+            raise self.refused        # not worth reading on: answer now, whatever the client sees
+
+    def on_message_complete(self):
+        self.in_message = False
+        parser = self.parser
+        if self.refused is not None:
+            # Read whole and dropped, so the client is reading when the answer comes.
+            self.transport.pause_reading()
+            self.pending.append(self.refused)
+            self._start_worker()
+            return
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.pending.append((parser.get_method().decode("latin-1"), self.url, self.header_list, body,
+                             parser.should_keep_alive(), parser.get_http_version()))
+        if len(self.pending) >= MAX_PIPELINED and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._start_worker()
+
+    # -- answering --------------------------------------------------------------------
+    def _start_worker(self):
+        if self.worker is None:
+            self.worker = self.server.loop.create_task(self._answer_pending())
+
+    async def _answer_pending(self):
+        try:
+            while self.pending and self.transport is not None:
+                request = self.pending.popleft()
+                if request is None:          # an upgrade request: nothing more to read
+                    self.transport.close()
+                    return
+                if isinstance(request, _Refused):
+                    self._refuse(request)
+                    return
+                if self.read_paused and len(self.pending) < MAX_PIPELINED // 2:
+                    self.read_paused = False
+                    self.transport.resume_reading()
+                method, url, header_list, body, keep_alive, version = request
+                status, payload, headers = await self._call_handler(method, url, header_list, body)
+                if self.transport is None:
+                    return
+                self._write(status, payload if method != "HEAD" else b"", headers, keep_alive, version,
+                            len(payload))
+                if not keep_alive:
+                    self.transport.close()
+                    return
+                if self.writable is not None:
+                    await self.writable      # the client reads slower than we answer
+        finally:
+            self.worker = None
+            self.last_active = self.server.loop.time()
+
+    async def _call_handler(self, method, url, header_list, body):
+        import httptools
+        from multidict import CIMultiDict
+
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return _json_error(400, "bad_request", f"malformed request target {url[:200]!r}")
+        query = {}
+        if parsed.query:
+            for name, value in parse_qsl(parsed.query.decode("latin-1"), keep_blank_values=True):
+                query.setdefault(name, value)
+        event = AsyncEvent(method, unquote(parsed.path.decode("latin-1")) if parsed.path else "/",
+                           query, CIMultiDict(header_list), body)
+        try:
+            status, body, headers = response_parts(await handler.handle(event, self.server.context))
+            return status, body, _header_lines(headers)
+        except Exception as exc:  # the process must survive any request
+            return 500, error_body(exc).encode(), _JSON_HEADER
+
+    def _write(self, status, body, header_lines, keep_alive, version, length):
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"")), header_lines,
+                self.server.date_line()]
+        if not (100 <= status < 200 or status in (204, 304)):
+            head.append(b"Content-Length: %d\r\n" % length)
+        if not keep_alive:
+            head.append(b"Connection: close\r\n")
+        elif version == "1.0":
+            head.append(b"Connection: keep-alive\r\n")
+        head.append(b"\r\n")
+        if body:
+            head.append(body)
+        self.transport.write(b"".join(head))
+
+    def _refuse(self, refused):
+        """Answer a request the server refuses itself (malformed, too large), then close:
+        what follows it on the connection can no longer be framed."""
+        status, body, headers = _json_error(refused.status, refused.code, str(refused))
+        self.pending.clear()
+        self._write(status, body, headers, False, "1.1", len(body))
+        self.transport.close()
+
+    def idle_for(self, now):
+        """Seconds since this connection last did anything, 0 while it is answering."""
+        if self.worker is not None or self.pending:
+            return 0.0
+        return now - self.last_active
+
+
+def _header_lines(headers):
+    """A handler's headers as response lines; those the server writes itself are dropped."""
+    lines = []
+    for name, value in headers.items():
+        if name.lower() in ("content-length", "transfer-encoding", "connection", "date"):
+            continue
+        line = f"{name}: {value}"
+        if "\r" in line or "\n" in line:   # never let a handler's header split the response
+            raise ValueError(f"header {name!r} holds a line break")
+        try:
+            lines.append(line.encode("latin-1") + b"\r\n")
+        except UnicodeEncodeError:
+            lines.append(line.encode("utf-8") + b"\r\n")
+    return b"".join(lines)
+
+
+_JSON_HEADER = b"Content-Type: application/json\r\n"
+
+
+def _json_error(status, code, message):
+    payload = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return status, payload, _JSON_HEADER
+
+
+class AsyncServer:
+    """What every connection shares: the loop, the body limit, the Date line, the set of
+    open connections that the keep-alive sweep walks."""
+
+    def __init__(self, loop, max_body):
+        self.loop = loop
+        self.max_body = max_body
+        self.context = Context()   # the same for every request: the hostname
+        self.connections = set()
+        self._date_second, self._date = None, b""
+
+    def date_line(self):
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self._date = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
+        return self._date
+
+    def sweep(self):
+        """Close connections idle past KEEPALIVE_S (slow or silent clients too)."""
+        now = self.loop.time()
+        for connection in list(self.connections):
+            if connection.transport is not None and connection.idle_for(now) > KEEPALIVE_S:
+                connection.transport.close()
+        self.loop.call_later(KEEPALIVE_S / 5, self.sweep)
 
 
 def serve_async(options):
     """Serve the coroutine `handler.handle` on one event loop (uvloop when installed)."""
-    from aiohttp import web
-
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
 
-    async def call_handler(request):
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            payload = {"error": {"code": "payload_too_large",
-                                 "message": f"request body over {options['max_request_body_size']} bytes"}}
-            return web.Response(status=413, text=json.dumps(payload), content_type="application/json")
-        try:
-            status, body, headers = response_parts(await handler.handle(AsyncEvent(request, body), Context()))
-        except Exception as exc:  # the process must survive any request
-            return web.Response(status=500, text=error_body(exc), content_type="application/json")
-        return web.Response(status=status, body=body, headers=headers)
-
     async def main():
         loop = asyncio.get_running_loop()
-
-        def make_request(message, payload, protocol, writer, task):
-            return web.BaseRequest(message, payload, protocol, writer, task, loop,
-                                   client_max_size=options["max_request_body_size"])
-
-        server = web.Server(call_handler, request_factory=make_request)
-        await loop.create_server(server, options["host"], options["port"], backlog=options["backlog"])
+        server = AsyncServer(loop, options["max_request_body_size"])
+        await loop.create_server(lambda: HttpConnection(server), options["host"], options["port"],
+                                 backlog=options["backlog"])
+        server.sweep()
         await asyncio.Event().wait()  # serve until the process is stopped
 
     asyncio.run(main())
