@@ -27,12 +27,14 @@ help:
 	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 
-$(PY):
+# On pip, not python: a venv interrupted before ensurepip ran has python but no pip, and
+# would otherwise stop every later make here.
+$(PIP):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
 # The stamp re-runs pip only when the dependency list changes.
-$(VENV)/.installed: pyproject.toml | $(PY)
+$(VENV)/.installed: pyproject.toml | $(PIP)
 	$(PIP) install -q -e '.[build,test]'
 	touch $@
 

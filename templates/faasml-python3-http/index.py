@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 from email.utils import formatdate
+from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote
 
 from flask import Flask, Response, request
@@ -122,7 +123,7 @@ MAX_PIPELINED = 32                # requests read ahead on one connection before
 DISCARD_BYTES = 16 * 1024 * 1024  # how far past the limit a refused body is read and dropped
 # An idle connection, or one whose request never finishes arriving, is closed after this.
 KEEPALIVE_S = float(os.environ.get("FAASML_SERVER_KEEPALIVE_S") or 75.0)
-_REASONS = {status.value: status.phrase.encode() for status in __import__("http").HTTPStatus}
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
 class _Refused(Exception):
@@ -149,8 +150,8 @@ class HttpConnection(asyncio.Protocol):
         self.worker = None                   # the task answering them, one at a time
         self.writable = None                 # a future while the transport's buffer is full
         self.last_active = server.loop.time()
-        self.in_message = False
         self.read_paused = False
+        self.refusing = False                # a refusal is queued: nothing more is read
         self._reset()
 
     def _reset(self):
@@ -181,6 +182,8 @@ class HttpConnection(asyncio.Protocol):
         import httptools
 
         self.last_active = self.server.loop.time()
+        if self.refusing:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -192,13 +195,13 @@ class HttpConnection(asyncio.Protocol):
             refused = exc.__context__ if isinstance(exc.__context__, _Refused) else _Refused(
                 400, "bad_request", f"malformed HTTP request: {exc}")
             # Answered in turn, after the requests before it on this connection.
+            self.refusing = True
             self.transport.pause_reading()
             self.pending.append(refused)
             self._start_worker()
 
     # -- httptools' callbacks -------------------------------------------------------
     def on_message_begin(self):
-        self.in_message = True
         self._reset()
 
     def on_url(self, url):
@@ -243,10 +246,10 @@ class HttpConnection(asyncio.Protocol):
             raise self.refused        # not worth reading on: answer now, whatever the client sees
 
     def on_message_complete(self):
-        self.in_message = False
         parser = self.parser
         if self.refused is not None:
             # Read whole and dropped, so the client is reading when the answer comes.
+            self.refusing = True
             self.transport.pause_reading()
             self.pending.append(self.refused)
             self._start_worker()
@@ -288,6 +291,10 @@ class HttpConnection(asyncio.Protocol):
                     return
                 if self.writable is not None:
                     await self.writable      # the client reads slower than we answer
+        except Exception:  # a fault here must not leave the client waiting forever
+            traceback.print_exc()
+            if self.transport is not None:
+                self.transport.close()
         finally:
             self.worker = None
             self.last_active = self.server.loop.time()
