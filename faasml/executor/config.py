@@ -38,7 +38,7 @@ class ExecutorConfig:
     cudnn_conv_algo_search: str = setting(
         "FAASML_CUDNN_CONV_ALGO_SEARCH", "card", one_of("card", *CUDNN_CONV_ALGO_SEARCHES),
         "CUDA variants: how cuDNN picks convolution algorithms, once per input shape "
-        "(exhaustive, heuristic, default; card = the card's)")
+        "(exhaustive or heuristic; card = the card's)")
     image_resize_backend: str = setting(
         "FAASML_IMAGE_RESIZE_BACKEND", "card", one_of("card", *RESIZE_BACKENDS),
         "who resamples an image variant's centre crop: card = the card's image.resize_backend; "
