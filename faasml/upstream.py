@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _MAX_HEAD_BYTES = 64 * 1024
-# Below waitress's 120 s channel_timeout and aiohttp's 75 s keep-alive: a connection idle
+# Below waitress's 120 s channel_timeout and the template asyncio server's 75 s
+# (FAASML_SERVER_KEEPALIVE_S): a connection idle
 # longer is never reused (closed when next taken from the pool), so the far end never
 # closes one under a request of ours.
 IDLE_CLOSE_S = 10.0

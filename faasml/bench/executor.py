@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from faasml.bench.stats import summary
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.image import check_preprocessing
@@ -178,4 +180,45 @@ def bench_session_options(models_dir: str, names: list[str] | None, iterations: 
         rows.append(row)
         print(f"  {card.name}: " + "; ".join(f"{label} {ms:.2f} (x{ms / default:.2f})" for label, ms in p50.items()),
               flush=True)
+    return rows
+
+
+# cuDNN's convolution algorithm searches (CUDA only; on CPU the option changes nothing).
+CUDNN_SEARCHES = {mode: SessionTuning(cudnn_conv_algo_search=mode) for mode in ("exhaustive", "heuristic")}
+
+
+def bench_cudnn_search(models_dir: str, names: list[str] | None, iterations: int, batch_sizes: list[int],
+                       provider: str = "cuda") -> list[dict[str, Any]]:
+    """Per image variant and search mode, one session after the other in this process: the
+    session's opening, its first run at each batch size (each new input shape is searched
+    once) and then its warm `session.run` p50 at each size. The first session opened also
+    pays the process's CUDA start-up."""
+    cards = [c for c in list_cards(models_dir) if (not names or c.name in names)
+             and c.task == TASK_IMAGE_CLASSIFICATION]
+    print(f"cuDNN convolution search, provider={provider}: open s; first run and warm p50 ms by "
+          f"batch size ({iterations} warm runs each)")
+    rows = []
+    for card in cards:
+        for mode, tuning in CUDNN_SEARCHES.items():
+            started = time.perf_counter()
+            variant = load_variant(card_path_for(models_dir, card.name), provider, 0, tuning=tuning)
+            opened_s = time.perf_counter() - started
+            one = variant.image_tensor(sample_photo())
+            first_ms, warm_ms = {}, {}
+            for size in batch_sizes:
+                feeds = {variant.input_names[0]: np.repeat(one, size, axis=0)}
+                start = time.perf_counter()
+                variant.session.run(None, feeds)
+                first_ms[size] = (time.perf_counter() - start) * 1e3
+                runs = []
+                for _ in range(iterations):
+                    start = time.perf_counter()
+                    variant.session.run(None, feeds)
+                    runs.append((time.perf_counter() - start) * 1e3)
+                warm_ms[size] = summary(runs)["p50"]
+            rows.append({"variant": card.name, "search": mode, "open_s": opened_s,
+                         "first_run_ms": first_ms, "warm_p50_ms": warm_ms})
+            print(f"  {card.name} {mode}: open {opened_s:.2f} s; first "
+                  + " ".join(f"{s}:{ms:.0f}" for s, ms in first_ms.items()) + "; warm "
+                  + " ".join(f"{s}:{ms:.2f}" for s, ms in warm_ms.items()), flush=True)
     return rows

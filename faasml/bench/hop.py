@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -81,18 +82,26 @@ def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int
         "gateway→sel.": _poster(stage.url, f"/function/selector?task={task}", body),
     }
     times: dict[str, list[float]] = {leg: [] for leg in LEGS}
+    selector_cpu_s = None
     try:
         for index in range(requests + 10):  # the first 10 warm every path
+            if index == 10:
+                selector_cpu_s = process_cpu_s(stage.replica("selector")["pid"])
             for leg in LEGS:
                 started = time.perf_counter()
                 calls[leg]()
                 if index >= 10:
                     times[leg].append((time.perf_counter() - started) * 1e3)
+        # Two legs a round reach the selector's process: its port and through the gateway.
+        spent_s = process_cpu_s(stage.replica("selector")["pid"])
+        if selector_cpu_s is not None and spent_s is not None:
+            selector_cpu_s = (spent_s - selector_cpu_s) / (2 * requests)
     finally:
         close_in_process()
     p50 = {leg: percentile(times[leg], 50) for leg in LEGS}
     return {
         "requests": requests,
+        "selector_cpu_us_per_request": None if selector_cpu_s is None else selector_cpu_s * 1e6,
         "legs": {leg: {"p50_ms": p50[leg], "p99_ms": percentile(times[leg], 99)} for leg in LEGS},
         "parts_ms": {
             "first gateway trip (client → gateway → selector)": p50["gateway→sel."] - p50["selector"],
@@ -112,3 +121,15 @@ def print_legs(result: dict[str, Any]) -> None:
         print(f"  {leg:>14}  p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms")
     for part, ms in result["parts_ms"].items():
         print(f"  {ms:6.2f} ms  {part}")
+    if result.get("selector_cpu_us_per_request") is not None:
+        print(f"  {result['selector_cpu_us_per_request']:6.0f} µs  the selector process's CPU per request "
+              "(all its threads, /proc; server, decision, forward, answer)")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (None where /proc is missing)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

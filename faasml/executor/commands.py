@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from faasml.models.card import RESIZE_BACKENDS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser("predict", help="run one prediction locally on a built variant")
@@ -28,7 +30,12 @@ def register_bench(subparsers: argparse._SubParsersAction) -> None:
                        help="execution provider (cuda: on a GPU node with onnxruntime-gpu)")
     bench.add_argument("--session-options", action="store_true",
                        help="instead: session.run under each ONNX Runtime option set against the default")
-    bench.add_argument("--resize-backend", nargs="+", choices=("opencv", "pillow"), metavar="NAME",
+    bench.add_argument("--cudnn-search", action="store_true",
+                       help="instead: image variants under cuDNN's exhaustive and heuristic convolution "
+                            "search, first and warm runs by batch size (with --provider cuda)")
+    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8, 16], metavar="N",
+                       help="batch sizes for --cudnn-search (default 1 2 4 8 16)")
+    bench.add_argument("--resize-backend", nargs="+", choices=RESIZE_BACKENDS, metavar="NAME",
                        help="image variants: resample with these backends (opencv, pillow), side by "
                             "side over one session (default: the card's)")
     bench.add_argument("--json", help="also write the rows to this JSON file")
@@ -82,7 +89,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from faasml.bench import executor
 
-    if args.session_options:
+    if args.cudnn_search:
+        rows = executor.bench_cudnn_search(args.models, args.only, args.iterations, args.batch_sizes,
+                                           args.provider)
+    elif args.session_options:
         if args.provider != "cpu":
             print("faasml bench executor: --session-options compares CPU session settings; drop --provider")
             return 2

@@ -10,6 +10,7 @@ import io
 import logging
 import threading
 import time
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, i
 from faasml.executor import image as image_io
 from faasml.executor import text as text_io
 from faasml.executor.config import ExecutorConfig
+from faasml.executor.session import SessionTuning
 from faasml.executor.variant import LoadedVariant, Timing, load_variant
 from faasml.http import Request, Response
 from faasml.models.card import TASK_IMAGE_CLASSIFICATION
@@ -157,8 +159,7 @@ class ExecutorService:
         """What the session runs with once loaded; before, what the settings ask for."""
         if self.variant is not None:
             return self.variant.tuning.to_dict()
-        return {name: getattr(self.config, name)
-                for name in ("graph_optimization", "cpu_mem_arena", "intra_op_spinning", "cudnn_conv_algo_search")}
+        return {option.name: getattr(self.config, option.name) for option in fields(SessionTuning)}
 
 
 def warm_up(variant: LoadedVariant, batch_max: int = 1) -> None:

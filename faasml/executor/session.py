@@ -20,7 +20,8 @@ SWITCHES = {"on": True, "off": False}
 # How cuDNN picks each convolution's algorithm, once per input shape (CUDA only): `exhaustive`
 # times every candidate (ONNX Runtime's default; ~1 s per new shape for EfficientNet-Lite2
 # on an H200), `heuristic` asks cuDNN's heuristics (0.1-0.5 s; the same speed at batch 1).
-# ONNX Runtime's third choice, DEFAULT, is not offered: it ran that model 290x slower.
+# ONNX Runtime's third choice, DEFAULT, is not offered: it ran that model hundreds of times
+# slower (every convolution in a fallback mode).
 CUDNN_CONV_ALGO_SEARCHES = {"exhaustive": "EXHAUSTIVE", "heuristic": "HEURISTIC"}
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faasml.models.card import ModelCard, card_problem, list_cards, save_card
+from faasml.models.card import RESIZE_BACKENDS, ModelCard, card_problem, list_cards, save_card
 from faasml.models.console import fail, format_table
 
 DEFAULT_MODELS = Path("models")
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--dataset", default=None,
                           help="how --record describes the images (default: the 1000-image "
                                "ImageNet sample's label)")
-    evaluate.add_argument("--resize-backend", nargs="+", choices=("opencv", "pillow"), metavar="NAME",
+    evaluate.add_argument("--resize-backend", nargs="+", choices=RESIZE_BACKENDS, metavar="NAME",
                           help="resample with this backend instead of the card's (opencv, pillow); "
                                "two: each variant under both, with the images whose top-1 differs")
     evaluate.set_defaults(func=cmd_eval)

@@ -252,9 +252,8 @@ class Decider:
     def _admit_rows(self, table: CandidateTable, seen: Seen, now: float,
                     acquire: bool) -> tuple[OpenRows | None, bool]:
         """The rows every pass lets through (None: not one), and whether the node budgets
-        were noted. A
-        request with no limits, while nothing cools down and no budget holds (the usual
-        case), takes the table's open rows as they are kept."""
+        were noted. A request with no limits, while nothing cools down and no budget holds
+        (the usual case), takes the table's open rows as they are kept."""
         request = seen.request
         min_acc, max_lat = request.min_accuracy, request.max_latency_ms
         if min_acc is None and max_lat is None and not seen.down and not self.guard.active(now):

@@ -17,3 +17,16 @@ def test_resize_backends_side_by_side_share_one_session_run(tiny_models):
 def test_the_card_s_own_backend_by_default(tiny_models):
     row = executor.bench_variant(tiny_models["image"], iterations=2, threads=1)
     assert row["resize_backend"] == "opencv" and row["variant"] == "tiny-colour"
+
+
+def test_cudnn_search_times_each_mode_by_batch_size(tiny_models, tmp_path):
+    """On CPU the search option changes nothing, but every figure is there, per mode."""
+    import shutil
+
+    for path in tiny_models["image"].parent.glob("tiny-colour*"):
+        shutil.copy(path, tmp_path)
+    rows = executor.bench_cudnn_search(str(tmp_path), None, iterations=3, batch_sizes=[1, 4], provider="cpu")
+    assert [(r["variant"], r["search"]) for r in rows] == [("tiny-colour", "exhaustive"), ("tiny-colour", "heuristic")]
+    for row in rows:
+        assert row["open_s"] > 0 and set(row["first_run_ms"]) == set(row["warm_p50_ms"]) == {1, 4}
+        assert all(ms > 0 for ms in row["warm_p50_ms"].values())
