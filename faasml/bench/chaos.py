@@ -398,8 +398,9 @@ def wait_recovered(stage: LocalStage, timeout_s: float = 90.0) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         try:
-            if all(f["availableReplicas"] >= max(1, f.get("replicas", 1)) for f in stage.functions()) \
-                    and stage.call("/function/selector/ready")[0] == 200:
+            functions = stage.functions()
+            if all(f["availableReplicas"] >= max(1, f.get("replicas", 1)) for f in functions) \
+                    and stage.selector_sees(functions):
                 return time.monotonic() - started
         except (OSError, ValueError):
             pass

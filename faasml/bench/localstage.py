@@ -115,12 +115,24 @@ class LocalStage:
     def all_ready(self) -> bool:
         try:
             functions = self.functions()
-            ready = self.call("/function/selector/ready")[0] == 200
+            # An unschedulable function (a test's on purpose) never becomes available.
+            runnable = [f for f in functions if not f.get("faasml", {}).get("unschedulable")]
+            return (len(functions) == self.expected and all(f["availableReplicas"] >= 1 for f in runnable)
+                    and self.selector_sees(runnable))
         except (OSError, ValueError):
             return False
-        # An unschedulable function (a test's on purpose) never becomes available.
-        runnable = [f for f in functions if not f.get("faasml", {}).get("unschedulable")]
-        return ready and len(functions) == self.expected and all(f["availableReplicas"] >= 1 for f in runnable)
+
+    def selector_sees(self, functions: list[dict[str, Any]]) -> bool:
+        """The selector is ready and its own registry lists every available executor as
+        available: the gateway reports a replica ready up to one listing interval before
+        the selector does, and a first request in that gap would be ranked without it."""
+        if self.call("/function/selector/ready")[0] != 200:
+            return False
+        executors = {f["name"] for f in functions if f.get("labels", {}).get("faasml.io/role") == "executor"
+                     and f.get("availableReplicas", 0) >= 1}
+        listed = json.loads(self.call("/function/selector/variants")[2])
+        seen = {v["function"] for v in listed.get("variants", []) if v.get("available_replicas", 0) >= 1}
+        return executors <= seen
 
     def replica(self, name: str) -> dict[str, Any]:
         status = next(f for f in self.functions() if f["name"] == name)
