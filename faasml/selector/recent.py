@@ -11,6 +11,7 @@ it raised), never the decision internals: the service only wraps `select` with `
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -84,9 +85,9 @@ class RecentDecisions:
         try:
             response = select(request)
         except FaasmlError as exc:
-            self._refused(request, started, exc)
+            self._refused(request, started, exc, time.monotonic())
             raise
-        self._answered(request, started, response)
+        self._answered(request, started, response, time.monotonic())
         return response
 
     async def record_async(self, request: Request, select: Callable[[Request], Awaitable[Response]],
@@ -95,12 +96,16 @@ class RecentDecisions:
         started = self._start(request, waited_s)
         if started is None:
             return await select(request)
+        # The entry is written after the answer has gone: the loop runs these callbacks
+        # once this request's task yields, before it reads the next request, so a client
+        # that got its answer finds it logged (each is tens of µs off the hop).
+        loop = asyncio.get_running_loop()
         try:
             response = await select(request)
         except FaasmlError as exc:
-            self._refused(request, started, exc)
+            loop.call_soon(self._refused, request, started, exc, time.monotonic())
             raise
-        self._answered(request, started, response)
+        loop.call_soon(self._answered, request, started, response, time.monotonic())
         return response
 
     @staticmethod
@@ -111,13 +116,13 @@ class RecentDecisions:
             return None
         return time.monotonic() - waited_s
 
-    def _refused(self, request: Request, started: float, exc: FaasmlError) -> None:
-        self._add(self._entry(request, started, exc.status) | {
+    def _refused(self, request: Request, started: float, exc: FaasmlError, ended: float) -> None:
+        self._add(self._entry(request, started, ended, exc.status) | {
             "code": exc.code, "message": exc.message,
             "retry_after_s": exc.details.get("retry_after_s")})
 
-    def _answered(self, request: Request, started: float, response: Response) -> None:
-        self._add(self._entry(request, started, response.status) | {
+    def _answered(self, request: Request, started: float, response: Response, ended: float) -> None:
+        self._add(self._entry(request, started, ended, response.status) | {
             "variant": response.headers.get("X-Faasml-Variant"),
             "accuracy": _header_number(response, "X-Faasml-Accuracy"),
             "predicted_ms": _header_number(response, "X-Faasml-Predicted-Latency-Ms"),
@@ -126,7 +131,7 @@ class RecentDecisions:
             "attempts": int(_header_number(response, "X-Faasml-Attempts") or 0),
             "policy": response.headers.get("X-Faasml-Policy")})
 
-    def _entry(self, request: Request, started: float, status: int) -> dict[str, Any]:
+    def _entry(self, request: Request, started: float, ended: float, status: int) -> dict[str, Any]:
         tradeoff = _number(request.param("tradeoff", "X-Faasml-Tradeoff"))
         pinned = bool((request.param("variant", "X-Faasml-Variant") or "").strip())
         return {"at": self.clock(), "status": status,
@@ -135,7 +140,7 @@ class RecentDecisions:
                 "max_latency_ms": _number(request.param("max_latency_ms", "X-Faasml-Max-Latency-Ms")),
                 "min_accuracy": _number(request.param("min_accuracy", "X-Faasml-Min-Accuracy")),
                 "client_class": client_class(tradeoff, pinned),
-                "actual_ms": round((time.monotonic() - started) * 1000.0, 3)}
+                "actual_ms": round((ended - started) * 1000.0, 3)}
 
     def _add(self, entry: dict[str, Any]) -> None:
         with self._lock:
