@@ -73,10 +73,17 @@ def two_nodes(cloud_rtt_ms: float = 0.0) -> list[dict[str, Any]]:
 
 
 class LocalStage:
+    """`secrets`: OpenFaaS secrets (name -> value, in the functions' namespace) in place
+    before the runtime starts; `selector_key`: an API key the stage presents to the
+    selector, when the stack turns its keys on."""
+
     def __init__(self, folder: Path, functions: dict[str, Any], nodes: list[dict[str, Any]],
-                 checkout: Path, port: int | None = None):
+                 checkout: Path, port: int | None = None, secrets: dict[str, bytes] | None = None,
+                 selector_key: str | None = None):
         self.folder = folder
         self.checkout = checkout
+        self.secrets = dict(secrets or {})
+        self.selector_headers = {"X-Api-Key": selector_key} if selector_key else {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.expected = len(functions)
@@ -87,6 +94,11 @@ class LocalStage:
         self._auth = ""
 
     def start(self, timeout_s: float = 120.0) -> "LocalStage":
+        if self.secrets:
+            from faasml.runtime.secret_store import SecretStore
+            store = SecretStore(self.folder / "state", {})
+            for name, value in self.secrets.items():
+                store.create(None, name, value)
         log = open(self.folder / "up.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
@@ -130,7 +142,10 @@ class LocalStage:
             return False
         executors = {f["name"] for f in functions if f.get("labels", {}).get("faasml.io/role") == "executor"
                      and f.get("availableReplicas", 0) >= 1}
-        listed = json.loads(self.call("/function/selector/variants")[2])
+        status, _, raw = self.call("/function/selector/variants", headers=self.selector_headers)
+        if status != 200:
+            return False
+        listed = json.loads(raw)
         seen = {v["function"] for v in listed.get("variants", []) if v.get("available_replicas", 0) >= 1}
         return executors <= seen
 

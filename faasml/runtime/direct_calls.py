@@ -18,15 +18,12 @@ from dataclasses import dataclass, field
 
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
-from faasml.selector.access import parse_keys
+from faasml.runtime.selector_access import selector_credentials, selectors
 from faasml.selector.direct import SECONDS, STARTED
 from faasml.selector.promtext import parse_samples
 from faasml.upstream import UpstreamError, UpstreamPool
 
-SELECTOR_ROLE = "selector"
-ROLE_LABEL = "faasml.io/role"
 SCRAPE_TIMEOUT_S = 2.0
-API_KEYS_ENV = "FAASML_API_KEYS_SECRET"   # the selector's setting (selector/config.py)
 
 
 @dataclass
@@ -82,10 +79,9 @@ class DirectCallCollector:
 
     async def collect(self) -> None:
         live: set[str] = set()
-        for supervisor in list(self.provider.functions.values()):
-            if supervisor.spec.labels.get(ROLE_LABEL) != SELECTOR_ROLE:
-                continue
-            headers = self._credentials(supervisor)
+        for supervisor in selectors(self.provider):
+            # A selector with API keys on answers `/metrics` only to one of its keys.
+            headers = selector_credentials(self.provider, supervisor)
             for replica in supervisor.all_replicas():
                 if not replica.routable:
                     continue
@@ -100,16 +96,6 @@ class DirectCallCollector:
                 self.merge(replica.instance, read_counters(response.body.decode("utf-8", "replace")))
         for gone in set(self._seen) - live:
             self._forget(gone)
-
-    def _credentials(self, supervisor) -> list[tuple[str, str]]:
-        """A selector with API keys on (FAASML_API_KEYS_SECRET) answers `/metrics` only to
-        a key: present the first of its own, read from the secret as it is mounted."""
-        secret = supervisor.spec.environment.get(API_KEYS_ENV, "").strip()
-        if not secret:
-            return []
-        files = self.provider.secrets.files_of(supervisor.spec.namespace, secret) or {}
-        keys = parse_keys(files.get(secret, b"").decode("utf-8", "replace"))
-        return [("Authorization", f"Bearer {keys[0].decode()}")] if keys else []
 
     def merge(self, instance: str, now: _Seen) -> None:
         """Add what `instance` counted since its last scrape (all of it when its counters

@@ -65,7 +65,7 @@ class GatewayApi:
             web.route("*", "/metrics", self._guarded({"GET": self.prometheus}, secured=False)),
         ]
         routes += [web.route("*", path, self._guarded(methods)) for path, methods in system.items()]
-        routes += Dashboard(self.provider).routes(self._guarded)
+        routes += Dashboard(self.provider, self.proxy.upstream).routes(self._guarded)
         # [\s\S]: a path with a newline in it (%0A) is unknown too, and answered in JSON.
         routes.append(web.route("*", "/{tail:[\\s\\S]*}", self.unknown_path))
         return routes

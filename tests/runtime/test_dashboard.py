@@ -1,9 +1,12 @@
 """The live dashboard at /ui/, end to end: `faasml up` on the reference stack (three of its
 functions, real models) and a real headless chromium that loads the page, sees the
 reference variants, watches requests arrive and the selector's decisions appear, on a
-laptop-sized and a phone-sized window."""
+laptop-sized and a phone-sized window; and the page's decisions route on a selector
+whose API keys are on (a trivial executor)."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from faasml.bench.localstage import stop_process
+from faasml.bench.localstage import (LocalStage, executor_function, selector_function, stop_process,
+                                     two_nodes)
+from faasml.bench.selector import ECHO_HANDLER
 from faasml.runtime.replicas import free_port
 
 from tests.selector.runtime_stage import cat_image
@@ -122,3 +127,38 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
     finally:
         driver.quit()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_the_dashboard_reads_a_keyed_selector_with_the_selectors_own_key(tmp_path):
+    """With API keys on, the selector answers its /decisions only to a key; the page
+    polls the gateway's /ui/api/decisions (basic auth), which presents the key itself."""
+    (tmp_path / "echo").mkdir()
+    (tmp_path / "echo" / "handler.py").write_text(ECHO_HANDLER)
+    selector = selector_function({"FAASML_API_KEYS_SECRET": "selector-keys"}, REPO / "functions/selector")
+    selector["secrets"].append("selector-keys")
+    functions = {
+        "echo": executor_function("echo", tmp_path / "none.card.json", "echo", "cloud", 0.5, 0.05,
+                                  handler=tmp_path / "echo"),
+        "selector": selector,
+    }
+    stage = LocalStage(tmp_path, functions, two_nodes(), REPO, secrets={"selector-keys": b"key-one\nkey-two\n"},
+                       selector_key="key-two").start()
+    try:
+        password = (tmp_path / "state" / "basic-auth-password").read_text().strip()
+        admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+        assert stage.call("/function/selector?task=echo", b"hi", {"X-Api-Key": "key-two"})[0] == 200
+        assert stage.call("/function/selector?task=echo", b"hi")[0] == 401
+        assert stage.call("/function/selector/decisions")[0] == 401     # what the page cannot read itself
+
+        assert stage.call("/ui/api/decisions")[0] == 401                 # the gateway's own auth first
+        status, headers, raw = stage.call("/ui/api/decisions?limit=5", headers=admin)
+        assert status == 200 and headers["Content-Type"].startswith("application/json"), raw
+        view = json.loads(raw)
+        assert [d["variant"] for d in view["decisions"]] == ["echo"] and view["decisions"][0]["status"] == 200
+        assert view["decisions"][0]["task"] == "echo"
+        status, _, raw = stage.call(f"/ui/api/decisions?after={view['last_seq']}", headers=admin)
+        assert status == 200 and json.loads(raw)["decisions"] == []
+        status, _, raw = stage.call("/ui/api/decisions?limit=ten", headers=admin)   # the selector's 400
+        assert status == 400 and json.loads(raw)["error"]["parameter"] == "limit"
+    finally:
+        stage.stop()

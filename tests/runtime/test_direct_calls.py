@@ -11,6 +11,7 @@ from faasml.bench.localstage import LocalStage, executor_function, selector_func
 from faasml.bench.selector import ECHO_HANDLER
 from faasml.runtime.direct_calls import DirectCallCollector, read_counters
 from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.selector_access import selector_credentials
 from faasml.selector.direct import DirectCallMetrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,9 +110,9 @@ def test_a_selector_with_api_keys_is_scraped_with_its_own_first_key(tmp_path):
     store = SecretStore(tmp_path, {})
     store.create("openfaas-fn", "selector-keys", b"# rotated monthly\nkey-one\nkey-two\n")
     provider = SimpleNamespace(secrets=store)
-    collector = DirectCallCollector(provider, GatewayMetrics(), None)  # type: ignore[arg-type]
     guarded = SimpleNamespace(spec=SimpleNamespace(namespace="openfaas-fn",
                                                    environment={"FAASML_API_KEYS_SECRET": "selector-keys"}))
     open_selector = SimpleNamespace(spec=SimpleNamespace(namespace="openfaas-fn", environment={}))
-    assert collector._credentials(guarded) == [("Authorization", "Bearer key-one")]
-    assert collector._credentials(open_selector) == []
+    assert selector_credentials(provider, guarded) == [("Authorization", "Bearer key-one")]
+    assert selector_credentials(provider, open_selector) == []
+

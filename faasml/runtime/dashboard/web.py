@@ -6,25 +6,34 @@ request to the same realm, the page's polls included):
   GET /ui/           the page (static/index.html)
   GET /ui/{file}     its script and style sheet
   GET /ui/api/state  functions with replicas per node, in flight and requests/s; nodes;
-                     which function is the selector (the page reads its recent
-                     decisions from /function/<selector>/decisions, an open path)
+                     which function is the selector
+  GET /ui/api/decisions?after=N&limit=N
+                     the selector's recent decisions (its GET /decisions), fetched
+                     by the gateway from a ready replica with the selector's own API
+                     key when its keys are on: the page needs none, and never sees one
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from importlib import resources
 from typing import Awaitable, Callable
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from faasml import __version__
-from faasml.errors import NotFound
+from faasml.errors import BadGateway, NotFound, NotReady
 from faasml.runtime.dashboard.overview import RateTracker, summarize_function, summarize_nodes
 from faasml.runtime.responses import json_response
+from faasml.runtime.selector_access import selector_credentials, selectors
+from faasml.upstream import UpstreamError, UpstreamPool
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Guard = Callable[[dict[str, Handler]], Handler]
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+DECISIONS_TIMEOUT_S = 5.0
+DECISIONS_QUERY = ("after", "limit")   # what the page may ask of the selector's /decisions
 
 
 def _static(name: str) -> bytes:
@@ -32,8 +41,9 @@ def _static(name: str) -> bytes:
 
 
 class Dashboard:
-    def __init__(self, provider, clock: Callable[[], float] = time.monotonic):
-        self.provider = provider  # the LocalProvider: namespaces() and list_status(namespace)
+    def __init__(self, provider, upstream: UpstreamPool, clock: Callable[[], float] = time.monotonic):
+        self.provider = provider  # the LocalProvider: namespaces(), list_status(namespace), functions
+        self.upstream = upstream  # the gateway's pooled connections to replicas
         self.clock = clock
         self.rates = RateTracker()
 
@@ -61,9 +71,28 @@ class Dashboard:
     async def api_state(self, request: web.Request) -> web.Response:
         return json_response(self.state())
 
+    async def api_decisions(self, request: web.Request) -> web.Response:
+        """The selector's `/decisions`, as it answers (a 400 for a bad `limit` included)."""
+        selector = next(selectors(self.provider), None)
+        if selector is None:
+            raise NotFound("no selector function is deployed (label faasml.io/role=selector)")
+        replica = next((r for r in selector.all_replicas() if r.routable), None)
+        if replica is None:
+            raise NotReady(f"{selector.spec.name} has no ready replica")
+        query = urlencode([(k, request.query[k]) for k in DECISIONS_QUERY if k in request.query])
+        try:
+            answer = await self.upstream.request(replica.port, "GET", "/decisions" + (f"?{query}" if query else ""),
+                                                 selector_credentials(self.provider, selector), b"",
+                                                 DECISIONS_TIMEOUT_S)
+        except (UpstreamError, asyncio.TimeoutError, OSError) as exc:
+            raise BadGateway(f"{selector.spec.name} did not answer: {exc}") from exc
+        return web.Response(status=answer.status, body=answer.body, content_type="application/json",
+                            headers={"Cache-Control": "no-store"})
+
     def routes(self, guarded: Guard) -> list[web.RouteDef]:
         """The routes, each wrapped by the gateway's auth + JSON-error guard."""
         return [web.route("*", "/ui", guarded({"GET": self.redirect})),
                 web.route("*", "/ui/", guarded({"GET": self.page})),
                 web.route("*", "/ui/api/state", guarded({"GET": self.api_state})),
+                web.route("*", "/ui/api/decisions", guarded({"GET": self.api_decisions})),
                 web.route("*", "/ui/{file}", guarded({"GET": self.page}))]

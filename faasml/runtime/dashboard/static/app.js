@@ -88,7 +88,8 @@ async function pollDecisions(selector) {
   const label = document.getElementById("selector-name");
   if (!selector) { label.textContent = "(no selector deployed)"; return; }
   label.textContent = `(selector: ${selector})`;
-  const view = await getJson(`/function/${encodeURIComponent(selector)}/decisions?after=${lastSeq}&limit=${MAX_DECISIONS}`);
+  // Through the gateway's own route: it holds the selector's API key when keys are on.
+  const view = await getJson(`api/decisions?after=${lastSeq}&limit=${MAX_DECISIONS}`);
   if (view.last_seq < lastSeq) { lastSeq = 0; decisions = []; }   // the selector restarted
   const fresh = new Set(view.decisions.map(d => d.seq));
   decisions = view.decisions.concat(decisions).slice(0, MAX_DECISIONS);
