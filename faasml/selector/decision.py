@@ -304,7 +304,7 @@ class Decider:
         rows = admitted.rows
         log_total = table.log_total if rows is None else table.log_total[rows]
         scores = seen.scores = policy.score_columns(seen.request.tradeoff, admitted.acc_shift, log_total,
-                                                    admitted.acc_range, admitted.idle_range)
+                                                    admitted.idle_range[1], admitted.spans)
         # (ndarray.max and np.flatnonzero are Python wrappers: microseconds each here.)
         best = scores.argmax()
         tied = (scores >= scores[best] - policy.tie_margin).nonzero()[0]

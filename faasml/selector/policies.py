@@ -83,18 +83,24 @@ class TradeoffPolicy(Policy):
         return self._break_near_tie(ranked)
 
     @staticmethod
+    def spans(acc_low: float, acc_high: float, idle_low: float, idle_high: float) -> tuple[float, float]:
+        """The ranges the two weights divide by, each kept off zero."""
+        return max(acc_high - acc_low, ACCURACY_RANGE_FLOOR), max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR)
+
+    @staticmethod
     def weights(weight: float, acc_low: float, acc_high: float, idle_low: float,
                 idle_high: float) -> tuple[float, float]:
         """(per point of accuracy, per unit of log latency) for these ranges."""
-        return (weight / max(acc_high - acc_low, ACCURACY_RANGE_FLOOR),
-                (1.0 - weight) / max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR))
+        acc_span, idle_span = TradeoffPolicy.spans(acc_low, acc_high, idle_low, idle_high)
+        return weight / acc_span, (1.0 - weight) / idle_span
 
-    def score_columns(self, weight: float, acc_shift: np.ndarray, log_total: np.ndarray,
-                      acc_range: tuple[float, float], idle_range: tuple[float, float]) -> np.ndarray:
+    @staticmethod
+    def score_columns(weight: float, acc_shift: np.ndarray, log_total: np.ndarray, idle_high: float,
+                      spans: tuple[float, float]) -> np.ndarray:
         """`rank`'s scores for columns (the decider's table): `acc_shift` is accuracy minus
-        the lowest accuracy. The same operations in the same order, so the same floats."""
-        accuracy_weight, speed_weight = self.weights(weight, *acc_range, *idle_range)
-        return accuracy_weight * acc_shift + speed_weight * (idle_range[1] - log_total)
+        the lowest accuracy, `spans` what `spans` gives for the columns' ranges (kept with
+        them). The same operations in the same order, so the same floats."""
+        return weight / spans[0] * acc_shift + (1.0 - weight) / spans[1] * (idle_high - log_total)
 
     def _break_near_tie(self, ranked: list[Candidate]) -> list[Candidate]:
         best = ranked[0].score

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from faasml.selector.load import LoadTracker
+from faasml.selector.policies import TradeoffPolicy
 from faasml.selector.predictor import LatencyPredictor, Prediction
 from faasml.selector.variant import Variant
 
@@ -158,7 +159,7 @@ class CandidateTable:
 class OpenRows:
     """Some rows (None: all) with what the tradeoff score needs of them; never mutated."""
 
-    __slots__ = ("rows", "acc_range", "acc_shift", "idle_range")
+    __slots__ = ("rows", "acc_range", "acc_shift", "idle_range", "spans")
 
     def __init__(self, rows: np.ndarray | None, acc_range: tuple[float, float], acc_shift: np.ndarray,
                  idle_range: tuple[float, float]):
@@ -166,6 +167,8 @@ class OpenRows:
         self.acc_range = acc_range
         self.acc_shift = acc_shift        # accuracy minus the lowest, row by row
         self.idle_range = idle_range      # lowest and highest log idle latency
+        # What the tradeoff's weights divide by: once per set of rows, not per decision.
+        self.spans = TradeoffPolicy.spans(*acc_range, *idle_range)
 
     @classmethod
     def of(cls, table: CandidateTable, rows: np.ndarray | None) -> OpenRows:
