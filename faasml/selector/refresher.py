@@ -52,8 +52,9 @@ class Refresher:
             self._thread.join(timeout=5)
 
     def wake(self) -> None:
-        """Re-list functions now (a variant vanished or refused connections)."""
-        self.want_listing(self.registry.generation)
+        """Re-list functions now (a variant vanished or refused connections): a listing
+        begun after this call, since one under way may hold what just went stale."""
+        self.want_listing(self.registry.started)
 
     def want_listing(self, seen_generation: int) -> None:
         """Ask for a listing newer than `seen_generation`: one under way or already done

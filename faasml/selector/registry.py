@@ -52,10 +52,15 @@ class Registry:
         # Counts completed listings: a request that needs a newer registry waits for the
         # count to pass the one it saw (wait_newer), never for a listing of its own.
         self.generation = 0
+        # Counts listings begun (they run one at a time): one under way when something
+        # goes stale may already hold the stale answer, so `Refresher.wake` asks for one
+        # begun after it.
+        self.started = 0
         self._listed = threading.Condition()
 
     def refresh(self) -> Snapshot:
         with self._lock:
+            self.started += 1
             problems: list[str] = []
             for client in self.gateways:
                 try:

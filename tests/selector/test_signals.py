@@ -64,3 +64,22 @@ def test_exposition_parser_handles_escapes_and_specials():
     assert samples[0].labels == {"a": 'q"uote', "b": "back\\slash", "c": "new\nline"}
     assert samples[0].value == 3 and samples[1].value == float("inf") and samples[2].value == 0.0025
     assert [s.name for s in parse_samples(text, {"plain"})] == ["plain"]
+
+
+def test_a_wake_during_a_listing_gets_a_listing_begun_after_it(gateway):
+    """A refused address or a vanished variant wakes the refresher; a listing already
+    under way may hold the stale answer, so another one follows it."""
+    gateway.list_delay_s = 0.3
+    service = make_service(gateway)   # lists once; its refresher begins a second at once
+    try:
+        deadline = time.monotonic() + 3
+        while not (service.registry.started == 2 and service.registry.generation == 1):
+            assert time.monotonic() < deadline, (service.registry.started, service.registry.generation)
+            time.sleep(0.005)
+        service.refresher.wake()          # something went stale while the second lists
+        while service.registry.generation < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert service.registry.started == service.registry.generation == 3, \
+            "the wake was answered by the listing under way"
+    finally:
+        service.stop()
