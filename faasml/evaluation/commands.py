@@ -20,6 +20,16 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected answers per second, like 40; got {text!r}")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"the capacity must be a positive number of answers per second; got {text!r}")
+    return value
+
+
 def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -44,6 +54,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--capacity-seconds", type=float, default=None,
                           help="closed-loop capacity measurement (default 10; quick 6)")
     evaluate.add_argument("--capacity-concurrency", type=int, default=None, help="closed-loop clients (default 16)")
+    evaluate.add_argument("--capacity", dest="capacity_per_s", type=_positive_rate, default=None, metavar="RATE",
+                          help="take 100%% load as RATE answers/s instead of measuring it, so that runs of two "
+                               "settings or commits offer the same request rates")
     evaluate.add_argument("--idle-requests", type=int, default=None,
                           help="sequential pinned requests per variant for its idle figures (default 12)")
     evaluate.add_argument("--images", type=int, default=None, help="input pool size (default 300; quick 150)")
@@ -86,6 +99,7 @@ def settings_from(args: argparse.Namespace):
         "scenarios": args.scenarios, "policies": args.policies, "loads": args.loads,
         "duration_s": args.duration, "max_requests": args.max_requests,
         "capacity_s": args.capacity_seconds, "capacity_concurrency": args.capacity_concurrency,
+        "capacity_per_s": args.capacity_per_s,
         "idle_requests": args.idle_requests, "images": args.images, "data": args.data, "out": args.out,
         "gateway": args.gateway, "seed": args.seed, "drain_s": args.drain,
         "client_timeout_s": args.client_timeout, "throughput": args.throughput,

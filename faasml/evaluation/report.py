@@ -78,11 +78,15 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
         lines += ["Shifting mix (keyframes: fraction of the run → shares in the class order above): " +
                   "; ".join(f"{k['at']:g} → " + "/".join(f"{x:.2f}" for x in k["shares"]) for k in s["mix"]), ""]
     capacity = s.get("capacity") or {}
-    lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. "
-              f"Capacity (closed loop, {capacity.get('concurrency')} clients, {capacity.get('measure_s')} s, "
-              f"default policy): **{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
-              f"(statuses {capacity.get('outcomes')}; other processes used {_fmt(capacity.get('others_cpu_cores'), 2)} "
-              f"cores meanwhile).", ""]
+    if capacity.get("given"):
+        measured = (f"Capacity (given with `--capacity`, not measured): "
+                    f"**{_fmt(capacity.get('throughput_per_s'), 1)} answers/s**.")
+    else:
+        measured = (f"Capacity (closed loop, {capacity.get('concurrency')} clients, {capacity.get('measure_s')} s, "
+                    f"default policy): **{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
+                    f"(statuses {capacity.get('outcomes')}; other processes used "
+                    f"{_fmt(capacity.get('others_cpu_cores'), 2)} cores meanwhile).")
+    lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. " + measured, ""]
     topo = s.get("topology", {})
     lines += ["Idle figures (pinned, sequential, through gateway and selector):", ""]
     lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",

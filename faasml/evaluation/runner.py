@@ -2,7 +2,8 @@
 
 Per scenario: start `faasml up` with the scenario's nodes file (or use `--gateway`), wait
 until the selector lists every variant, measure each variant's idle latency and service
-time (pinned, sequential), measure capacity (closed loop under the default policy), then
+time (pinned, sequential), measure capacity (closed loop under the default policy; or take
+the one `--capacity` gives, to compare settings at the same request rates), then
 for each load level generate one Poisson trace at that fraction of capacity and replay it
 once per policy (`policy=`), draining the platform between runs; the policy order rotates
 from one load level to the next so no policy always runs first. After the platform stops,
@@ -50,6 +51,9 @@ class Settings:
     capacity_s: float = 10.0
     capacity_warmup_s: float = 3.0
     capacity_concurrency: int = 16
+    # Given instead of measured (answers/s): runs of two settings, or of two commits, then
+    # offer the same request rates (a measured capacity moves with the selector itself).
+    capacity_per_s: float | None = None
     idle_requests: int = 12
     images: int = 300                                      # input pool size
     data: Path = DEFAULT_DATA
@@ -79,13 +83,38 @@ PLATFORM_START_S = 25.0
 ASSUMED_VARIANTS = 6
 
 
+def measure_capacity(platform, scenario: Scenario, topology, inputs, settings: Settings,
+                           default_policy: str, reporter, result: dict) -> float:
+    """Closed-loop answers/s under the default policy: what "100% load" means (recorded
+    in `result["capacity"]`)."""
+    reporter.say(f"{scenario.name}: measuring capacity ({settings.capacity_concurrency} closed-loop clients, "
+                 f"{settings.capacity_warmup_s:g}+{settings.capacity_s:g}s, default policy {default_policy})")
+    sequence = closed_loop_sequence(scenario, 4000, len(inputs), trace_seed(settings.seed, scenario.name, "capacity"))
+    sampler = CpuSampler(tracked_processes(topology), interval_s=0.5).start()
+    capacity = _run(closed_loop(platform.url, scenario, sequence, inputs, settings.capacity_concurrency,
+                                settings.capacity_warmup_s, settings.capacity_s,
+                                min_timeout_s=settings.client_timeout_s))
+    sampler.stop()
+    result["capacity"] = asdict(capacity)
+    others = [s.get("others", 0.0) for _, s in sampler.samples]
+    result["capacity"]["others_cpu_cores"] = round(sum(others) / len(others), 3) if others else None
+    rate_100 = capacity.throughput_per_s
+    if rate_100 <= 0:
+        raise PlatformError(f"{scenario.name}: capacity measured as 0 answers/s ({capacity.outcomes})")
+    reporter.say(f"{scenario.name}: capacity {rate_100:.1f} answers/s ({capacity.outcomes}; others used "
+                 f"{result['capacity']['others_cpu_cores'] or 0:.2f} cores meanwhile)")
+    platform.drain(10, settings.drain_s)
+    return rate_100
+
+
 def estimate_s(settings: Settings, scenarios: Sequence[Scenario]) -> float:
     total = 0.0
     for scenario in scenarios:
         loads = settings.loads or scenario.loads
         total += 0 if settings.gateway and not scenario.nodes else PLATFORM_START_S
         total += ASSUMED_VARIANTS * (settings.idle_requests + 2) * 0.06
-        total += settings.capacity_warmup_s + settings.capacity_s + settings.drain_s + 2
+        if settings.capacity_per_s is None:
+            total += settings.capacity_warmup_s + settings.capacity_s + settings.drain_s + 2
         total += len(loads) * 1.0  # oracle solves
         restart = 1.5 if settings.fresh_selector else 0.0
         total += len(loads) * len(settings.policies) * (settings.duration_s + 1.0 + settings.drain_s + 0.5 + restart)
@@ -207,23 +236,13 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
             f"{n} {v['latency_p50_ms']:.1f} ({v['cpu_ms_per_request']:.1f})" for n, v in idle.items()))
         platform.drain(5, 0.5)
 
-        reporter.say(f"{scenario.name}: measuring capacity ({settings.capacity_concurrency} closed-loop clients, "
-                     f"{settings.capacity_warmup_s:g}+{settings.capacity_s:g}s, default policy {default_policy})")
-        sequence = closed_loop_sequence(scenario, 4000, len(inputs), trace_seed(settings.seed, scenario.name, "capacity"))
-        sampler = CpuSampler(tracked_processes(topology), interval_s=0.5).start()
-        capacity = _run(closed_loop(platform.url, scenario, sequence, inputs, settings.capacity_concurrency,
-                                    settings.capacity_warmup_s, settings.capacity_s,
-                                    min_timeout_s=settings.client_timeout_s))
-        sampler.stop()
-        result["capacity"] = asdict(capacity)
-        others = [s.get("others", 0.0) for _, s in sampler.samples]
-        result["capacity"]["others_cpu_cores"] = round(sum(others) / len(others), 3) if others else None
-        rate_100 = capacity.throughput_per_s
-        if rate_100 <= 0:
-            raise PlatformError(f"{scenario.name}: capacity measured as 0 answers/s ({capacity.outcomes})")
-        reporter.say(f"{scenario.name}: capacity {rate_100:.1f} answers/s ({capacity.outcomes}; others used "
-                     f"{result['capacity']['others_cpu_cores'] or 0:.2f} cores meanwhile)")
-        platform.drain(10, settings.drain_s)
+        if settings.capacity_per_s is not None:
+            rate_100 = settings.capacity_per_s
+            result["capacity"] = {"given": True, "throughput_per_s": rate_100}
+            reporter.say(f"{scenario.name}: capacity given as {rate_100:g} answers/s (not measured)")
+        else:
+            rate_100 = measure_capacity(platform, scenario, topology, inputs, settings, default_policy,
+                                              reporter, result)
 
         tracked = tracked_processes(topology)
         variant_nodes = {n: v.node for n, v in topology.variants.items()}

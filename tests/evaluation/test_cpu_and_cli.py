@@ -33,6 +33,9 @@ def test_quick_preset_and_overrides():
     assert tuned.duration_s == 3 and tuned.loads == [0.25, 1.5] and tuned.policies == ["tradeoff", "random"]
     full = settings_from(parser.parse_args(["bench", "evaluate"]))
     assert not full.quick and full.throughput and full.scenarios == [] and full.loads is None
+    assert full.capacity_per_s is None   # measured
+    given = settings_from(parser.parse_args(["bench", "evaluate", "--quick", "--capacity", "42.5"]))
+    assert given.capacity_per_s == 42.5 and given.quick
     assert {"tradeoff", "weighted-bucket", "random", "slo-greedy"} <= set(full.policies)
 
 
@@ -40,6 +43,13 @@ def test_bad_loads_are_refused(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", "evaluate", "--loads", "half"])
     assert "fractions" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rate", ["0", "-3", "fast", "inf", "nan"])
+def test_bad_capacities_are_refused(capsys, rate):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "evaluate", "--capacity", rate])
+    assert "--capacity" in capsys.readouterr().err
 
 
 def test_full_run_estimate_is_in_the_planned_range():

@@ -104,3 +104,21 @@ def test_oracle_bounds_every_policy(quick_report):
             assert m["in_time_rate"] <= oracle["in_time"]["rate"] + TOLERANCE, policy
             assert m["vs_oracle"]["effective_accuracy"] == pytest.approx(
                 m["effective_accuracy"] / oracle["effective_accuracy"]["rate"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_a_given_capacity_is_not_measured(tmp_path, reference_models):
+    """`--capacity` sets 100% load: two settings' runs then offer the same request rates."""
+    if not DEFAULT_DATA.is_dir():
+        pytest.skip(f"labelled ImageNet sample not found at {DEFAULT_DATA.resolve()}")
+    command = [sys.executable, "-m", "faasml", "bench", "evaluate", "--quick", "--out", str(tmp_path),
+               "--capacity", "8", "--loads", "0.5", "--policies", "random", "--duration", "2",
+               "--idle-requests", "2", "--images", "20", "--drain", "0.5"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = done.stdout + done.stderr   # (progress lines go to stderr)
+    assert "measuring capacity" not in output and "capacity given as 8 answers/s" in output
+    mix = json.loads((tmp_path / "report.json").read_text())["scenarios"][0]
+    assert mix["capacity"] == {"given": True, "throughput_per_s": 8.0}
+    assert mix["loads"][0]["rate_per_s"] == pytest.approx(4.0)
+    assert "given with `--capacity`, not measured" in (tmp_path / "report.md").read_text()
