@@ -103,6 +103,9 @@ class SelectorConfig:
                                "how long a tight-deadline request keeps its fast lane's budget (0: none)")
     protect_margin: float = setting("FAASML_PROTECT_MARGIN", 0.8, number(positive=True),
                                     "the share of a tight limit the fast lane's budget aims at")
+    protect_suspend_below: float = setting("FAASML_PROTECT_SUSPEND_BELOW", 0.5, number(),
+                                           "a fast lane whose recent tight requests met their limits less "
+                                           "often than this holds no work back until they do (0: never)")
     stall_factor: float = setting("FAASML_STALL_FACTOR", 4.0, number(),
                                   "an attempt running this many times its predicted latency is given "
                                   "up for the next variant, which stays out until it answers (0: never)")

@@ -66,6 +66,9 @@ class DecisionConfig:
     # budget that looser work may fill (the rest absorbs prediction error).
     protect_hold_s: float = 5.0
     protect_margin: float = 0.8
+    # A budget whose node met fewer than this share of its recent tight requests' limits
+    # holds nothing back until they meet it again (admission.py; 0: never suspended).
+    protect_suspend_below: float = 0.5
 
 
 @dataclass
@@ -95,7 +98,8 @@ class Decider:
         self.load = load
         self.config = config or DecisionConfig()
         self.clock = clock
-        self.guard = DeadlineGuard(load.node_work_ms, self.config.protect_hold_s, self.config.protect_margin)
+        self.guard = DeadlineGuard(load.node_work_ms, self.config.protect_hold_s, self.config.protect_margin,
+                                   self.config.protect_suspend_below)
         self._lock = threading.Lock()
         # One table per list of variants (by the identity of its Variants, which the
         # table keeps alive, so the ids cannot be reused while it is here).
@@ -126,6 +130,17 @@ class Decider:
                 decision.acquired = first.key
         decision.decision_s = time.perf_counter() - started
         return decision
+
+    def record_tight(self, node: str, max_latency_ms: float, met: bool) -> None:
+        """A request limited to `max_latency_ms` ended on `node`: whether it met the limit
+        (the fast lanes' budgets hold only while their tight requests mostly do)."""
+        with self._lock:
+            self.guard.record(self.clock(), node, max_latency_ms, met)
+
+    def fast_lanes(self) -> list[dict]:
+        """The node budgets that hold or are suspended now (admission.py)."""
+        with self._lock:
+            return self.guard.view(self.clock())
 
     # -- the candidate path ------------------------------------------------------------
     def _by_candidates(self, variants: Sequence[Variant], request: SelectionRequest, policy: Policy,

@@ -123,7 +123,8 @@ class SelectorService:
         self.predictor = LatencyPredictor(self.load, config.replica_concurrency)
         self.decider = Decider(self.predictor, self.load,
                                DecisionConfig(config.max_queue_per_slot, config.max_queue_ms,
-                                              config.protect_s, config.protect_margin), clock)
+                                              config.protect_s, config.protect_margin,
+                                              config.protect_suspend_below), clock)
         self.holds = HoldQueue()
         self.load.on_release = self.holds.notify
         self.policies: dict[str, Policy] = {name: make_policy(name, rng) for name in POLICIES}
@@ -154,7 +155,9 @@ class SelectorService:
                 "gateways": [c.endpoint.name for c in self.clients.values()], "load_sources": sources,
                 "registry_age_s": round(self.registry.age(), 3) if self.registry.snapshot.variants else None,
                 # Skipped until they answer again (stalls.py); `live.cooling_down` per variant.
-                "stalled": self.stalls.stalled if self.stalls is not None else []}
+                "stalled": self.stalls.stalled if self.stalls is not None else [],
+                # Node budgets kept for tight deadlines, held or suspended (admission.py).
+                "fast_lanes": self.decider.fast_lanes()}
 
     def _load_sources(self, clock: Clock):
         if self.config.prometheus_url:
@@ -271,6 +274,8 @@ class SelectorService:
             request = replace(request, headers=Headers(
                 [(k, v) for k, v in request.headers.items() if k.lower() not in KEY_HEADERS]))
         forwarded = yield _Forward(decision.ranked, request, arrived + deadline_s)
+        if selection.max_latency_ms is not None and not selection.variant:
+            self._record_tight(selection.max_latency_ms, decision, forwarded, arrived)
         for attempt in forwarded.failed_over:
             self.metrics.count(RETRIES, task=task, variant=attempt.variant, reason=attempt.reason)
         if forwarded.error is not None:
@@ -301,6 +306,16 @@ class SelectorService:
             self._count_refusal(task, decision.error)
             raise decision.error
         return decision
+
+    def _record_tight(self, limit_ms: float, decision: Decision, forwarded: Forwarded, arrived: float) -> None:
+        """Whether a request with a limit met it, on the node that answered (or, with no
+        answer, where it was first sent): the fast lanes hold while theirs mostly do."""
+        candidate = forwarded.candidate or (decision.ranked[0] if decision.ranked else None)
+        if candidate is None or candidate.variant.node is None:
+            return
+        met = (forwarded.upstream is not None and 200 <= forwarded.upstream.status < 300
+               and (time.monotonic() - arrived) * 1000.0 <= limit_ms)
+        self.decider.record_tight(candidate.variant.node, limit_ms, met)
 
     @staticmethod
     def _held(decision: Decision) -> bool:

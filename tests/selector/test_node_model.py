@@ -8,6 +8,7 @@ import time
 import pytest
 
 from faasml.errors import TooManyRequests
+from faasml.selector import admission
 from faasml.selector.params import SelectionRequest
 from faasml.selector.policies import make_policy
 from faasml.selector.variant import variant_from_status
@@ -126,6 +127,56 @@ def test_loose_work_is_shed_when_no_node_has_room_then_admitted_once_budgets_exp
     assert info.value.headers["Retry-After"] == "1"
     stage.clock.advance(stage.decider.guard.hold_s + 0.1)
     assert decide(stage, [quick, heavy], ask(tradeoff=1.0)).ranked[0].key == "heavy"
+
+
+def kept_out_by_the_lane(stage, variants) -> bool:
+    explain = stage.decider.evaluate(variants, ask(tradeoff=1.0), make_policy("tradeoff", stage.rng))
+    return "kept for requests limited to" in (next(c for c in explain.candidates if c.key == "heavy").excluded or "")
+
+
+def test_a_fast_lane_whose_tight_requests_miss_anyway_holds_nothing_back(stage):
+    quick, heavy = on("edge", make_variant("quick", 0.70, 5.0)), on("edge", make_variant("heavy", 0.80, 15.0))
+    variants = [quick, heavy]
+    answered_tight(stage, variants, 50.0)
+    for _ in range(3):
+        stage.load.acquire("heavy", "edge", 15.0)   # 45 ms of work: past edge's 35 ms budget
+    assert kept_out_by_the_lane(stage, variants)
+    # Looser requests' outcomes say nothing of the lane, nor do too few tight ones.
+    for _ in range(20):
+        stage.decider.record_tight("edge", 500.0, False)
+    for _ in range(admission.OUTCOMES_MIN - 1):
+        stage.decider.record_tight("edge", 50.0, False)
+    assert kept_out_by_the_lane(stage, variants)
+    # Ten tight requests: 4 of 10 met their limit (under half): the lane is suspended.
+    stage.decider.record_tight("edge", 50.0, False)
+    for _ in range(4):
+        stage.decider.record_tight("edge", 40.0, True)
+    assert not kept_out_by_the_lane(stage, variants)
+    lane, = stage.decider.fast_lanes()
+    assert lane["node"] == "edge" and lane["suspended"] and lane["deadline_ms"] == 50.0
+    assert (lane["recent_tight_requests"], lane["recent_met_share"]) == (14, round(4 / 14, 3))
+    # They meet their limits again (10 of 20 now): the budget holds again.
+    for _ in range(6):
+        stage.decider.record_tight("edge", 50.0, True)
+    assert kept_out_by_the_lane(stage, variants) and not stage.decider.fast_lanes()[0]["suspended"]
+    # Outcomes age out: with too few recent ones the budget holds whatever they said.
+    for _ in range(14):
+        stage.decider.record_tight("edge", 50.0, False)
+    assert not kept_out_by_the_lane(stage, variants)
+    stage.clock.advance(admission.OUTCOMES_MAX_AGE_S + 0.1)
+    answered_tight(stage, variants, 50.0)   # (the budget had expired meanwhile: a fresh one)
+    assert kept_out_by_the_lane(stage, variants)
+
+
+def test_suspension_can_be_turned_off(stage):
+    stage.decider.guard.suspend_below = 0.0
+    quick, heavy = on("edge", make_variant("quick", 0.70, 5.0)), on("edge", make_variant("heavy", 0.80, 15.0))
+    answered_tight(stage, [quick, heavy], 50.0)
+    for _ in range(3):
+        stage.load.acquire("heavy", "edge", 15.0)
+    for _ in range(20):
+        stage.decider.record_tight("edge", 50.0, False)
+    assert kept_out_by_the_lane(stage, [quick, heavy])
 
 
 def test_pinned_requests_are_never_held_back_by_budgets(stage):

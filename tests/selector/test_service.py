@@ -82,6 +82,29 @@ def test_deadline_bounds_the_wait(service, gateway):
     assert response.status == 504 and body(response)["error"]["code"] == "deadline_exceeded"
 
 
+def test_tight_requests_that_miss_their_limit_suspend_their_fast_lane(gateway):
+    """The service records how each request with a limit ended on the node that served
+    it; /variants shows the fast lane's budget and, once its tight requests miss anyway,
+    that it is suspended (admission.py)."""
+    quick = executor_status("quick", TASK, 0.70, 5.0)
+    quick["annotations"].update({"faasml.io/node": "edge", "faasml.io/node-cpus": "1"})
+    gateway.functions = [quick]
+    gateway.behaviours["quick"] = "hang"       # every call runs past its 60 ms limit
+    selector = make_service(gateway, cooldown_s=0.0)
+    try:
+        for count in range(1, 11):
+            response = post(selector, task=TASK, tradeoff=0, max_latency_ms=60)
+            assert response.status == 504, response.body
+            lane, = body(get(selector, "/variants"))["fast_lanes"]
+            assert (lane["node"], lane["deadline_ms"], lane["recent_tight_requests"]) == ("edge", 60.0, count)
+            assert lane["suspended"] == (count >= 10)   # too few to say before ten
+        assert lane["recent_met_share"] == 0.0
+        assert post(selector, task=TASK, tradeoff=0.5, max_latency_ms=1000).status == 504
+        assert body(get(selector, "/variants"))["fast_lanes"][0]["recent_tight_requests"] == 10  # a looser limit
+    finally:
+        selector.stop()
+
+
 def test_every_variant_failing_is_503(service, gateway):
     for name in ("quick", "middle", "precise"):
         gateway.behaviours[name] = "status:500"
