@@ -71,7 +71,7 @@ def _in_process(gateway_url: str, password: str, task: str, body: bytes
 
 def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int) -> dict[str, Any]:
     """`stage`: a started LocalStage running `variant` (a trivial executor) and the selector."""
-    password = (stage.folder / "state" / "basic-auth-password").read_text().strip()
+    password = (stage.state_dir / "basic-auth-password").read_text().strip()
     echo_port, selector_port = stage.replica(variant)["port"], stage.replica("selector")["port"]
     in_process, close_in_process = _in_process(stage.url, password, task, body)
     calls = {

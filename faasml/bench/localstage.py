@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from faasml.runtime.replicas import free_port
+from faasml.selector.views import listed_available, ready_executors
 
 TEMPLATE = "faasml-python3-http"
 
@@ -84,6 +85,7 @@ class LocalStage:
         self.checkout = checkout
         self.secrets = dict(secrets or {})
         self.selector_headers = {"X-Api-Key": selector_key} if selector_key else {}
+        self.state_dir = folder / "state"   # faasml up's --state-dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.expected = len(functions)
@@ -96,14 +98,14 @@ class LocalStage:
     def start(self, timeout_s: float = 120.0) -> "LocalStage":
         if self.secrets:
             from faasml.runtime.secret_store import SecretStore
-            store = SecretStore(self.folder / "state", {})
+            store = SecretStore(self.state_dir, {})
             for name, value in self.secrets.items():
                 store.create(None, name, value)
         log = open(self.folder / "up.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
              "--nodes", str(self.folder / "nodes.yml"), "--port", str(self.port),
-             "--state-dir", str(self.folder / "state")], cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT)
+             "--state-dir", str(self.state_dir)], cwd=self.checkout, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -119,7 +121,7 @@ class LocalStage:
 
     def functions(self) -> list[dict[str, Any]]:
         if not self._auth:
-            password = (self.folder / "state" / "basic-auth-password").read_text().strip()
+            password = (self.state_dir / "basic-auth-password").read_text().strip()
             self._auth = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
         request = urllib.request.Request(f"{self.url}/system/functions", headers={"Authorization": self._auth})
         return json.loads(urllib.request.urlopen(request, timeout=5).read())
@@ -140,14 +142,8 @@ class LocalStage:
         the selector does, and a first request in that gap would be ranked without it."""
         if self.call("/function/selector/ready")[0] != 200:
             return False
-        executors = {f["name"] for f in functions if f.get("labels", {}).get("faasml.io/role") == "executor"
-                     and f.get("availableReplicas", 0) >= 1}
         status, _, raw = self.call("/function/selector/variants", headers=self.selector_headers)
-        if status != 200:
-            return False
-        listed = json.loads(raw)
-        seen = {v["function"] for v in listed.get("variants", []) if v.get("available_replicas", 0) >= 1}
-        return executors <= seen
+        return status == 200 and ready_executors(functions) <= listed_available(json.loads(raw))
 
     def replica(self, name: str) -> dict[str, Any]:
         status = next(f for f in self.functions() if f["name"] == name)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import requests
 
+from faasml.selector.views import listed_available, ready_executors
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_STACK = REPO / "stack.yml"
 DEFAULT_NODES = REPO / "edge" / "nodes.local.yml"
@@ -207,15 +209,10 @@ class Platform:
             return f"replicas starting: {', '.join(waiting)}"
         if self._get("/function/selector/ready", timeout=2).status_code != 200:
             return "selector not ready"
-        expected = {f["name"] for f in functions
-                    if f.get("labels", {}).get("faasml.io/role") == "executor"
-                    and f.get("annotations", {}).get("faasml.io/task") == task
-                    and f.get("availableReplicas", 0) > 0}
+        expected = ready_executors(functions, task)
         if not expected:
             raise PlatformError(f"no ready executor for task {task!r} on {self.url}")
-        listed = self._get("/function/selector/variants").json()
-        seen = {v["function"] for v in listed.get("variants", []) if v.get("available_replicas", 0) > 0}
-        missing = expected - seen
+        missing = expected - listed_available(self._get("/function/selector/variants").json())
         return f"selector has not listed {sorted(missing)}" if missing else ""
 
     # what runs where

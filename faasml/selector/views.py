@@ -13,6 +13,7 @@ from faasml.selector.load import LoadTracker
 from faasml.selector.params import SelectionRequest
 from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.registry import Snapshot
+from faasml.selector.variant import ANNOTATION_PREFIX, is_executor
 
 
 def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> dict[str, Any]:
@@ -60,3 +61,17 @@ def variants_view(snapshot: Snapshot, load: LoadTracker, predictor: LatencyPredi
         })
     return {"tasks": snapshot.tasks, **setup, "problems": list(snapshot.problems), "variants": variants,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+# -- reading the views back (a platform waiting until the selector sees what it runs) --
+def ready_executors(functions: list[Mapping[str, Any]], task: str | None = None) -> set[str]:
+    """The executors a gateway's `GET /system/functions` reports with a ready replica
+    (of `task` only, when given)."""
+    return {f["name"] for f in functions if is_executor(f) and f.get("availableReplicas", 0) >= 1
+            and (task is None or (f.get("annotations") or {}).get(ANNOTATION_PREFIX + "task") == task)}
+
+
+def listed_available(view: Mapping[str, Any]) -> set[str]:
+    """The functions a `variants_view` (as JSON) lists with an available replica: the
+    selector lists again only every so often, so this trails the gateway's report."""
+    return {v["function"] for v in view.get("variants", []) if v.get("available_replicas", 0) >= 1}

@@ -48,7 +48,7 @@ class Platform(LocalStage):
 
     @property
     def password(self) -> str:
-        return (self.folder / "state" / "basic-auth-password").read_text().strip()
+        return (self.state_dir / "basic-auth-password").read_text().strip()
 
 
 def nodes() -> list[dict]:

@@ -144,7 +144,7 @@ def test_the_dashboard_reads_a_keyed_selector_with_the_selectors_own_key(tmp_pat
     stage = LocalStage(tmp_path, functions, two_nodes(), REPO, secrets={"selector-keys": b"key-one\nkey-two\n"},
                        selector_key="key-two").start()
     try:
-        password = (tmp_path / "state" / "basic-auth-password").read_text().strip()
+        password = (stage.state_dir / "basic-auth-password").read_text().strip()
         admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
         assert stage.call("/function/selector?task=echo", b"hi", {"X-Api-Key": "key-two"})[0] == 200
         assert stage.call("/function/selector?task=echo", b"hi")[0] == 401
