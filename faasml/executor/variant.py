@@ -79,9 +79,7 @@ class LoadedVariant:
 
     # image-classification
     def image_tensor(self, data: bytes, max_pixels: int = image_io.MAX_IMAGE_PIXELS) -> np.ndarray:
-        spec = self.card.image
-        picture = image_io.decode_image(data, max_pixels, image_io.resize_short_side(spec))
-        return image_io.preprocess(picture, spec)
+        return image_io.image_tensor(data, self.card.image, max_pixels)
 
     def classify(self, data: bytes, top_k: int = 5, max_pixels: int = image_io.MAX_IMAGE_PIXELS,
                  timing: Timing | None = None) -> list[dict[str, Any]]:
