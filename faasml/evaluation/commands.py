@@ -74,6 +74,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--keep-selector", dest="fresh_selector", action="store_false", default=None,
                           help="do not restart the selector before every run (default: restart, so every "
                                "policy starts from the same selector state)")
+    evaluate.add_argument("--shipped-profiles", dest="profile_here", action="store_false", default=None,
+                          help="keep the selector's shipped latency profiles (default: the idle phase's compute "
+                               "times replace them, as `faasml profile` on this machine would)")
     evaluate.add_argument("--throughput", dest="throughput", action="store_true", default=None,
                           help="also measure throughput efficiency (default: on, off with --quick)")
     evaluate.add_argument("--no-throughput", dest="throughput", action="store_false",
@@ -103,7 +106,7 @@ def settings_from(args: argparse.Namespace):
         "idle_requests": args.idle_requests, "images": args.images, "data": args.data, "out": args.out,
         "gateway": args.gateway, "seed": args.seed, "drain_s": args.drain,
         "client_timeout_s": args.client_timeout, "throughput": args.throughput,
-        "fresh_selector": args.fresh_selector,
+        "fresh_selector": args.fresh_selector, "profile_here": args.profile_here,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return quick_settings(**overrides) if args.quick else Settings(**overrides)

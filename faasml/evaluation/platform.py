@@ -101,6 +101,9 @@ class Platform:
                  only: list[str] | None = None):
         self.only = list(only or [])
         self.state_dir = Path(state_dir)
+        # A platform of our own reads its latency profiles from here (`profile_here`);
+        # a running gateway's selector keeps whatever profiles it was deployed with.
+        self.profiles: Path | None = None if url is not None else self.state_dir / "profiles.json"
         self.stack = Path(stack)
         self.nodes = Path(nodes) if nodes else None
         self.external = url is not None
@@ -139,6 +142,13 @@ class Platform:
         for name in self.only:
             args += ["--filter", name]
         env = dict(os.environ, FAASML_GATEWAY_PASSWORD=self.password, PYTHONUNBUFFERED="1")
+        if self.profiles is not None:
+            # The selector's profiles are this platform's own file (it re-reads it when it
+            # changes): the shipped ones until `profile_here` measures this machine.
+            if not self.profiles.exists():
+                shipped = REPO / "functions/selector/profiles.json"
+                self.profiles.write_text(shipped.read_text() if shipped.is_file() else '{"variants": {}}\n')
+            env["FAASML_PROFILES"] = str(self.profiles)
         # The harness's own package must be what the platform runs (PYTHONPATH may point at it).
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         self._log = open(self.state_dir / "faasml-up.log", "w")

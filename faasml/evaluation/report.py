@@ -88,7 +88,10 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
                     f"{_fmt(capacity.get('others_cpu_cores'), 2)} cores meanwhile).")
     lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. " + measured, ""]
     topo = s.get("topology", {})
-    lines += ["Idle figures (pinned, sequential, through gateway and selector):", ""]
+    profiles = s.get("profiles")
+    profiles_line = (f" The selector's latency profiles: {profiles} (the compute p50 below; "
+                     "`--shipped-profiles` keeps the shipped ones)." if profiles else "")
+    lines += ["Idle figures (pinned, sequential, through gateway and selector):" + profiles_line, ""]
     lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",
                      "CPU ms per request", "quiet latency ms (oracle)"],
                     [[name, topo.get("variants", {}).get(name, {}).get("node", "?"),

@@ -38,6 +38,7 @@ from faasml.evaluation.platform import DEFAULT_STACK, REPO, Platform, PlatformEr
 from faasml.evaluation.progress import Reporter
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
 from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
+from faasml.selector.profiles import save_profiles
 
 
 
@@ -64,6 +65,9 @@ class Settings:
     drain_s: float = 2.0
     client_timeout_s: float = 5.0
     fresh_selector: bool = True                            # a new selector replica before every run
+    # The idle figures become the selector's latency profiles, as `faasml profile` would
+    # make them on this machine (a platform of our own only; off: the shipped profiles).
+    profile_here: bool = True
     throughput: bool = True
     throughput_round_s: float = 10.0
     throughput_rounds: int = 2
@@ -234,6 +238,15 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
         result["idle"] = idle
         reporter.say(f"{scenario.name}: idle latency p50 ms (CPU ms per request) " + ", ".join(
             f"{n} {v['latency_p50_ms']:.1f} ({v['cpu_ms_per_request']:.1f})" for n, v in idle.items()))
+        result["profiles"] = "as deployed"
+        if settings.profile_here and platform.profiles is not None:
+            measured = idle_profiles(idle)
+            save_profiles(platform.profiles, {"measured_on": machine_info()["cpu_model"],
+                                              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                              "method": PROFILE_METHOD}, measured)
+            platform.restart_selector(scenario.task)   # it would re-read the file within a refresh
+            result["profiles"] = f"measured here: {', '.join(sorted(measured))}"
+            reporter.say(f"{scenario.name}: the selector's profiles now hold these compute times")
         platform.drain(5, 0.5)
 
         if settings.capacity_per_s is not None:
@@ -306,6 +319,21 @@ def _cpu_of(pids: list[int]) -> float | None:
 
     values = [cpu_seconds(pid) for pid in pids]
     return None if not values or any(v is None for v in values) else sum(values)
+
+
+PROFILE_METHOD = ("faasml bench evaluate's idle phase: sequential requests pinned to each variant "
+                  "through the selector; compute_ms = p50 of X-Faasml-Compute-Ms")
+
+
+def idle_profiles(idle: dict) -> dict:
+    """The idle figures as latency profiles (faasml/selector/profiles.py), for the variants
+    whose compute time was measured: a selector predicts from its profiles until it sees a
+    variant answer, and shipped profiles come from another machine, where int8 and fp32
+    variants need not keep the same ratio (docs/evaluation.md)."""
+    return {name: {"compute_ms": round(figures["service_p50_ms"], 3),
+                   "latency_ms": {"p50": round(figures["latency_p50_ms"], 3)}}
+            for name, figures in idle.items()
+            if figures.get("service_p50_ms") is not None and math.isfinite(figures["service_p50_ms"])}
 
 
 def work_ms(figures: dict) -> float:

@@ -37,6 +37,23 @@ def test_quick_preset_and_overrides():
     given = settings_from(parser.parse_args(["bench", "evaluate", "--quick", "--capacity", "42.5"]))
     assert given.capacity_per_s == 42.5 and given.quick
     assert {"tradeoff", "weighted-bucket", "random", "slo-greedy"} <= set(full.policies)
+    assert full.profile_here and quick.profile_here   # the idle phase profiles this machine
+    assert not settings_from(parser.parse_args(["bench", "evaluate", "--shipped-profiles"])).profile_here
+
+
+def test_idle_figures_become_profiles_where_compute_was_measured():
+    from faasml.evaluation.runner import idle_profiles
+    from faasml.selector.profiles import apply_profile
+    from faasml.selector.variant import Variant
+
+    idle = {"fast": {"service_p50_ms": 6.91234, "latency_p50_ms": 9.6},
+            "unmeasured": {"service_p50_ms": float("nan"), "latency_p50_ms": 40.0}}
+    profiles = idle_profiles(idle)
+    assert profiles == {"fast": {"compute_ms": 6.912, "latency_ms": {"p50": 9.6}}}
+    variant = Variant(name="fast", namespace="openfaas-fn", gateway="g", task="t", accuracy=0.7,
+                      profile_latency_ms=38.0, rtt_ms=1.0)
+    assert apply_profile(variant, profiles).profile_latency_ms == 6.912
+    assert apply_profile(variant, profiles).rtt_ms == 1.0   # no overhead: the declared round trip stays
 
 
 def test_bad_loads_are_refused(capsys):

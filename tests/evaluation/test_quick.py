@@ -51,6 +51,11 @@ def test_structure(quick_report):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
         assert f"]({plot})" in markdown
     assert {"load-mix.png", "ecdf-mix-050.png", "cpu-mix-150.png"} <= set(report["plots"]["mix"])
+    # The idle phase's compute times are the selector's profiles, in the platform's own file
+    assert mix["profiles"].startswith("measured here: ") and "The selector's latency profiles" in markdown
+    written = json.loads((out / "state" / "mix" / "profiles.json").read_text())["variants"]
+    for name, figures in mix["idle"].items():
+        assert written[name]["compute_ms"] == pytest.approx(figures["service_p50_ms"], abs=1e-3)
 
 
 @pytest.mark.slow
@@ -113,7 +118,7 @@ def test_a_given_capacity_is_not_measured(tmp_path, reference_models):
         pytest.skip(f"labelled ImageNet sample not found at {DEFAULT_DATA.resolve()}")
     command = [sys.executable, "-m", "faasml", "bench", "evaluate", "--quick", "--out", str(tmp_path),
                "--capacity", "8", "--loads", "0.5", "--policies", "random", "--duration", "2",
-               "--idle-requests", "2", "--images", "20", "--drain", "0.5"]
+               "--idle-requests", "2", "--images", "20", "--drain", "0.5", "--shipped-profiles"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     output = done.stdout + done.stderr   # (progress lines go to stderr)
@@ -122,3 +127,7 @@ def test_a_given_capacity_is_not_measured(tmp_path, reference_models):
     assert mix["capacity"] == {"given": True, "throughput_per_s": 8.0}
     assert mix["loads"][0]["rate_per_s"] == pytest.approx(4.0)
     assert "given with `--capacity`, not measured" in (tmp_path / "report.md").read_text()
+    # --shipped-profiles: the selector read the repository's profiles, untouched
+    assert mix["profiles"] == "as deployed"
+    shipped = (REPO / "functions/selector/profiles.json").read_text()
+    assert (tmp_path / "state" / "mix" / "profiles.json").read_text() == shipped
