@@ -144,10 +144,10 @@ class Platform:
         env = dict(os.environ, FAASML_GATEWAY_PASSWORD=self.password, PYTHONUNBUFFERED="1")
         if self.profiles is not None:
             # The selector's profiles are this platform's own file (it re-reads it when it
-            # changes): the shipped ones until `profile_here` measures this machine.
-            if not self.profiles.exists():
-                shipped = REPO / "functions/selector/profiles.json"
-                self.profiles.write_text(shipped.read_text() if shipped.is_file() else '{"variants": {}}\n')
+            # changes): the shipped ones, even in a reused state folder, until
+            # `profile_here` measures this machine.
+            shipped = REPO / "functions/selector/profiles.json"
+            self.profiles.write_text(shipped.read_text() if shipped.is_file() else '{"variants": {}}\n')
             env["FAASML_PROFILES"] = str(self.profiles)
         # The harness's own package must be what the platform runs (PYTHONPATH may point at it).
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
