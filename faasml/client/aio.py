@@ -24,8 +24,8 @@ class AsyncClient(ClientBase):
     def __init__(self, gateway_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S,
                  retries: int = 0, max_retry_wait_s: float = 30.0, user: str = "admin",
                  password: str | None = None, selector: str = DEFAULT_SELECTOR, pool_size: int = 100,
-                 rng: random.Random | None = None):
-        super().__init__(gateway_url, timeout, retries, max_retry_wait_s, user, password, selector, rng)
+                 rng: random.Random | None = None, api_key: str | None = None):
+        super().__init__(gateway_url, timeout, retries, max_retry_wait_s, user, password, selector, rng, api_key)
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
 
@@ -64,7 +64,7 @@ class AsyncClient(ClientBase):
         return await self._json("GET", "/system/functions", authorized=True)
 
     async def _json(self, method: str, path: str, authorized: bool = False) -> Any:
-        status, headers, raw = await self._send(method, path, None, self._auth_headers(authorized), None)
+        status, headers, raw = await self._send(method, path, None, self._headers_for(path, authorized), None)
         if status >= 400:
             raise error_from_response(status, headers, raw)
         return json.loads(raw)

@@ -41,6 +41,8 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", default=None,
                         help="basic-auth password (default: FAASML_GATEWAY_PASSWORD, OPENFAAS_PASSWORD, "
                         f"else {PASSWORD_FILE} here)")
+    parser.add_argument("--api-key", default=None,
+                        help="the selector's API key, when its keys are on (default: FAASML_API_KEY)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     parser.add_argument("--plain", action="store_true", help="plain text tables even on a terminal")
 
@@ -51,7 +53,8 @@ def _client(args: argparse.Namespace):
     password = args.password or os.environ.get("FAASML_GATEWAY_PASSWORD") or os.environ.get("OPENFAAS_PASSWORD")
     if password is None and PASSWORD_FILE.is_file():
         password = PASSWORD_FILE.read_text().strip()
-    return Client(args.gateway, timeout=args.timeout, retries=getattr(args, "retries", 0), password=password)
+    return Client(args.gateway, timeout=args.timeout, retries=getattr(args, "retries", 0), password=password,
+                  api_key=args.api_key)
 
 
 def _rich(args: argparse.Namespace) -> bool | None:

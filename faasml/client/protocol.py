@@ -35,6 +35,10 @@ def default_password() -> str | None:
     return os.environ.get("FAASML_GATEWAY_PASSWORD") or os.environ.get("OPENFAAS_PASSWORD")
 
 
+def default_api_key() -> str | None:
+    return os.environ.get("FAASML_API_KEY") or None
+
+
 def basic_auth_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -165,26 +169,40 @@ class ClientBase:
     """What both clients hold and how both read an answer; they differ only in sending."""
 
     def __init__(self, gateway_url: str | None, timeout: float, retries: int, max_retry_wait_s: float,
-                 user: str, password: str | None, selector: str, rng: random.Random | None):
+                 user: str, password: str | None, selector: str, rng: random.Random | None,
+                 api_key: str | None = None):
         self.gateway_url = (gateway_url or default_gateway()).rstrip("/")
         self.timeout = timeout
         self.retry = RetryPolicy(retries, max_retry_wait_s)
         self.selector = selector
         password = password if password is not None else default_password()
         self._auth = basic_auth_header(user, password) if password else None
+        # The selector's own key (FAASML_API_KEYS_SECRET on its side): sent as X-Api-Key,
+        # so it never competes with the gateway's basic auth for the Authorization header.
+        api_key = api_key if api_key is not None else default_api_key()
+        self._selector_headers = {"X-Api-Key": api_key} if api_key else {}
         self._rng = rng or random.Random()
 
     def _prediction(self, task: str | None, data: Data, content_type: str | None,
                     **selection: Any) -> tuple[str, bytes, dict[str, str]]:
         """(path with query, body, headers) of a prediction request."""
         body, media = encode_input(data, content_type)
-        return f"{function_path(self.selector)}?{selection_query(task, **selection)}", body, {"Content-Type": media}
+        return (f"{function_path(self.selector)}?{selection_query(task, **selection)}", body,
+                {"Content-Type": media, **self._selector_headers})
+
+    def _selector_path(self, path: str) -> bool:
+        base, route = function_path(self.selector), path.split("?", 1)[0]
+        return route == base or route.startswith(base + "/")
 
     def _explain_path(self, task: str | None, limits: Mapping[str, Any]) -> str:
         return f"{function_path(self.selector)}?{selection_query(task, explain=True, **limits)}"
 
-    def _auth_headers(self, authorized: bool) -> dict[str, str]:
-        return {"Authorization": self._auth} if authorized and self._auth else {}
+    def _headers_for(self, path: str, authorized: bool) -> dict[str, str]:
+        """The gateway's basic auth where asked, the selector's key on the selector's routes."""
+        headers = {"Authorization": self._auth} if authorized and self._auth else {}
+        if self._selector_path(path):
+            headers.update(self._selector_headers)
+        return headers
 
     def _after_error(self, status: int, headers: Mapping[str, str], raw: bytes, retries: int,
                      waited_s: float) -> float:

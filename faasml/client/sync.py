@@ -19,14 +19,16 @@ class Client(ClientBase):
     `timeout`: seconds per try (connect + answer); `retries`: opt-in repeats of a 429/503,
     waiting what `Retry-After` says (at most `max_retry_wait_s` in all); `password`: the
     gateway's basic-auth password, needed only for `functions()` (default from
-    FAASML_GATEWAY_PASSWORD / OPENFAAS_PASSWORD); `pool_size`: kept-alive connections.
+    FAASML_GATEWAY_PASSWORD / OPENFAAS_PASSWORD); `pool_size`: kept-alive connections;
+    `api_key`: a key for a selector that has API keys on (default FAASML_API_KEY), sent as
+    X-Api-Key on its routes only.
     """
 
     def __init__(self, gateway_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S,
                  retries: int = 0, max_retry_wait_s: float = 30.0, user: str = "admin",
                  password: str | None = None, selector: str = DEFAULT_SELECTOR, pool_size: int = 10,
-                 rng: random.Random | None = None):
-        super().__init__(gateway_url, timeout, retries, max_retry_wait_s, user, password, selector, rng)
+                 rng: random.Random | None = None, api_key: str | None = None):
+        super().__init__(gateway_url, timeout, retries, max_retry_wait_s, user, password, selector, rng, api_key)
         self._pool = urllib3.PoolManager(num_pools=4, maxsize=pool_size, block=False, retries=False)
 
     # -- the prediction API --------------------------------------------------------------
@@ -74,7 +76,7 @@ class Client(ClientBase):
 
     # -- plumbing ----------------------------------------------------------------------
     def _json(self, method: str, path: str, authorized: bool = False) -> Any:
-        status, headers, raw = self._send(method, path, None, self._auth_headers(authorized), None)
+        status, headers, raw = self._send(method, path, None, self._headers_for(path, authorized), None)
         if status >= 400:
             raise error_from_response(status, headers, raw)
         return json.loads(raw)

@@ -169,3 +169,44 @@ def test_views_of_the_selector(client):
     assert {v["variant"] for v in client.variants()["variants"]} >= {FAST_VARIANT, ACCURATE_VARIANT}
     latest = client.decisions(limit=1)["decisions"]
     assert latest[0]["variant"] == FAST_VARIANT and latest[0]["client_class"] == "fast"
+
+
+def test_a_keyed_selector_answers_the_client_that_sends_its_key(tmp_path, monkeypatch):
+    """FAASML_API_KEYS_SECRET on the selector: the client's `api_key` (or FAASML_API_KEY)
+    goes as X-Api-Key on the selector's routes, and the gateway's basic auth still works."""
+    from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
+    from faasml.bench.selector import ECHO_HANDLER
+
+    from .platform import REPO
+
+    (tmp_path / "echo").mkdir()
+    (tmp_path / "echo" / "handler.py").write_text(ECHO_HANDLER)
+    selector = selector_function({"FAASML_API_KEYS_SECRET": "selector-keys"}, REPO / "functions/selector")
+    selector["secrets"].append("selector-keys")
+    functions = {"echo": executor_function("echo", tmp_path / "none.card.json", "echo", "cloud", 0.5, 0.05,
+                                           handler=tmp_path / "echo"),
+                 "selector": selector}
+    stage = LocalStage(tmp_path, functions, two_nodes(), REPO, secrets={"selector-keys": b"key-one\n"},
+                       selector_key="key-one").start()
+    try:
+        monkeypatch.delenv("FAASML_API_KEY", raising=False)
+        with pytest.raises(Unauthorized):
+            Client(stage.url, timeout=20).predict("echo", b"hi")
+        with pytest.raises(Unauthorized):
+            Client(stage.url, timeout=20, api_key="wrong").variants()
+        with Client(stage.url, timeout=20, api_key="key-one") as keyed:
+            assert keyed.predict("echo", b"hi").variant == "echo"
+            assert keyed.variants()["variants"] and keyed.decisions(limit=1)["decisions"]
+            assert keyed.explain("echo")["candidates"]
+        monkeypatch.setenv("FAASML_API_KEY", "key-one")   # the default, as the CLI uses it
+        password = (stage.state_dir / "basic-auth-password").read_text().strip()
+        with Client(stage.url, timeout=20, password=password) as from_env:
+            assert from_env.predict("echo", b"hi").variant == "echo"
+            assert "selector" in {f["name"] for f in from_env.functions()}   # basic auth, no key needed
+
+        async def keyed_async():
+            async with AsyncClient(stage.url, timeout=20, api_key="key-one") as client:
+                return (await client.predict("echo", b"hi")).variant
+        assert asyncio.run(keyed_async()) == "echo"
+    finally:
+        stage.stop()

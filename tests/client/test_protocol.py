@@ -62,3 +62,19 @@ def test_inputs_are_encoded_by_kind(tmp_path: Path):
     assert encode_input(tmp_path / "x.jpg")[1] == "image/jpeg"
     assert encode_input(b"raw", "application/x-custom")[1] == "application/x-custom"
     assert selection_query("t", tradeoff=0.5, params={"top_k": 3}) == "task=t&tradeoff=0.5&top_k=3"
+
+
+def test_the_selector_key_goes_to_the_selectors_routes_only(monkeypatch):
+    from faasml.client import Client
+
+    monkeypatch.delenv("FAASML_API_KEY", raising=False)
+    client = Client("http://127.0.0.1:1", password="pw", api_key="k1")
+    assert client._headers_for("/function/selector?task=t&explain=1", False) == {"X-Api-Key": "k1"}
+    assert client._headers_for("/function/selector/variants", False) == {"X-Api-Key": "k1"}
+    assert client._headers_for("/function/selector-b/variants", False) == {}   # another function
+    assert client._headers_for("/function/tiny-edge", False) == {}
+    assert set(client._headers_for("/system/functions", True)) == {"Authorization"}
+    assert client._prediction("t", b"x", "text/plain")[2] == {"Content-Type": "text/plain", "X-Api-Key": "k1"}
+    monkeypatch.setenv("FAASML_API_KEY", "from-env")
+    assert Client("http://127.0.0.1:1")._headers_for("/function/selector", False) == {"X-Api-Key": "from-env"}
+    assert Client("http://127.0.0.1:1", api_key="")._headers_for("/function/selector", False) == {}
