@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import aiohttp
 
+from faasml.client.protocol import default_api_key
 from faasml.evaluation.inputs import Input, judge
 from faasml.evaluation.scenario import Scenario
 from faasml.evaluation.trace import Arrival
@@ -77,10 +78,15 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def make_session() -> aiohttp.ClientSession:
+def make_session(selector: bool = True) -> aiohttp.ClientSession:
+    """`selector`: the session's requests go to the selector, so a keyed one
+    (FAASML_API_KEYS_SECRET on its side) gets FAASML_API_KEY, as the client sends it;
+    another function never sees the key."""
     connector = aiohttp.TCPConnector(limit=POOL_LIMIT, limit_per_host=POOL_LIMIT, force_close=False,
                                      enable_cleanup_closed=True)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+    key = default_api_key() if selector else None
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
+                                 headers={"X-Api-Key": key} if key else None)
 
 
 async def send_one(session: aiohttp.ClientSession, url: str, params: dict[str, str], item: Input,
@@ -193,7 +199,7 @@ async def closed_loop(gateway: str, scenario: Scenario, sequence: Sequence[Arriv
             if on_event:
                 on_event("done")
 
-    async with make_session() as session:
+    async with make_session(selector=path == "/function/selector") as session:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ClosedLoopResult(concurrency=concurrency, measure_s=measure_s, answered=answered,
                             completed=completed, outcomes=dict(sorted(outcomes.items())),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from faasml.client.protocol import default_api_key
 from faasml.selector.views import listed_available, ready_executors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +114,9 @@ class Platform:
         self.process: subprocess.Popen | None = None
         self._log = None
         self.http = requests.Session()
+        key = default_api_key()
+        if key:   # a keyed selector's routes (its readiness, /variants) need it, as the client sends it
+            self.http.headers["X-Api-Key"] = key
 
     @property
     def nodes_file(self) -> Path | None:

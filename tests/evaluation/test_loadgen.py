@@ -150,3 +150,22 @@ def test_judge():
     text = Input(b"hi", "text/plain", None, "hi")
     assert judge(text, 200, json.dumps({"embedding": [0.0] * 384}).encode())
     assert not judge(text, 200, json.dumps({"embedding": [0.0] * 383}).encode())
+
+
+def test_a_keyed_selector_gets_the_key_and_no_other_function_does(monkeypatch, tmp_path):
+    import asyncio
+
+    from faasml.evaluation.loadgen import make_session
+    from faasml.evaluation.platform import Platform
+
+    async def default_headers(selector: bool) -> dict:
+        async with make_session(selector) as session:
+            return dict(session.headers)
+
+    monkeypatch.setenv("FAASML_API_KEY", "k1")
+    assert asyncio.run(default_headers(True)).get("X-Api-Key") == "k1"
+    assert "X-Api-Key" not in asyncio.run(default_headers(False))
+    assert Platform(tmp_path, url="http://127.0.0.1:1").http.headers.get("X-Api-Key") == "k1"
+    monkeypatch.delenv("FAASML_API_KEY")
+    assert "X-Api-Key" not in asyncio.run(default_headers(True))
+    assert "X-Api-Key" not in Platform(tmp_path, url="http://127.0.0.1:1").http.headers
