@@ -59,8 +59,8 @@ def decode_pixels(data: bytes, max_pixels: int, short_side: int | None = None) -
     then a colour or greyscale JPEG is decoded by libjpeg-turbo through simplejpeg, at the
     DCT scale Pillow's draft mode picks and strictly (any recoverable error raises): the
     same pixels as Pillow (tests/executor/test_image_decode.py holds every photo of the
-    ImageNet sample to it) in ~0.6x Pillow's time here, straight into a numpy array with no
-    PIL image to crop and copy. Anything else, and any JPEG simplejpeg finds fault with,
+    ImageNet sample to it) in less time (`faasml bench executor`'s prep, docs/executors.md),
+    straight into a numpy array with no PIL image to crop and copy. Anything else, and any JPEG simplejpeg finds fault with,
     goes through Pillow, which decodes it or words the 400 exactly as before."""
     image = _open_checked(data, max_pixels)
     if image.format == "JPEG":
@@ -173,14 +173,11 @@ def pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> 
 def preprocess(image: Image.Image, spec: ImagePreprocessing) -> np.ndarray:
     """RGB image -> (1, 3, size, size) float32: resize shorter side, centre crop, normalize,
     resampling with the card's `resize_backend`."""
+    if spec.resize_backend != "pillow":
+        return preprocess_pixels(np.asarray(image), spec)
+    resample = getattr(Image.Resampling, spec.interpolation.upper())
     box = crop_box(image.size, spec)
-    if spec.resize_backend == "pillow":
-        resample = getattr(Image.Resampling, spec.interpolation.upper())
-        pixels = np.asarray(image.resize((spec.size, spec.size), resample, box=box))
-    else:
-        left, top, right, bottom = pixel_box(box, image.size)
-        pixels = resize_opencv(np.asarray(image.crop((left, top, right, bottom))), spec)
-    return _normalized(pixels, spec)
+    return _normalized(np.asarray(image.resize((spec.size, spec.size), resample, box=box)), spec)
 
 
 def preprocess_pixels(pixels: np.ndarray, spec: ImagePreprocessing) -> np.ndarray:

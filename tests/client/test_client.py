@@ -174,20 +174,9 @@ def test_views_of_the_selector(client):
 def test_a_keyed_selector_answers_the_client_that_sends_its_key(tmp_path, monkeypatch):
     """FAASML_API_KEYS_SECRET on the selector: the client's `api_key` (or FAASML_API_KEY)
     goes as X-Api-Key on the selector's routes, and the gateway's basic auth still works."""
-    from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
-    from faasml.bench.selector import ECHO_HANDLER
+    from tests.selector.runtime_stage import keyed_echo_stage
 
-    from .platform import REPO
-
-    (tmp_path / "echo").mkdir()
-    (tmp_path / "echo" / "handler.py").write_text(ECHO_HANDLER)
-    selector = selector_function({"FAASML_API_KEYS_SECRET": "selector-keys"}, REPO / "functions/selector")
-    selector["secrets"].append("selector-keys")
-    functions = {"echo": executor_function("echo", tmp_path / "none.card.json", "echo", "cloud", 0.5, 0.05,
-                                           handler=tmp_path / "echo"),
-                 "selector": selector}
-    stage = LocalStage(tmp_path, functions, two_nodes(), REPO, secrets={"selector-keys": b"key-one\n"},
-                       selector_key="key-one").start()
+    stage = keyed_echo_stage(tmp_path, b"key-one\n", "key-one")
     try:
         monkeypatch.delenv("FAASML_API_KEY", raising=False)
         with pytest.raises(Unauthorized):

@@ -16,12 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from faasml.bench.localstage import (LocalStage, executor_function, selector_function, stop_process,
-                                     two_nodes)
-from faasml.bench.selector import ECHO_HANDLER
+from faasml.bench.localstage import stop_process
 from faasml.runtime.replicas import free_port
 
-from tests.selector.runtime_stage import cat_image
+from tests.selector.runtime_stage import cat_image, keyed_echo_stage
 
 from .browser import headless_chromium
 
@@ -132,17 +130,7 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
 def test_the_dashboard_reads_a_keyed_selector_with_the_selectors_own_key(tmp_path):
     """With API keys on, the selector answers its /decisions only to a key; the page
     polls the gateway's /ui/api/decisions (basic auth), which presents the key itself."""
-    (tmp_path / "echo").mkdir()
-    (tmp_path / "echo" / "handler.py").write_text(ECHO_HANDLER)
-    selector = selector_function({"FAASML_API_KEYS_SECRET": "selector-keys"}, REPO / "functions/selector")
-    selector["secrets"].append("selector-keys")
-    functions = {
-        "echo": executor_function("echo", tmp_path / "none.card.json", "echo", "cloud", 0.5, 0.05,
-                                  handler=tmp_path / "echo"),
-        "selector": selector,
-    }
-    stage = LocalStage(tmp_path, functions, two_nodes(), REPO, secrets={"selector-keys": b"key-one\nkey-two\n"},
-                       selector_key="key-two").start()
+    stage = keyed_echo_stage(tmp_path, b"key-one\nkey-two\n", "key-two")
     try:
         password = (stage.state_dir / "basic-auth-password").read_text().strip()
         admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}

@@ -63,3 +63,19 @@ def cat_image(scale: int = 1, format: str = "JPEG") -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format)
     return buffer.getvalue()
+
+
+def keyed_echo_stage(folder: Path, keys: bytes, presented: str) -> LocalStage:
+    """A started stage: a trivial `echo` executor behind a selector with API keys on (the
+    `selector-keys` secret holds `keys`); the stage presents `presented` to the selector."""
+    from faasml.bench.selector import ECHO_HANDLER
+
+    (folder / "echo").mkdir()
+    (folder / "echo" / "handler.py").write_text(ECHO_HANDLER)
+    selector = selector_function({"FAASML_API_KEYS_SECRET": "selector-keys"}, REPO / "functions/selector")
+    selector["secrets"].append("selector-keys")
+    functions = {"echo": executor_function("echo", folder / "none.card.json", "echo", "cloud", 0.5, 0.05,
+                                           handler=folder / "echo"),
+                 "selector": selector}
+    return LocalStage(folder, functions, two_nodes(), REPO, secrets={"selector-keys": keys},
+                      selector_key=presented).start()
