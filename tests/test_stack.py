@@ -58,7 +58,7 @@ def test_image_accuracy_is_the_recorded_measurement(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXECUTORS))
 def test_annotations_match_the_built_cards(name, reference_models):
-    from faasml.models.card import load_card
+    from faasml.modelcard import load_card
 
     card = load_card(reference_models / Path(EXECUTORS[name]["environment"]["FAASML_MODEL"]).name)
     notes = EXECUTORS[name]["annotations"]

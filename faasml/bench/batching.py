@@ -29,7 +29,7 @@ from faasml.bench.stats import percentile
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.service import ExecutorService
 from faasml.http import Headers, Request, Response
-from faasml.models.card import TASK_IMAGE_CLASSIFICATION, card_path_for, load_card
+from faasml.modelcard import TASK_IMAGE_CLASSIFICATION, card_path_for, load_card
 
 DEFAULT_VARIANTS = ("efficientnet-lite0-int8", "minilm-l6-int8")
 MODES = ("serial", "concurrent", "batched")

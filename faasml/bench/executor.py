@@ -22,7 +22,7 @@ from faasml.executor.service import ExecutorService
 from faasml.executor.session import SessionTuning
 from faasml.executor.variant import load_variant
 from faasml.http import Headers, Request
-from faasml.models.card import TASK_IMAGE_CLASSIFICATION, list_cards, card_path_for
+from faasml.modelcard import TASK_IMAGE_CLASSIFICATION, list_cards, card_path_for
 
 SENTENCE = "A man is playing a guitar on a stage in front of a small crowd."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Sequence, TextIO
 
-from faasml.models.console import format_table
+from faasml.tables import format_table
 
 
 def _cell(value: Any) -> str:

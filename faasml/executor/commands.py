@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from faasml.models.card import RESIZE_BACKENDS
+from faasml.modelcard import RESIZE_BACKENDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

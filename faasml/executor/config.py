@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from faasml.executor.image import MAX_IMAGE_PIXELS
 from faasml.executor.session import CUDNN_CONV_ALGO_SEARCHES, GRAPH_OPTIMIZATION_LEVELS, SWITCHES
-from faasml.models.card import RESIZE_BACKENDS
+from faasml.modelcard import RESIZE_BACKENDS
 from faasml.settings import existing_file, number, one_of, setting, whole_number
 
 PROVIDERS = ("cpu", "cuda")

@@ -15,7 +15,7 @@ import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from faasml.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from faasml.models.card import ImagePreprocessing
+from faasml.modelcard import ImagePreprocessing
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP")
 SUPPORTED_MEDIA_TYPES = ("image/jpeg", "image/jpg", "image/png", "image/webp")

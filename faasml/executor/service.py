@@ -23,7 +23,7 @@ from faasml.executor.config import ExecutorConfig
 from faasml.executor.session import SessionTuning
 from faasml.executor.variant import LoadedVariant, Timing, load_variant
 from faasml.http import Request, Response
-from faasml.models.card import TASK_IMAGE_CLASSIFICATION
+from faasml.modelcard import TASK_IMAGE_CLASSIFICATION
 
 log = logging.getLogger("faasml.executor")
 

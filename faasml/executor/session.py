@@ -7,7 +7,7 @@ from typing import Any
 import onnxruntime as ort
 
 from faasml.errors import NotReady
-from faasml.models.card import DEFAULT_SESSION_OPTIONS
+from faasml.modelcard import DEFAULT_SESSION_OPTIONS
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 GRAPH_OPTIMIZATION_LEVELS = {

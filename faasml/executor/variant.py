@@ -18,7 +18,7 @@ from faasml.executor import text as text_io
 from faasml.executor.batching import MicroBatcher
 from faasml.executor.session import SessionTuning, create_session
 from faasml.executor.tokenizer import encode, load_tokenizer
-from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
+from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
                                 load_card)
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faasml.models.card import ModelCard
+from faasml.modelcard import ModelCard
 from faasml.models.files import atomic_path
 
 DATA_DIR = Path(__file__).parent / "data"

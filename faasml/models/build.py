@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from faasml.models.accuracy import image_accuracy, load_recorded, published_for
-from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
+from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
                                 load_card, save_card)
 from faasml.models.files import remove_stale_temporaries
 from faasml.models.progress import Progress

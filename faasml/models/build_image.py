@@ -8,7 +8,7 @@ import numpy as np
 
 from faasml.models.accuracy import efficientnet_published, image_accuracy
 from faasml.models.calibration import calibration_feeds, calibration_files, calibration_source
-from faasml.models.card import ImagePreprocessing, ModelCard, card_path_for, load_card, stamp_file
+from faasml.modelcard import ImagePreprocessing, ModelCard, card_path_for, load_card, stamp_file
 from faasml.models.export import IMAGE_INPUT, IMAGE_OUTPUT, export_image_classifier, exporter_source
 from faasml.models.imagenet import imagenet_labels
 from faasml.models.progress import Progress

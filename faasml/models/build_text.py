@@ -14,7 +14,7 @@ from typing import Any
 
 from faasml.models.accuracy import MINILM_PUBLISHED
 from faasml.models.agreement import PAIRS_FILE, agreement, load_pairs
-from faasml.models.card import (TASK_SENTENCE_EMBEDDING, ModelCard, TextPreprocessing,
+from faasml.modelcard import (TASK_SENTENCE_EMBEDDING, ModelCard, TextPreprocessing,
                                 card_path_for, load_card, stamp_file)
 from faasml.models.export import TEXT_OUTPUT, export_token_encoder, exporter_source
 from faasml.models.files import atomic_path

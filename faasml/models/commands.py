@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faasml.models.card import RESIZE_BACKENDS, ModelCard, card_problem, list_cards, save_card
-from faasml.models.console import fail, format_table
+from faasml.modelcard import RESIZE_BACKENDS, ModelCard, card_problem, list_cards, save_card
+from faasml.models.console import fail
+from faasml.tables import format_table
 
 DEFAULT_MODELS = Path("models")
 

@@ -1,4 +1,4 @@
-"""What the `faasml models` commands print: errors and plain-text tables."""
+"""What the `faasml models` commands print: errors (tables: faasml/tables.py)."""
 from __future__ import annotations
 
 import sys
@@ -7,10 +7,3 @@ import sys
 def fail(message: str) -> int:
     print(f"faasml models: error: {message}", file=sys.stderr)
     return 2
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
-             for row in [header, *rows]]
-    return "\n".join(lines)

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faasml.models.card import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
+from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_for, card_problem,
                                 list_cards, save_card)
-from faasml.models.console import fail, format_table
+from faasml.models.console import fail
+from faasml.tables import format_table
 
 
 # bench int8 -----------------------------------------------------------------------------

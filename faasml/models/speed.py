@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from faasml.models.card import card_path_for, list_cards
+from faasml.modelcard import card_path_for, list_cards
 
 
 def int8_pairs(models_dir: Path) -> list[tuple[str, str]]:

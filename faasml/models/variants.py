@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faasml.models.card import TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING
+from faasml.modelcard import TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING
 
 MINILM_FAMILY = "all-MiniLM-L6-v2"
 MINILM_TOKENIZER_DIR = "minilm-l6.tokenizer"  # shared by both MiniLM cards, beside them

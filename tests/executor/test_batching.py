@@ -158,7 +158,7 @@ def test_batching_settings_from_the_environment(tiny_models):
 def test_the_batching_benchmark_measures_all_three_modes(tiny_models):
     """`faasml bench batching` on a tiny variant: every mode answers, the figures add up."""
     from faasml.bench import batching
-    from faasml.models.card import load_card
+    from faasml.modelcard import load_card
 
     card = tiny_models["image"]
     settings = batching.BatchingBenchSettings(max_batch=4, clients=4, seconds=0.2, rounds=1,

@@ -4,7 +4,7 @@ from PIL import Image
 
 from faasml.errors import FaasmlError
 from faasml.executor import image as image_io
-from faasml.models.card import ImagePreprocessing
+from faasml.modelcard import ImagePreprocessing
 from tests.executor.conftest import encode
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from faasml.errors import BadRequest, PayloadTooLarge
 from faasml.executor import image as image_io
-from faasml.models.card import ImagePreprocessing
+from faasml.modelcard import ImagePreprocessing
 
 from tests.executor.test_image_resize import photo_like
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from faasml.executor import image as image_io
-from faasml.models.card import ImagePreprocessing
+from faasml.modelcard import ImagePreprocessing
 
 SPEC = ImagePreprocessing(size=224)   # the reference variants': 256 short side, 224 crop
 IDENTITY = dict(mean=[0, 0, 0], std=[1 / 255] * 3)   # tensors in 0..255 pixel units

@@ -176,7 +176,7 @@ def test_cuda_variant_without_cuda_fails_readiness_clearly(tiny_models):
 
 
 def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_path):
-    from faasml.models.card import load_card, save_card
+    from faasml.modelcard import load_card, save_card
     from faasml.settings import load
     from tests.executor.tiny_models import make_image_variant
 
@@ -206,7 +206,7 @@ def test_session_options_recorded_in_the_card_and_overridden_per_function(tmp_pa
 
 def load_failure(card, folder) -> str:
     """Save `card` in `folder`, load it: readiness must be 503 load_failed; its message."""
-    from faasml.models.card import save_card
+    from faasml.modelcard import save_card
 
     save_card(card, folder)
     service = ExecutorService(ExecutorConfig(model=str(folder / f"{card.name}.card.json")))
@@ -233,7 +233,7 @@ def test_resize_backend_from_the_card_or_the_environment(tiny_models):
 
 
 def test_a_filter_the_backend_lacks_fails_readiness(tmp_path):
-    from faasml.models.card import load_card
+    from faasml.modelcard import load_card
     from tests.executor.tiny_models import make_image_variant
 
     card = load_card(make_image_variant(tmp_path))

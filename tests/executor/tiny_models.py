@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from faasml.models.card import (ImagePreprocessing, ModelCard, TextPreprocessing, file_sha256,
+from faasml.modelcard import (ImagePreprocessing, ModelCard, TextPreprocessing, file_sha256,
                                 save_card)
 
 COLOUR_LABELS = ["red", "green", "blue"]

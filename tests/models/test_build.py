@@ -11,7 +11,7 @@ import pytest
 
 from faasml.models.accuracy import load_recorded
 from faasml.models.build import UnknownVariant, plan_builds, run_build
-from faasml.models.card import card_path_for, card_problem, load_card
+from faasml.modelcard import card_path_for, card_problem, load_card
 from faasml.models.variants import MINILM_TOKENIZER_DIR, REFERENCE_VARIANTS
 from tests.models.tiny import ranked_classifier, text_with_matmul
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from faasml.cli import main
-from faasml.models.card import card_path_for, load_card
+from faasml.modelcard import card_path_for, load_card
 from tests.models.test_evaluate import EXPECTED_TOP1, EXPECTED_TOP5, make_folder
 from tests.models.tiny import ranked_classifier
 

@@ -8,7 +8,7 @@ import pytest
 
 from faasml.executor.variant import load_variant
 from faasml.models.accuracy import SAMPLE_DATASET
-from faasml.models.card import file_sha256, load_card
+from faasml.modelcard import file_sha256, load_card
 from faasml.models.evaluate import EvalResult, evaluate, measurement_record, paired_comparison
 from faasml.models.imagenet import imagenet_classes
 from faasml.models.labelled import read_labelled_folder

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from faasml.models.card import (ImagePreprocessing, ModelCard, TextPreprocessing, save_card,
+from faasml.modelcard import (ImagePreprocessing, ModelCard, TextPreprocessing, save_card,
                                 stamp_file)
 from faasml.models.imagenet import imagenet_labels
 

@@ -1,7 +1,7 @@
 """Card round-trip and the integrity check that makes a rebuild a no-op."""
 from __future__ import annotations
 
-from faasml.models.card import (ImagePreprocessing, ModelCard, TextPreprocessing, card_path_for,
+from faasml.modelcard import (ImagePreprocessing, ModelCard, TextPreprocessing, card_path_for,
                                 card_problem, file_sha256, load_card, save_card, stamp_file)
 from tests.models.tiny import ranked_classifier, text_with_matmul
 
