@@ -7,7 +7,7 @@ keep-alive requests go round five paths in turn, so every leg sees the same mome
                   and a trivial handler, nothing else
   gateway→echo    /function/bench-echo through the gateway: what a client pays without
                   the selector, and what the selector's own forwarding call costs
-  in-process      SelectorService.handle_async called on an event loop in this process
+  in-process      SelectorService.handle called on an event loop in this process
                   (no server in front): parse, decide, call the echo at its own address
                   (direct calls, as the selector is deployed), respond
   selector        the selector replica's own port: its template's asyncio server + the above
@@ -53,18 +53,18 @@ def _in_process(gateway_url: str, password: str, task: str, body: bytes
     from faasml.settings import load
 
     config = load(SelectorConfig, {"FAASML_GATEWAYS": gateway_url, "FAASML_GATEWAY_PASSWORD": password})
-    service = SelectorService(config).start()
+    service = SelectorService(config)
     request = Request("POST", "/", {"task": task}, Headers({"Content-Type": "text/plain"}), body)
     loop = asyncio.new_event_loop()  # one loop for every call, as the selector's server has
+    loop.run_until_complete(service.start())
 
     def post() -> None:
-        response = loop.run_until_complete(service.handle_async(request))
+        response = loop.run_until_complete(service.handle(request))
         if response.status != 200:
             raise RuntimeError(f"in-process selector answered {response.status}: {response.body[:200]!r}")
 
     def close() -> None:
-        service.stop()
-        service.invoker.close()
+        loop.run_until_complete(service.stop())
         loop.close()
     return post, close
 

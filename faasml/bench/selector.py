@@ -1,10 +1,11 @@
 """`faasml bench selector`: decision time by registry size, and the selector hop's added
 latency over calling the chosen executor through the gateway directly, side by side.
 
-Decision time: the real decide step (predict, limits, policy, in-flight taken) over
-generated variants with scripted load, for 5, 50 and 500 variants; beside it, in the same
-run, the same decisions forced down the candidate path (a Candidate per variant, every
-pass in Python: decision.py), the baseline the table path is measured against.
+Decision time: the engine's decide step (predict, limits, policy, in-flight taken) over
+generated variants with scripted load, for 5, 50 and 500 variants. With `--against REV`,
+the same benchmark of another revision of the repository (run from a temporary checkout
+of it, in a subprocess) alternates with ours round by round, and each figure is printed
+beside its baseline as a ratio: how a change to the selector moved the decision time.
 Hop: one `faasml up` runs a trivial executor, the reference lite0-int8 variant (when
 `models/` is built) and the selector; sequential keep-alive requests alternate between
 `/function/<variant>` and `/function/selector?task=...`, so both sides share the moment.
@@ -15,8 +16,11 @@ import gc
 import http.client
 import json
 import math
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from faasml.bench.hop import measure_legs, print_legs
-from faasml.bench.stats import percentile
-from faasml.selector.decision import Decider
-from faasml.selector.load import LoadTracker
 from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
-from faasml.selector.params import SelectionRequest
-from faasml.selector.policies import POLICIES, make_policy
-from faasml.selector.predictor import LatencyPredictor
-from faasml.selector.variant import Variant
+from faasml.bench.stats import percentile
+from faasml.selector.config import SelectorConfig
+from faasml.selector.engine import Engine
+from faasml.selector.engine.policies import POLICIES
+from faasml.selector.engine.registry import snapshot_of
+from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.engine.variant import Variant
 
 # The fast path's goals (docs/selector.md): decision p99 by registry size, hop added p50
 # by executor.
@@ -62,47 +66,95 @@ def synthetic_variants(count: int, rng: random.Random) -> list[Variant]:
                     available_replicas=rng.choice((1, 2)), key=f"v{i}") for i in range(count)]
 
 
-def decision_times_us(count: int, policy_name: str, settings: BenchSettings,
-                      table_from: float | None = None) -> list[float]:
-    """`table_from`: the decider's threshold (math.inf: the candidate path always)."""
+def decision_times_us(count: int, policy_name: str, settings: BenchSettings) -> list[float]:
+    """Decision times (µs) over `count` synthetic variants, half observed, a third loaded;
+    each decision's request is given back before the next, as an answer would."""
     rng = random.Random(settings.seed)
-    load = LoadTracker()
-    decider = Decider(LatencyPredictor(load), load)
-    if table_from is not None:
-        decider.table_from = table_from
+    engine = Engine(SelectorConfig(policy=policy_name).engine(), rng)
     variants = synthetic_variants(count, rng)
+    engine.use_snapshot(snapshot_of(variants))
+    now = 1000.0
     for variant in variants[::2]:  # half have fresh observations, a third some load
-        load.observe(variant.id, variant.profile_latency_ms * 1.1, variant.profile_latency_ms)
+        engine.observe(variant.id, now, variant.profile_latency_ms * 1.1, variant.profile_latency_ms)
     for variant in variants[::3]:
-        load.acquire(variant.id)
-    policy = make_policy(policy_name, rng)
+        engine.acquire(variant.id, now)
     times = []
+    clock = time.perf_counter
     for _ in range(settings.decisions):
-        decision = decider.decide(variants, SelectionRequest(task="t", tradeoff=rng.random()), policy)
-        load.release(decision.acquired)
-        times.append(decision.decision_s * 1e6)
+        request = SelectionRequest(task="t", tradeoff=rng.random())
+        started = clock()
+        decision = engine.decide(request, now)
+        elapsed = clock() - started
+        engine.release(decision.ticket, now)
+        times.append(elapsed * 1e6)
     return times
 
 
-def _figures(size: int, policy: str, settings: BenchSettings, table_from: float | None = None) -> dict[str, Any]:
+def _summary(rounds: list[list[float]], settings: BenchSettings) -> dict[str, Any]:
     """p50 and p99 per round; the median round is reported, with the spread, because on a
     shared machine one preempted round would otherwise stand for the whole run."""
-    rounds = [decision_times_us(size, policy, settings, table_from) for _ in range(settings.rounds)]
     p50s = sorted(percentile(times, 50) for times in rounds)
     p99s = sorted(percentile(times, 99) for times in rounds)
     return {"p50_us": statistics.median(p50s), "p99_us": statistics.median(p99s),
-            "p99_us_range": [p99s[0], p99s[-1]], "rounds": settings.rounds,
-            "decisions_per_round": settings.decisions}
+            "p50_us_range": [p50s[0], p50s[-1]], "p99_us_range": [p99s[0], p99s[-1]],
+            "rounds": len(rounds), "decisions_per_round": settings.decisions}
 
 
-def bench_decisions(settings: BenchSettings) -> dict[str, Any]:
+# Run in a checkout of the baseline revision: its own bench's decision times, as JSON.
+_BASELINE_ROUND = """
+import gc, json, sys
+from faasml.bench.selector import BenchSettings, decision_times_us
+gc.freeze()
+size, decisions, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(json.dumps(decision_times_us(size, "tradeoff", BenchSettings(decisions=decisions, seed=seed))))
+"""
+
+
+class Baseline:
+    """Another revision's decision benchmark, from a temporary checkout of it."""
+
+    def __init__(self, revision: str, repo: Path):
+        self.revision = revision
+        self.folder = Path(tempfile.mkdtemp(prefix="faasml-bench-baseline-"))
+        archive = subprocess.run(["git", "-C", str(repo), "archive", revision, "faasml"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(self.folder)], input=archive, check=True)
+        self.commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", revision],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+
+    def round(self, size: int, settings: BenchSettings) -> list[float]:
+        env = {**os.environ, "PYTHONPATH": str(self.folder)}
+        out = subprocess.run([sys.executable, "-c", _BASELINE_ROUND, str(size), str(settings.decisions),
+                              str(settings.seed)], cwd=self.folder, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"baseline {self.revision}: {out.stderr.strip()[-500:]}")
+        return json.loads(out.stdout)
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def bench_decisions(settings: BenchSettings, baseline: Baseline | None = None) -> dict[str, Any]:
     gc.freeze()  # as functions/selector/handler.py does once the service is up
-    by_size, baseline = {}, {}
-    for size in settings.sizes:  # each size's baseline right after it: the same moment
-        by_size[size] = _figures(size, "tradeoff", settings)
-        baseline[size] = _figures(size, "tradeoff", settings, table_from=math.inf)
-    at_50 = {name: _figures(50, name, settings) for name in POLICIES}
-    return {"tradeoff_by_size": by_size, "candidate_path_by_size": baseline, "policies_at_50": at_50}
+    by_size: dict[int, Any] = {}
+    against: dict[int, Any] = {}
+    for size in settings.sizes:
+        ours, theirs = [], []
+        for _ in range(settings.rounds):   # alternating: both sides share the machine's moments
+            ours.append(decision_times_us(size, "tradeoff", settings))
+            if baseline is not None:
+                theirs.append(baseline.round(size, settings))
+        by_size[size] = _summary(ours, settings)
+        if baseline is not None:
+            against[size] = _summary(theirs, settings)
+    at_50 = {name: _summary([decision_times_us(50, name, settings) for _ in range(settings.rounds)], settings)
+             for name in POLICIES}
+    result: dict[str, Any] = {"tradeoff_by_size": by_size, "policies_at_50": at_50}
+    if baseline is not None:
+        result["baseline"] = {"revision": baseline.revision, "commit": baseline.commit, "tradeoff_by_size": against}
+    return result
 
 
 def _timed_post(connection: http.client.HTTPConnection, path: str, body: bytes,
@@ -203,23 +255,34 @@ def _verdict(met: bool) -> str:
 
 
 def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
-                       json_out: Path | None = None) -> int:
-    decisions = bench_decisions(settings)
+                       json_out: Path | None = None, against: str | None = None, hop: bool = True) -> int:
+    baseline = Baseline(against, checkout) if against else None
+    try:
+        decisions = bench_decisions(settings, baseline)
+    finally:
+        if baseline is not None:
+            baseline.close()
     print(f"decision time (policy tradeoff; predict + limits + rank + take in-flight); median of "
-          f"{settings.rounds} rounds of {settings.decisions} decisions, p99 range over rounds; "
-          f"beside it the candidate path (every variant in Python), run right after")
-    print(f"  {'variants':>8} {'p50 µs':>9} {'p99 µs':>9}  {'p99 range':>17}  {'candidate path p50':>18} {'p99':>8}"
-          f" {'p99 ratio':>9}")
+          f"{settings.rounds} rounds of {settings.decisions} decisions, p50 and p99 ranges over rounds"
+          + (f"; beside it {against} ({decisions['baseline']['commit']}), rounds alternating" if baseline else ""))
+    print(f"  {'variants':>8} {'p50 µs':>9} {'p99 µs':>9}  {'p99 range':>17}"
+          + (f"  {'baseline p50':>12} {'p99':>8} {'p50 ratio':>9} {'p99 ratio':>9}" if baseline else ""))
     for size, figures in decisions["tradeoff_by_size"].items():
         low, high = figures["p99_us_range"]
-        base = decisions["candidate_path_by_size"][size]
-        print(f"  {size:>8} {figures['p50_us']:>9.1f} {figures['p99_us']:>9.1f}  {low:>7.1f} – {high:<7.1f}"
-              f"  {base['p50_us']:>18.1f} {base['p99_us']:>8.1f} {figures['p99_us'] / base['p99_us']:>9.2f}")
+        line = f"  {size:>8} {figures['p50_us']:>9.1f} {figures['p99_us']:>9.1f}  {low:>7.1f} – {high:<7.1f}"
+        if baseline is not None:
+            base = decisions["baseline"]["tradeoff_by_size"][size]
+            line += (f"  {base['p50_us']:>12.1f} {base['p99_us']:>8.1f} {figures['p50_us'] / base['p50_us']:>9.2f}"
+                     f" {figures['p99_us'] / base['p99_us']:>9.2f}")
+        print(line)
     print("decision time at 50 variants, by policy")
     for name, figures in decisions["policies_at_50"].items():
         low, high = figures["p99_us_range"]
         print(f"  {name:>16} p50 {figures['p50_us']:7.1f} µs  p99 {figures['p99_us']:7.1f} µs "
               f"({low:.1f} – {high:.1f})")
+    if not hop:
+        _report(decisions, [], {}, json_out)
+        return 0
     hops, legs = bench_hop(settings, models, checkout)
     print("selector hop vs the chosen executor through the gateway directly (sequential, keep-alive, "
           "alternating): the selector calling the function directly (as deployed) and through the gateway")
@@ -231,6 +294,11 @@ def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
         print(f"  {hop['variant']:>24} {hop[BASELINE]['p50_ms']:>13.2f}ms {hop[BASELINE]['p99_ms']:>5.2f}ms"
               f" │ {cells[0]} │ {cells[1]}")
     print_legs(legs)
+    _report(decisions, hops, legs, json_out)
+    return 0
+
+
+def _report(decisions: dict[str, Any], hops: list[dict[str, Any]], legs: dict[str, Any], json_out: Path | None) -> None:
     goals = []
     for size, goal in GOAL_DECISION_P99_US.items():
         p99 = decisions["tradeoff_by_size"].get(size, {}).get("p99_us", math.nan)
@@ -244,4 +312,3 @@ def run_selector_bench(settings: BenchSettings, models: Path, checkout: Path,
     if json_out is not None:
         json_out.write_text(json.dumps({"decisions": decisions, "hops": hops, "hop_legs": legs},
                                        indent=2) + "\n")
-    return 0

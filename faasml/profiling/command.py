@@ -7,10 +7,9 @@ from pathlib import Path
 
 from faasml.models.progress import Progress
 from faasml.selector.config import SelectorConfig, parse_gateways
-from faasml.selector.gateway_client import GatewayClient
-from faasml.selector.profiles import save_profiles
+from faasml.profiling.gateway import ProfileGateway, list_registry
 from faasml.profiling.measure import ProfileSettings, profile_variant, sample_input, where_measured
-from faasml.selector.registry import Registry
+from faasml.selector.profiles import save_profiles
 from faasml.settings import ConfigError, load
 
 
@@ -29,8 +28,8 @@ def run_profile(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"--gateway={args.gateway!r}: {exc}") from None
     config = load(SelectorConfig, **given)
-    clients = [GatewayClient(endpoint, pool_size=16) for endpoint in config.endpoints()]
-    snapshot = Registry(clients).refresh()
+    clients = [ProfileGateway(endpoint) for endpoint in config.endpoints()]
+    snapshot = list_registry(clients)
     for problem in snapshot.problems:
         print(f"warning: {problem}")
     variants = [v for v in snapshot.variants if (not args.task or v.task == args.task)

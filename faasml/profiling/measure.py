@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from faasml.bench.stats import percentile
-from faasml.selector.gateway_client import GatewayClient
-from faasml.selector.variant import Variant
+from faasml.profiling.gateway import ProfileGateway
+from faasml.selector.engine.variant import Variant
 
 SAMPLE_SENTENCE = "A small cat sleeps on the warm windowsill in the afternoon sun."
 
@@ -48,9 +48,9 @@ def sample_input(task: str) -> tuple[bytes, str] | None:
     return None
 
 
-def _one_call(client: GatewayClient, variant: Variant, body: bytes, content_type: str,
+def _one_call(client: ProfileGateway, variant: Variant, body: bytes, content_type: str,
               timeout_s: float) -> tuple[float, float | None]:
-    upstream = client.invoke(variant.name, variant.namespace, body, {"Content-Type": content_type}, "", timeout_s)
+    upstream = client.invoke(variant.name, variant.namespace, body, {"Content-Type": content_type}, timeout_s)
     if upstream.status != 200:
         raise RuntimeError(f"{variant.name} answered {upstream.status}: {upstream.body[:200]!r}")
     compute = upstream.headers.get("X-Faasml-Compute-Ms")
@@ -75,7 +75,7 @@ def _throughput(call: Callable[[], Any], concurrency: int, seconds: float) -> fl
     return sum(done) / (time.perf_counter() - started)
 
 
-def profile_variant(client: GatewayClient, variant: Variant, body: bytes, content_type: str,
+def profile_variant(client: ProfileGateway, variant: Variant, body: bytes, content_type: str,
                     settings: ProfileSettings) -> dict[str, Any]:
     call = lambda: _one_call(client, variant, body, content_type, settings.timeout_s)  # noqa: E731
     for _ in range(settings.warmup):

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from faasml.runtime.provider import LocalProvider
 from faasml.selector.access import parse_keys
-from faasml.selector.variant import ROLE_LABEL
+from faasml.selector.engine.variant import ROLE_LABEL
 
 SELECTOR_ROLE = "selector"
 API_KEYS_ENV = "FAASML_API_KEYS_SECRET"   # the selector's setting (selector/config.py)

@@ -1,18 +1,21 @@
 """The selector: per-request choice of a model variant under live load.
 
-Framework-free core. `service.SelectorService.handle(Request) -> Response` is the one
-entry point the OpenFaaS handler (functions/selector/handler.py) calls. Modules:
-  variant, profiles      what a variant promises: annotations, measured profiles
-  gateway_client,        the HTTP client of one gateway (functions, metrics, invoke);
-  registry               discovery from one or more gateways' /system/functions
-  load, loadsource,      in-flight counts, observed latencies, gateway metrics
-  promtext, refresher    (Prometheus API or /metrics), each with a freshness bound
-  predictor              queueing-aware latency prediction per candidate
-  policies               ranking strategies chosen by name (ours: `tradeoff`)
-  candidate, decision    hard limits, health, saturation, the atomic choose-and-dispatch
-  forwarding             the call to the chosen variant with fallback down the ranking
-  params, views, service the request API; telemetry: the selector's own metrics
-  config                 everything read from the environment, in one place
-  commands               `faasml profile` and `faasml bench selector` (their work lives in
-                         faasml.profiling and faasml.bench: tooling, not serving)
+Two layers, apart on purpose:
+  engine/     the selection engine, pure (no I/O, no threads, no clock): the registry
+              snapshot, load and latency state updated by events, prediction, verdicts,
+              policies, and the fallback and hold plans. The simulator
+              (faasml/simulation) drives the same objects on simulated time.
+  the shell   everything that waits, on one event loop:
+    service       the HTTP routes (`SelectorService.handle(Request) -> Response`, which
+                  functions/selector/handler.py calls) and holding a request for room
+    forwarding    the engine's fallback plan carried out over HTTP (direct: direct calls)
+    registry, refresher, loadsource, gateway_client
+                  listing the gateways and sampling their load as supervised tasks
+    stalls        probing variants that stalled until they answer
+    background    the supervised tasks, visible in /health and /metrics
+    client        the one HTTP client for all of it
+    params, views, recent, telemetry, access, profiles, config
+                  request parsing, JSON views, recent decisions, metrics, API keys,
+                  the profiles file, and the settings (config: the one declaration)
+    commands      `faasml profile` and `faasml bench selector` (tooling, not serving)
 """

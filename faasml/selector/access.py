@@ -12,7 +12,6 @@ rather than opening the selector.
 from __future__ import annotations
 
 import hmac
-import threading
 import time
 from typing import Callable
 
@@ -48,15 +47,12 @@ class ApiKeys:
         self.clock = clock
         self._keys: tuple[bytes, ...] = ()
         self._loaded_at = float("-inf")
-        self._lock = threading.Lock()
 
     def keys(self) -> tuple[bytes, ...]:
         if self.clock() - self._loaded_at >= RELOAD_S:
-            with self._lock:
-                if self.clock() - self._loaded_at >= RELOAD_S:
-                    text = self.read(self.secret_name)
-                    self._keys = parse_keys(text) if text else ()
-                    self._loaded_at = self.clock()
+            text = self.read(self.secret_name)
+            self._keys = parse_keys(text) if text else ()
+            self._loaded_at = self.clock()
         return self._keys
 
     def check(self, request: Request) -> None:

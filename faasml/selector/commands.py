@@ -35,6 +35,10 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
                        help="rounds over the hop's five paths, trivial executor (where its time goes)")
     bench.add_argument("--models", type=Path, default=Path("models"), help="reference variants folder")
     bench.add_argument("--json", dest="json_out", type=Path, default=None, help="also write figures here")
+    bench.add_argument("--against", metavar="REV", default=None,
+                       help="also run this git revision's decision benchmark, alternating rounds, and print "
+                            "each figure's ratio to it (e.g. the commit before a change)")
+    bench.add_argument("--decisions-only", action="store_true", help="skip the hop (no platform started)")
     bench.set_defaults(func=_bench)
 
 
@@ -55,4 +59,5 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     settings = BenchSettings(decisions=args.decisions, rounds=args.rounds, hop_requests=args.requests,
                              model_requests=args.model_requests, breakdown_requests=args.breakdown_requests)
-    return run_selector_bench(settings, args.models.resolve(), checkout, args.json_out)
+    return run_selector_bench(settings, args.models.resolve(), checkout, args.json_out, args.against,
+                              hop=not args.decisions_only)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from faasml.function_secrets import read_secret as function_secret
 from faasml.selector.direct import DIRECT_MODES, check_url_template
+from faasml.selector.engine.policies import DEFAULT_POLICY, POLICIES
+from faasml.selector.engine.settings import AdmissionSettings, EngineSettings, ForwardSettings, SignalSettings
 from faasml.selector.gateway_client import GatewayEndpoint
-from faasml.selector.policies import DEFAULT_POLICY, POLICIES
 from faasml.settings import ConfigError, http_url, number, one_of, setting, whole_number
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"   # the local runtime's address
@@ -94,7 +95,6 @@ class SelectorConfig:
                                        "requests one replica runs at once (the queue model)")
     max_queue_per_slot: float = setting("FAASML_MAX_QUEUE_PER_SLOT", 16.0, number(positive=True),
                                         "beyond this many queued per slot a variant is saturated")
-    pool_size: int = setting("FAASML_POOL_SIZE", 512, whole_number(1), "kept-alive connections per gateway")
     max_queue_ms: float = setting("FAASML_MAX_QUEUE_MS", 100.0, number(positive=True),
                                   "predicted queueing (ms) above which a variant takes no more requests for now")
     hold_s: float = setting("FAASML_HOLD_S", 0.5, number(),
@@ -134,6 +134,16 @@ class SelectorConfig:
         if unknown:
             raise ConfigError(f"FAASML_GATEWAY_METRICS_URLS names no gateway called {', '.join(sorted(unknown))} "
                               f"(gateways: {', '.join(g.name for g in self.gateways)})")
+
+    def engine(self) -> EngineSettings:
+        """The engine's slice of these settings (engine/settings.py)."""
+        return EngineSettings(
+            default_policy=self.policy,
+            signals=SignalSettings(self.observed_max_age_s, self.gateway_max_age_s, self.cooldown_s),
+            admission=AdmissionSettings(self.replica_concurrency, self.max_queue_per_slot, self.max_queue_ms,
+                                        self.protect_s, self.protect_margin, self.protect_suspend_below),
+            forwarding=ForwardSettings(self.max_attempts, self.timeout_s, self.stall_factor, self.stall_floor_ms,
+                                       self.hold_s))
 
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and

@@ -25,10 +25,9 @@ Prometheus rule can add them to the gateway's series (docs/selector.md).
 from __future__ import annotations
 
 import itertools
-import threading
 
 from faasml.prometheus import DEFAULT_BUCKETS, Histogram, family, histogram_family, render
-from faasml.selector.variant import Variant
+from faasml.selector.engine.variant import Variant
 
 DIRECT_MODES = ("auto", "off")
 STARTED = "faasml_selector_direct_started_total"
@@ -73,30 +72,26 @@ class DirectCallMetrics:
     def __init__(self) -> None:
         self._started: dict[str, int] = {}
         self._seconds: dict[tuple[str, str], Histogram] = {}
-        self._lock = threading.Lock()
 
     def started(self, function_name: str) -> None:
-        with self._lock:
-            self._started[function_name] = self._started.get(function_name, 0) + 1
+        self._started[function_name] = self._started.get(function_name, 0) + 1
 
     def finished(self, function_name: str, status: int, seconds: float) -> None:
         key = (function_name, str(status))
-        with self._lock:
-            histogram = self._seconds.get(key)
-            if histogram is None:
-                histogram = self._seconds[key] = Histogram(DEFAULT_BUCKETS)  # the gateway's: merged bucket by bucket
-            histogram.observe(seconds)
+        histogram = self._seconds.get(key)
+        if histogram is None:
+            histogram = self._seconds[key] = Histogram(DEFAULT_BUCKETS)  # the gateway's: merged bucket by bucket
+        histogram.observe(seconds)
 
     def render(self) -> str:
-        with self._lock:
-            if not self._started:
-                return ""
-            return render([
-                family(STARTED, "counter", "Invocations the selector sent straight to a function "
-                       "(not through its gateway)",
-                       [((("function_name", name),), n) for name, n in sorted(self._started.items())]),
-                histogram_family(SECONDS, "Duration of the selector's direct invocations, by status "
-                                 "code (the gateway's buckets)",
-                                 [((("code", code), ("function_name", name)), histogram)
-                                  for (name, code), histogram in sorted(self._seconds.items())]),
-            ])
+        if not self._started:
+            return ""
+        return render([
+            family(STARTED, "counter", "Invocations the selector sent straight to a function "
+                   "(not through its gateway)",
+                   [((("function_name", name),), n) for name, n in sorted(self._started.items())]),
+            histogram_family(SECONDS, "Duration of the selector's direct invocations, by status "
+                             "code (the gateway's buckets)",
+                             [((("code", code), ("function_name", name)), histogram)
+                              for (name, code), histogram in sorted(self._seconds.items())]),
+        ])

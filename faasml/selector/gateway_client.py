@@ -1,19 +1,16 @@
-"""One OpenFaaS gateway as the selector sees it: its function list, its metrics, and a
-pooled HTTP client for invoking functions through it.
-
-urllib3 pools rather than `requests`: the selector hop sits on every request's path, and
-urllib3 without the `requests` layers saves a few hundred microseconds per call.
-"""
+"""One OpenFaaS gateway as the selector sees it: its address and credentials, its
+function list, its metrics, and where its functions are invoked (all through the
+selector's one HTTP client, client.py)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import urllib3
+from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
 
 
 def function_path(name: str, namespace: str | None) -> str:
@@ -49,51 +46,32 @@ class GatewayEndpoint:
                    password=parts.password or password)
 
 
-@dataclass
-class Upstream:
-    """What a function call through the gateway returned."""
+class Gateway:
+    """One gateway through the selector's shared client: its listing, its metrics, probes
+    of its functions, and the URL a function is invoked at through it."""
 
-    status: int
-    headers: Mapping[str, str]   # urllib3's: names case-insensitive, repeated values joined
-    body: bytes
-    elapsed_ms: float
-
-
-class GatewayClient:
-    def __init__(self, endpoint: GatewayEndpoint, pool_size: int = 512,
-                 connect_timeout_s: float = 1.0):
+    def __init__(self, endpoint: GatewayEndpoint, client: HttpClient):
         self.endpoint = endpoint
-        self.connect_timeout_s = connect_timeout_s
-        # block=False: a burst above pool_size opens extra connections instead of waiting.
-        self.pool = urllib3.connection_from_url(endpoint.url, maxsize=pool_size, block=False,
-                                                retries=False)
-        self._auth = {}
+        self.client = client
+        self._auth: list[tuple[str, str]] = []
         if endpoint.password is not None:
             token = base64.b64encode(f"{endpoint.user or 'admin'}:{endpoint.password}".encode()).decode()
-            self._auth = {"Authorization": f"Basic {token}"}
+            self._auth = [("Authorization", f"Basic {token}")]
 
-    def _path(self, path: str) -> str:
-        """The request target for the pool: the gateway's own path prefix plus `path`
-        (a pool sends whatever it is given, so an absolute URL would go out proxy-style)."""
-        return urlsplit(self.endpoint.url).path + path
+    def function_url(self, name: str, namespace: str | None, subpath: str = "") -> str:
+        return self.endpoint.url + function_path(name, namespace) + subpath
 
-    def _get(self, url_or_path: str, timeout_s: float, auth: bool) -> bytes:
-        headers = dict(self._auth) if auth else {}
+    async def _get(self, url: str, timeout_s: float, auth: bool) -> bytes:
         try:
-            if url_or_path.startswith("http"):
-                response = urllib3.request("GET", url_or_path, headers=headers, timeout=timeout_s,
-                                           retries=False)
-            else:
-                response = self.pool.urlopen("GET", self._path(url_or_path), headers=headers,
-                                             timeout=timeout_s, retries=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise GatewayUnavailable(f"{self.endpoint.url}: {exc}") from exc
-        if response.status != 200:
-            raise GatewayUnavailable(f"{url_or_path} on {self.endpoint.url} answered {response.status}")
-        return response.data
+            reply = await self.client.request("GET", url, self._auth if auth else (), b"", timeout_s)
+        except (ConnectFailed, ConnectionLost, OSError, asyncio.TimeoutError) as exc:
+            raise GatewayUnavailable(f"{url}: {type(exc).__name__} {exc}".rstrip()) from exc
+        if reply.status != 200:
+            raise GatewayUnavailable(f"{url} answered {reply.status}")
+        return reply.body
 
-    def list_functions(self, timeout_s: float = 5.0) -> list[dict[str, Any]]:
-        raw = self._get("/system/functions", timeout_s, auth=True)
+    async def list_functions(self, timeout_s: float = 5.0) -> list[dict[str, Any]]:
+        raw = await self._get(self.endpoint.url + "/system/functions", timeout_s, auth=True)
         try:
             functions = json.loads(raw)
         except ValueError as exc:
@@ -102,25 +80,12 @@ class GatewayClient:
             raise GatewayUnavailable(f"/system/functions on {self.endpoint.url} is not a list")
         return functions
 
-    def metrics_text(self, timeout_s: float = 2.0) -> str:
-        url = self.endpoint.metrics_url or "/metrics"
-        return self._get(url, timeout_s, auth=False).decode("utf-8", "replace")
+    async def metrics_text(self, timeout_s: float = 2.0) -> str:
+        url = self.endpoint.metrics_url or self.endpoint.url + "/metrics"
+        return (await self._get(url, timeout_s, auth=False)).decode("utf-8", "replace")
 
-    def probe(self, name: str, namespace: str | None, subpath: str, timeout_s: float) -> int:
-        """GET /function/<name>[.<namespace>]<subpath>: the status it answers (is it alive?);
-        urllib3 errors propagate."""
-        response = self.pool.urlopen("GET", self._path(function_path(name, namespace) + subpath), timeout=timeout_s,
-                                     retries=False, redirect=False)
-        return response.status
-
-    def invoke(self, name: str, namespace: str | None, body: bytes, headers: Mapping[str, str],
-               query: str, timeout_s: float) -> Upstream:
-        """POST to /function/<name>[.<namespace>]; urllib3 errors propagate (the forwarder
-        decides what a failure means)."""
-        url = self._path(function_path(name, namespace)) + (f"?{query}" if query else "")
-        timeout = urllib3.Timeout(connect=min(self.connect_timeout_s, timeout_s), read=timeout_s)
-        started = time.perf_counter()
-        response = self.pool.urlopen("POST", url, body=body, headers=headers, timeout=timeout,
-                                     retries=False, redirect=False)
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Upstream(response.status, response.headers, response.data, elapsed_ms)
+    async def probe(self, name: str, namespace: str | None, subpath: str, timeout_s: float) -> int:
+        """GET /function/<name>[.<namespace>]<subpath>: the status it answers (is it
+        alive?); the client's errors propagate."""
+        reply = await self.client.request("GET", self.function_url(name, namespace, subpath), (), b"", timeout_s)
+        return reply.status

@@ -9,17 +9,16 @@ In flight = invocations started - finished (OpenFaaS CE has no in-flight gauge).
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
-import time
 from typing import Callable
 from urllib.parse import urlencode
 
-import urllib3
-
+from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
 from faasml.selector.direct import SECONDS as DIRECT_SECONDS, STARTED as DIRECT_STARTED
-from faasml.selector.gateway_client import GatewayClient, GatewayUnavailable
-from faasml.selector.load import GatewayLoad
+from faasml.selector.engine.signals import GatewayLoad
+from faasml.selector.gateway_client import Gateway, GatewayUnavailable
 from faasml.selector.promtext import parse_samples
 
 STARTED = "gateway_function_invocation_started"
@@ -33,14 +32,17 @@ LoadMap = dict[str, GatewayLoad]
 
 
 class GatewayMetricsLoadSource:
-    def __init__(self, client: GatewayClient, clock: Callable[[], float] = time.monotonic):
-        self.client = client
+    def __init__(self, gateway: Gateway, clock: Callable[[], float]):
+        self.gateway = gateway
         self.clock = clock
         self._previous: dict[str, tuple[float, float]] = {}  # function -> (sum_s, count)
 
-    def poll(self) -> LoadMap:
-        text = self.client.metrics_text()
-        now = self.clock()
+    async def poll(self) -> LoadMap:
+        text = await self.gateway.metrics_text()
+        return self.read(text, self.clock())
+
+    def read(self, text: str, now: float) -> LoadMap:
+        """The load per function in one `/metrics` text sampled at `now`."""
         totals: dict[str, dict[str, float]] = collections.defaultdict(lambda: collections.defaultdict(float))
         names = {STARTED, FINISHED, SECONDS_SUM, SECONDS_COUNT, REPLICAS, INFLIGHT}
         for sample in parse_samples(text, names):
@@ -92,36 +94,40 @@ class PrometheusLoadSource:
                    f"sum by (function_name) (rate({_with_direct(SECONDS_COUNT, DIRECT_SECONDS + '_count')}[{{window}}]))"),
     }
 
-    def __init__(self, url: str, window: str = "30s", timeout_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, url: str, client: HttpClient, clock: Callable[[], float], window: str = "30s",
+                 timeout_s: float = 2.0):
         self.url = url.rstrip("/")
+        self.client = client
         self.window = window
         self.timeout_s = timeout_s
         self.clock = clock
-        self.pool = urllib3.PoolManager(maxsize=2, retries=False)
 
-    def _query(self, promql: str) -> dict[str, float]:
+    async def _query(self, promql: str) -> dict[str, float]:
         url = f"{self.url}/api/v1/query?{urlencode({'query': promql})}"
         try:
-            response = self.pool.request("GET", url, timeout=self.timeout_s)
-            payload = json.loads(response.data)
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
-            raise GatewayUnavailable(f"prometheus {self.url}: {exc}") from exc
-        if response.status != 200 or payload.get("status") != "success":
-            raise GatewayUnavailable(f"prometheus {self.url} answered {response.status}: {payload.get('error')}")
+            reply = await self.client.request("GET", url, (), b"", self.timeout_s)
+            payload = json.loads(reply.body)
+        except (ConnectFailed, ConnectionLost, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise GatewayUnavailable(f"prometheus {self.url}: {type(exc).__name__} {exc}".rstrip()) from exc
+        if reply.status != 200 or not isinstance(payload, dict) or payload.get("status") != "success":
+            error = payload.get("error") if isinstance(payload, dict) else None
+            raise GatewayUnavailable(f"prometheus {self.url} answered {reply.status}: {error}")
         values: dict[str, float] = {}
-        for item in payload["data"]["result"]:
-            function = item["metric"].get("function_name")
-            value = float(item["value"][1])
-            if function and value == value:  # NaN when a rate has no samples yet
-                values[function] = value
+        try:
+            for item in payload["data"]["result"]:
+                function = item["metric"].get("function_name")
+                value = float(item["value"][1])
+                if function and value == value:  # NaN when a rate has no samples yet
+                    values[function] = value
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise GatewayUnavailable(f"prometheus {self.url}: unexpected answer ({exc!r})") from exc
         return values
 
-    def poll(self) -> LoadMap:
+    async def poll(self) -> LoadMap:
         now = self.clock()
-        inflight = self._query(self.QUERIES["inflight"])
-        replicas = self._query(self.QUERIES["replicas"])
-        mean_s = self._query(self.QUERIES["mean_s"].replace("{window}", self.window))
+        inflight, replicas, mean_s = await asyncio.gather(
+            self._query(self.QUERIES["inflight"]), self._query(self.QUERIES["replicas"]),
+            self._query(self.QUERIES["mean_s"].replace("{window}", self.window)))
         return {function: GatewayLoad(
                     inflight=max(0.0, inflight[function]) if function in inflight else None,
                     replicas=int(replicas[function]) if function in replicas else None,

@@ -6,25 +6,13 @@ in docs/architecture.md), so a plain `curl`, `faas-cli invoke --query` or `-H` a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from faasml.errors import BadRequest
 from faasml.http import Request
+from faasml.selector.engine.request import DEFAULT_TRADEOFF, SelectionRequest
 
-DEFAULT_TRADEOFF = 0.5
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"", "0", "false", "no", "off"}
-
-
-@dataclass(frozen=True)
-class SelectionRequest:
-    task: str | None
-    tradeoff: float = DEFAULT_TRADEOFF      # 0 = fastest ... 1 = most accurate
-    max_latency_ms: float | None = None     # hard limit on predicted (and waited) latency
-    min_accuracy: float | None = None       # hard limit on the variant's accuracy
-    variant: str | None = None              # pin: skip the policy, use exactly this one
-    explain: bool = False                   # answer with the candidate table, do not forward
-    policy: str | None = None               # override the configured policy (evaluation)
 
 
 def _number(request: Request, name: str, header: str, low: float, high: float) -> float | None:

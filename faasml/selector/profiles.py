@@ -5,16 +5,14 @@ File format (JSON):
    "variants": {"<function name>": {"latency_ms": {"p50","p95","p99"}, "compute_ms": p50,
                 "overhead_ms": p50 of wall - compute, "saturation_rps": ..., ...}}}
 A profile's compute p50 becomes the variant's service time and its overhead the round
-trip, so the predictor never counts the gateway hop twice.
+trip, so the predictor never counts the gateway hop twice (engine/registry.py lays them
+over the annotations; this module reads and writes the file).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping
-
-from faasml.selector.variant import Variant
 
 
 def load_profiles(path: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -63,22 +61,3 @@ def save_profiles(path: str | Path, header: Mapping[str, Any], variants: Mapping
     payload["variants"] = dict(sorted(existing.items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def apply_profile(variant: Variant, profiles: Mapping[str, Mapping[str, Any]]) -> Variant:
-    profile = profiles.get(variant.name)
-    if not profile:
-        return variant
-    compute = profile.get("compute_ms")
-    overhead = profile.get("overhead_ms")
-    if compute is None:
-        latency = profile.get("latency_ms") or {}
-        compute = latency.get("p50") if isinstance(latency, dict) else latency
-    changes: dict[str, Any] = {}
-    if compute is not None:
-        changes["profile_latency_ms"] = float(compute)
-    if overhead is not None:
-        # The declared round trip (annotation, or the provider's node RTT) describes this
-        # deployment; a profile may come from another. Neither can undercut the other.
-        changes["rtt_ms"] = max(variant.rtt_ms, float(overhead))
-    return dataclasses.replace(variant, **changes) if changes else variant

@@ -8,12 +8,12 @@ on the same buckets, so a panel can set the two side by side.
 
 It reads the request and the selector's answer (its `X-Faasml-*` headers, or the error
 it raised), never the decision internals: the service only wraps `select` with `record`.
+Everything runs on the selector's event loop: no lock.
 """
 from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 from collections import deque
 from typing import Any, Awaitable, Callable
@@ -62,37 +62,24 @@ def _header_number(response: Response, name: str) -> float | None:
 
 
 class RecentDecisions:
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.time):
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.capacity = capacity
-        self.clock = clock
+        self.clock = clock    # for durations
+        self.wall = wall      # for the entries' `at` (Unix seconds)
         self._ring: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._seq = 0
         self._choices: dict[tuple[str, str, str], int] = {}
         self._predicted: dict[str, Histogram] = {}
         self._observed: dict[str, Histogram] = {}
-        self._lock = threading.Lock()
 
     # -- recording ---------------------------------------------------------------------
-    def record(self, request: Request, select: Callable[[Request], Response],
-               waited_s: float = 0.0) -> Response:
+    async def record(self, request: Request, select: Callable[[Request], Awaitable[Response]],
+                     waited_s: float = 0.0) -> Response:
         """Run `select`, log its outcome, pass the response (or the error) on unchanged.
         `waited_s`: how long the request waited before the handler got it (the actual
         latency counts from the gateway, as the deadline does). Explain calls and GETs
         (a readiness probe on `/`) are not decisions that ran a model, and are not logged."""
-        started = self._start(request, waited_s)
-        if started is None:
-            return select(request)
-        try:
-            response = select(request)
-        except FaasmlError as exc:
-            self._refused(request, started, exc, time.monotonic())
-            raise
-        self._answered(request, started, response, time.monotonic())
-        return response
-
-    async def record_async(self, request: Request, select: Callable[[Request], Awaitable[Response]],
-                           waited_s: float = 0.0) -> Response:
-        """`record` around a coroutine (the selector's event-loop path)."""
         started = self._start(request, waited_s)
         if started is None:
             return await select(request)
@@ -103,18 +90,17 @@ class RecentDecisions:
         try:
             response = await select(request)
         except FaasmlError as exc:
-            loop.call_soon(self._refused, request, started, exc, time.monotonic())
+            loop.call_soon(self._refused, request, started, exc, self.clock())
             raise
-        loop.call_soon(self._answered, request, started, response, time.monotonic())
+        loop.call_soon(self._answered, request, started, response, self.clock())
         return response
 
-    @staticmethod
-    def _start(request: Request, waited_s: float) -> float | None:
+    def _start(self, request: Request, waited_s: float) -> float | None:
         """When the request started (monotonic), or None when it is not logged."""
         if request.method not in PREDICTING_METHODS \
                 or (request.param("explain", "X-Faasml-Explain") or "").strip().lower() in TRUE_WORDS:
             return None
-        return time.monotonic() - waited_s
+        return self.clock() - waited_s
 
     def _refused(self, request: Request, started: float, exc: FaasmlError, ended: float) -> None:
         self._add(self._entry(request, started, ended, exc.status) | {
@@ -134,7 +120,7 @@ class RecentDecisions:
     def _entry(self, request: Request, started: float, ended: float, status: int) -> dict[str, Any]:
         tradeoff = _number(request.param("tradeoff", "X-Faasml-Tradeoff"))
         pinned = bool((request.param("variant", "X-Faasml-Variant") or "").strip())
-        return {"at": self.clock(), "status": status,
+        return {"at": self.wall(), "status": status,
                 "task": request.param("task", "X-Faasml-Task"),
                 "tradeoff": tradeoff,
                 "max_latency_ms": _number(request.param("max_latency_ms", "X-Faasml-Max-Latency-Ms")),
@@ -143,20 +129,19 @@ class RecentDecisions:
                 "actual_ms": round((ended - started) * 1000.0, 3)}
 
     def _add(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._seq += 1
-            entry["seq"] = self._seq
-            self._ring.append(entry)
-            variant = entry.get("variant")
-            if variant is None:
-                return  # refused: the selector's own counters (shed, failed, ...) say why
-            # Only answered requests feed the labelled series: their task and variant are
-            # known to the registry, so a client cannot grow the label sets at will.
-            key = (entry["task"] or "", entry["client_class"], variant)
-            self._choices[key] = self._choices.get(key, 0) + 1
-            if entry["predicted_ms"] is not None:
-                self._histogram(self._predicted, variant).observe(entry["predicted_ms"] / 1000.0)
-            self._histogram(self._observed, variant).observe(entry["actual_ms"] / 1000.0)
+        self._seq += 1
+        entry["seq"] = self._seq
+        self._ring.append(entry)
+        variant = entry.get("variant")
+        if variant is None:
+            return  # refused: the selector's own counters (shed, failed, ...) say why
+        # Only answered requests feed the labelled series: their task and variant are
+        # known to the registry, so a client cannot grow the label sets at will.
+        key = (entry["task"] or "", entry["client_class"], variant)
+        self._choices[key] = self._choices.get(key, 0) + 1
+        if entry["predicted_ms"] is not None:
+            self._histogram(self._predicted, variant).observe(entry["predicted_ms"] / 1000.0)
+        self._histogram(self._observed, variant).observe(entry["actual_ms"] / 1000.0)
 
     @staticmethod
     def _histogram(histograms: dict[str, Histogram], variant: str) -> Histogram:
@@ -169,24 +154,21 @@ class RecentDecisions:
     def view(self, limit: int | None = None, after: int = 0) -> dict[str, Any]:
         """The newest entries first (at most `limit`, only those with `seq` > `after`), so a
         poller asks only for what it has not seen."""
-        with self._lock:
-            entries = [dict(e) for e in self._ring if e["seq"] > after]
-            last = self._seq
+        entries = [dict(e) for e in self._ring if e["seq"] > after]
+        last = self._seq
         entries.reverse()
         if limit is not None:
             entries = entries[:max(0, limit)]
         return {"capacity": self.capacity, "last_seq": last, "decisions": entries}
 
     def render(self) -> str:
-        with self._lock:
-            choices = [((("task", task), ("client_class", klass), ("variant", variant)), count)
-                       for (task, klass, variant), count in sorted(self._choices.items())]
-            families = [
-                family(CHOICES, "counter", "requests answered, by task, client class "
-                       "(fast: tradeoff < 1/3, balanced, accurate: > 2/3, pinned) and variant", choices),
-                histogram_family(PREDICTED_SECONDS, "latency the selector predicted for the variant it chose",
-                                 [((("variant", v),), h) for v, h in sorted(self._predicted.items())]),
-                histogram_family(OBSERVED_SECONDS, "latency the selector saw, from the gateway's stamp "
-                                 "to the answer", [((("variant", v),), h) for v, h in sorted(self._observed.items())]),
-            ]
-            return render(families)
+        choices = [((("task", task), ("client_class", klass), ("variant", variant)), count)
+                   for (task, klass, variant), count in sorted(self._choices.items())]
+        return render([
+            family(CHOICES, "counter", "requests answered, by task, client class "
+                   "(fast: tradeoff < 1/3, balanced, accurate: > 2/3, pinned) and variant", choices),
+            histogram_family(PREDICTED_SECONDS, "latency the selector predicted for the variant it chose",
+                             [((("variant", v),), h) for v, h in sorted(self._predicted.items())]),
+            histogram_family(OBSERVED_SECONDS, "latency the selector saw, from the gateway's stamp "
+                             "to the answer", [((("variant", v),), h) for v, h in sorted(self._observed.items())]),
+        ])

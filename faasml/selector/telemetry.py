@@ -1,11 +1,10 @@
 """The selector's own metrics, served at `GET /function/selector/metrics` in Prometheus
 text format: decisions per task/variant/policy, retries, infeasible and shed requests,
-and the decision-time histogram. Plain dicts under one lock: a handful of increments per
+and the decision-time histogram. Plain dicts on the event loop: a handful of increments per
 request, no dependency.
 """
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 
 from faasml.prometheus import Histogram, family, histogram_family, render
@@ -37,25 +36,21 @@ class SelectorMetrics:
     def __init__(self) -> None:
         self._counters: dict[str, dict[Labels, float]] = {name: defaultdict(float) for name in COUNTERS}
         self._decisions = Histogram(DECISION_BUCKETS_S)
-        self._lock = threading.Lock()
 
     def count(self, name: str, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
-        with self._lock:
-            self._counters[name][key] += 1
+        self._counters[name][key] += 1
 
     def observe_decision(self, seconds: float) -> None:
-        with self._lock:
-            self._decisions.observe(seconds)
+        self._decisions.observe(seconds)
 
     def value(self, name: str, **labels: str) -> float:
         return self._counters[name].get(tuple(sorted(labels.items())), 0.0)
 
     def render(self) -> str:
-        with self._lock:
-            families = [family(name, "counter", help_text, sorted(self._counters[name].items()))
-                        for name, help_text in COUNTERS.items()]
-            families.append(histogram_family(DECISION_SECONDS,
-                                             "time to rank the candidates of one request",
-                                             [((), self._decisions)]))
-            return render(families)
+        families = [family(name, "counter", help_text, sorted(self._counters[name].items()))
+                    for name, help_text in COUNTERS.items()]
+        families.append(histogram_family(DECISION_SECONDS,
+                                         "time to rank the candidates of one request",
+                                         [((), self._decisions)]))
+        return render(families)

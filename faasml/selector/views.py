@@ -8,12 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from faasml.selector.decision import Decision
-from faasml.selector.load import LoadTracker
-from faasml.selector.params import SelectionRequest
-from faasml.selector.predictor import LatencyPredictor
-from faasml.selector.registry import Snapshot
-from faasml.selector.variant import ANNOTATION_PREFIX, is_executor
+from faasml.selector.engine.core import Decision, Engine
+from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.engine.variant import ANNOTATION_PREFIX, is_executor
 
 
 def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> dict[str, Any]:
@@ -37,15 +34,14 @@ def explain_view(task: str, selection: SelectionRequest, decision: Decision) -> 
     }
 
 
-def variants_view(snapshot: Snapshot, load: LoadTracker, predictor: LatencyPredictor,
-                  setup: Mapping[str, Any]) -> dict[str, Any]:
-    """Every variant with what it promises and its live state; `setup` describes the
-    selector (policies, gateways, load sources, registry age)."""
-    now = load.clock()
+def variants_view(engine: Engine, now: float, setup: Mapping[str, Any]) -> dict[str, Any]:
+    """Every variant with what it promises and its live state at `now`; `setup` describes
+    the selector (policies, gateways, load sources, registry age, background tasks)."""
+    snapshot, state = engine.snapshot, engine.state
     variants = []
     for variant in snapshot.variants:
-        prediction = predictor.predict(variant, now)
-        gateway_load = load.gateway(variant.id, now)
+        prediction = engine.prediction(variant.id, now)
+        gateway_load = state.gateway(variant.id, now)
         variants.append({
             "variant": variant.id, "function": variant.name, "namespace": variant.namespace,
             "gateway": variant.gateway, "task": variant.task, "accuracy": variant.accuracy,
@@ -54,10 +50,10 @@ def variants_view(snapshot: Snapshot, load: LoadTracker, predictor: LatencyPredi
             "declared_rtt_ms": variant.rtt_ms, "replicas": variant.replicas,
             "available_replicas": variant.available_replicas,
             "live": prediction.as_dict() | {
-                "selector_inflight": load.own_inflight(variant.id),
+                "selector_inflight": engine.inflight(variant.id, now),
                 "gateway_inflight": gateway_load.inflight if gateway_load else None,
                 "gateway_mean_latency_ms": gateway_load.mean_latency_ms if gateway_load else None,
-                "cooling_down": load.is_down(variant.id, now)},
+                "cooling_down": state.is_down(variant.id, now)},
         })
     return {"tasks": snapshot.tasks, **setup, "problems": list(snapshot.problems), "variants": variants,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -6,13 +6,13 @@ on the chosen function, which a loop does without a thread per request.
 
 `start()` (called once by the template's index.py, before it serves) reads the settings
 (faasml/selector/config.py): a bad one stops the process with one line naming it. The
-service lists its gateways on the first request, then keeps its registry fresh in the
-background. Profiles measured by `faasml profile` ship beside this file (profiles.json).
+service lists its gateways on the first request, then keeps its registry fresh from
+tasks on the same loop. Profiles measured by `faasml profile` ship beside this file
+(profiles.json).
 """
 import dataclasses
 import gc
 import os
-import threading
 
 from faasml.http import handle_event_async
 from faasml.selector.config import SelectorConfig
@@ -23,7 +23,6 @@ PROFILES_BESIDE_HANDLER = os.path.join(os.path.dirname(os.path.abspath(__file__)
 _config = None
 _service = None
 _frozen = False
-_lock = threading.Lock()
 
 
 def start():
@@ -37,18 +36,16 @@ def _get_service():
     global _service
     if _service is not None:
         return _service
-    with _lock:
-        if _service is None:
-            if _config is None:
-                start()
-            _service = SelectorService(_config)
-        return _service
+    if _config is None:
+        start()
+    _service = SelectorService(_config)   # on the event loop's one thread: no race to guard
+    return _service
 
 
 async def handle(event, context):
     global _frozen
     service = _get_service()
-    result = await handle_event_async(event, service.handle_async, service.config.max_body_bytes)
+    result = await handle_event_async(event, service.handle, service.config.max_body_bytes)
     if not _frozen and service.registry.snapshot.variants:
         # Everything alive once the registry is listed lives as long as the process:
         # take it out of the cyclic GC's scans, whose full passes otherwise cost

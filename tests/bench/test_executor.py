@@ -10,7 +10,9 @@ def test_resize_backends_side_by_side_share_one_session_run(tiny_models):
     assert [r["resize_backend"] for r in rows] == ["pillow", "opencv"]
     assert rows[0]["raw"] == rows[1]["raw"] and rows[0]["raw"]["p50"] > 0
     for row in rows:
-        assert row["full"]["p50"] > row["prepare"]["p50"] > 0
+        # Each leg is timed on its own: which is longer is for the benchmark to say on a
+        # quiet machine, not for a test (a busy one reorders four iterations' medians).
+        assert row["full"]["p50"] > 0 and row["prepare"]["p50"] > 0
         assert row["ratio_p50"] == row["full"]["p50"] / row["raw"]["p50"]
 
 

@@ -1,23 +1,28 @@
-"""Shared helpers for the selector tests: scripted clocks and variants built in code."""
+"""Shared helpers for the selector tests: the engine under a scripted clock and random
+source (no server, no thread), and the shell on an event loop against a toy gateway."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import threading
+from typing import Sequence
 
 import pytest
 
 from faasml.http import Headers, Request
 from faasml.selector.config import SelectorConfig
-from faasml.selector.decision import Decider
+from faasml.selector.engine import Decision, Engine
+from faasml.selector.engine.registry import snapshot_of
+from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.engine.variant import Variant
 from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.selector.service import SelectorService
-from faasml.selector.load import LoadTracker
-from faasml.selector.predictor import LatencyPredictor
-from faasml.selector.variant import Variant
 
 from .toygateway import PASSWORD, ToyGateway, executor_status
+
+TASK = "image-classification"
 
 
 class ScriptedClock:
@@ -33,30 +38,69 @@ class ScriptedClock:
         self.now += seconds
 
 
-def make_variant(name: str, accuracy: float, latency_ms: float, *, task: str = "image-classification",
+def make_variant(name: str, accuracy: float, latency_ms: float, *, task: str = TASK,
                  rtt_ms: float = 0.0, replicas: int = 1, node_class: str = "cloud") -> Variant:
     return Variant(name=name, namespace="openfaas-fn", gateway="http://gw", task=task,
                    accuracy=accuracy, profile_latency_ms=latency_ms, rtt_ms=rtt_ms,
                    replicas=replicas, available_replicas=replicas, node_class=node_class, key=name)
 
 
-class Stage:
-    """A decider over scripted load: clock, rng and in-flight counts all under test control."""
+def on(node: str, variant: Variant, cpus: int = 1) -> Variant:
+    return dataclasses.replace(variant, node=node, node_cpus=cpus)
 
-    def __init__(self, seed: int = 7):
+
+class Stage:
+    """The engine over scripted time and randomness; `decide` puts the variants it is
+    given in the registry first (a new snapshot only when they change)."""
+
+    def __init__(self, seed: int = 7, **settings):
         self.clock = ScriptedClock()
         self.rng = random.Random(seed)
-        self.load = LoadTracker(clock=self.clock)
-        self.predictor = LatencyPredictor(self.load)
-        self.decider = Decider(self.predictor, self.load, clock=self.clock)
+        self.config = SelectorConfig(**settings)
+        self.engine = Engine(self.config.engine(), self.rng)
+        self._variants: tuple[Variant, ...] = ()
+
+    def use(self, variants: Sequence[Variant]) -> None:
+        if tuple(variants) != self._variants:
+            self._variants = tuple(variants)
+            self.engine.use_snapshot(snapshot_of(variants, self.clock()))
+
+    def evaluate(self, variants: Sequence[Variant], request: SelectionRequest, policy: str = "tradeoff",
+                 acquire: bool = False) -> Decision:
+        """The decision, with a 422/429/503 verdict in `error`."""
+        self.use(variants)
+        if not request.variant:
+            request = dataclasses.replace(request, policy=policy)
+        return self.engine.decide(request, self.clock(), acquire=acquire)
+
+    def decide(self, variants: Sequence[Variant], request: SelectionRequest, policy: str = "tradeoff",
+               acquire: bool = True) -> Decision:
+        """The decision; a 422/429/503 verdict raised."""
+        decision = self.evaluate(variants, request, policy, acquire)
+        if decision.error is not None:
+            raise decision.error
+        return decision
+
+    def acquire(self, key: str, node: str | None = None, work_ms: float = 0.0, weight: float = 1000.0):
+        """A request in flight to `key`, putting `work_ms` on `node` (as a dispatch would)."""
+        return self.engine.state.acquire(key, node, weight, work_ms)
+
+    def release(self, ticket, busy_for_ms: float = 0.0) -> None:
+        self.engine.release(ticket, self.clock(), busy_for_ms)
+
+    def observe(self, key: str, wall_ms: float, compute_ms: float | None) -> None:
+        self.engine.observe(key, self.clock(), wall_ms, compute_ms)
+
+    def predict(self, variant: Variant):
+        """The engine's prediction for `variant` now (it joins the registry if need be)."""
+        if variant.id not in self.engine.snapshot.by_key:
+            self.use(self._variants + (variant,))
+        return self.engine.prediction(variant.id, self.clock())
 
 
 @pytest.fixture
 def stage() -> Stage:
     return Stage()
-
-
-TASK = "image-classification"
 
 
 @pytest.fixture
@@ -77,10 +121,56 @@ def gateway():
     toy.stop()
 
 
-def make_service(*gateways: ToyGateway, **overrides) -> SelectorService:
+class LoopDriver:
+    """The selector's event loop on a thread of the test's own, as the template's asyncio
+    server runs it: requests from any test thread become coroutines on it (concurrent
+    ones run concurrently)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-selector-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout_s: float = 60.0):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+class LiveSelector:
+    """A `SelectorService` started on its own loop; `handle` serves one request from the
+    test's thread."""
+
+    def __init__(self, config: SelectorConfig, **kwargs):
+        self.driver = LoopDriver()
+        self.service = SelectorService(config, **kwargs)
+        self.driver.run(self.service.start())
+
+    def handle(self, request: Request):
+        return self.driver.run(self.service.handle(request))
+
+    def run(self, coroutine):
+        return self.driver.run(coroutine)
+
+    def __getattr__(self, name):
+        return getattr(self.service, name)
+
+    def stop(self) -> None:
+        try:
+            self.driver.run(self.service.stop())
+        finally:
+            self.driver.close()
+
+
+def make_service(*gateways: ToyGateway, clock=None, **overrides) -> LiveSelector:
+    """A started selector over the toy gateways; `clock` scripts its time (the engine's,
+    and the deadlines')."""
     settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, "gateway_password": PASSWORD, **overrides}
     config = SelectorConfig(gateways=tuple(GatewayEndpoint.parse(g.url) for g in gateways), **settings)
-    return SelectorService(config).start()
+    return LiveSelector(config, **({"clock": clock} if clock is not None else {}))
 
 
 @pytest.fixture
@@ -90,53 +180,13 @@ def service(gateway):
     selector.stop()
 
 
-class LoopDriver:
-    """One event loop on its own thread, as the selector's asyncio server has: requests
-    from any test thread become coroutines on it (concurrent ones run concurrently)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="test-selector-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
-
-
-_loop: LoopDriver | None = None  # set while a test runs under the `both_drivers` event-loop case
-
-
-@pytest.fixture(params=["blocking", "event-loop"])
-def both_drivers(request):
-    """Runs a test twice: requests through `SelectorService.handle` (blocking) and through
-    `handle_async` on one event loop (how the selector function serves them)."""
-    global _loop
-    if request.param == "event-loop":
-        _loop = LoopDriver()
-    try:
-        yield request.param
-    finally:
-        if _loop is not None:
-            _loop.close()
-            _loop = None
-
-
-def handle(service: SelectorService, request: Request):
-    return service.handle(request) if _loop is None else _loop.run(service.handle_async(request))
-
-
-def post(service: SelectorService, body: bytes = b"img", path: str = "/", headers=None, **query):
+def post(service: LiveSelector, body: bytes = b"img", path: str = "/", headers=None, **query):
     request = Request("POST", path, {k: str(v) for k, v in query.items()}, Headers(headers or {}), body)
-    return handle(service, request)
+    return service.handle(request)
 
 
-def get(service: SelectorService, path: str, **query):
-    return handle(service, Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
+def get(service: LiveSelector, path: str, **query):
+    return service.handle(Request("GET", path, {k: str(v) for k, v in query.items()}, Headers(), b""))
 
 
 def body(response) -> dict:

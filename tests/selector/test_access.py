@@ -14,9 +14,6 @@ from faasml.settings import ConfigError, load
 
 from .conftest import TASK, body, get, make_service, post
 
-# Each test runs through the blocking and the event-loop path (conftest.both_drivers).
-pytestmark = pytest.mark.usefixtures("both_drivers")
-
 KEYS = "# clients of the photo app\nkey-one\n\n  key-two  \n"
 
 

@@ -31,7 +31,7 @@ def test_runtime_url_wins_over_cluster_default():
 def test_defaults_when_nothing_is_set():
     config = load(SelectorConfig, {})
     assert [e.url for e in config.gateways] == ["http://127.0.0.1:8080"]
-    assert (config.timeout_s, config.max_attempts, config.pool_size) == (25.0, 3, 512)
+    assert (config.timeout_s, config.max_attempts) == (25.0, 3)
 
 
 @pytest.mark.parametrize("env, message", [

@@ -3,7 +3,6 @@ an address is offered, counts the call as the gateway would, and falls back to t
 gateway when that address refuses the connection."""
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -40,7 +39,7 @@ def offer(gateway: ToyGateway, urls: list[str]) -> None:
 def ask(service, **query) -> object:
     request = Request("POST", "/", {"task": TASK, "tradeoff": "0", **query},
                       Headers({"Content-Type": "image/jpeg", "X-Start-Time": "1"}), b"img")
-    return asyncio.run(service.handle_async(request))
+    return service.handle(request)
 
 
 def posts(toy: ToyGateway, name: str) -> list:
@@ -129,15 +128,3 @@ def test_direct_metrics_render_the_gateway_shapes():
     text = metrics.render()
     assert 'faasml_selector_direct_seconds_bucket{code="200",function_name="f.ns",le="0.005"} 1' in text
     assert 'faasml_selector_direct_seconds_bucket{code="200",function_name="f.ns",le="+Inf"} 1' in text
-
-
-def test_the_blocking_path_still_goes_through_the_gateway(gateway, replica):
-    """`handle` (threaded servers, tests) keeps the gateway path; only the event loop calls
-    direct."""
-    offer(gateway, [f"{replica.url}/function/quick"])
-    service = make_service(gateway)
-    try:
-        response = service.handle(Request("POST", "/", {"task": TASK, "tradeoff": "0"}, Headers(), b"img"))
-        assert response.status == 200 and posts(replica, "quick") == []
-    finally:
-        service.stop()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from faasml.selector.params import SelectionRequest
-from faasml.selector.policies import POLICIES
+from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.engine.policies import POLICIES
 from faasml.selector.telemetry import COUNTERS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

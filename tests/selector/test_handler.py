@@ -32,16 +32,16 @@ def test_handler_serves_a_selection_from_the_environment(gateway, monkeypatch, t
                             query={"task": TASK, "tradeoff": "0"}, path="/")
 
     async def both():
-        good = await handler.handle(event, SimpleNamespace(hostname="test"))
-        bad = await handler.handle(SimpleNamespace(body=b"", headers={}, method="POST", query={"tradeoff": "7"},
-                                                   path="/"), None)
-        return good, bad
+        try:
+            good = await handler.handle(event, SimpleNamespace(hostname="test"))
+            bad = await handler.handle(SimpleNamespace(body=b"", headers={}, method="POST", query={"tradeoff": "7"},
+                                                       path="/"), None)
+            return good, bad
+        finally:
+            await handler._service.stop()
 
-    try:
-        result, bad = asyncio.run(both())
-        assert result["statusCode"] == 200
-        assert result["headers"]["X-Faasml-Variant"] == "quick"
-        assert json.loads(result["body"])["variant"] == "quick"
-        assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["code"] == "bad_parameter"
-    finally:
-        handler._service.stop()
+    result, bad = asyncio.run(both())
+    assert result["statusCode"] == 200
+    assert result["headers"]["X-Faasml-Variant"] == "quick"
+    assert json.loads(result["body"])["variant"] == "quick"
+    assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["code"] == "bad_parameter"

@@ -1,130 +1,45 @@
-"""The hold queue: requests that find no room wait in the selector, newest first."""
+"""Holding: requests that find no room wait in the selector, newest first (the hold
+book, engine/holds.py, and the shell carrying it out)."""
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from faasml.selector import holding
-from faasml.selector.holding import HoldQueue
+from faasml.selector.engine import holds
+from faasml.selector.engine.holds import HoldBook, asked_now, hold_until
+from faasml.selector.engine.request import SelectionRequest
 
 from .conftest import TASK, body, make_service, post
 from .toygateway import executor_status
 
 
-class Room:
-    """A scripted resource: `free` slots; every attempt is counted per waiter."""
-
-    def __init__(self) -> None:
-        self.free = 0
-        self.attempts: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def attempt(self, name: str):
-        def call():
-            with self.lock:
-                self.attempts[name] = self.attempts.get(name, 0) + 1
-                if self.free > 0:
-                    self.free -= 1
-                    return "admitted"
-                return "held"
-        return call
-
-
-def start_waiters(queue: HoldQueue, room: Room, names, results, hold_s=5.0):
-    threads = []
-    for name in names:
-        thread = threading.Thread(target=lambda n=name: results.__setitem__(
-            n, queue.hold(room.attempt(n), lambda r: r == "held", time.monotonic() + hold_s)))
-        thread.start()
-        threads.append(thread)
-        while queue.waiting < len(threads):   # keep arrival order deterministic
-            time.sleep(0.001)
-    return threads
-
-
-def test_room_freed_goes_to_the_newest_waiter(monkeypatch):
-    monkeypatch.setattr(holding, "RECHECK_S", 10.0)   # only notify wakes anyone
-    monkeypatch.setattr(holding, "WAKE_NEWEST", 1)
-    queue, room, results = HoldQueue(), Room(), {}
-    threads = start_waiters(queue, room, ["old", "middle", "new"], results)
-    room.free = 1
-    queue.notify()
-    deadline = time.monotonic() + 5
-    while "new" not in results and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert results == {"new": "admitted"}
-    assert "old" not in room.attempts       # the oldest was not even woken
-    room.free = 2
-    while queue.waiting and time.monotonic() < deadline:   # one release after another
-        queue.notify()
-        time.sleep(0.01)
-    for thread in threads:
-        thread.join(timeout=5)
-    assert results == {"new": "admitted", "middle": "admitted", "old": "admitted"}
-    assert room.attempts == {"new": 1, "middle": 1, "old": 1}   # no waiter woken in vain
-
-
-def test_a_hold_ends_with_the_last_verdict_when_its_time_is_up():
-    queue, room = HoldQueue(), Room()
-    started = time.monotonic()
-    assert queue.hold(room.attempt("a"), lambda r: r == "held", started + 0.1) == "held"
-    assert 0.09 <= time.monotonic() - started < 1.0 and queue.waiting == 0
+def test_a_release_wakes_the_newest_waiters_first(monkeypatch):
+    monkeypatch.setattr(holds, "WAKE_NEWEST", 2)
+    book: HoldBook[str] = HoldBook()
+    for name in ("old", "middle", "new"):
+        assert book.join(name) is None
+    assert book.released() == ["new", "middle"]          # the oldest is not even woken
+    book.leave("new")
+    assert book.released() == ["middle", "old"] and book.waiting == 2
 
 
 def test_beyond_the_cap_the_oldest_waiter_is_sent_away(monkeypatch):
-    monkeypatch.setattr(holding, "MAX_WAITERS", 2)
-    monkeypatch.setattr(holding, "RECHECK_S", 10.0)
-    queue, room, results = HoldQueue(), Room(), {}
-    threads = start_waiters(queue, room, ["first", "second"], results)
-    late = start_waiters(queue, room, ["third"], results)
-    threads[0].join(timeout=5)
-    assert results == {"first": "held"} and queue.waiting == 2
-    room.free = 2
-    deadline = time.monotonic() + 5
-    while queue.waiting and time.monotonic() < deadline:
-        queue.notify()
-        time.sleep(0.01)
-    for thread in threads[1:] + late:
-        thread.join(timeout=5)
-    assert results["second"] == results["third"] == "admitted"
+    monkeypatch.setattr(holds, "MAX_WAITERS", 2)
+    book: HoldBook[str] = HoldBook()
+    assert book.join("first") is None and book.join("second") is None
+    assert book.join("third") == "first"                 # it makes its last attempt at once
+    assert book.waiting == 2 and book.released()[0] == "third"
 
 
-def test_waiters_on_an_event_loop_are_woken_newest_first_from_any_thread(monkeypatch):
-    """hold_async: coroutines wait without blocking their loop; a release counted on
-    another thread (notify) wakes the newest."""
-    monkeypatch.setattr(holding, "RECHECK_S", 10.0)
-    monkeypatch.setattr(holding, "WAKE_NEWEST", 1)
-    queue, room = HoldQueue(), Room()
-
-    async def scenario():
-        waiters = {}
-        for name in ("old", "new"):
-            waiters[name] = asyncio.ensure_future(
-                queue.hold_async(room.attempt(name), lambda r: r == "held", time.monotonic() + 5))
-            while queue.waiting < len(waiters):
-                await asyncio.sleep(0.001)
-        ticks = 0
-        room.free = 1
-        releaser = threading.Thread(target=queue.notify)
-        releaser.start()
-        while not waiters["new"].done():   # the loop keeps running meanwhile
-            ticks += 1
-            await asyncio.sleep(0.001)
-        releaser.join()
-        assert waiters["new"].result() == "admitted" and not waiters["old"].done() and ticks > 0
-        room.free = 1
-        queue.notify()
-        assert await asyncio.wait_for(waiters["old"], 5) == "admitted"
-
-    asyncio.run(scenario())
-    assert room.attempts == {"new": 1, "old": 1} and queue.waiting == 0
+def test_a_hold_lasts_the_hold_time_and_never_past_the_requests_own_limit():
+    assert hold_until(10.0, 0.5, None) == pytest.approx(10.5)
+    assert hold_until(10.0, 0.5, 200.0) == pytest.approx(10.2)
+    request = SelectionRequest(task=TASK, max_latency_ms=200.0)
+    assert asked_now(request, 10.0, 10.05).max_latency_ms == pytest.approx(150.0)   # shrinks as it waits
+    assert asked_now(SelectionRequest(task=TASK), 10.0, 11.0).max_latency_ms is None
 
 
-@pytest.mark.usefixtures("both_drivers")  # blocking, and on one event loop (conftest)
 def test_the_service_holds_requests_that_find_no_room_then_serves_them(gateway):
     # Two variants at 100 ms each; a queue cap of 50 ms lets one request wait per
     # variant, so of 8 concurrent requests the last 4 wait in the selector, not in an

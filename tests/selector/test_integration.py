@@ -107,17 +107,25 @@ def test_concurrent_burst_spreads_with_live_load_and_herds_without(stage, policy
     assert (len(used) >= 2) == spreads, (used, table["candidates"])
 
 
+def busy_replica(stage: LocalStage, name: str) -> dict | None:
+    """The replica of `name` with a request in flight (an earlier burst may have scaled
+    the variant to more than one)."""
+    status = next(f for f in stage.functions() if f["name"] == name)
+    return next((r for r in status["faasml"]["replicaStates"] if r["inFlight"] >= 1), None)
+
+
 def test_killed_variant_mid_request_is_answered_by_another(stage):
     victim = most_accurate()   # what tradeoff=1 picks
-    before = stage.replica(victim)
     result: dict = {}
     request = threading.Thread(target=lambda: result.update(zip(
         ("status", "headers", "body"), select(stage, cat_image(scale=8, format="PNG"), tradeoff=1))))
     request.start()
     deadline = time.monotonic() + 10
-    while stage.replica(victim)["inFlight"] < 1 and time.monotonic() < deadline:
+    before = None
+    while before is None and time.monotonic() < deadline:
+        before = busy_replica(stage, victim)
         time.sleep(0.005)
-    assert stage.replica(victim)["inFlight"] >= 1, "the request never reached the victim"
+    assert before is not None, ("the request never reached the victim", result)
     # Past the simulated round trip, the request is inside the executor (decoding the big
     # image or running the model): that is where the process dies.
     time.sleep(CLOUD_RTT_MS / 1000.0 + 0.05)

@@ -1,11 +1,14 @@
 """A real Prometheus as the selector's load source (the cluster setup)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 
 import pytest
 
+from faasml.selector.client import HttpClient
 from faasml.selector.loadsource import PrometheusLoadSource
 
 from .prometheus import PrometheusServer
@@ -42,7 +45,7 @@ def test_prometheus_source_reads_inflight_and_replicas(tmp_path):
     prometheus = PrometheusServer(tmp_path, [gateway.url.removeprefix("http://")]).start()
     try:
         prometheus.wait_for('gateway_service_count{function_name="lite0.openfaas-fn"}')
-        loads = PrometheusLoadSource(prometheus.url).poll()
+        loads = asyncio.run(PrometheusLoadSource(prometheus.url, HttpClient(), time.monotonic).poll())
         assert loads["lite2.openfaas-fn"].inflight == 8      # 12 started - 4 finished
         assert loads["lite2.openfaas-fn"].replicas == 2
         # 3 - 3 through the gateway, and 5 - 2 the selector sent straight to it

@@ -15,9 +15,6 @@ from faasml.selector.service import SelectorService
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import PASSWORD, ToyGateway, executor_status
 
-# Each test runs through the blocking and the event-loop path (conftest.both_drivers).
-pytestmark = pytest.mark.usefixtures("both_drivers")
-
 
 def test_discovery_reads_annotations_and_reports_bad_ones(service):
     snapshot = service.registry.snapshot
@@ -27,9 +24,7 @@ def test_discovery_reads_annotations_and_reports_bad_ones(service):
 
 
 def test_wrong_password_discovers_nothing_and_is_not_ready(gateway):
-    config = SelectorConfig(gateways=(GatewayEndpoint.parse(gateway.url),), gateway_password="nope",
-                            metrics_poll_s=60, registry_refresh_s=60)
-    selector = SelectorService(config).start()
+    selector = make_service(gateway, gateway_password="nope")
     try:
         assert get(selector, "/ready").status == 503
         assert "401" in selector.registry.snapshot.problems[0]

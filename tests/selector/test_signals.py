@@ -1,16 +1,18 @@
 """Discovery refresh, gateway metrics parsing and upstream saturation, over real HTTP."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import pytest
 
-from faasml.selector.gateway_client import GatewayClient, GatewayEndpoint
+from faasml.selector.client import HttpClient
+from faasml.selector.gateway_client import Gateway, GatewayEndpoint
 from faasml.selector.loadsource import GatewayMetricsLoadSource
 from faasml.selector.promtext import parse_samples
 
-from .conftest import TASK, make_service, post
+from .conftest import TASK, body, get, make_service, post
 from .toygateway import executor_status
 
 
@@ -47,11 +49,11 @@ def test_upstream_429_everywhere_is_429_with_retry_after(gateway):
 def test_gateway_metrics_give_mean_latency_between_polls(gateway):
     series = 'gateway_functions_seconds_{kind}{{code="200",function_name="quick.openfaas-fn"}} {value}\n'
     clock = iter([10.0, 11.0])
-    source = GatewayMetricsLoadSource(GatewayClient(GatewayEndpoint.parse(gateway.url)), lambda: next(clock))
+    source = GatewayMetricsLoadSource(Gateway(GatewayEndpoint.parse(gateway.url), HttpClient()), lambda: next(clock))
     gateway.metrics_text = series.format(kind="sum", value=1.0) + series.format(kind="count", value=10)
-    assert source.poll()["quick.openfaas-fn"].mean_latency_ms is None   # one poll: no window yet
+    assert asyncio.run(source.poll())["quick.openfaas-fn"].mean_latency_ms is None   # one poll: no window yet
     gateway.metrics_text = series.format(kind="sum", value=1.6) + series.format(kind="count", value=20)
-    load = source.poll()["quick.openfaas-fn"]
+    load = asyncio.run(source.poll())["quick.openfaas-fn"]
     assert load.mean_latency_ms == pytest.approx(60.0) and load.observed_at == 11.0
 
 
@@ -76,10 +78,48 @@ def test_a_wake_during_a_listing_gets_a_listing_begun_after_it(gateway):
         while not (service.registry.started == 2 and service.registry.generation == 1):
             assert time.monotonic() < deadline, (service.registry.started, service.registry.generation)
             time.sleep(0.005)
-        service.refresher.wake()          # something went stale while the second lists
+        service.driver.loop.call_soon_threadsafe(service.refresher.wake)   # stale while the second lists
         while service.registry.generation < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert service.registry.started == service.registry.generation == 3, \
             "the wake was answered by the listing under way"
     finally:
         service.stop()
+
+
+def test_a_bad_metrics_answer_is_counted_and_the_refresher_goes_on(gateway):
+    """One odd answer from a gateway's /metrics must not stop load sampling: the round
+    fails, is counted, and the next one runs."""
+    gateway.metrics_text = 'gateway_service_count{function_name="quick.openfaas-fn"} NaN-ish\n'
+    selector = make_service(gateway, metrics_poll_s=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while selector.background.records["load-sampling"].failures < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        record = selector.background.records["load-sampling"]
+        assert record.failures >= 2 and record.alive and "ValueError" in record.last_error
+        assert get(selector, "/health").status == 200
+        metrics = get(selector, "/metrics").body.decode()
+        assert 'faasml_selector_background_failures_total{task="load-sampling"}' in metrics
+        gateway.metrics_text = 'gateway_service_count{function_name="quick.openfaas-fn"} 2\n'
+        while record.last_ok_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert record.last_ok_at is not None
+    finally:
+        selector.stop()
+
+
+def test_a_stopped_background_task_makes_the_selector_unhealthy(gateway):
+    selector = make_service(gateway)
+    try:
+        assert get(selector, "/health").status == 200 and get(selector, "/ready").status == 200
+        selector.driver.loop.call_soon_threadsafe(selector.background.records["registry-refresh"].task.cancel)
+        deadline = time.monotonic() + 5
+        while selector.background.records["registry-refresh"].alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+        health = get(selector, "/health")
+        assert health.status == 503 and body(health)["error"]["code"] == "background_stopped"
+        assert "registry-refresh" in body(health)["error"]["message"]
+        assert get(selector, "/ready").status == 503
+    finally:
+        selector.stop()

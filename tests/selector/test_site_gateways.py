@@ -2,6 +2,7 @@
 from where that gateway serves its metrics (FAASML_GATEWAY_METRICS_URLS)."""
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway_client import GatewayClient
+from faasml.selector.client import HttpClient
+from faasml.selector.gateway_client import Gateway
 from faasml.settings import ConfigError, load
 
 SITES = {"FAASML_GATEWAYS": "edge=http://10.0.0.5:31112,cloud=http://gateway.openfaas:8080",
@@ -71,7 +73,7 @@ def test_the_client_reads_load_from_the_site_url(metrics_server):
     sites = {**SITES, "FAASML_GATEWAYS": f"edge={metrics_server}/gateway,cloud=http://gateway.openfaas:8080"}
     config = load(SelectorConfig, {**sites, "FAASML_GATEWAY_METRICS_URLS": f"edge={url}"})
     edge = next(e for e in config.endpoints() if e.name == "edge")
-    assert "gateway_function_invocation_started" in GatewayClient(edge).metrics_text(timeout_s=2)
+    assert "gateway_function_invocation_started" in asyncio.run(Gateway(edge, HttpClient()).metrics_text(timeout_s=2))
 
 
 def test_stack_yml_cluster_metrics_url_yields_to_the_local_runtime():

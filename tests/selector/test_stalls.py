@@ -9,15 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from faasml.selector import refresher
-from faasml.selector.forwarding import Attempt, Forwarder, Outcome
-from faasml.selector.load import LoadTracker
-from faasml.selector.stalls import StallBound
+from faasml.selector.engine.attempts import StallBound
 
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import executor_status
-
-# Each test runs through the blocking and the event-loop path (conftest.both_drivers).
-pytestmark = pytest.mark.usefixtures("both_drivers")
 
 
 def test_stall_bound_is_a_multiple_of_the_prediction_within_floor_and_deadline():
@@ -91,15 +86,6 @@ def test_the_last_try_waits_out_the_deadline_so_a_slow_input_still_answers(gatew
         selector.stop()
 
 
-def test_stalls_can_be_switched_off(gateway):
-    selector = make_service(gateway, stall_factor=0.0)
-    try:
-        assert selector.stalls is None
-        assert post(selector, task=TASK).status == 200
-    finally:
-        selector.stop()
-
-
 @pytest.fixture
 def slow_relisting(monkeypatch):
     """No quick re-listing while replicas start: only requests ask for listings."""
@@ -143,14 +129,3 @@ def test_a_request_that_finds_a_replica_ready_since_is_served_after_one_listing(
         assert response.status == 200, body(response)
     finally:
         selector.stop()
-
-
-def test_an_attempt_that_timed_out_on_the_deadline_is_a_504_even_if_the_clock_lags():
-    """The event loop's timer (libuv's millisecond clock) may fire a moment before
-    time.monotonic() reaches the deadline: the verdict is still 'deadline passed'."""
-    forwarder = Forwarder({}, LoadTracker())
-    early = time.monotonic() + 0.002   # the deadline, 2 ms ahead of the clock
-    error = forwarder._exhausted([Attempt("stuck", Outcome.TIMEOUT, 399.0)], None, early)
-    assert error.status == 504 and error.code == "deadline_exceeded"
-    stalled = forwarder._exhausted([Attempt("stuck", Outcome.STALLED, 300.0)], None, early)
-    assert stalled.status == 503   # a stall bound is not the deadline

@@ -69,6 +69,9 @@ class ToyGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: without TCP_NODELAY the body waits for
+            # the client's delayed ACK of the headers (~40 ms), which would pass for latency.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faasml.selector.load import INTRINSIC_QUANTILE, LatencyWindow
+from faasml.selector.engine.signals import INTRINSIC_QUANTILE, LatencyWindow
 
 samples = st.lists(st.tuples(st.sampled_from([0.001, 0.2, 1.0, 4.0]),          # time step
                              st.floats(0, 50, allow_nan=False) | st.just(5.0),   # compute (ties too)

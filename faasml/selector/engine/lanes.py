@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from faasml.selector.candidate import Candidate
+from faasml.selector.engine.predict import Prediction
+from faasml.selector.engine.variant import Variant
 
 OUTCOMES_KEPT = 30          # tight requests' outcomes remembered per node
 OUTCOMES_MIN = 10           # fewer than this recent ones say nothing yet
@@ -42,8 +43,7 @@ class NodeBudget:
 
 
 class DeadlineGuard:
-    """Per-node work budgets left by recent tight-deadline requests (not thread-safe:
-    the decider calls it under its own lock)."""
+    """Per-node work budgets left by recent tight-deadline requests."""
 
     def __init__(self, node_work: Callable[[str, float], float], hold_s: float = 5.0,
                  margin: float = 0.8, suspend_below: float = 0.5):
@@ -60,15 +60,14 @@ class DeadlineGuard:
         self._shares: dict[str, tuple[float, int, float, float | None, int]] = {}
         self._recorded = 0
 
-    def note(self, now: float, max_latency_ms: float, candidates: Iterable[Candidate]) -> None:
+    def note(self, now: float, max_latency_ms: float, fastest: Variant, p: Prediction) -> None:
         """Record the budget a request limited to `max_latency_ms` needs on its fast lane:
-        the node of the variant that is fastest when idle. Only that node is kept; the
-        others take looser work freely (keeping every node would idle the platform)."""
-        placed = [c for c in candidates if c.variant.node is not None]
-        if not placed or self.hold_s <= 0:
+        the node of `fastest`, the placed variant that is fastest when idle (the caller
+        finds it). Only that node is kept; the others take looser work freely (keeping
+        every node would idle the platform)."""
+        node = fastest.node
+        if node is None or self.hold_s <= 0:
             return
-        fastest = min(placed, key=lambda c: c.prediction.idle_ms)
-        node, p = fastest.variant.node, fastest.prediction
         if p.idle_ms > max_latency_ms:
             return  # not even the fast lane meets that limit when idle: nothing to keep
         # Work W in flight lets a new request finish by rtt + (W + service) / cpus; aim
@@ -77,7 +76,7 @@ class DeadlineGuard:
         expires = now + self.hold_s
         current = self._budgets.get(node)
         if current is None or current.expires_at <= now or work <= current.work_ms:
-            self._budgets[node] = NodeBudget(work, max_latency_ms, expires, fastest.variant.cpu_millis)
+            self._budgets[node] = NodeBudget(work, max_latency_ms, expires, fastest.cpu_millis)
         elif max_latency_ms <= current.deadline_ms:
             current.expires_at = expires
 
@@ -135,9 +134,9 @@ class DeadlineGuard:
                           "suspended": not self._holds(node, budget, now)})
         return lanes
 
-    def blocks(self, now: float, max_latency_ms: float | None, candidate: Candidate) -> str | None:
-        """Why `candidate` may not take a request with this limit, or None."""
-        node = candidate.variant.node
+    def blocks(self, now: float, max_latency_ms: float | None, variant: Variant, p: Prediction) -> str | None:
+        """Why `variant` (predicted `p`) may not take a request with this limit, or None."""
+        node = variant.node
         if node is None or not self._budgets:
             return None
         budget = self._budgets.get(node)
@@ -147,22 +146,22 @@ class DeadlineGuard:
             return None
         if not self._holds(node, budget, now):
             return None
-        excess = self._excess_ms(node, budget, candidate)
+        excess = self._excess_ms(node, budget, variant, p)
         if excess <= 0:
             return None
         return (f"node {node} is kept for requests limited to {budget.deadline_ms:g} ms "
                 f"(budget {budget.work_ms:.1f} ms of work, {excess:.1f} ms over)")
 
-    def _excess_ms(self, node: str, budget: NodeBudget, candidate: Candidate) -> float:
-        """How far admitting `candidate` would take the node past its budget, counting
-        work as it delays the fast variant (lighter work by its weight's share)."""
-        share = min(1.0, candidate.variant.cpu_millis / budget.weight)
-        return self.node_work(node, budget.weight) + candidate.prediction.service_ms * share - budget.work_ms
+    def _excess_ms(self, node: str, budget: NodeBudget, variant: Variant, p: Prediction) -> float:
+        """How far admitting a request to `variant` would take the node past its budget,
+        counting work as it delays the fast variant (lighter work by its weight's share)."""
+        share = min(1.0, variant.cpu_millis / budget.weight)
+        return self.node_work(node, budget.weight) + p.service_ms * share - budget.work_ms
 
-    def wait_ms(self, candidate: Candidate) -> float:
-        """Roughly how long until `candidate`'s node has room again (for Retry-After)."""
-        node = candidate.variant.node or ""
+    def wait_ms(self, variant: Variant, p: Prediction) -> float:
+        """Roughly how long until `variant`'s node has room again (for Retry-After)."""
+        node = variant.node or ""
         budget = self._budgets.get(node)
         if budget is None:
             return 0.0
-        return max(0.0, self._excess_ms(node, budget, candidate) / candidate.prediction.node_cpus)
+        return max(0.0, self._excess_ms(node, budget, variant, p) / p.node_cpus)

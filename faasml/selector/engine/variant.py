@@ -2,7 +2,7 @@
 
 The deployment is the registry (docs/architecture.md, Contracts): every executor function
 carries `faasml.io/*` annotations, and this module turns one `GET /system/functions` entry
-into a `Variant`.
+(already fetched by the shell) into a `Variant`. Pure: no I/O.
 """
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""A variant as seen by one request: its prediction, its score, and why it may be out."""
+"""A variant as one decision saw it: its prediction, its score, and why it may be out.
+
+Built only where read (the ranked ones the forwarder tries, every one for `?explain=1`):
+a decision ranks rows of numpy columns (predict.py, policies.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faasml.selector.predictor import Prediction
-from faasml.selector.variant import Variant
+from faasml.selector.engine.predict import Prediction
+from faasml.selector.engine.variant import Variant
 
 
 @dataclass(slots=True)

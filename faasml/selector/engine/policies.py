@@ -1,0 +1,262 @@
+"""Selection policies: the admitted candidates of one request, ranked (best first).
+
+Mechanics (hard limits, health, admission, in-flight accounting, retries) live elsewhere;
+a policy only orders what it is given, and the forwarder walks that order on failure. A
+policy is a small class with one method, `rank(view, request) -> Ranked`, chosen by name
+(`POLICIES`); the decider knows none by type. The candidates come as numpy columns (a
+`View`), so one ranking costs a few vector operations whatever the registry's size.
+Randomness comes from an injected `random.Random`, so tests and the simulator script it.
+`tradeoff` is ours; the others are the baselines the evaluation compares against.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+
+from faasml.selector.engine.request import SelectionRequest
+
+# Below these spreads, differences are not worth a full point of score: without the
+# floors, a 5% latency gap between near-identical variants would count as much as a
+# 10x gap, and 0.1 points of accuracy as much as 10.
+ACCURACY_RANGE_FLOOR = 0.01
+LOG_LATENCY_RANGE_FLOOR = math.log(2.0)
+# The origin prototype's latency buckets (ms); docs/architecture.md, "Selection model".
+ORIGIN_BUCKETS_MS = np.array([10, 30, 60, 90, 150, 240, 390, 630, 1020], dtype=float)
+
+
+class View:
+    """The admitted candidates of one decision as columns: position i is the i-th
+    admitted variant in registry order (sorted by name). Read-only for policies.
+
+    `source` holds the task's columns (engine/predict.TaskTable: accuracy, log_idle,
+    log_total, idle_ms, total_ms, utilization), `rows` the admitted rows of it (None:
+    all). A column is gathered for the admitted rows only when a policy reads it, and
+    `value` reads one position without gathering any."""
+
+    __slots__ = ("_source", "rows", "keys", "_ranges", "_columns", "size", "_kept")
+
+    def __init__(self, source: Any, rows: np.ndarray | None, keys: Sequence[str],
+                 ranges: Callable[[], tuple[float, float, float, float]] | None = None,
+                 kept: dict[str, Any] | None = None):
+        self._source = source
+        self.rows = rows
+        self.keys = keys                  # variant ids, by position
+        self._ranges = ranges
+        self._columns: dict[str, np.ndarray] = {}
+        self.size = len(keys)
+        # Derived figures a policy may keep while the admitted set and its idle latencies
+        # stand still (the engine hands the same dict to views of the same rows).
+        self._kept = kept
+
+    def kept(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`, kept for later views of the same rows while nothing it reads of
+        the ranges or accuracies moves (only ranges, accuracy and idle latencies may be read)."""
+        if self._kept is None:
+            return compute()
+        value = self._kept.get(name)
+        if value is None:
+            value = self._kept[name] = compute()
+        return value
+
+    def column(self, name: str) -> np.ndarray:
+        column = self._columns.get(name)
+        if column is None:
+            full = getattr(self._source, name)
+            column = self._columns[name] = full if self.rows is None else full[self.rows]
+        return column
+
+    def value(self, name: str, position: int) -> float:
+        full = getattr(self._source, name)
+        return float(full[position if self.rows is None else self.rows[position]])
+
+    accuracy = property(lambda self: self.column("accuracy"))          # declared, 0..1
+    log_idle = property(lambda self: self.column("log_idle"))          # log of the idle latency (rtt + service), ms
+    log_total = property(lambda self: self.column("log_total"))        # log of the predicted latency under load
+    idle_ms = property(lambda self: self.column("idle_ms"))
+    total_ms = property(lambda self: self.column("total_ms"))
+    utilization = property(lambda self: self.column("utilization"))    # in flight per slot
+
+    def ranges(self) -> tuple[float, float, float, float]:
+        """(lowest, highest accuracy, lowest, highest log idle latency) of the view."""
+        if self._ranges is not None:
+            return self._ranges()
+        return (float(self.accuracy.min()), float(self.accuracy.max()),
+                float(self.log_idle.min()), float(self.log_idle.max()))
+
+
+class Ranked:
+    """A policy's order over a view's positions: the first at once, the rest (a full
+    sort) only when something reads past the first (a fallback, explain)."""
+
+    __slots__ = ("first", "scores", "_rest", "_order")
+
+    def __init__(self, first: int, order: Callable[[], Sequence[int]], scores: np.ndarray | None = None):
+        self.first = first
+        self.scores = scores          # higher is better, by position (score-based policies)
+        self._rest = order
+        self._order: list[int] | None = None
+
+    @classmethod
+    def of(cls, order: Sequence[int], scores: np.ndarray | None = None) -> "Ranked":
+        order = list(order)
+        return cls(order[0], lambda: order, scores)
+
+    def order(self) -> list[int]:
+        """Every position, best first (the first one at the front)."""
+        if self._order is None:
+            rest = [int(p) for p in self._rest() if p != self.first]
+            self._order = [self.first] + rest
+        return self._order
+
+
+def _by(*keys: np.ndarray) -> list[int]:
+    """Positions sorted by the keys (the first most significant), position breaking ties."""
+    size = len(keys[0])
+    return np.lexsort((np.arange(size),) + tuple(reversed(keys))).tolist()
+
+
+class Policy:
+    name: ClassVar[str] = ""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        raise NotImplementedError
+
+
+class TradeoffPolicy(Policy):
+    """Ours: score = w * accuracy + (1 - w) * speed, w being the client's trade-off.
+
+    Accuracy is min-max scaled over the candidates. Speed is the log of the *queue-aware*
+    predicted latency, on the scale the candidates span when idle: 1 for the fastest idle
+    variant, 0 for the slowest idle one, and below 0 once a variant's queue makes it
+    slower than that, so load keeps lowering a score instead of saturating at the bottom
+    of a min-max scale. Near-ties go to the less loaded of two random picks (power of two
+    choices), so concurrent requests spread instead of herding onto one variant.
+    """
+
+    name = "tradeoff"
+    tie_margin = 0.02
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        scores = self.scores(view, request.tradeoff)
+        best = int(scores.argmax())
+        tied = (scores >= scores[best] - self.tie_margin).nonzero()[0]
+        if len(tied) >= 2:
+            best = self._draw(view, scores, tied.tolist())
+        return Ranked(best, lambda: np.argsort(-scores, kind="stable").tolist(), scores)
+
+    @staticmethod
+    def scales(view: View) -> tuple[np.ndarray, float, float]:
+        """(accuracy on its range's scale, 0..1; the highest log idle latency; its range)."""
+        acc_low, acc_high, idle_low, idle_high = view.ranges()
+        acc_span = max(acc_high - acc_low, ACCURACY_RANGE_FLOOR)
+        idle_span = max(idle_high - idle_low, LOG_LATENCY_RANGE_FLOOR)
+        return (view.accuracy - acc_low) / acc_span, idle_high, idle_span
+
+    def scores(self, view: View, weight: float) -> np.ndarray:
+        accuracy, idle_high, idle_span = view.kept(self.name, lambda: self.scales(view))
+        return weight * accuracy + ((1.0 - weight) / idle_span) * (idle_high - view.log_total)
+
+    def _draw(self, view: View, scores: np.ndarray, tied: list[int]) -> int:
+        """Of the near-tied (best first, equal scores in registry order), the less loaded
+        of two taken at random: a uniform pair from two draws (random.sample cost more
+        than the rest of the pick), the first on equal load."""
+        tied.sort(key=lambda position: -scores[position])   # stable: registry order on equal scores
+        count = len(tied)
+        i = int(self.rng.random() * count)
+        j = int(self.rng.random() * (count - 1))
+        first, second = tied[i], tied[j + 1 if j >= i else j]
+        load = lambda p: (view.value("utilization", p), view.value("total_ms", p))  # noqa: E731
+        return second if load(second) < load(first) else first
+
+
+class MostAccuratePolicy(Policy):
+    """Static baseline: always the most accurate variant (fastest among equals)."""
+
+    name = "most-accurate"
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        return Ranked.of(_by(-view.accuracy, view.idle_ms))
+
+
+class FastestPolicy(Policy):
+    """Static baseline: always the variant with the lowest idle latency (round trip included)."""
+
+    name = "fastest"
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        return Ranked.of(_by(view.idle_ms, -view.accuracy))
+
+
+class RandomPolicy(Policy):
+    """Baseline: uniform random order."""
+
+    name = "random"
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        order = list(range(view.size))
+        self.rng.shuffle(order)
+        return Ranked.of(order)
+
+
+class RoundRobinPolicy(Policy):
+    """Baseline: each task's variants in turn, by name."""
+
+    name = "round-robin"
+
+    def __init__(self, rng: random.Random):
+        super().__init__(rng)
+        self._turns: dict[str, itertools.count] = {}
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        ordered = sorted(range(view.size), key=lambda p: view.keys[p])
+        turn = next(self._turns.setdefault(request.task or "", itertools.count()))
+        start = turn % len(ordered)
+        return Ranked.of(ordered[start:] + ordered[:start])
+
+
+class WeightedBucketPolicy(Policy):
+    """The origin prototype (docs/architecture.md, "Selection model"): w_acc * acc/acc_max
+    + w_lat * bucket(latency), latency = round trip + service time, with no queue term: it
+    has no live load signal.
+    """
+
+    name = "weighted-bucket"
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        best_accuracy = float(view.accuracy.max()) or 1.0
+        buckets = np.searchsorted(ORIGIN_BUCKETS_MS, view.idle_ms, side="left")
+        speed = 1.0 - buckets / len(ORIGIN_BUCKETS_MS)
+        scores = request.tradeoff * view.accuracy / best_accuracy + (1.0 - request.tradeoff) * speed
+        return Ranked.of(_by(-scores), scores)
+
+
+class SloGreedyPolicy(Policy):
+    """INFaaS-style: the most accurate variant whose predicted latency meets the limit;
+    if none does (or no limit is set and nothing qualifies), the fastest first.
+    """
+
+    name = "slo-greedy"
+
+    def rank(self, view: View, request: SelectionRequest) -> Ranked:
+        limit = request.max_latency_ms if request.max_latency_ms is not None else math.inf
+        missing = (view.total_ms > limit).astype(float)
+        # Those meeting the limit first, most accurate first; then the rest, fastest first.
+        return Ranked.of(_by(missing, np.where(missing > 0, 0.0, -view.accuracy), view.total_ms))
+
+
+POLICIES: dict[str, type[Policy]] = {cls.name: cls for cls in (
+    TradeoffPolicy, MostAccuratePolicy, FastestPolicy, RandomPolicy, RoundRobinPolicy,
+    WeightedBucketPolicy, SloGreedyPolicy)}
+DEFAULT_POLICY = TradeoffPolicy.name
+
+
+def make_policies(rng: random.Random) -> dict[str, Policy]:
+    """One instance of every policy, sharing one random source."""
+    return {name: cls(rng) for name, cls in POLICIES.items()}
