@@ -10,14 +10,19 @@ service lists its gateways on the first request, then keeps its registry fresh f
 tasks on the same loop. Profiles measured by `faasml profile` ship beside this file
 (profiles.json).
 """
-import dataclasses
-import gc
 import os
 
-from faasml.http import handle_event_async
-from faasml.selector.config import SelectorConfig
-from faasml.selector.service import SelectorService
-from faasml.settings import load_or_exit
+# The selection engine's numpy work is element-wise over tens of variants: OpenBLAS's
+# worker threads (one per extra core, started at import) would only sit in the process.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import dataclasses  # noqa: E402
+import gc  # noqa: E402
+
+from faasml.http import handle_event_async  # noqa: E402
+from faasml.selector.config import SelectorConfig  # noqa: E402
+from faasml.selector.service import SelectorService  # noqa: E402
+from faasml.settings import load_or_exit  # noqa: E402
 
 PROFILES_BESIDE_HANDLER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles.json")
 _config = None
