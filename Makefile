@@ -67,8 +67,11 @@ bench-executor: models
 bench-gateway: install
 	$(PY) -m faasml bench gateway
 
+# The decision part alternates with the code before the selection engine (b6d1bf0, the
+# two-path decider) round by round and prints the ratios; SELECTOR_BASELINE= skips it.
+SELECTOR_BASELINE ?= b6d1bf0
 bench-selector: models
-	$(PY) -m faasml bench selector
+	$(PY) -m faasml bench selector $(if $(SELECTOR_BASELINE),--against $(SELECTOR_BASELINE),)
 
 # The evaluation (docs/evaluation.md): starts its own platforms on free ports, writes
 # reports/evaluation-<timestamp>/ (report.json, report.md, plots). EVALUATE_ARGS adds

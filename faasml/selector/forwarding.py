@@ -6,6 +6,12 @@ through the variant's gateway (`/function/<name>[.<namespace>]`); a direct addre
 refuses the connection (a replica restarted since the last listing) sends that same call
 through the gateway. The plan decides what is tried next and what an outcome means; this
 module only makes the calls and tells it what happened.
+
+A stall is shared: when one attempt on a variant runs past its stall bound, the variant
+is hung for everyone, so every other stall-bounded attempt in flight there is given up at
+once (its bound moved to now) rather than each waiting out its own bound. With the two
+variants a request favours both hung, a request then pays about one stall bound, not two
+(docs/selector.md, "Stalls").
 """
 from __future__ import annotations
 
@@ -24,6 +30,10 @@ from faasml.selector.engine.candidate import Candidate
 from faasml.selector.engine.core import Decision, Engine
 from faasml.selector.engine.settings import ForwardSettings
 from faasml.selector.gateway_client import Gateway
+
+# asyncio.timeout's scope can be moved to now from outside (Python 3.11+); without it an
+# attempt keeps its own bound.
+_timeout_scope = getattr(asyncio, "timeout", None)
 
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
                               "explain", "policy"})
@@ -77,6 +87,8 @@ class Forwarder:
         self.on_stall = on_stall
         self.on_released = on_released     # room may have appeared: wake held requests
         self.on_answered = on_answered     # a variant answered: a stall of it is over
+        # Stall-bounded attempts in flight per variant key: their timeout scopes.
+        self._bounded: dict[str, set] = {}
 
     async def forward(self, decision: Decision, request: Request, deadline: float) -> Forwarded:
         """Try the decision's ranking in order; the first one's in-flight count was taken
@@ -87,7 +99,7 @@ class Forwarder:
         while (call := plan.next_call(self.clock())) is not None:
             started = time.perf_counter()
             try:
-                reply = await self._call(call, request.body, headers, query)
+                reply = await self._bounded_call(call, request.body, headers, query)
                 result: AttemptReply | NoReply = AttemptReply(reply.status, reply.elapsed_ms, compute_ms(reply))
             except asyncio.TimeoutError:
                 reply, result = None, NoReply(Outcome.TIMEOUT, (time.perf_counter() - started) * 1000.0)
@@ -109,10 +121,36 @@ class Forwarder:
                 self.on_relist()
             if effects.stalled is not None:
                 self.on_stall(effects.stalled)
+                self._give_up_on(effects.stalled.key)
             if effects.done:
                 forwarded.reply = reply
                 break
         return forwarded
+
+    async def _bounded_call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str) -> Reply:
+        """The call, within its stall bound as a scope another attempt's stall can end."""
+        if not call.stall or _timeout_scope is None:
+            return await self._call(call, body, headers, query)
+        key = call.candidate.key
+        async with _timeout_scope(call.timeout_s) as scope:
+            bounded = self._bounded.setdefault(key, set())
+            bounded.add(scope)
+            try:
+                return await self._call(call, body, headers, query)
+            finally:
+                bounded.discard(scope)
+                if not bounded:
+                    self._bounded.pop(key, None)
+        raise AssertionError("unreachable: the scope either returned or raised")  # pragma: no cover
+
+    def _give_up_on(self, key: str) -> None:
+        """`key` stalled: every other stall-bounded attempt in flight there ends now."""
+        scopes = self._bounded.get(key)
+        if scopes:
+            now = asyncio.get_running_loop().time()
+            for scope in list(scopes):
+                if not scope.expired():
+                    scope.reschedule(now)
 
     async def _call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str) -> Reply:
         """POST to the function: at its direct address when there is one, else through

@@ -129,3 +129,38 @@ def test_a_request_that_finds_a_replica_ready_since_is_served_after_one_listing(
         assert response.status == 200, body(response)
     finally:
         selector.stop()
+
+
+def test_a_stall_ends_every_other_bounded_attempt_on_that_variant(gateway):
+    """Two favoured variants hung: a request that reached one after another request did is
+    given up there as soon as the first one's stall bound passes, not at its own."""
+    gateway.functions = [executor_status("quick", TASK, 0.70, 5.0),
+                         executor_status("middle", TASK, 0.75, 20.0),
+                         executor_status("precise", TASK, 0.80, 60.0)]
+    selector = make_service(gateway, stall_floor_ms=1000.0)
+    try:
+        for name in ("precise", "middle"):   # seen answering: no cold-start allowance
+            assert post(selector, variant=name).status == 200
+        gateway.behaviours["precise"] = gateway.behaviours["middle"] = "hang"
+        results = {}
+
+        def ask(name):
+            started = time.monotonic()
+            response = post(selector, task=TASK, tradeoff=1)
+            results[name] = (response.status, response.headers.get("X-Faasml-Variant"), time.monotonic() - started)
+
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()
+        time.sleep(0.5)
+        second = threading.Thread(target=ask, args=("second",))
+        second.start()
+        first.join(10)
+        second.join(10)
+        gateway.resume.set()
+        assert results["first"][:2] == results["second"][:2] == (200, "quick")
+        # first: its own two bounds (1 s each); second: half of the first bound, as the
+        # first's stall ended it, then the second bound, shared the same way.
+        assert results["first"][2] >= 1.9
+        assert results["second"][2] < 1.75, results
+    finally:
+        selector.stop()
