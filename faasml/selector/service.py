@@ -226,7 +226,7 @@ class SelectorService:
         if request.method == "GET" and not selection.explain:
             raise MethodNotAllowed("GET answers only with explain=1; POST the input to get a prediction")
         if selection.explain:
-            decision = self.engine.decide(selection, self.clock(), acquire=False)
+            decision = self._engine_decide(selection, acquire=False)
             return Response.json(views.explain_view(decision.task, selection, decision))
         arrived = self.clock() - inbound_delay_s(request, self.wall(), bool(selection.max_latency_ms))
         decision = await self._decide(selection, arrived)
@@ -272,10 +272,17 @@ class SelectorService:
 
     def _timed_decide(self, selection: SelectionRequest) -> Decision:
         started = time.perf_counter()
-        decision = self.engine.decide(selection, self.clock())
+        decision = self._engine_decide(selection)
         decision.decision_s = time.perf_counter() - started
         self.metrics.observe_decision(decision.decision_s)
         return decision
+
+    def _engine_decide(self, selection: SelectionRequest, acquire: bool = True) -> Decision:
+        try:
+            return self.engine.decide(selection, self.clock(), acquire=acquire)
+        except NotFound:
+            self.refresher.wake()   # a task or variant the registry does not know yet: look again
+            raise
 
     @staticmethod
     def _held(decision: Decision) -> bool:
