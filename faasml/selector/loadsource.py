@@ -17,17 +17,15 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from faasml.selector.direct import SECONDS as DIRECT_SECONDS, STARTED as DIRECT_STARTED
+from faasml.contract import (DIRECT_SECONDS, DIRECT_STARTED, GATEWAY_FINISHED as FINISHED,
+                             GATEWAY_INFLIGHT as INFLIGHT, GATEWAY_REPLICAS as REPLICAS,
+                             GATEWAY_SECONDS, GATEWAY_STARTED as STARTED)
+from faasml.promtext import parse_samples
 from faasml.selector.gateway_client import GatewayClient, GatewayUnavailable
 from faasml.selector.load import GatewayLoad
-from faasml.selector.promtext import parse_samples
 
-STARTED = "gateway_function_invocation_started"
-FINISHED = "gateway_function_invocation_total"
-SECONDS_SUM = "gateway_functions_seconds_sum"
-SECONDS_COUNT = "gateway_functions_seconds_count"
-REPLICAS = "gateway_service_count"
-INFLIGHT = "gateway_function_invocation_inflight"  # `faasml up` has it; CE gateways do not
+SECONDS_SUM = GATEWAY_SECONDS + "_sum"
+SECONDS_COUNT = GATEWAY_SECONDS + "_count"
 
 LoadMap = dict[str, GatewayLoad]
 
