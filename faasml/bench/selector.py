@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from faasml.bench.hop import measure_legs, print_legs
-from faasml.bench.stats import percentile
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 from faasml.selector.decision import Decider
 from faasml.selector.load import LoadTracker
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
 from faasml.selector.params import SelectionRequest
 from faasml.selector.policies import POLICIES, make_policy
 from faasml.selector.predictor import LatencyPredictor
 from faasml.selector.variant import Variant
+from faasml.stats import percentile
 
 # The fast path's goals (docs/selector.md): decision p99 by registry size, hop added p50
 # by executor.
@@ -185,8 +185,8 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
                 handler=checkout / "functions/executors")
         nodes = two_nodes() + [{"name": "control", "labels": {"faasml.io/node-class": "control"},
                                 "cpus": "all", "rtt_ms": 0}]
-        stage = LocalStage(folder, functions, nodes, checkout).start()
-        try:
+        with LocalPlatform.generated(folder, functions, nodes, cwd=checkout) as stage:
+            stage.wait_ready()
             results = [measure_hop(stage.port, "bench-echo", "bench-echo", b"hello", "text/plain",
                                    settings.hop_requests)]
             if "efficientnet-lite0-int8" in functions:
@@ -194,8 +194,6 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
                                            image, "image/jpeg", settings.model_requests))
             legs = measure_legs(stage, "bench-echo", "bench-echo", b"hello", settings.breakdown_requests)
             return results, legs
-        finally:
-            stage.stop()
 
 
 def _verdict(met: bool) -> str:

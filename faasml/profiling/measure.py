@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from faasml.bench.stats import percentile
+from faasml.stats import percentile
 from faasml.selector.gateway_client import GatewayClient
 from faasml.selector.variant import Variant
 
