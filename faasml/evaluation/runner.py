@@ -14,7 +14,6 @@ selector state instead of the one the previous policy left.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import json
 import math
@@ -36,6 +35,7 @@ from faasml.evaluation.loadgen import Record, closed_loop, idle_probe, replay
 from faasml.evaluation.oracle import OracleRequest, OracleVariant, solve
 from faasml.evaluation.platform import PlatformError, evaluation_platform, profiles_file
 from faasml.evaluation.progress import Reporter
+from faasml.evaluation.records import cell_file, write_records
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
 from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
 from faasml.launch import DEFAULT_STACK, REPO
@@ -181,22 +181,6 @@ def git_revision() -> str:
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def write_records(path: Path, records: Sequence[Record]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for r in records:
-            handle.write(json.dumps(r.to_row(), separators=(",", ":")) + "\n")
-
-
-def read_records(path: Path) -> list[Record]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [Record(**json.loads(line)) for line in handle if line.strip()]
-
-
-def cell_file(scenario: str, load: float, policy: str) -> str:
-    return f"records/{scenario}-{round(load * 100):03d}-{policy}.jsonl.gz"
 
 
 # ---------------------------------------------------------------- one scenario
