@@ -1,8 +1,8 @@
 """`faasml ...`: a thin command line over the library.
 
 Each package contributes its own commands through a `commands` module with
-`register(subparsers)` (top-level commands) and, optionally, `register_bench(subparsers)`
-(`faasml bench <name>`). Nothing heavy is imported until a command runs.
+`register(subparsers)`; `faasml bench <name>` are all registered by faasml.bench.commands
+(the serving packages import no benchmark). Nothing heavy is imported until a command runs.
 """
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from faasml.settings import ConfigError
 
 # Packages whose `commands` module adds subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
+    "faasml.bench.commands",
     "faasml.models.commands",
     "faasml.executor.commands",
     "faasml.runtime.commands",
     "faasml.images.commands",
-    "faasml.selector.commands",
-    "faasml.evaluation.commands",
-    "faasml.deployment.commands",
+    "faasml.profiling.commands",
     "faasml.client.commands",
 )
 
@@ -30,13 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faasml", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = sub.add_parser("bench", help="benchmarks that print ratios against a baseline")
-    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(sub)
-        if hasattr(module, "register_bench"):
-            module.register_bench(bench_sub)
+        importlib.import_module(name).register(sub)
     add_examples(parser)
     return parser
 

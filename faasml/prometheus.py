@@ -1,6 +1,7 @@
 """Writing the Prometheus text exposition format (0.0.4), what a `/metrics` path serves:
 the selector's own metrics and the local runtime's gateway metrics both render here.
-(Reading it, for the selector's load signal, is faasml/selector/promtext.py.)
+(Reading it, for the selector's load signal and `faasml up`'s direct-call counts, is
+faasml/promtext.py.)
 
 A family is its `# HELP` and `# TYPE` lines and its samples; label pairs keep the order
 they are given in. A `Histogram` counts observations into fixed buckets.

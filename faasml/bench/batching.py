@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from faasml.bench.executor import SENTENCE, sample_photo
-from faasml.bench.stats import percentile
+from faasml.stats import percentile
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.service import ExecutorService
 from faasml.http import Headers, Request, Response

@@ -1,6 +1,6 @@
 """`make chaos`: faults injected under load into a real `faasml up`, on loopback only.
 
-One throw-away platform (LocalStage) on free ports: the selector alone on a `control`
+One throw-away platform (faasml/launch.py) on free ports: the selector alone on a `control`
 node, a task's variants on an `edge` and a `cloud` node (the favoured, most accurate one
 with two replicas), and a `sleepy` task of two test executors for the slow experiment.
 First the platform's capacity is measured (closed loop, 16 clients); the base load is
@@ -21,7 +21,8 @@ a third of the way in:
   overload          --overload x the measured capacity, then the base rate again for a
                     while: does it recover by itself?
 
-Per experiment it prints what was sent, answered OK, answered with an explicit (JSON)
+The load is the evaluation's generator (faasml/evaluation/loadgen.py): open loop, each
+request timed from its scheduled moment. Per experiment it prints what was sent, answered OK, answered with an explicit (JSON)
 error, answered otherwise, left unanswered (the client's timeout or a dropped
 connection: must be 0), latency of the admitted requests, what the registry showed
 (lowest available replicas of the faulted functions, restarts), and the peak resident
@@ -43,13 +44,15 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import aiohttp
+from typing import Any, Callable, Sequence
 
 from faasml.bench.executor import sample_photo
-from faasml.bench.localstage import LocalStage, executor_function, find_checkout, selector_function
-from faasml.bench.stats import percentile
+from faasml.evaluation.inputs import Input
+from faasml.evaluation.loadgen import Record, closed_loop, replay
+from faasml.evaluation.scenario import ClientClass, Scenario
+from faasml.evaluation.trace import Arrival
+from faasml.launch import LocalPlatform, executor_function, find_checkout, selector_function
+from faasml.stats import percentile
 
 IMAGE_TASK = "image-classification"
 ECHO_TASK = "chaos-echo"
@@ -100,16 +103,6 @@ class ChaosSettings:
 
 
 @dataclass
-class Outcome:
-    status: int          # 0: no answer
-    latency_ms: float    # from the scheduled send
-    explicit: bool       # a JSON error body ({"error": {"code", ...}})
-    error: str = ""      # client-side failure, or the error code
-    variant: str = ""    # X-Faasml-Variant: which variant answered
-    late_ms: float = 0.0  # how late the client itself sent it (a client that cannot keep up)
-
-
-@dataclass
 class ExperimentResult:
     name: str
     task: str
@@ -139,81 +132,75 @@ def _percentile(values: list[float], q: float) -> float | None:
     return percentile(values, q * 100.0) if values else None
 
 
-def summarize(result: ExperimentResult, outcomes: list[Outcome]) -> ExperimentResult:
-    result.sent = len(outcomes)
-    result.ok = sum(1 for o in outcomes if 200 <= o.status < 300)
-    result.explicit_errors = sum(1 for o in outcomes if o.status >= 300 and o.explicit)
-    result.other_answers = sum(1 for o in outcomes if o.status >= 300 and not o.explicit)
-    result.unanswered = sum(1 for o in outcomes if o.status == 0)
-    result.statuses = dict(sorted(Counter(
-        " ".join(filter(None, (str(o.status or ""), o.error))) for o in outcomes).items()))
-    result.answered_by = dict(Counter(o.variant for o in outcomes if 200 <= o.status < 300 and o.variant).most_common())
-    admitted = [o.latency_ms for o in outcomes if 200 <= o.status < 300]
-    answered = [o.latency_ms for o in outcomes if o.status]
+def _what_happened(record: Record) -> str:
+    """`503 no_healthy_variant`, `200`, `client-timeout`: the status and the error's code,
+    or what the client saw instead of an answer."""
+    if record.status == 0:
+        return record.outcome
+    return " ".join(filter(None, (str(record.status), record.error_code)))
+
+
+def summarize(result: ExperimentResult, records: Sequence[Record]) -> ExperimentResult:
+    """An error answer is explicit when its body is faasml's JSON error (a `code`)."""
+    ok = [r for r in records if 200 <= r.status < 300]
+    result.sent = len(records)
+    result.ok = len(ok)
+    result.explicit_errors = sum(1 for r in records if r.status >= 300 and r.error_code is not None)
+    result.other_answers = sum(1 for r in records if r.status >= 300 and r.error_code is None)
+    result.unanswered = sum(1 for r in records if r.status == 0)
+    result.statuses = dict(sorted(Counter(map(_what_happened, records)).items()))
+    result.answered_by = dict(Counter(r.variant for r in ok if r.variant).most_common())
+    admitted = [r.latency_ms for r in ok]
+    answered = [r.latency_ms for r in records if r.status]
     result.p50_ms, result.p99_ms = _percentile(admitted, 0.5), _percentile(admitted, 0.99)
     result.max_ms = max(admitted) if admitted else None
     result.p99_all_ms = _percentile(answered, 0.99)
-    result.client_late_p99_ms = _percentile([o.late_ms for o in outcomes], 0.99)
+    result.client_late_p99_ms = _percentile([r.lateness_ms for r in records], 0.99)
     result.success_pct = 100.0 * result.ok / result.sent if result.sent else 0.0
     return result
 
 
-# --- load ---------------------------------------------------------------------------
+# --- load -----------------------------------------------------------------------------
 
-async def _one(session: aiohttp.ClientSession, url: str, body: bytes, scheduled: float,
-               timeout_s: float) -> Outcome:
-    late_ms = (time.perf_counter() - scheduled) * 1000.0
-    outcome = await _send(session, url, body, scheduled, timeout_s)
-    outcome.late_ms = late_ms
-    return outcome
+CLASS = "chaos"
 
 
-async def _send(session: aiohttp.ClientSession, url: str, body: bytes, scheduled: float,
-                timeout_s: float) -> Outcome:
-    try:
-        async with session.post(url, data=body, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
-            payload = await response.read()
-            latency = (time.perf_counter() - scheduled) * 1000.0
-            explicit, code = False, ""
-            if response.status >= 300:
-                try:
-                    error = json.loads(payload)["error"]
-                    explicit, code = isinstance(error.get("code"), str), error.get("code", "")
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    pass
-            return Outcome(response.status, latency, explicit, code, response.headers.get("X-Faasml-Variant", ""))
-    except asyncio.TimeoutError:
-        return Outcome(0, (time.perf_counter() - scheduled) * 1000.0, False, "client-timeout")
-    except aiohttp.ClientError as exc:
-        return Outcome(0, (time.perf_counter() - scheduled) * 1000.0, False, type(exc).__name__)
+@dataclass(frozen=True)
+class Load:
+    """What an experiment's clients send: one class of request for `task` (its trade-off,
+    and a deadline as long as the client waits), always the same body."""
+
+    task: str
+    tradeoff: float
+    body: Input
+    timeout_s: float
+
+    def scenario(self) -> Scenario:
+        return Scenario(name=f"chaos-{self.task}", task=self.task, inputs="chaos",
+                        classes=(ClientClass(CLASS, 1.0, self.tradeoff, self.timeout_s * 1000.0),))
 
 
-async def open_loop(url: str, body: bytes, rate: float, duration_s: float, timeout_s: float) -> list[Outcome]:
-    """Send at `rate`/s for `duration_s` whatever the answers; latency from the scheduled
-    moment, so a slow platform is never hidden by a client that waits."""
-    connector = aiohttp.TCPConnector(limit=4096, force_close=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        start, tasks = time.perf_counter(), []
-        count = int(rate * duration_s)
-        for i in range(count):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(session, url, body, scheduled, timeout_s)))
-        return list(await asyncio.gather(*tasks))
+def steady(rate: float, duration_s: float) -> list[Arrival]:
+    """`rate`/s evenly spaced for `duration_s`: the faults, not the arrivals, vary."""
+    return [Arrival(i, i / rate, CLASS, 0) for i in range(int(rate * duration_s))]
 
 
-async def closed_loop(url: str, body: bytes, concurrency: int, duration_s: float, timeout_s: float) -> list[Outcome]:
-    """`concurrency` clients each sending as soon as answered: what the platform can serve."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session:
-        end, outcomes = time.perf_counter() + duration_s, []
+async def open_loop(gateway: str, load: Load, rate: float, duration_s: float,
+                    path: str = "/function/selector") -> list[Record]:
+    """Send at `rate`/s for `duration_s` whatever the answers (the evaluation's load
+    generator: latency from the scheduled moment, so a slow platform is never hidden by
+    a client that waits)."""
+    records, _ = await replay(gateway, load.scenario(), steady(rate, duration_s), [load.body], None,
+                              min_timeout_s=load.timeout_s, path=path)
+    return records
 
-        async def client() -> None:
-            while time.perf_counter() < end:
-                outcomes.append(await _one(session, url, body, time.perf_counter(), timeout_s))
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        return outcomes
+
+def measure_capacity(platform: Platform, settings: ChaosSettings, duration_s: float = 5.0) -> float:
+    """Answers/s of the favoured task with 16 clients each sending as soon as answered."""
+    load = platform.load(platform.task, settings)
+    result = asyncio.run(closed_loop(platform.stage.url, load.scenario(), steady(1.0, 1.0), [load.body], 16,
+                                     warmup_s=0.0, measure_s=duration_s, min_timeout_s=load.timeout_s))
+    return result.throughput_per_s
 
 
 # --- watching the platform -------------------------------------------------------------
@@ -233,7 +220,7 @@ class Watch:
     """Samples, while an experiment runs, every process's resident memory and the
     registry's view of the functions (available replicas, restarts)."""
 
-    def __init__(self, stage: LocalStage, every_s: float = 0.25):
+    def __init__(self, stage: LocalPlatform, every_s: float = 0.25):
         self.stage, self.every_s = stage, every_s
         self.peak: dict[str, int] = {}
         self.min_available: dict[str, int] = {}
@@ -263,8 +250,8 @@ class Watch:
             self.peak[name] = max(self.peak.get(name, 0), rss)
 
     def _sample(self, first: bool = False) -> None:
-        if self.stage.process is not None:
-            self._note_rss("runtime (faasml up)", self.stage.process.pid)
+        if self.stage.gateway_pid is not None:
+            self._note_rss("runtime (faasml up)", self.stage.gateway_pid)
         try:
             functions = self.stage.functions()
         except (OSError, ValueError):
@@ -327,12 +314,16 @@ def sleepy_function(name: str, folder: Path, task: str, node: str, accuracy: flo
 
 @dataclass
 class Platform:
-    stage: LocalStage
+    stage: LocalPlatform
     task: str                  # the task the faults hit
     favoured: str              # its most accurate variant (two replicas)
     fallback_node_variant: str  # the one on edge, left when the cloud node dies
-    body: bytes
+    body: Input
     slow_control: Path
+
+    def load(self, task: str, settings: ChaosSettings, tradeoff: float | None = None) -> Load:
+        body = self.body if task == self.task else Input(b"chaos", "application/octet-stream", None, "chaos")
+        return Load(task, settings.tradeoff if tradeoff is None else tradeoff, body, settings.client_timeout_s)
 
 
 def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models: Path) -> Platform:
@@ -350,13 +341,14 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
             spec["labels"]["com.openfaas.scale.min"] = str(replicas)
             functions[name] = spec
         favoured, edge = variants[2][0], variants[0][0]
-        body = sample_photo()
+        body = Input(sample_photo(), "image/jpeg", None, "photo")
     else:
         task = ECHO_TASK
         functions["echo-fast"] = sleepy_function("echo-fast", folder, ECHO_TASK, "edge", 0.70, 5.0)
         functions["echo-mid"] = sleepy_function("echo-mid", folder, ECHO_TASK, "cloud", 0.75, 10.0)
         functions["echo-best"] = sleepy_function("echo-best", folder, ECHO_TASK, "cloud", 0.80, 20.0, replicas=2)
-        favoured, edge, body = "echo-best", "echo-fast", b"chaos"
+        favoured, edge = "echo-best", "echo-fast"
+        body = Input(b"chaos", "application/octet-stream", None, "chaos")
     functions["sleepy-a"] = sleepy_function("sleepy-a", folder, SLEEPY_TASK, "cloud", 0.8, 5.0, control)
     functions["sleepy-b"] = sleepy_function("sleepy-b", folder, SLEEPY_TASK, "edge", 0.7, 5.0)
     # As in stack.yml: the queues in front of the selector and each executor are bounded.
@@ -368,21 +360,15 @@ def build_platform(folder: Path, settings: ChaosSettings, checkout: Path, models
     if "hang" in settings.experiments:
         functions[NO_STALL_SELECTOR] = {**selector, "environment": {**selector["environment"],
                                                                     "FAASML_STALL_FACTOR": "0"}}
-    stage = LocalStage(folder, functions, three_nodes(), checkout)
+    stage = LocalPlatform.generated(folder, functions, three_nodes(), cwd=checkout)
     return Platform(stage, task, favoured, edge, body, control)
 
 
 # --- faults -------------------------------------------------------------------------
 
-def replica_pids(stage: LocalStage, name: str | None = None, node: str | None = None) -> list[int]:
-    pids = []
-    for status in stage.functions():
-        if name is not None and status["name"] != name:
-            continue
-        for replica in (status.get("faasml") or {}).get("replicaStates", []):
-            if replica.get("pid") and replica.get("state") != "exited" and (node is None or replica["node"] == node):
-                pids.append(int(replica["pid"]))
-    return pids
+def replica_pids(stage: LocalPlatform, name: str | None = None, node: str | None = None) -> list[int]:
+    """The live replicas' pids (of function `name`, on `node`), as the runtime reports them."""
+    return stage.topology().pids(function=name, node=node)
 
 
 def signal_group(pid: int, sig: int) -> None:
@@ -393,19 +379,10 @@ def signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def wait_recovered(stage: LocalStage, timeout_s: float = 90.0) -> float:
-    """Until every function has all its replicas ready again; seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            functions = stage.functions()
-            if all(f["availableReplicas"] >= max(1, f.get("replicas", 1)) for f in functions) \
-                    and stage.selector_sees(functions):
-                return time.monotonic() - started
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"platform not recovered after {timeout_s:g}s: {stage.log_tail()}")
+def wait_recovered(stage: LocalPlatform, timeout_s: float = 90.0) -> float:
+    """Until every function has all its replicas ready again and the selector lists them;
+    seconds it took."""
+    return stage.wait_ready(timeout_s=timeout_s)
 
 
 def at(delay_s: float, action: Callable[[], None]) -> threading.Timer:
@@ -420,8 +397,7 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
     stall bounds off, side by side in the same run (the baseline the bound is judged by)."""
     stage, duration = platform.stage, settings.duration_s
     task, rate, watched = platform.task, settings.rate, [platform.favoured]
-    url = f"{stage.url}/function/selector?task={task}&tradeoff={settings.tradeoff:g}"
-    baseline_url = None
+    load, baseline_path = platform.load(task, settings), None
     notes: list[str] = []
     timers: list[threading.Timer] = []
 
@@ -465,10 +441,10 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
             notes.append(f"SIGCONT {len(stopped)} process(es)")
         timers += [at(hang_at, stop), at(hang_at + settings.hang_s, resume)]
         # Half the load through each selector: the total is the other experiments'.
-        baseline_url, rate = url.replace("/function/selector?", f"/function/{NO_STALL_SELECTOR}?"), rate / 2
+        baseline_path, rate = f"/function/{NO_STALL_SELECTOR}", rate / 2
     elif name == "slow":
         task, watched = SLEEPY_TASK, ["sleepy-a", "sleepy-b"]
-        url = f"{stage.url}/function/selector?task={SLEEPY_TASK}&tradeoff=1"
+        load = platform.load(SLEEPY_TASK, settings, tradeoff=1.0)
         fault = f"sleepy-a takes {settings.slow_ms:g} ms more per request from {duration / 4:.0f}s to {3 * duration / 4:.0f}s"
         timers += [at(duration / 4, lambda: platform.slow_control.write_text(f"{settings.slow_ms:g}")),
                    at(3 * duration / 4, lambda: platform.slow_control.write_text("0"))]
@@ -477,43 +453,36 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
         fault = f"SIGKILL the selector at {duration / 3:.0f}s (the runtime restarts it)"
         timers.append(at(duration / 3, kill(lambda: replica_pids(stage, "selector"), "the selector")))
     elif name == "overload":
-        return [run_overload(platform, settings, url)]
+        return [run_overload(platform, settings, load)]
     else:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
 
     results = [ExperimentResult(name, task, rate, duration, fault)]
-    loads = [open_loop(url, platform.body, rate, duration, settings.client_timeout_s)]
-    if baseline_url is not None:
+    loads = [open_loop(stage.url, load, rate, duration)]
+    if baseline_path is not None:
         results.append(ExperimentResult(f"{name} (stall bounds off)", task, rate, duration,
                                         fault + f"; the same through {NO_STALL_SELECTOR} (FAASML_STALL_FACTOR=0)"))
-        loads.append(open_loop(baseline_url, platform.body, rate, duration, settings.client_timeout_s))
+        loads.append(open_loop(stage.url, load, rate, duration, path=baseline_path))
 
-    async def all_loads() -> list[list[Outcome]]:
+    async def all_loads() -> list[list[Record]]:
         return list(await asyncio.gather(*loads))
 
     with Watch(stage) as watch:
         started = time.monotonic()
         for timer in timers:
             timer.start()
-        outcomes = asyncio.run(all_loads())
+        records = asyncio.run(all_loads())
         for timer in timers:
             timer.join()   # every fault undone (SIGCONT) before anything else runs
-    for result, its_outcomes in zip(results, outcomes):
-        summarize(result, its_outcomes)
+    for result, its_records in zip(results, records):
+        summarize(result, its_records)
         result.registry = watch.registry(watched)
         result.peak_rss_mib = watch.peak_mib()
         result.notes = notes
     return results
 
 
-def measure_capacity(platform: Platform, settings: ChaosSettings, duration_s: float = 5.0) -> float:
-    """Answers/s of the favoured task with 16 clients each sending as soon as answered."""
-    url = f"{platform.stage.url}/function/selector?task={platform.task}&tradeoff={settings.tradeoff:g}"
-    outcomes = asyncio.run(closed_loop(url, platform.body, 16, duration_s, settings.client_timeout_s))
-    return sum(1 for o in outcomes if o.status == 200) / duration_s
-
-
-def run_overload(platform: Platform, settings: ChaosSettings, url: str) -> ExperimentResult:
+def run_overload(platform: Platform, settings: ChaosSettings, load: Load) -> ExperimentResult:
     """`overload` x the measured capacity, open loop; then the base rate again, which
     must be served as before the burst (recovery without intervention)."""
     stage, capacity = platform.stage, settings.capacity_rps
@@ -521,13 +490,10 @@ def run_overload(platform: Platform, settings: ChaosSettings, url: str) -> Exper
     result = ExperimentResult("overload", platform.task, round(burst_rate, 1), settings.duration_s,
                               f"{settings.overload:g}x the measured capacity of {capacity:.1f} req/s")
     with Watch(stage) as watch:
-        outcomes = asyncio.run(open_loop(url, platform.body, burst_rate, settings.duration_s,
-                                         settings.client_timeout_s))
-        summarize(result, outcomes)
+        summarize(result, asyncio.run(open_loop(stage.url, load, burst_rate, settings.duration_s)))
         recovery = ExperimentResult("after-overload", platform.task, settings.rate,
                                     max(5.0, settings.duration_s / 2), "none: the base rate right after the burst")
-        summarize(recovery, asyncio.run(open_loop(url, platform.body, settings.rate, recovery.duration_s,
-                                                  settings.client_timeout_s)))
+        summarize(recovery, asyncio.run(open_loop(stage.url, load, settings.rate, recovery.duration_s)))
     result.peak_rss_mib = recovery.peak_rss_mib = watch.peak_mib()
     result.notes = [f"after the burst, {recovery.rate:g} req/s for {recovery.duration_s:g}s: "
                     f"{recovery.ok}/{recovery.sent} OK, p99 {fmt_ms(recovery.p99_ms)}"]
@@ -562,10 +528,9 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path) -> list[Exp
     results: list[ExperimentResult] = []
     with tempfile.TemporaryDirectory(prefix="faasml-chaos-") as tmp:
         platform = build_platform(Path(tmp), settings, checkout, models)
-        print(f"starting faasml up on {platform.stage.url} (loopback) ...", flush=True)
-        try:
-            platform.stage.start(timeout_s=180)
-            wait_recovered(platform.stage)
+        with platform.stage:
+            print(f"starting faasml up on {platform.stage.url} (loopback) ...", flush=True)
+            wait_recovered(platform.stage, timeout_s=180)
             if settings.rate is None or "overload" in settings.experiments:
                 settings.capacity_rps = measure_capacity(platform, settings)
                 print(f"capacity of {platform.task} (16 clients, closed loop): {settings.capacity_rps:.1f} req/s",
@@ -579,8 +544,6 @@ def run_chaos(settings: ChaosSettings, checkout: Path, models: Path) -> list[Exp
                     print_result(result)
                     results.append(result)
                 sys.stdout.flush()
-        finally:
-            platform.stage.stop()
     print(f"\n{len(results)} experiment(s); unanswered requests in all: {sum(r.unanswered for r in results)}")
     return results
 

@@ -12,14 +12,9 @@ variant adds on top of it is its model.
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -30,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from faasml.bench.executor import sample_photo
-from faasml.runtime.replicas import free_port
+from faasml.launch import TEMPLATE, LocalPlatform
 
 TRIVIAL = "bench-trivial"
 TRIVIAL_HANDLER = 'def handle(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
@@ -54,56 +49,30 @@ class ColdStart:
                 f"| {ready} | {load} | {cold / warm:.0f}x | {cold - floor_ms:+.0f} |")
 
 
-class Platform:
-    """`faasml up` over the repository's stack (its executors, CPU only) plus a trivial function."""
+class ColdStage:
+    """`faasml up` over the repository's stack (its executors, CPU only) plus a trivial
+    function, in `folder`: the checkout's templates/, functions/, models/ and edge/ are
+    linked there, so the stack's relative paths resolve as in the checkout."""
 
     def __init__(self, checkout: Path, variants: list[str], folder: Path):
         stack = yaml.safe_load((checkout / "stack.yml").read_text())
         functions = {n: stack["functions"][n] for n in variants}
         (folder / TRIVIAL).mkdir()
         (folder / TRIVIAL / "handler.py").write_text(TRIVIAL_HANDLER)
-        functions[TRIVIAL] = {"lang": "faasml-python3-http", "handler": f"./{TRIVIAL}",
-                              "image": "faasml/bench-trivial:local"}
-        for shared in ("templates", "functions", "models", "edge"):  # relative paths resolve as in the checkout
+        functions[TRIVIAL] = {"lang": TEMPLATE, "handler": f"./{TRIVIAL}", "image": "faasml/bench-trivial:local"}
+        for shared in ("templates", "functions", "models", "edge"):
             (folder / shared).symlink_to(checkout / shared)
         (folder / "stack.yml").write_text(yaml.safe_dump({**stack, "functions": functions}))
         self.tasks = {n: (f.get("annotations") or {}).get("faasml.io/task", "") for n, f in functions.items()}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.password = base64.b16encode(os.urandom(12)).decode()
-        self.token = base64.b64encode(f"admin:{self.password}".encode()).decode()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "faasml", "up", "-f", str(folder / "stack.yml"), "--port", str(self.port)],
-            cwd=folder, env=dict(os.environ, FAASML_GATEWAY_PASSWORD=self.password,
-                                 FAASML_UP_SCALE_FROM_ZERO_WAIT_S="300"),
-            stdout=open(folder / "up.log", "wb"), stderr=subprocess.STDOUT)
-
-    def system(self, path: str, body: dict | None = None) -> object:
-        request = urllib.request.Request(self.url + path, headers={"Authorization": "Basic " + self.token},
-                                         data=json.dumps(body).encode() if body is not None else None)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def status(self, name: str) -> dict:
-        return self.system(f"/system/function/{name}")  # type: ignore[return-value]
-
-    def wait(self, check, timeout_s: float = 300.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if check():
-                    return
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"timed out after {timeout_s:g}s")
+        # A cold request waits for its replica as long as the slowest model takes to load.
+        self.platform = LocalPlatform(folder, folder / "stack.yml", cwd=folder,
+                                      env={"FAASML_UP_SCALE_FROM_ZERO_WAIT_S": "300"})
 
     def invoke(self, name: str, body: bytes) -> float:
         """Milliseconds to a 200 answer."""
         started = time.perf_counter()
         content_type = _CONTENT_TYPES.get(self.tasks[name], "application/octet-stream")
-        request = urllib.request.Request(f"{self.url}/function/{name}", data=body,
+        request = urllib.request.Request(f"{self.platform.url}/function/{name}", data=body,
                                          headers={"Content-Type": content_type})
         with urllib.request.urlopen(request, timeout=600) as response:
             response.read()
@@ -112,24 +81,16 @@ class Platform:
         return (time.perf_counter() - started) * 1000.0
 
     def health(self, name: str) -> dict:
-        with urllib.request.urlopen(f"{self.url}/function/{name}/health", timeout=30) as response:
+        with urllib.request.urlopen(f"{self.platform.url}/function/{name}/health", timeout=30) as response:
             return json.loads(response.read())
 
     def last_reported(self, name: str, pattern: re.Pattern) -> float | None:
         """The seconds in the function's latest log line matching `pattern` (last group)."""
-        request = urllib.request.Request(f"{self.url}/system/logs?name={name}&tail=50",
-                                         headers={"Authorization": "Basic " + self.token})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            lines = [json.loads(line)["text"] for line in response.read().splitlines() if line]
+        response = self.platform.system("GET", f"/system/logs?name={name}&tail=50", timeout=30)
+        response.raise_for_status()
+        lines = [json.loads(line)["text"] for line in response.content.splitlines() if line]
         found = [float(m.groups()[-1]) for m in map(pattern.search, lines) if m]
         return found[-1] if found else None
-
-    def close(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def _inputs() -> dict[str, bytes]:
@@ -137,19 +98,20 @@ def _inputs() -> dict[str, bytes]:
             "": b"ping"}
 
 
-def measure(platform: Platform, name: str, body: bytes, rounds: int, warm_requests: int) -> ColdStart:
-    result = ColdStart(name)
+def measure(stage: ColdStage, name: str, body: bytes, rounds: int, warm_requests: int) -> ColdStart:
+    result, platform = ColdStart(name), stage.platform
     for _ in range(rounds):
-        platform.wait(lambda: platform.status(name)["availableReplicas"] >= 1)
-        result.warm_ms += [platform.invoke(name, body) for _ in range(warm_requests)]
-        platform.system(f"/system/scale-function/{name}", {"serviceName": name, "replicas": 0})
-        platform.wait(lambda: not platform.status(name)["faasml"]["replicaStates"])
-        result.cold_ms.append(platform.invoke(name, body))
-        ready_s = platform.last_reported(name, _READY_AFTER)
+        platform.wait_for(lambda: platform.status(name)["availableReplicas"] >= 1, 300, f"{name} available")
+        result.warm_ms += [stage.invoke(name, body) for _ in range(warm_requests)]
+        platform.scale(name, 0)
+        platform.wait_for(lambda: not platform.status(name)["faasml"]["replicaStates"], 300,
+                          f"{name} at zero replicas")
+        result.cold_ms.append(stage.invoke(name, body))
+        ready_s = stage.last_reported(name, _READY_AFTER)
         if ready_s is not None:
             result.ready_s.append(ready_s)
         if name != TRIVIAL:  # the executor's own figure, from its /health
-            result.model_load_s.append(platform.health(name)["load_s"])
+            result.model_load_s.append(stage.health(name)["load_s"])
     return result
 
 
@@ -161,15 +123,14 @@ def run_coldstart_bench(checkout: Path, variants: list[str] | None, rounds: int,
                             and (f.get("annotations") or {}).get("faasml.io/node-class") != "gpu"]
     inputs = _inputs()
     with tempfile.TemporaryDirectory(prefix="faasml-coldstart-") as folder:
-        platform = Platform(checkout, variants, Path(folder))
-        try:
-            results = [measure(platform, name, inputs.get(platform.tasks[name], b"ping"), rounds, warm_requests)
-                       for name in [TRIVIAL, *variants]]
-        except (OSError, RuntimeError, urllib.error.URLError) as exc:
-            print(f"faasml bench coldstart: {exc}\n{(Path(folder) / 'up.log').read_text()[-3000:]}")
-            return 1
-        finally:
-            platform.close()
+        stage = ColdStage(checkout, variants, Path(folder))
+        with stage.platform:
+            try:
+                results = [measure(stage, name, inputs.get(stage.tasks[name], b"ping"), rounds, warm_requests)
+                           for name in [TRIVIAL, *variants]]
+            except (OSError, RuntimeError, urllib.error.URLError) as exc:
+                print(f"faasml bench coldstart: {exc}\n{stage.platform.log_text()[-3000:]}")
+                return 1
     floor = statistics.median(results[0].cold_ms)
     print(f"cold start: request to a function at zero replicas -> its answer; {rounds} round(s), "
           f"median (min–max); warm = median of {warm_requests} x {rounds} requests\n")

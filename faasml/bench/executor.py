@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faasml.bench.stats import summary
+from faasml.stats import summary
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.image import check_preprocessing
 from faasml.executor.service import ExecutorService

@@ -9,35 +9,24 @@ absent) with N connections, rounds alternating direct/gateway, best round per si
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
 import importlib.util
 import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from faasml.bench.stats import percentile
-from faasml.runtime.replicas import free_port
+from faasml.launch import TEMPLATE, LocalPlatform
+from faasml.stats import percentile
 
 HANDLER = 'def handle(event, context):\n    return {"statusCode": 200, "body": "ok"}\n'
-STACK = """version: 1.0
-provider: {name: openfaas}
-functions:
-  bench-echo:
-    lang: faasml-python3-http
-    handler: ./bench-echo
-    image: faasml/bench-echo:local
-"""
+FUNCTION = "bench-echo"
 WRK_POST = 'wrk.method = "POST"\nwrk.body = "hello"\nwrk.headers["Content-Type"] = "text/plain"\n'
 PAYLOAD = b"hello"
 GOAL_ADDED_P50_MS = 1.0
@@ -66,48 +55,13 @@ class SideFigures:
         return max(self.throughput_rps, default=0.0)
 
 
-class _RuntimeUnderTest:
-    """`faasml up` with the trivial function, in a temporary folder, run from `checkout`
-    (where it finds the template)."""
-
-    def __init__(self, checkout: Path) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="faasml-bench-"))
-        (self.folder / "bench-echo").mkdir()
-        (self.folder / "bench-echo" / "handler.py").write_text(HANDLER)
-        (self.folder / "stack.yml").write_text(STACK)
-        self.port = free_port()
-        self.password = base64.b16encode(os.urandom(12)).decode()
-        env = dict(os.environ, FAASML_GATEWAY_PASSWORD=self.password)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "faasml", "up", "-f", str(self.folder / "stack.yml"),
-             "--port", str(self.port), "--state-dir", str(self.folder / "state")],
-            env=env, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def replica_port_and_pid(self, timeout_s: float = 30.0) -> tuple[int, int]:
-        deadline = time.monotonic() + timeout_s
-        token = base64.b64encode(f"admin:{self.password}".encode()).decode()
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{self.port}/system/function/bench-echo",
-                    headers={"Authorization": f"Basic {token}"})
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    status = json.load(response)
-                ready = [r for r in status["faasml"]["replicaStates"] if r["state"] == "ready"]
-                if ready:
-                    return int(ready[0]["port"]), int(ready[0]["pid"])
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the benchmark function did not become ready")
-
-    def close(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
+def _trivial_platform(folder: Path, checkout: Path) -> LocalPlatform:
+    """`faasml up` with the trivial function in `folder`, run from `checkout` (where it
+    finds the template)."""
+    (folder / FUNCTION).mkdir()
+    (folder / FUNCTION / "handler.py").write_text(HANDLER)
+    return LocalPlatform.generated(folder, {FUNCTION: {"lang": TEMPLATE, "handler": f"./{FUNCTION}",
+                                                       "image": f"faasml/{FUNCTION}:local"}}, cwd=checkout)
 
 
 def measure_latency(direct: tuple[int, str], gateway: tuple[int, str], requests: int) -> tuple[list[float], list[float]]:
@@ -176,27 +130,27 @@ async def _asyncio_load(url: str, settings: GatewayBenchSettings) -> float:
 
 
 def run_gateway_bench(settings: GatewayBenchSettings, checkout: Path, json_out: Path | None = None) -> int:
-    runtime = _RuntimeUnderTest(checkout)
-    try:
-        replica_port, replica_pid = runtime.replica_port_and_pid()
-        direct_target, gateway_target = (replica_port, "/"), (runtime.port, "/function/bench-echo")
+    with tempfile.TemporaryDirectory(prefix="faasml-bench-") as tmp, \
+            _trivial_platform(Path(tmp), checkout) as runtime:
+        runtime.wait_ready(timeout_s=30)
+        replica = runtime.replica(FUNCTION)
+        replica_port, replica_pid, gateway_pid = int(replica["port"]), int(replica["pid"]), runtime.gateway_pid
+        direct_target, gateway_target = (replica_port, "/"), (runtime.port, f"/function/{FUNCTION}")
         direct, gateway = SideFigures(), SideFigures()
         direct_ms, gateway_ms = measure_latency(direct_target, gateway_target, settings.requests)
         for side, samples in ((direct, direct_ms), (gateway, gateway_ms)):
             side.p50_ms, side.p99_ms = statistics.median(samples), percentile(samples, 99)
         urls = ((direct, f"http://127.0.0.1:{replica_port}/"),
-                (gateway, f"http://127.0.0.1:{runtime.port}/function/bench-echo"))
+                (gateway, f"http://127.0.0.1:{runtime.port}/function/{FUNCTION}"))
         for _ in range(settings.rounds):
             for side, url in urls:
-                before = cpu_seconds(runtime.process.pid), cpu_seconds(replica_pid)
+                before = cpu_seconds(gateway_pid), cpu_seconds(replica_pid)
                 started = time.monotonic()
                 rps = measure_throughput(url, settings, runtime.folder)
                 served = rps * (time.monotonic() - started)
                 side.throughput_rps.append(rps)
-                side.gateway_cpu_us.append((cpu_seconds(runtime.process.pid) - before[0]) / served * 1e6)
+                side.gateway_cpu_us.append((cpu_seconds(gateway_pid) - before[0]) / served * 1e6)
                 side.replica_cpu_us.append((cpu_seconds(replica_pid) - before[1]) / served * 1e6)
-    finally:
-        runtime.close()
     report = _report(settings, direct, gateway)
     print(report["text"])
     if json_out is not None:

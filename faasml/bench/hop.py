@@ -26,8 +26,9 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from faasml.bench.stats import percentile
 from faasml.http import Headers, Request
+from faasml.launch import LocalPlatform
+from faasml.stats import percentile
 
 LEGS = ("echo", "gateway→echo", "in-process", "selector", "gateway→sel.")
 
@@ -69,9 +70,9 @@ def _in_process(gateway_url: str, password: str, task: str, body: bytes
     return post, close
 
 
-def measure_legs(stage: Any, variant: str, task: str, body: bytes, requests: int) -> dict[str, Any]:
-    """`stage`: a started LocalStage running `variant` (a trivial executor) and the selector."""
-    password = (stage.state_dir / "basic-auth-password").read_text().strip()
+def measure_legs(stage: LocalPlatform, variant: str, task: str, body: bytes, requests: int) -> dict[str, Any]:
+    """`stage`: a ready platform running `variant` (a trivial executor) and the selector."""
+    password = stage.password or ""
     echo_port, selector_port = stage.replica(variant)["port"], stage.replica("selector")["port"]
     in_process, close_in_process = _in_process(stage.url, password, task, body)
     calls = {

@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from faasml.bench.hop import measure_legs, print_legs
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
-from faasml.bench.stats import percentile
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 from faasml.selector.config import SelectorConfig
 from faasml.selector.engine import Engine
 from faasml.selector.engine.policies import POLICIES
 from faasml.selector.engine.registry import snapshot_of
 from faasml.selector.engine.request import SelectionRequest
 from faasml.selector.engine.variant import Variant
+from faasml.stats import percentile
 
 # The fast path's goals (docs/selector.md): decision p99 by registry size, hop added p50
 # by executor.
@@ -237,8 +237,8 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
                 handler=checkout / "functions/executors")
         nodes = two_nodes() + [{"name": "control", "labels": {"faasml.io/node-class": "control"},
                                 "cpus": "all", "rtt_ms": 0}]
-        stage = LocalStage(folder, functions, nodes, checkout).start()
-        try:
+        with LocalPlatform.generated(folder, functions, nodes, cwd=checkout) as stage:
+            stage.wait_ready()
             results = [measure_hop(stage.port, "bench-echo", "bench-echo", b"hello", "text/plain",
                                    settings.hop_requests)]
             if "efficientnet-lite0-int8" in functions:
@@ -246,8 +246,6 @@ def bench_hop(settings: BenchSettings, models: Path, checkout: Path) -> tuple[li
                                            image, "image/jpeg", settings.model_requests))
             legs = measure_legs(stage, "bench-echo", "bench-echo", b"hello", settings.breakdown_requests)
             return results, legs
-        finally:
-            stage.stop()
 
 
 def _verdict(met: bool) -> str:

@@ -7,10 +7,6 @@ import shutil
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """No top-level commands: deployment is faas-cli's and make's job."""
-
-
 def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     memory = bench_subparsers.add_parser(
         "memory", help="resident memory of every function replica under a little load (stack.yml sizing)")

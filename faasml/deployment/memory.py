@@ -16,7 +16,9 @@ from pathlib import Path
 
 import requests
 
-from faasml.evaluation.platform import DEFAULT_STACK, Platform
+from faasml.client.protocol import default_api_key
+from faasml.contract import ROLE_LABEL, ROLE_SELECTOR
+from faasml.launch import DEFAULT_STACK, LocalPlatform
 
 MIB = 1024 * 1024
 
@@ -82,20 +84,21 @@ def measure(stack: Path = DEFAULT_STACK, nodes: Path | None = None, count: int =
 
     rows: list[ReplicaMemory] = []
     with tempfile.TemporaryDirectory(prefix="faasml-memory-") as state, \
-            Platform(Path(state), stack=stack, nodes=nodes, start_timeout_s=start_timeout_s) as platform:
+            LocalPlatform(Path(state), stack=stack, nodes=nodes, start_timeout_s=start_timeout_s,
+                          selector_key=default_api_key()) as platform:
         platform.wait_ready("image-classification")
         functions = {f["name"]: f for f in platform.functions() if f.get("availableReplicas", 0) > 0}
         sent: dict[str, tuple[int, int]] = {}
         for name, function in sorted(functions.items()):
-            role = function.get("labels", {}).get("faasml.io/role")
-            tasks = (["image-classification", "sentence-embedding"] if role == "selector"
+            role = function.get("labels", {}).get(ROLE_LABEL)
+            tasks = (["image-classification", "sentence-embedding"] if role == ROLE_SELECTOR
                      else [function.get("annotations", {}).get("faasml.io/task", "")])
             total = failed = 0
             for task in tasks:
                 sample = sample_input(task)
                 if sample is None:
                     continue
-                query = f"?task={task}" if role == "selector" else ""
+                query = f"?task={task}" if role == ROLE_SELECTOR else ""
                 failed += _load(f"{platform.url}/function/{name}{query}", *sample, count, concurrency)
                 total += count
             sent[name] = (total, failed)

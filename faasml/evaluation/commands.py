@@ -5,10 +5,6 @@ import argparse
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """No top-level command: the evaluation lives under `faasml bench`."""
-
-
 def _floats(text: str) -> list[float]:
     try:
         values = [float(x.strip().rstrip("%")) / (100.0 if x.strip().endswith("%") else 1.0)
@@ -116,8 +112,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from faasml.evaluation.platform import PlatformError
     from faasml.evaluation.scenario import ScenarioError
+    from faasml.launch import LaunchError
 
     if args.replot:
         from faasml.evaluation.report import write_report
@@ -130,7 +126,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         report = run_evaluation(settings_from(args), argv=["faasml", "bench", "evaluate"] + sys.argv[3:])
-    except (ScenarioError, PlatformError, FileNotFoundError) as exc:
+    except (ScenarioError, LaunchError, FileNotFoundError) as exc:
         print(f"faasml bench evaluate: {exc}", file=sys.stderr)
         return 2
     out = Path(report["settings"]["out"] or "")

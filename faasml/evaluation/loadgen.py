@@ -49,6 +49,7 @@ class Record:
     in_time: bool = False       # HTTP 200 within the client's deadline
     answered_policy: str | None = None  # X-Faasml-Policy: the policy that ranked (200 answers)
     input_index: int = -1       # which input of the pool was sent
+    error_code: str | None = None  # an error answer's JSON `error.code`; None when it had none
 
     @property
     def correct_in_time(self) -> bool:
@@ -69,6 +70,19 @@ def client_timeout_s(deadline_ms: float, minimum_s: float) -> float:
     """A client waits for its answer past its deadline (to see what the platform does),
     but never longer than max(deadline, minimum_s)."""
     return max(deadline_ms / 1000.0, minimum_s)
+
+
+def error_code(body: bytes) -> str | None:
+    """The `code` of an error body `{"error": {"code": ...}}` (every error faasml answers
+    is one); None for anything else, e.g. a proxy's plain-text 502."""
+    import json
+
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _float(value: str | None) -> float | None:
@@ -105,10 +119,12 @@ async def send_one(session: aiohttp.ClientSession, url: str, params: dict[str, s
 
 async def replay(gateway: str, scenario: Scenario, arrivals: Sequence[Arrival], inputs: Sequence[Input],
                  policy: str | None, min_timeout_s: float = 5.0,
-                 on_event: Callable[[str], None] | None = None) -> tuple[list[Record], float]:
-    """Send every arrival at its time; return the records (in trace order) and the wall
-    time the run took (first scheduled arrival to last answer)."""
-    url = gateway.rstrip("/") + "/function/selector"
+                 on_event: Callable[[str], None] | None = None,
+                 path: str = "/function/selector") -> tuple[list[Record], float]:
+    """Send every arrival at its time (to `path`: the selector, or another selector
+    function); return the records (in trace order) and the wall time the run took (first
+    scheduled arrival to last answer)."""
+    url = gateway.rstrip("/") + path
     loop = asyncio.get_running_loop()
     records: list[Record | None] = [None] * len(arrivals)
 
@@ -129,7 +145,8 @@ async def replay(gateway: str, scenario: Scenario, arrivals: Sequence[Arrival], 
             variant=headers.get("X-Faasml-Variant"), accuracy=_float(headers.get("X-Faasml-Accuracy")),
             compute_ms=_float(headers.get("X-Faasml-Compute-Ms")), correct=correct,
             answered_policy=headers.get("X-Faasml-Policy"), input_index=arrival.input_index,
-            in_time=status == 200 and latency_ms <= klass.deadline_ms)
+            in_time=status == 200 and latency_ms <= klass.deadline_ms,
+            error_code=error_code(body) if status >= 300 else None)
         if on_event:
             on_event("done")
 
@@ -167,7 +184,7 @@ async def closed_loop(gateway: str, scenario: Scenario, sequence: Sequence[Arriv
                       on_event: Callable[[str], None] | None = None) -> ClosedLoopResult:
     """`concurrency` clients, each sending its next request as soon as the last one is
     answered, for `warmup_s` + `measure_s`; counts answers completed in the measured window."""
-    from faasml.bench.stats import percentile
+    from faasml.stats import percentile
 
     url = gateway.rstrip("/") + path
     outcomes: dict[str, int] = {}
@@ -215,7 +232,7 @@ async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Inp
     executor's compute time (X-Faasml-Compute-Ms, wall time inside the executor) and, with
     `cpu_reader` (CPU seconds of the variant's replicas), its CPU time per request: the work
     it puts on its node, which waiting for a shared core does not inflate."""
-    from faasml.bench.stats import percentile
+    from faasml.stats import percentile
 
     url = gateway.rstrip("/") + "/function/selector"
     params = {"task": task, "variant": variant}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from faasml.bench.stats import percentile
+from faasml.stats import percentile
 from faasml.evaluation.loadgen import CONN_ERROR, TIMEOUT, Record
 
 STATUS_KEYS = ("200", "422", "429", "503", "504", "other", TIMEOUT, CONN_ERROR)

@@ -193,7 +193,7 @@ def _pyplot():
 
 
 def plot_scenario(s: dict, out: Path) -> list[str]:
-    from faasml.evaluation.runner import read_records
+    from faasml.evaluation.records import read_records
 
     plt = _pyplot()
     written = []

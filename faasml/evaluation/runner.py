@@ -14,7 +14,6 @@ selector state instead of the one the previous policy left.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 import json
 import math
@@ -34,10 +33,12 @@ from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES, QUICK_POL
 from faasml.evaluation.inputs import load_inputs
 from faasml.evaluation.loadgen import Record, closed_loop, idle_probe, replay
 from faasml.evaluation.oracle import OracleRequest, OracleVariant, solve
-from faasml.evaluation.platform import DEFAULT_STACK, REPO, Platform, PlatformError
+from faasml.evaluation.platform import PlatformError, evaluation_platform, profiles_file
 from faasml.evaluation.progress import Reporter
+from faasml.evaluation.records import cell_file, write_records
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
 from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
+from faasml.launch import DEFAULT_STACK, REPO
 from faasml.selector.profiles import save_profiles
 
 
@@ -182,30 +183,15 @@ def git_revision() -> str:
         return "unknown"
 
 
-def write_records(path: Path, records: Sequence[Record]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for r in records:
-            handle.write(json.dumps(r.to_row(), separators=(",", ":")) + "\n")
-
-
-def read_records(path: Path) -> list[Record]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return [Record(**json.loads(line)) for line in handle if line.strip()]
-
-
-def cell_file(scenario: str, load: float, policy: str) -> str:
-    return f"records/{scenario}-{round(load * 100):03d}-{policy}.jsonl.gz"
-
-
 # ---------------------------------------------------------------- one scenario
 def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Reporter) -> dict:
     if scenario.nodes and settings.gateway:
         reporter.say(f"{scenario.name}: has its own nodes file, so it runs on a platform of its own "
                      f"(not on --gateway {settings.gateway})")
     external = settings.gateway if settings.gateway and not scenario.nodes else None
-    platform = Platform(out / "state" / scenario.name, stack=settings.stack, nodes=scenario.nodes,
-                        url=external, password=os.environ.get("FAASML_GATEWAY_PASSWORD") or _local_password())
+    platform = evaluation_platform(out / "state" / scenario.name, stack=settings.stack, nodes=scenario.nodes,
+                                   url=external,
+                                   password=os.environ.get("FAASML_GATEWAY_PASSWORD") or _local_password())
     loads = list(settings.loads or scenario.loads)
     result: dict = {"name": scenario.name, "description": scenario.description, "task": scenario.task,
                     "inputs": scenario.inputs, "source": str(scenario.source) if scenario.source else None,
@@ -239,9 +225,9 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
         reporter.say(f"{scenario.name}: idle latency p50 ms (CPU ms per request) " + ", ".join(
             f"{n} {v['latency_p50_ms']:.1f} ({v['cpu_ms_per_request']:.1f})" for n, v in idle.items()))
         result["profiles"] = "as deployed"
-        if settings.profile_here and platform.profiles is not None:
+        if settings.profile_here and not platform.external:
             measured = idle_profiles(idle)
-            save_profiles(platform.profiles, {"measured_on": machine_info()["cpu_model"],
+            save_profiles(profiles_file(platform.folder), {"measured_on": machine_info()["cpu_model"],
                                               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                               "method": PROFILE_METHOD}, measured)
             platform.restart_selector(scenario.task)   # it would re-read the file within a refresh

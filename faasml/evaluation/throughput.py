@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 from faasml.evaluation.inputs import Input, image_inputs
-from faasml.evaluation.platform import REPO, Platform
+from faasml.evaluation.platform import evaluation_platform
+from faasml.launch import REPO, LocalPlatform
 
 FASTEST = "efficientnet-lite0-int8"
 TASK = "image-classification"
@@ -83,7 +84,7 @@ def inprocess_round(settings: ThroughputSettings, paths: list[str], cpus: list[i
             "machine_busy_cores": round((busy1 - busy0) / (t1 - t0), 2) if busy0 is not None else None}
 
 
-def fullpath_round(platform: Platform, settings: ThroughputSettings, inputs: list[Input],
+def fullpath_round(platform: LocalPlatform, settings: ThroughputSettings, inputs: list[Input],
                    concurrency: int) -> dict:
     from faasml.evaluation.cpu import CpuSampler, tracked_processes
     from faasml.evaluation.loadgen import closed_loop
@@ -153,8 +154,8 @@ def run_throughput(settings: ThroughputSettings, state_dir: Path,
     paths = [str(p) for p in _paths(settings.data, settings.images)]
     concurrency = settings.concurrency or 4 * len(cpus)
     rounds: list[dict] = []
-    platform = Platform(state_dir / "throughput", nodes=write_nodes(state_dir),
-                        only=["selector", settings.variant])
+    platform = evaluation_platform(state_dir / "throughput", nodes=write_nodes(state_dir),
+                                   only=["selector", settings.variant])
     with platform:
         platform.wait_ready(TASK)
         platform.scale(settings.variant, len(cpus))

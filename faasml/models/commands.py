@@ -53,15 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=cmd_eval)
 
 
-def register_bench(subparsers: argparse._SubParsersAction) -> None:
-    speed = subparsers.add_parser("int8", help="int8 against fp32 latency, per model family")
-    speed.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder")
-    speed.add_argument("--iterations", type=int, default=100)
-    speed.add_argument("--threads", type=int, default=1,
-                       help="ONNX Runtime intra-op threads (default 1: one request per core)")
-    speed.set_defaults(func=cmd_bench_int8)
-
-
 # build ----------------------------------------------------------------------------------
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -150,15 +141,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# eval and bench int8 live in eval_command.py (imported when they run)
+# eval lives in eval_command.py (imported when it runs)
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from faasml.models.eval_command import run_eval
 
     return run_eval(args)
-
-
-def cmd_bench_int8(args: argparse.Namespace) -> int:
-    from faasml.models.eval_command import run_bench_int8
-
-    return run_bench_int8(args)

@@ -1,4 +1,4 @@
-"""`faasml models eval` and `faasml bench int8`: measuring variants, printing the tables."""
+"""`faasml models eval`: measuring variants' accuracy, printing the tables."""
 from __future__ import annotations
 
 import argparse
@@ -10,28 +10,6 @@ from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, ModelCard, card_path_fo
                                 list_cards, save_card)
 from faasml.models.console import fail
 from faasml.tables import format_table
-
-
-# bench int8 -----------------------------------------------------------------------------
-
-def run_bench_int8(args: argparse.Namespace) -> int:
-    from faasml.models.speed import compare, int8_pairs
-
-    if not int8_pairs(args.models):
-        return fail(f"no fp32/int8 pairs in {args.models}/ (run `faasml models build`)")
-    rows = compare(args.models, args.iterations, args.threads)
-    header = ["FP32", "INT8", "RUN_P50_MS", "INT8_RUN_P50_MS", "SPEEDUP_RUN", "FULL_P50_MS",
-              "INT8_FULL_P50_MS", "SPEEDUP_FULL"]
-    table = [[r["fp32"], r["int8"], f"{r['fp32_run_p50']:.2f}", f"{r['int8_run_p50']:.2f}",
-              f"{r['speedup_run']:.2f}x", f"{r['fp32_full_p50']:.2f}",
-              f"{r['int8_full_p50']:.2f}", f"{r['speedup_full']:.2f}x"] for r in rows]
-    print(f"\nint8 against fp32, p50 over {args.iterations} runs, intra-op threads="
-          f"{args.threads or 'all'} (run = session.run only; full = the executor handler)")
-    print(format_table(header, table))
-    slower = [r["int8"] for r in rows if r["speedup_run"] < 1]
-    if slower:
-        print(f"note: int8 is SLOWER than fp32 here for {', '.join(slower)}")
-    return 0
 
 
 # eval -----------------------------------------------------------------------------------

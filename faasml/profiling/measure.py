@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from faasml.bench.stats import percentile
 from faasml.profiling.gateway import ProfileGateway
 from faasml.selector.engine.variant import Variant
+from faasml.stats import percentile
 
 SAMPLE_SENTENCE = "A small cat sleeps on the warm windowsill in the afternoon sun."
 

@@ -3,7 +3,7 @@
 In its default `auto` mode the selector calls a local replica at the address the
 listing offers (`faasml.directUrls`), not through this gateway (docs/selector.md,
 "Direct calls"). What the gateway would have counted, the selector counts and exports
-on its `/metrics` (faasml/selector/direct.py); this collector scrapes every ready
+on its `/metrics` (named in faasml/contract.py); this collector scrapes every ready
 replica of every function labelled `faasml.io/role=selector` once a second and adds
 the growth to the gateway's own series: invocations started, in flight, and finished
 by code with their durations, bucket by bucket. The autoscaler, the dashboard, the
@@ -16,11 +16,11 @@ import asyncio
 import sys
 from dataclasses import dataclass, field
 
+from faasml.contract import DIRECT_SECONDS, DIRECT_STARTED
+from faasml.promtext import parse_samples
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.selector_access import selector_credentials, selectors
-from faasml.selector.direct import SECONDS, STARTED
-from faasml.selector.promtext import parse_samples
 from faasml.upstream import UpstreamError, UpstreamPool
 
 SCRAPE_TIMEOUT_S = 2.0
@@ -42,11 +42,11 @@ class _Seen:
 
 def read_counters(text: str) -> _Seen:
     seen = _Seen()
-    for sample in parse_samples(text, {STARTED, SECONDS + "_bucket", SECONDS + "_sum"}):
+    for sample in parse_samples(text, {DIRECT_STARTED, DIRECT_SECONDS + "_bucket", DIRECT_SECONDS + "_sum"}):
         function = sample.labels.get("function_name")
         if not function:
             continue
-        if sample.name == STARTED:
+        if sample.name == DIRECT_STARTED:
             seen.started[function] = sample.value
             continue
         key = (function, sample.labels.get("code", ""))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from faasml.contract import (GATEWAY_FINISHED, GATEWAY_INFLIGHT, GATEWAY_REPLICAS, GATEWAY_SECONDS,
+                             GATEWAY_STARTED)
 from faasml.prometheus import DEFAULT_BUCKETS, Histogram, Labels, family, histogram_family, render
 
 
@@ -95,18 +97,18 @@ class GatewayMetrics:
     def render(self) -> str:
         """Prometheus text exposition format 0.0.4."""
         return render([
-            family("gateway_function_invocation_started", "counter",
+            family(GATEWAY_STARTED, "counter",
                    "The total number of function HTTP requests started.",
                    self._samples(lambda s: [((), s.started)])),
-            family("gateway_function_invocation_total", "counter", "Function metrics",
+            family(GATEWAY_FINISHED, "counter", "Function metrics",
                    self._samples(lambda s: [((("code", c),), n) for c, n in sorted(s.totals.items())])),
-            histogram_family("gateway_functions_seconds", "Function time taken",
+            histogram_family(GATEWAY_SECONDS, "Function time taken",
                              [((("code", code), ("function_name", name)), histogram)
                               for name, series in sorted(self._series.items())
                               for code, histogram in sorted(series.durations.items())]),
-            family("gateway_service_count", "gauge", "Current count of replicas for function",
+            family(GATEWAY_REPLICAS, "gauge", "Current count of replicas for function",
                    self._gauge(lambda s: s.replicas)),
-            family("gateway_function_invocation_inflight", "gauge",
+            family(GATEWAY_INFLIGHT, "gauge",
                    "Function requests in flight through the gateway", self._gauge(lambda s: s.in_flight)),
             family("faasml_service_available_replicas", "gauge",
                    "Replicas ready to serve (readiness path answered 200)",

@@ -4,25 +4,22 @@ are selectors, and the credential a selector with API keys on wants.
 The gateway calls its selectors for two things of its own, never for a client: the
 direct-call counters on their `/metrics` (direct_calls.py) and the recent decisions the
 dashboard shows (dashboard/web.py). A selector with `FAASML_API_KEYS_SECRET` answers
-every route but `/ready` only to one of its keys (faasml/selector/access.py), so the
-gateway presents the first one, read from the secret as the selector has it mounted.
+every route but `/ready` only to one of its keys, so the gateway presents the first
+one, read from the secret as the selector has it mounted. The label, the setting and
+the secret's format are the two sides' contract (faasml/contract.py).
 """
 from __future__ import annotations
 
 from typing import Iterator
 
+from faasml.contract import API_KEYS_ENV, ROLE_LABEL, ROLE_SELECTOR, parse_keys
 from faasml.runtime.provider import LocalProvider
-from faasml.selector.access import parse_keys
-from faasml.selector.engine.variant import ROLE_LABEL
-
-SELECTOR_ROLE = "selector"
-API_KEYS_ENV = "FAASML_API_KEYS_SECRET"   # the selector's setting (selector/config.py)
 
 
 def selectors(provider: LocalProvider) -> Iterator:
     """The supervisors of the functions labelled `faasml.io/role=selector`."""
     for supervisor in list(provider.functions.values()):
-        if supervisor.spec.labels.get(ROLE_LABEL) == SELECTOR_ROLE:
+        if supervisor.spec.labels.get(ROLE_LABEL) == ROLE_SELECTOR:
             yield supervisor
 
 

@@ -17,5 +17,6 @@ Two layers, apart on purpose:
     params, views, recent, telemetry, access, profiles, config
                   request parsing, JSON views, recent decisions, metrics, API keys,
                   the profiles file, and the settings (config: the one declaration)
-    commands      `faasml profile` and `faasml bench selector` (tooling, not serving)
+What the selector and `faasml up` must agree on (metric and label names, the API-key
+secret's format) is faasml/contract.py; the Prometheus text parser, faasml/promtext.py.
 """

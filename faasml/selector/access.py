@@ -15,6 +15,7 @@ import hmac
 import time
 from typing import Callable
 
+from faasml.contract import parse_keys
 from faasml.errors import NotReady, Unauthorized
 from faasml.function_secrets import read_secret
 from faasml.http import Request
@@ -22,11 +23,6 @@ from faasml.http import Request
 RELOAD_S = 10.0
 OPEN_PATHS = frozenset({"/ready"})   # the readiness probe carries no credentials
 KEY_HEADERS = ("authorization", "x-api-key")   # dropped before forwarding when keys are on
-
-
-def parse_keys(text: str) -> tuple[bytes, ...]:
-    keys = (line.strip() for line in text.splitlines())
-    return tuple(key.encode() for key in keys if key and not key.startswith("#"))
 
 
 def presented_key(request: Request) -> str | None:

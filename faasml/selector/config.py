@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from faasml.contract import API_KEYS_ENV
 from faasml.function_secrets import read_secret as function_secret
 from faasml.selector.direct import DIRECT_MODES, check_url_template
 from faasml.selector.engine.policies import DEFAULT_POLICY, POLICIES
@@ -112,7 +113,7 @@ class SelectorConfig:
     stall_floor_ms: float = setting("FAASML_STALL_FLOOR_MS", 300.0, number(positive=True),
                                     "the shortest stall bound, in ms (ordinary jitter stays under it)")
     api_keys_secret: str | None = setting(
-        "FAASML_API_KEYS_SECRET", None, secret_name,
+        API_KEYS_ENV, None, secret_name,
         "the OpenFaaS secret holding API keys for /function/selector, one per line (unset: open)")
     direct_functions: str = setting(
         "FAASML_DIRECT_FUNCTIONS", "auto", one_of(*DIRECT_MODES),

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import itertools
 
+from faasml.contract import DIRECT_SECONDS as SECONDS, DIRECT_STARTED as STARTED
 from faasml.prometheus import DEFAULT_BUCKETS, Histogram, family, histogram_family, render
 from faasml.selector.engine.variant import Variant
 
 DIRECT_MODES = ("auto", "off")
-STARTED = "faasml_selector_direct_started_total"
-SECONDS = "faasml_selector_direct_seconds"
 
 
 def check_url_template(raw: str) -> str:

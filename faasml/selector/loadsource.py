@@ -15,18 +15,16 @@ import json
 from typing import Callable
 from urllib.parse import urlencode
 
+from faasml.contract import (DIRECT_SECONDS, DIRECT_STARTED, GATEWAY_FINISHED as FINISHED,
+                             GATEWAY_INFLIGHT as INFLIGHT, GATEWAY_REPLICAS as REPLICAS,
+                             GATEWAY_SECONDS, GATEWAY_STARTED as STARTED)
+from faasml.promtext import parse_samples
 from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
-from faasml.selector.direct import SECONDS as DIRECT_SECONDS, STARTED as DIRECT_STARTED
 from faasml.selector.engine.signals import GatewayLoad
 from faasml.selector.gateway_client import Gateway, GatewayUnavailable
-from faasml.selector.promtext import parse_samples
 
-STARTED = "gateway_function_invocation_started"
-FINISHED = "gateway_function_invocation_total"
-SECONDS_SUM = "gateway_functions_seconds_sum"
-SECONDS_COUNT = "gateway_functions_seconds_count"
-REPLICAS = "gateway_service_count"
-INFLIGHT = "gateway_function_invocation_inflight"  # `faasml up` has it; CE gateways do not
+SECONDS_SUM = GATEWAY_SECONDS + "_sum"
+SECONDS_COUNT = GATEWAY_SECONDS + "_count"
 
 LoadMap = dict[str, GatewayLoad]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEPY = Path(__file__).parent / "functions" / "sleepy"
@@ -43,14 +43,6 @@ def platform_functions(image_card: Path) -> dict[str, dict]:
     return functions
 
 
-class Platform(LocalStage):
-    """The stage, with the gateway password it generated."""
-
-    @property
-    def password(self) -> str:
-        return (self.state_dir / "basic-auth-password").read_text().strip()
-
-
 def nodes() -> list[dict]:
     """edge and cloud, and a node of their own for the slow test executors: their long
     (sleeping) requests would otherwise count as work on the cloud node and, rightly,
@@ -58,5 +50,6 @@ def nodes() -> list[dict]:
     return [*two_nodes(0.0), {"name": "slow", "labels": {"faasml.io/node-class": "slow"}, "cpus": "all"}]
 
 
-def start_platform(folder: Path, image_card: Path) -> Platform:
-    return Platform(folder, platform_functions(image_card), nodes(), REPO).start(timeout_s=180)
+def start_platform(folder: Path, image_card: Path) -> LocalPlatform:
+    """Started, with every function but `ghost` ready and listed by the selector."""
+    return LocalPlatform.generated(folder, platform_functions(image_card), nodes()).up(timeout_s=180)

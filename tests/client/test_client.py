@@ -188,8 +188,7 @@ def test_a_keyed_selector_answers_the_client_that_sends_its_key(tmp_path, monkey
             assert keyed.variants()["variants"] and keyed.decisions(limit=1)["decisions"]
             assert keyed.explain("echo")["candidates"]
         monkeypatch.setenv("FAASML_API_KEY", "key-one")   # the default, as the CLI uses it
-        password = (stage.state_dir / "basic-auth-password").read_text().strip()
-        with Client(stage.url, timeout=20, password=password) as from_env:
+        with Client(stage.url, timeout=20, password=stage.password) as from_env:
             assert from_env.predict("echo", b"hi").variant == "echo"
             assert "selector" in {f["name"] for f in from_env.functions()}   # basic auth, no key needed
 

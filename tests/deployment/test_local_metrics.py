@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from faasml.evaluation.platform import Platform
+from faasml.launch import LocalPlatform
 
 VARIANT = "efficientnet-lite0-int8"
 
 
 @pytest.mark.slow
 def test_the_selector_reads_load_from_faasml_up(reference_models, tmp_path):
-    with Platform(tmp_path, only=["selector", VARIANT], start_timeout_s=120) as platform:
+    with LocalPlatform(tmp_path, only=["selector", VARIANT], start_timeout_s=120) as platform:
         platform.wait_ready("image-classification")
         # The gateway has a series for a function once it has been called.
         from faasml.profiling.measure import sample_input

@@ -156,7 +156,7 @@ def test_a_keyed_selector_gets_the_key_and_no_other_function_does(monkeypatch, t
     import asyncio
 
     from faasml.evaluation.loadgen import make_session
-    from faasml.evaluation.platform import Platform
+    from faasml.evaluation.platform import evaluation_platform
 
     async def default_headers(selector: bool) -> dict:
         async with make_session(selector) as session:
@@ -165,7 +165,8 @@ def test_a_keyed_selector_gets_the_key_and_no_other_function_does(monkeypatch, t
     monkeypatch.setenv("FAASML_API_KEY", "k1")
     assert asyncio.run(default_headers(True)).get("X-Api-Key") == "k1"
     assert "X-Api-Key" not in asyncio.run(default_headers(False))
-    assert Platform(tmp_path, url="http://127.0.0.1:1").http.headers.get("X-Api-Key") == "k1"
+    platform = evaluation_platform(tmp_path, url="http://127.0.0.1:1")
+    assert platform.selector_headers.get("X-Api-Key") == "k1"   # on the selector's routes only
     monkeypatch.delenv("FAASML_API_KEY")
     assert "X-Api-Key" not in asyncio.run(default_headers(True))
-    assert "X-Api-Key" not in Platform(tmp_path, url="http://127.0.0.1:1").http.headers
+    assert "X-Api-Key" not in evaluation_platform(tmp_path, url="http://127.0.0.1:1").selector_headers

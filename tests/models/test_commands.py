@@ -120,7 +120,7 @@ def test_bench_int8_pairs_fp32_with_int8_of_the_same_family(tmp_path, capsys):
     ranked_classifier(folder, "a-fp32", family="a")
     ranked_classifier(folder, "a-int8", family="a", precision="int8")
     ranked_classifier(folder, "b-fp32", family="b")  # no int8 partner
-    from faasml.models.speed import int8_pairs
+    from faasml.bench.int8 import int8_pairs
 
     assert int8_pairs(folder) == [("a-fp32", "a-int8")]
     assert main(["bench", "int8", "--models", str(folder), "--iterations", "3"]) == 0

@@ -1,11 +1,8 @@
-"""Fixtures: a real `faasml up` process on a free port, over toy functions in a temp folder."""
+"""Fixtures: a real `faasml up` process on a free port, over toy functions in a temp folder
+(the one launcher, faasml/launch.py, with a fixed password and faasml up's own state
+folder beside the stack)."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -13,54 +10,38 @@ import pytest
 import requests
 import yaml
 
-from faasml.runtime.replicas import free_port
+from faasml.launch import LaunchError, LocalPlatform, write_stack
 
 FUNCTIONS = Path(__file__).parent / "functions"
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PASSWORD = "test-password"
 
 
-class Runtime:
+class Runtime(LocalPlatform):
     """A running `faasml up`, with helpers to call it as faas-cli and curl would."""
 
     def __init__(self, folder: Path, stack: dict, nodes: dict | None, extra_args: list[str],
                  env: dict[str, str] | None = None):
-        self.folder = folder
-        (folder / "stack.yml").write_text(yaml.safe_dump(stack))
-        args = [sys.executable, "-m", "faasml", "up", "-f", str(folder / "stack.yml")]
+        stack_file, _ = write_stack(folder, stack["functions"])
+        nodes_file = None
         if nodes is not None:
-            (folder / "nodes.yml").write_text(yaml.safe_dump(nodes))
-            args += ["--nodes", str(folder / "nodes.yml")]
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.output = open(folder / "runtime.out", "w+")
-        env = dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD, **(env or {}))
-        self.process = subprocess.Popen(args + ["--port", str(self.port), *extra_args],
-                                        env=env, stdout=self.output, stderr=subprocess.STDOUT)
-        self.auth = ("admin", PASSWORD)
-        self.http = requests.Session()
-        self._wait_for(lambda: self.http.get(self.url + "/healthz", timeout=1).status_code == 200, 20)
+            nodes_file = folder / "nodes.yml"
+            nodes_file.write_text(yaml.safe_dump(nodes))
+        super().__init__(folder, stack_file, nodes_file, args=extra_args, env=env, password=PASSWORD,
+                         state_dir=folder / ".faasml")
+        self.auth = self.admin
+        self.start()
+        try:
+            self.wait_healthy(timeout_s=20)
+        except LaunchError as exc:
+            self.stop()
+            raise AssertionError(str(exc)) from None
 
     def _wait_for(self, check: Callable[[], bool], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"faasml up exited:\n{self.log_text()}")
-            try:
-                if check():
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout_s}s\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        self.output.flush()
-        return (self.folder / "runtime.out").read_text()
-
-    def system(self, method: str, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("auth", self.auth)
-        return self.http.request(method, self.url + path, timeout=10, **kwargs)
+        try:
+            self.wait_for(check, timeout_s, "the test's condition", every_s=0.05)
+        except LaunchError as exc:
+            raise AssertionError(str(exc)) from None
 
     def status(self, name: str) -> dict:
         response = self.system("GET", f"/system/function/{name}")
@@ -78,17 +59,6 @@ class Runtime:
     def invoke(self, path: str, method: str = "POST", **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 30)
         return self.http.request(method, self.url + "/function/" + path, **kwargs)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.http.close()
-        self.output.close()
 
 
 def function(handler: str, image: str, **fields) -> dict:

@@ -5,17 +5,14 @@ and `faasml bench coldstart` measures a variant from zero replicas."""
 from __future__ import annotations
 
 import io
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from faasml.runtime.replicas import free_port
+from faasml.launch import LocalPlatform
 from tests.runtime.callbacks import CallbackReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,35 +26,22 @@ def test_async_selector_call_is_classified_and_called_back(reference_models, tmp
 
     photo = io.BytesIO()
     Image.fromarray(data.chelsea()).save(photo, format="JPEG")
-    port, receiver = free_port(), CallbackReceiver()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD")}
-    runtime = subprocess.Popen(
-        [sys.executable, "-m", "faasml", "up", "-f", str(REPO / "stack.yml"), "--port", str(port),
-         "--filter", VARIANT, "--filter", "selector", "--state-dir", str(tmp_path / "state")],
-        env=env, cwd=REPO, stdout=open(tmp_path / "out.log", "w"), stderr=subprocess.STDOUT)
+    receiver = CallbackReceiver()
+    # The runtime keeps its password out of every function's environment: the selector
+    # reads it from its `basic-auth` secret.
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:  # the selector is ready once it listed the variants
-            try:
-                if requests.get(url + "/function/selector/variants", timeout=5).json().get("variants"):
-                    break
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.5)
-        query = "?task=image-classification&tradeoff=0.5"
-        accepted = requests.post(url + "/async-function/selector" + query, data=photo.getvalue(),
-                                 headers={"X-Callback-Url": receiver.url}, timeout=10)
-        assert accepted.status_code == 202, accepted.text
-        (headers, body), = receiver.wait_for(1, timeout_s=60)
-        assert headers["X-Call-Id"] == accepted.headers["X-Call-Id"], (tmp_path / "out.log").read_text()
-        assert headers["X-Function-Status"] == "200", body
-        assert headers["X-Faasml-Variant"] == VARIANT
+        with LocalPlatform(tmp_path, only=(VARIANT, "selector"), start_timeout_s=90) as runtime:
+            runtime.wait_ready("image-classification")   # the selector listed the variant
+            query = "?task=image-classification&tradeoff=0.5"
+            accepted = requests.post(runtime.url + "/async-function/selector" + query, data=photo.getvalue(),
+                                     headers={"X-Callback-Url": receiver.url}, timeout=10)
+            assert accepted.status_code == 202, accepted.text
+            (headers, body), = receiver.wait_for(1, timeout_s=60)
+            assert headers["X-Call-Id"] == accepted.headers["X-Call-Id"], runtime.log_text()
+            assert headers["X-Function-Status"] == "200", body
+            assert headers["X-Faasml-Variant"] == VARIANT
     finally:
         receiver.close()
-        runtime.send_signal(signal.SIGTERM)
-        runtime.wait(30)
-
 
 @pytest.mark.slow
 def test_bench_coldstart_measures_a_variant_from_zero_beside_a_trivial_function(reference_models, tmp_path):

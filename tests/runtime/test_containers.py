@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from faasml.images.bases import base_image_name
 from faasml.images.build import build_images, why_not_buildable
 from faasml.images.engine import EngineError, Podman
 from faasml.images.tools import OF_WATCHDOG, find_tool, missing_reason
+from faasml.launch import LocalPlatform
 from faasml.runtime.containers import LABEL, WATCHDOG_PORT
 from faasml.runtime.replicas import free_port
 from faasml.runtime.stack import load_stack
@@ -121,34 +119,23 @@ def test_executor_is_not_ready_until_its_model_loads_and_runs_as_non_root(images
 
 
 def test_faasml_up_runs_the_images_as_containers_and_classifies_a_photo(images, podman, tmp_path):
-    port, state = free_port(), tmp_path / "state"
-    filters = [arg for name in FUNCTIONS for arg in ("--filter", name)]
-    env = dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD, FAASML_REGISTRY=REGISTRY)
-    log = open(tmp_path / "up.log", "w")
-    up = subprocess.Popen([sys.executable, "-m", "faasml", "up", "-f", str(ROOT / "stack.yml"),
-                           "--port", str(port), "--containers", "podman", "--state-dir", str(state),
-                           *filters], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not _all_available(url):
-            assert up.poll() is None, (tmp_path / "up.log").read_text()
-            time.sleep(0.5)
-        assert _all_available(url), (tmp_path / "up.log").read_text()
+    up = LocalPlatform(tmp_path, ROOT / "stack.yml", only=FUNCTIONS, cwd=ROOT, password=PASSWORD,
+                       env={"FAASML_REGISTRY": REGISTRY}, args=["--containers", "podman"],
+                       start_timeout_s=180, stop_grace_s=60)
+    state = up.state_dir
+    with up:
+        up.wait_ready("image-classification")
+        assert _all_available(up.url), up.log_text()
         running = podman.run("ps", "--filter", f"label={LABEL}={state.resolve()}",
                              "--format", "{{.Image}}").stdout.decode().split()
         assert sorted(running) == sorted(images.values())
-        response = requests.post(f"{url}/function/selector", data=_photo(),
+        response = requests.post(f"{up.url}/function/selector", data=_photo(),
                                  params={"task": "image-classification"},
                                  headers={"Content-Type": "image/jpeg"}, timeout=60)
-        assert response.status_code == 200, response.text + (tmp_path / "up.log").read_text()
+        assert response.status_code == 200, response.text + up.log_text()
         assert response.headers["X-Faasml-Variant"] in EXECUTORS
         top = response.json()["predictions"][0]["label"].lower()
         assert "cat" in top or "tabby" in top, response.json()
-    finally:
-        up.send_signal(signal.SIGTERM)
-        up.wait(60)
-        log.close()
     left = podman.run("ps", "-a", "-q", "--filter", f"label={LABEL}={state.resolve()}").stdout.split()
     assert left == [], "containers left behind"
 

@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from faasml.bench.localstage import stop_process
-from faasml.runtime.replicas import free_port
+from faasml.launch import LocalPlatform
 
 from tests.selector.runtime_stage import cat_image, keyed_echo_stage
 
 from .browser import headless_chromium
 
-REPO = Path(__file__).resolve().parents[2]
 VARIANTS = ("efficientnet-lite0-int8", "efficientnet-lite2-fp32")
 PASSWORD = "dashboard-test"
 pytestmark = pytest.mark.slow
@@ -32,29 +26,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def reference_platform(tmp_path_factory, reference_models):
     folder = tmp_path_factory.mktemp("dashboard")
-    port = free_port()
-    args = [sys.executable, "-m", "faasml", "up", "-f", str(REPO / "stack.yml"), "--port", str(port),
-            "--state-dir", str(folder / "state"), "--filter", "selector",
-            *(arg for name in VARIANTS for arg in ("--filter", name))]
-    log = open(folder / "up.log", "wb")
-    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, FAASML_GATEWAY_PASSWORD=PASSWORD))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, (folder / "up.log").read_text()
-        try:
-            if requests.get(f"{url}/function/selector/ready", timeout=2).status_code == 200 and all(
-                    requests.get(f"{url}/function/selector?task=image-classification&variant={name}&explain=1",
-                                 timeout=2).json()["candidates"][0]["excluded"] is None for name in VARIANTS):
-                break
-        except (requests.RequestException, ValueError, KeyError, IndexError):
-            pass
-        assert time.monotonic() < deadline, (folder / "up.log").read_text()[-3000:]
-        time.sleep(0.5)
-    yield url
-    stop_process(process)
-    log.close()
+    with LocalPlatform(folder, only=("selector", *VARIANTS), password=PASSWORD) as platform:
+        platform.wait_ready("image-classification")
+        # and the selector excludes none of the variants the page is expected to show
+        platform.wait_for(lambda: all(
+            requests.get(f"{platform.url}/function/selector?task=image-classification&variant={name}&explain=1",
+                         timeout=2).json()["candidates"][0]["excluded"] is None for name in VARIANTS),
+            120, "every variant choosable")
+        yield platform.url
 
 
 def wait_for(driver, script: str, timeout_s: float = 20.0):
@@ -132,8 +111,7 @@ def test_the_dashboard_reads_a_keyed_selector_with_the_selectors_own_key(tmp_pat
     polls the gateway's /ui/api/decisions (basic auth), which presents the key itself."""
     stage = keyed_echo_stage(tmp_path, b"key-one\nkey-two\n", "key-two")
     try:
-        password = (stage.state_dir / "basic-auth-password").read_text().strip()
-        admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+        admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{stage.password}".encode()).decode()}
         assert stage.call("/function/selector?task=echo", b"hi", {"X-Api-Key": "key-two"})[0] == 200
         assert stage.call("/function/selector?task=echo", b"hi")[0] == 401
         assert stage.call("/function/selector/decisions")[0] == 401     # what the page cannot read itself

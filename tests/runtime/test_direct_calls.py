@@ -7,8 +7,8 @@ import re
 import time
 from pathlib import Path
 
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
 from faasml.bench.selector import ECHO_HANDLER
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 from faasml.runtime.direct_calls import DirectCallCollector, read_counters
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.selector_access import selector_credentials
@@ -72,7 +72,7 @@ def test_on_faasml_up_the_selector_calls_direct_and_the_gateway_counts_it(tmp_pa
                                   handler=tmp_path / "echo"),
         "selector": selector_function({}, REPO / "functions/selector"),
     }
-    stage = LocalStage(tmp_path, functions, two_nodes(), REPO).start()
+    stage = LocalPlatform.generated(tmp_path, functions, two_nodes()).up()
     try:
         listed = next(f for f in stage.functions() if f["name"] == "echo")
         port = listed["faasml"]["replicaStates"][0]["port"]

@@ -9,7 +9,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from faasml.bench.localstage import stop_process
 from faasml.runtime.replicas import free_port
 
 
@@ -54,6 +53,12 @@ class PrometheusServer:
         raise AssertionError(f"prometheus never had {promql}")
 
     def stop(self) -> None:
-        stop_process(self.process)
-        self.process = None
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
@@ -43,12 +43,12 @@ def staged_variants() -> list[tuple[str, str, float]]:
             (most_accurate(), "cloud", 45.0)]
 
 
-def image_stage(folder: Path, selector_env: dict[str, str], cloud_rtt_ms: float, port: int) -> LocalStage:
+def image_stage(folder: Path, selector_env: dict[str, str], cloud_rtt_ms: float, port: int) -> LocalPlatform:
     functions = {name: executor_function(name, MODELS / f"{name}.card.json", TASK, node, card_accuracy(name),
                                          latency, handler=REPO / "functions/executors")
                  for name, node, latency in staged_variants()}
     functions["selector"] = selector_function(selector_env, REPO / "functions/selector")
-    return LocalStage(folder, functions, two_nodes(cloud_rtt_ms), REPO, port)
+    return LocalPlatform.generated(folder, functions, two_nodes(cloud_rtt_ms), port=port)
 
 
 def cat_image(scale: int = 1, format: str = "JPEG") -> bytes:
@@ -65,7 +65,7 @@ def cat_image(scale: int = 1, format: str = "JPEG") -> bytes:
     return buffer.getvalue()
 
 
-def keyed_echo_stage(folder: Path, keys: bytes, presented: str) -> LocalStage:
+def keyed_echo_stage(folder: Path, keys: bytes, presented: str) -> LocalPlatform:
     """A started stage: a trivial `echo` executor behind a selector with API keys on (the
     `selector-keys` secret holds `keys`); the stage presents `presented` to the selector."""
     from faasml.bench.selector import ECHO_HANDLER
@@ -77,5 +77,5 @@ def keyed_echo_stage(folder: Path, keys: bytes, presented: str) -> LocalStage:
     functions = {"echo": executor_function("echo", folder / "none.card.json", "echo", "cloud", 0.5, 0.05,
                                            handler=folder / "echo"),
                  "selector": selector}
-    return LocalStage(folder, functions, two_nodes(), REPO, secrets={"selector-keys": keys},
-                      selector_key=presented).start()
+    return LocalPlatform.generated(folder, functions, two_nodes(), secrets={"selector-keys": keys},
+                                   selector_key=presented).up()

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from faasml.bench.localstage import LocalStage, executor_function, selector_function, two_nodes
+from faasml.launch import LocalPlatform, executor_function, selector_function, two_nodes
 
 from .runtime_stage import REPO
 
@@ -38,7 +38,7 @@ def stage(tmp_path_factory):
     selector = selector_function({"FAASML_REPLICA_CONCURRENCY": "1000",
                                   "FAASML_MAX_QUEUE_MS": "600000"},
                                  REPO / "functions/selector")
-    local = LocalStage(folder, {"sleepy": sleepy, "selector": selector}, two_nodes(), REPO).start()
+    local = LocalPlatform.generated(folder, {"sleepy": sleepy, "selector": selector}, two_nodes()).up()
     yield local
     local.stop()
 

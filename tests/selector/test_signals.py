@@ -10,7 +10,6 @@ import pytest
 from faasml.selector.client import HttpClient
 from faasml.selector.gateway_client import Gateway, GatewayEndpoint
 from faasml.selector.loadsource import GatewayMetricsLoadSource
-from faasml.selector.promtext import parse_samples
 
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import executor_status
@@ -55,17 +54,6 @@ def test_gateway_metrics_give_mean_latency_between_polls(gateway):
     gateway.metrics_text = series.format(kind="sum", value=1.6) + series.format(kind="count", value=20)
     load = asyncio.run(source.poll())["quick.openfaas-fn"]
     assert load.mean_latency_ms == pytest.approx(60.0) and load.observed_at == 11.0
-
-
-def test_exposition_parser_handles_escapes_and_specials():
-    text = ('# HELP x y\n'
-            'm{a="q\\"uote",b="back\\\\slash",c="new\\nline"} 3 1700000000\n'
-            'm{le="+Inf"} +Inf\n'
-            'plain 2.5e-3\n')
-    samples = list(parse_samples(text))
-    assert samples[0].labels == {"a": 'q"uote', "b": "back\\slash", "c": "new\nline"}
-    assert samples[0].value == 3 and samples[1].value == float("inf") and samples[2].value == 0.0025
-    assert [s.name for s in parse_samples(text, {"plain"})] == ["plain"]
 
 
 def test_a_wake_during_a_listing_gets_a_listing_begun_after_it(gateway):

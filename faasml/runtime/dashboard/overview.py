@@ -9,8 +9,10 @@ import threading
 from collections import deque
 from typing import Any, Iterable, Mapping
 
-ROLE, TASK, ACCURACY, NODE_CLASS, PRECISION = ("faasml.io/role", "faasml.io/task", "faasml.io/accuracy",
-                                               "faasml.io/node-class", "faasml.io/precision")
+from faasml.contract import ROLE_LABEL as ROLE
+
+TASK, ACCURACY, NODE_CLASS, PRECISION = ("faasml.io/task", "faasml.io/accuracy", "faasml.io/node-class",
+                                         "faasml.io/precision")
 
 
 def _number(raw: Any) -> float | None:

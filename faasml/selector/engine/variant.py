@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from faasml.contract import ROLE_EXECUTOR, ROLE_LABEL
 from faasml.cpu import FULL_CPU_MILLIS, cpu_millis
 
 ANNOTATION_PREFIX = "faasml.io/"
-ROLE_LABEL = "faasml.io/role"
-ROLE_EXECUTOR = "executor"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Small statistics helpers shared by the benchmarks (medians and spreads, not means)."""
+"""Small statistics helpers for measurements (medians and spreads, not means): the
+benchmarks, the evaluation and `faasml profile` all report with them."""
 from __future__ import annotations
 
 import math
