@@ -12,7 +12,8 @@ from faasml.contract import API_KEYS_ENV
 from faasml.function_secrets import read_secret as function_secret
 from faasml.selector.direct import DIRECT_MODES, check_url_template
 from faasml.selector.engine.policies import DEFAULT_POLICY, POLICIES
-from faasml.selector.engine.settings import AdmissionSettings, EngineSettings, ForwardSettings, SignalSettings
+from faasml.selector.engine.settings import (AdmissionSettings, EngineSettings, ForwardSettings, PolicySettings,
+                                             SignalSettings)
 from faasml.selector.gateway_client import GatewayEndpoint
 from faasml.settings import ConfigError, http_url, number, one_of, setting, whole_number
 
@@ -123,6 +124,13 @@ class SelectorConfig:
         "FAASML_DIRECT_URL", None, check_url_template,
         "call every function here instead of through its gateway, a template naming {name} and "
         "{namespace}, e.g. http://{name}.{namespace}.svc.cluster.local:8080 (OpenFaaS's direct_functions)")
+    explore_s: float = setting("FAASML_EXPLORE_S", 0.5, number(),
+                               "ours tries a variant it has never seen answer (its latency a profile from "
+                               "another machine, or an annotation) at most this often, one request at a time, "
+                               "with requests that set no latency limit, until it knows it (0: never)")
+    explore_aged_s: float = setting("FAASML_EXPLORE_AGED_S", 10.0, number(),
+                                    "the same for a variant whose observations aged out, or whose profile was "
+                                    "measured on this kind of machine (0: never)")
     max_body_mb: float = setting("FAASML_MAX_BODY_MB", 64.0, number(positive=True),
                                  "request bodies over this many MiB get a JSON 413")
 
@@ -144,7 +152,8 @@ class SelectorConfig:
             admission=AdmissionSettings(self.replica_concurrency, self.max_queue_per_slot, self.max_queue_ms,
                                         self.protect_s, self.protect_margin, self.protect_suspend_below),
             forwarding=ForwardSettings(self.max_attempts, self.timeout_s, self.stall_factor, self.stall_floor_ms,
-                                       self.hold_s))
+                                       self.hold_s),
+            policy=PolicySettings(self.explore_s, self.explore_aged_s))
 
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and

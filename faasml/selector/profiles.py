@@ -15,6 +15,26 @@ from pathlib import Path
 from typing import Any, Mapping
 
 
+def this_cpu() -> str:
+    """This machine's CPU model, as /proc/cpuinfo names it ("" where unknown)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def measured_here(header: Mapping[str, Any], cpu: str | None = None) -> bool:
+    """Whether a profiles file says it was measured on this kind of machine: its
+    `measured_on` names this machine's CPU model (`faasml profile` and the evaluation
+    write it). Profiles from elsewhere are a prior only: the selector explores those
+    variants until it knows their latency here (engine/policies.py)."""
+    cpu = this_cpu() if cpu is None else cpu
+    return bool(cpu) and cpu in str(header.get("measured_on") or "")
+
+
 def load_profiles(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """Variant name -> profile; {} when there is no file (annotations then stand alone)."""
     if not path:
@@ -37,6 +57,7 @@ class ProfileFile:
         self.path = Path(path) if path else None
         self._stamp: tuple[int, int] | None = None
         self._profiles: dict[str, dict[str, Any]] = {}
+        self.here = False     # whether the file was measured on this kind of machine
 
     def current(self) -> dict[str, dict[str, Any]]:
         if self.path is None:
@@ -49,6 +70,10 @@ class ProfileFile:
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
             self._profiles, self._stamp = load_profiles(self.path), stamp
+            try:
+                self.here = measured_here(json.loads(self.path.read_text()))
+            except (OSError, ValueError, AttributeError):
+                self.here = False
         return self._profiles
 
 

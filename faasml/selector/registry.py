@@ -59,7 +59,8 @@ class Registry:
             listings = [(g.endpoint.url, g.endpoint.name, self._last_lists.get(g.endpoint.url, []))
                         for g in self.gateways]
             self.generation += 1
-            snapshot = build_snapshot(listings, profiles, self.clock(), self.generation, problems)
+            snapshot = build_snapshot(listings, profiles, self.clock(), self.generation, problems,
+                                      profiles_here=self.profiles.here)
             self.engine.use_snapshot(snapshot)
             if self._listed is not None:
                 self._listed.set()

@@ -34,8 +34,10 @@ def platform_functions(image_card: Path) -> dict[str, dict]:
         # node for itself); a quick re-listing so tests see scale changes soon; no stall
         # bound (on busy cores a tiny variant's first answer can pass 300 ms, and a variant
         # set aside as stalled would change what these tests expect the choice to be).
+        # Exploration off: these tests state which of two variants a request gets.
         "selector": selector_function({"FAASML_MAX_QUEUE_PER_SLOT": "1", "FAASML_HOLD_S": "0", "FAASML_PROTECT_S": "0",
-                                       "FAASML_STALL_FACTOR": "0",
+                                       "FAASML_STALL_FACTOR": "0", "FAASML_EXPLORE_S": "0",
+                                       "FAASML_EXPLORE_AGED_S": "0",
                                        "FAASML_REGISTRY_REFRESH_S": "1", "FAASML_METRICS_POLL_S": "0.5"},
                                       REPO / "functions/selector"),
     }

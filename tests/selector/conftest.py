@@ -56,6 +56,9 @@ class Stage:
     def __init__(self, seed: int = 7, **settings):
         self.clock = ScriptedClock()
         self.rng = random.Random(seed)
+        # These tests state rankings over variants known by their profiles only, which ours
+        # would explore (test_exploration.py tests that): off unless a test turns it on.
+        settings = {"explore_s": 0.0, "explore_aged_s": 0.0, **settings}
         self.config = SelectorConfig(**settings)
         self.engine = Engine(self.config.engine(), self.rng)
         self._variants: tuple[Variant, ...] = ()
@@ -168,7 +171,10 @@ class LiveSelector:
 def make_service(*gateways: ToyGateway, clock=None, **overrides) -> LiveSelector:
     """A started selector over the toy gateways; `clock` scripts its time (the engine's,
     and the deadlines')."""
-    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, "gateway_password": PASSWORD, **overrides}
+    # Exploration off unless asked for, as in `Stage`: these tests state which variant a
+    # request gets over toy variants known by their annotations only.
+    settings = {"metrics_poll_s": 60.0, "registry_refresh_s": 60.0, "gateway_password": PASSWORD,
+                "explore_s": 0.0, "explore_aged_s": 0.0, **overrides}
     config = SelectorConfig(gateways=tuple(GatewayEndpoint.parse(g.url) for g in gateways), **settings)
     return LiveSelector(config, **({"clock": clock} if clock is not None else {}))
 

@@ -34,8 +34,11 @@ def stage(tmp_path_factory):
     # Queue cap and fast-lane budgets off: this module looks at ranking and load signals
     # with the real models, and admission would spread a herd by itself (admission has
     # its own tests: test_node_model, test_holding, test_infeasible_under_load).
+    # Exploration off too: these tests state which variant a trade-off gets, over
+    # variants known by their annotations only (exploration: test_exploration.py).
     env = {"FAASML_METRICS_POLL_S": "0.5", "FAASML_COOLDOWN_S": "1",
-           "FAASML_MAX_QUEUE_MS": "600000", "FAASML_PROTECT_S": "0"}
+           "FAASML_MAX_QUEUE_MS": "600000", "FAASML_PROTECT_S": "0", "FAASML_EXPLORE_S": "0",
+           "FAASML_EXPLORE_AGED_S": "0"}
     if shutil.which("prometheus") or os.path.exists("/usr/bin/prometheus"):
         (folder / "prom").mkdir()
         prometheus = PrometheusServer(folder / "prom", [f"127.0.0.1:{port}"], scrape_interval_s=1).start()

@@ -160,7 +160,7 @@ def test_variants_and_metrics_endpoints(service):
     listing = body(get(service, "/variants"))
     assert {v["variant"] for v in listing["variants"]} == {"quick", "middle", "precise", "embed"}
     quick = next(v for v in listing["variants"] if v["variant"] == "quick")
-    assert quick["live"]["service_source"] == "observed"
+    assert quick["live"]["service_source"] == "blended"   # one answer, weighed with the profile
     assert quick["live"]["service_ms"] == pytest.approx((0.2 + 3 * 5.0) / 4)  # 1 sample + profile
     text = get(service, "/metrics").body.decode()
     assert 'faasml_selector_decisions_total{policy="tradeoff",task="image-classification",variant="quick"} 1' in text

@@ -71,7 +71,7 @@ class Engine:
         admission = settings.admission
         self.lanes = DeadlineGuard(self.state.node_work_ms, admission.protect_s, admission.protect_margin,
                                    admission.protect_suspend_below)
-        self.policies: dict[str, Policy] = make_policies(rng)
+        self.policies: dict[str, Policy] = make_policies(rng, settings.policy)
         if settings.default_policy not in self.policies:
             raise ValueError(f"unknown policy {settings.default_policy!r}; known: {', '.join(self.policies)}")
         self.snapshot = Snapshot()
@@ -132,13 +132,13 @@ class Engine:
         if (pin_row is None and request.min_accuracy is None and request.max_latency_ms is None
                 and not seen.down and not lanes_active and table.blocked_count < table.size):
             rows = table.open_rows()        # the usual request: nothing to mask
-            view = self._view(table, rows, open_rows=True)
+            view = self._view(table, rows, True, now, acquire)
         else:
             try:
                 rows = self._passes(seen, now, acquire, lanes_active)
             except FaasmlError as exc:
                 return Decision(task, policy_name, (), _Candidates(seen), error=exc)
-            view = self._view(table, rows, open_rows=False)
+            view = self._view(table, rows, False, now, acquire)
         seen.rows = rows
         if policy is None:
             ranked = Ranked.of([0])
@@ -181,11 +181,11 @@ class Engine:
         return policy
 
     @staticmethod
-    def _view(table: TaskTable, rows: np.ndarray | None, open_rows: bool) -> View:
+    def _view(table: TaskTable, rows: np.ndarray | None, open_rows: bool, now: float, acquire: bool) -> View:
         keys = table.keys if rows is None else _Keys(table.keys, rows)
         if open_rows:
-            return View(table, rows, keys, table.open_ranges, table.open_kept())
-        return View(table, rows, keys)
+            return View(table, rows, keys, table.open_ranges, table.open_kept(), now, acquire)
+        return View(table, rows, keys, now=now, dispatching=acquire)
 
     def _passes(self, seen: "_Seen", now: float, acquire: bool, lanes_active: bool) -> np.ndarray:
         """The three passes as masks; the admitted rows, or the verdict raised."""

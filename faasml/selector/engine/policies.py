@@ -17,7 +17,9 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
+from faasml.selector.engine.predict import UNKNOWN
 from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.engine.settings import PolicySettings
 
 # Below these spreads, differences are not worth a full point of score: without the
 # floors, a 5% latency gap between near-identical variants would count as much as a
@@ -37,11 +39,13 @@ class View:
     all). A column is gathered for the admitted rows only when a policy reads it, and
     `value` reads one position without gathering any."""
 
-    __slots__ = ("_source", "rows", "keys", "_ranges", "_columns", "size", "_kept")
+    __slots__ = ("_source", "rows", "keys", "_ranges", "_columns", "size", "_kept", "now", "dispatching")
 
     def __init__(self, source: Any, rows: np.ndarray | None, keys: Sequence[str],
                  ranges: Callable[[], tuple[float, float, float, float]] | None = None,
-                 kept: dict[str, Any] | None = None):
+                 kept: dict[str, Any] | None = None, now: float = 0.0, dispatching: bool = True):
+        self.now = now                    # the decision's time (seconds)
+        self.dispatching = dispatching    # the first one will be sent (not an explain)
         self._source = source
         self.rows = rows
         self.keys = keys                  # variant ids, by position
@@ -79,6 +83,7 @@ class View:
     idle_ms = property(lambda self: self.column("idle_ms"))
     total_ms = property(lambda self: self.column("total_ms"))
     utilization = property(lambda self: self.column("utilization"))    # in flight per slot
+    unknown = property(lambda self: self.column("unknown"))            # 0 measured here, 1 aged, 2 never
 
     def ranges(self) -> tuple[float, float, float, float]:
         """(lowest, highest accuracy, lowest, highest log idle latency) of the view."""
@@ -122,8 +127,9 @@ def _by(*keys: np.ndarray) -> list[int]:
 class Policy:
     name: ClassVar[str] = ""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, settings: PolicySettings):
         self.rng = rng
+        self.settings = settings
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
         raise NotImplementedError
@@ -142,6 +148,16 @@ class TradeoffPolicy(Policy):
 
     name = "tradeoff"
     tie_margin = 0.02
+    # Exploration: a variant this selector has never seen answer (its figure is a profile,
+    # perhaps from another machine, or an annotation) is tried at most every
+    # `explore_unknown_s`, one whose observations aged out (or whose profile was measured
+    # on this kind of machine) every `explore_aged_s`, each with one request at a time and
+    # only with a request that set no latency limit: bounded cost, until its latency here
+    # is known (a dozen answers replace the profile entirely, predict.py).
+
+    def __init__(self, rng: random.Random, settings: PolicySettings):
+        super().__init__(rng, settings)
+        self._explored: dict[str, float] = {}   # variant key -> when it was last explored
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
         scores = self.scores(view, request.tradeoff)
@@ -149,7 +165,29 @@ class TradeoffPolicy(Policy):
         tied = (scores >= scores[best] - self.tie_margin).nonzero()[0]
         if len(tied) >= 2:
             best = self._draw(view, scores, tied.tolist())
+        if request.max_latency_ms is None and view.size > 1:
+            best = self._explore(view, best)
         return Ranked(best, lambda: np.argsort(-scores, kind="stable").tolist(), scores)
+
+    def _explore(self, view: View, best: int) -> int:
+        """`best`, or a variant due for exploration: not known here, idle, not tried lately."""
+        unknown = view.unknown
+        if not unknown.any():
+            return best
+        due = []
+        for position in (unknown > 0).nonzero()[0].tolist():
+            if position == best or view.value("utilization", position) > 0:
+                continue
+            key = view.keys[position]
+            every = self.settings.explore_unknown_s if unknown[position] == UNKNOWN else self.settings.explore_aged_s
+            if every > 0 and view.now - self._explored.get(key, float("-inf")) >= every:
+                due.append(position)
+        if not due:
+            return best
+        chosen = due[int(self.rng.random() * len(due))]
+        if view.dispatching:
+            self._explored[view.keys[chosen]] = view.now
+        return chosen
 
     @staticmethod
     def scales(view: View) -> tuple[np.ndarray, float, float]:
@@ -210,8 +248,8 @@ class RoundRobinPolicy(Policy):
 
     name = "round-robin"
 
-    def __init__(self, rng: random.Random):
-        super().__init__(rng)
+    def __init__(self, rng: random.Random, settings: PolicySettings):
+        super().__init__(rng, settings)
         self._turns: dict[str, itertools.count] = {}
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
@@ -257,6 +295,6 @@ POLICIES: dict[str, type[Policy]] = {cls.name: cls for cls in (
 DEFAULT_POLICY = TradeoffPolicy.name
 
 
-def make_policies(rng: random.Random) -> dict[str, Policy]:
+def make_policies(rng: random.Random, settings: PolicySettings) -> dict[str, Policy]:
     """One instance of every policy, sharing one random source."""
-    return {name: cls(rng) for name, cls in POLICIES.items()}
+    return {name: cls(rng, settings) for name, cls in POLICIES.items()}

@@ -37,6 +37,9 @@ from faasml.selector.engine.variant import Variant
 # How many observations the profile is worth while observations are few: one large input
 # must not redefine a variant.
 PROFILE_PRIOR_SAMPLES = 3
+# How little the selector knows a variant, by where its service time comes from.
+KNOWN, AGED, UNKNOWN = 0, 1, 2
+KNOWLEDGE = {"observed": KNOWN, "last observed": AGED, "blended": UNKNOWN, "profile": UNKNOWN}
 
 
 # Plain slotted dataclass, not frozen: one is built per changed variant per decision, and
@@ -49,7 +52,7 @@ class Prediction:
     queue_ms: float        # waiting of any kind: its own queue or the node's other work
     inflight: int          # requests ahead of this one (own, or the gateway's if larger)
     slots: int             # replicas x per-replica concurrency
-    service_source: str    # observed | last observed | profile
+    service_source: str    # observed | blended (with the profile, while samples are few) | last observed | profile
     rtt_source: str        # observed | annotation
     load_source: str       # selector | gateway
     node_work_ms: float = 0.0   # intrinsic work in flight on its node (all its variants)
@@ -125,7 +128,7 @@ def service_estimate(service: float | None, samples: int, profile_ms: float) -> 
     if service is None:
         return None, "profile"
     if 0 <= samples < PROFILE_PRIOR_SAMPLES * 4:
-        return (samples * service + PROFILE_PRIOR_SAMPLES * profile_ms) / (samples + PROFILE_PRIOR_SAMPLES), "observed"
+        return (samples * service + PROFILE_PRIOR_SAMPLES * profile_ms) / (samples + PROFILE_PRIOR_SAMPLES), "blended"
     return service, "observed" if samples >= 0 else "last observed"
 
 
@@ -192,6 +195,10 @@ class TaskTable:
         self.log_idle = np.zeros(self.size)
         self.log_total = np.zeros(self.size)
         self.utilization = np.zeros(self.size)
+        # How well this selector knows each variant: 0 measured here (fresh observations),
+        # 1 measured here once (observations aged out), 2 never (a profile, perhaps from
+        # another machine). Ours explores the ones it does not know (policies.py).
+        self.unknown = np.full(self.size, 2, dtype=np.int8)
         # Out of any request whatever it asks: no replica, saturated, or a queue over the
         # bound (pinned requests ignore the last). Counted, so the usual decision (none
         # blocked) needs no mask at all.
@@ -261,6 +268,10 @@ class TaskTable:
             self.idle_version += 1
         self.log_total[row] = p.log_total_ms
         self.utilization[row] = p.inflight / p.slots
+        knowledge = KNOWLEDGE[p.service_source]
+        if knowledge == UNKNOWN and self.variants[row].profile_here:
+            knowledge = AGED   # measured on this kind of machine, only not by this selector
+        self.unknown[row] = knowledge
         self._expires[row] = until
         if until < self._next_expiry:
             self._next_expiry = until

@@ -30,10 +30,11 @@ class Snapshot:
         return sorted(self.by_task)
 
 
-def apply_profile(variant: Variant, profiles: Mapping[str, Mapping[str, Any]]) -> Variant:
+def apply_profile(variant: Variant, profiles: Mapping[str, Mapping[str, Any]], here: bool = False) -> Variant:
     """A measured profile (`faasml profile`: compute p50 and overhead p50) laid over the
     annotations: the compute time becomes the variant's service time, the overhead its
-    round trip, so the predictor never counts the gateway hop twice."""
+    round trip, so the predictor never counts the gateway hop twice. `here`: the profile
+    was measured on this kind of machine."""
     profile = profiles.get(variant.name)
     if not profile:
         return variant
@@ -45,6 +46,7 @@ def apply_profile(variant: Variant, profiles: Mapping[str, Mapping[str, Any]]) -
     changes: dict[str, Any] = {}
     if compute is not None:
         changes["profile_latency_ms"] = float(compute)
+        changes["profile_here"] = here
     if overhead is not None:
         # The declared round trip (annotation, or the provider's node RTT) describes this
         # deployment; a profile may come from another. Neither can undercut the other.
@@ -61,7 +63,7 @@ def _disambiguate(variants: list[Variant], gateway_names: Mapping[str, str]) -> 
 
 def build_snapshot(listings: Sequence[tuple[str, str, Sequence[Any]]],
                    profiles: Mapping[str, Mapping[str, Any]], now: float, generation: int,
-                   problems: Sequence[str] = ()) -> Snapshot:
+                   problems: Sequence[str] = (), profiles_here: bool = False) -> Snapshot:
     """A snapshot from each gateway's listing, `(url, name, functions)` in configuration
     order: the executors among them, with their profiles laid over, sorted by task and
     name. Entries that do not parse are skipped and named in `problems`."""
@@ -76,7 +78,7 @@ def build_snapshot(listings: Sequence[tuple[str, str, Sequence[Any]]],
             except (InvalidVariant, KeyError, TypeError, ValueError) as exc:
                 found.append(f"function {status.get('name')!r}: {exc}")
                 continue
-            variants.append(apply_profile(variant, profiles))
+            variants.append(apply_profile(variant, profiles, profiles_here))
     names = {url: name for url, name, _ in listings}
     variants = _disambiguate(sorted(variants, key=lambda v: (v.task, v.name, v.gateway)), names)
     by_task: dict[str, list[Variant]] = collections.defaultdict(list)

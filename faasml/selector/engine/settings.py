@@ -35,8 +35,15 @@ class ForwardSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    explore_unknown_s: float       # ours tries a variant never seen answering at most this often (0: never)
+    explore_aged_s: float          # and one whose observations aged out (0: never)
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     default_policy: str
     signals: SignalSettings
     admission: AdmissionSettings
     forwarding: ForwardSettings
+    policy: PolicySettings

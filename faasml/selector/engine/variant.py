@@ -40,6 +40,9 @@ class Variant:
     # CPUs are contended (faasml/cpu.py). Every variant without one weighs a full CPU.
     cpu_millis: float = FULL_CPU_MILLIS
     key: str = ""                # unique id in the registry (name, or name@gateway on clashes)
+    # Whether profile_latency_ms was measured on this kind of machine (a profiles file
+    # whose `measured_on` names this CPU); else it is a prior the selector explores.
+    profile_here: bool = False
     # Addresses that reach its replicas without its gateway, when the gateway offers them
     # (`faasml up`: `faasml.directUrls`); the selector may call there (direct.py).
     direct_urls: tuple[str, ...] = ()
