@@ -3,6 +3,8 @@ the selector really export (rendered by the code that serves their /metrics), an
 as PromQL (`promtool check rules` on a rules file made of the expressions)."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 import shutil
@@ -37,7 +39,13 @@ def exported() -> dict[str, set[str]]:
     selector.observe_decision(1e-4)
     recent = RecentDecisions()
     answered = Response(200, b"{}", {"X-Faasml-Variant": "v", "X-Faasml-Predicted-Latency-Ms": "5"})
-    recent.record(Request("POST", "/", {"task": "t", "tradeoff": "0"}), lambda request: answered)
+    async def answer(request):
+        return answered
+
+    async def record():
+        await recent.record(Request("POST", "/", {"task": "t", "tradeoff": "0"}), answer)
+        await asyncio.sleep(0)   # the entry is written once the answer has gone
+    asyncio.run(record())
     series: dict[str, set[str]] = {}
     for line in (gateway.render() + selector.render() + recent.render()).splitlines():
         match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ", line)

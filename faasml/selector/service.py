@@ -341,6 +341,8 @@ class SelectorService:
         headers["X-Faasml-Accuracy"] = f"{answered.variant.accuracy:g}"
         headers["X-Faasml-Attempts"] = str(len(forwarded.plan.attempts))
         headers["X-Faasml-Policy"] = decision.policy
+        if decision.exploring and answered is decision.ranked[0]:
+            headers["X-Faasml-Exploring"] = "1"   # chosen to learn its latency here, not on its score
         if decision.held_s:
             headers["X-Faasml-Held-Ms"] = f"{decision.held_s * 1000.0:.1f}"
         return Response(reply.status, reply.body, headers)

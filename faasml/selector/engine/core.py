@@ -57,6 +57,7 @@ class Decision:
     ticket: Ticket | None = None             # the first one's request, counted in flight
     held_s: float = 0.0                      # how long it waited in the selector for room (the shell's)
     decision_s: float = 0.0                  # how long deciding took (the shell measures it)
+    exploring: bool = False                  # the first was chosen to learn its latency (ours)
 
     @property
     def acquired(self) -> str | None:
@@ -145,7 +146,7 @@ class Engine:
         else:
             ranked = policy.rank(view, request)
         seen.ranked = ranked
-        decision = Decision(task, policy_name, _Ranking(seen), _Candidates(seen))
+        decision = Decision(task, policy_name, _Ranking(seen), _Candidates(seen), exploring=ranked.exploring)
         if acquire:
             first = decision.ranked[0]
             variant = first.variant

@@ -97,13 +97,15 @@ class Ranked:
     """A policy's order over a view's positions: the first at once, the rest (a full
     sort) only when something reads past the first (a fallback, explain)."""
 
-    __slots__ = ("first", "scores", "_rest", "_order")
+    __slots__ = ("first", "scores", "_rest", "_order", "exploring")
 
-    def __init__(self, first: int, order: Callable[[], Sequence[int]], scores: np.ndarray | None = None):
+    def __init__(self, first: int, order: Callable[[], Sequence[int]], scores: np.ndarray | None = None,
+                 exploring: bool = False):
         self.first = first
         self.scores = scores          # higher is better, by position (score-based policies)
         self._rest = order
         self._order: list[int] | None = None
+        self.exploring = exploring    # the first was chosen to learn its latency, not on its score
 
     @classmethod
     def of(cls, order: Sequence[int], scores: np.ndarray | None = None) -> "Ranked":
@@ -149,15 +151,18 @@ class TradeoffPolicy(Policy):
     name = "tradeoff"
     tie_margin = 0.02
     # Exploration: a variant this selector has never seen answer (its figure is a profile,
-    # perhaps from another machine, or an annotation) is tried at most every
-    # `explore_unknown_s`, one whose observations aged out (or whose profile was measured
-    # on this kind of machine) every `explore_aged_s`, each with one request at a time and
-    # only with a request that set no latency limit: bounded cost, until its latency here
-    # is known (a dozen answers replace the profile entirely, predict.py).
+    # perhaps from another machine, or an annotation) is tried now and then, one whose
+    # observations aged out (or whose profile was measured on this kind of machine) more
+    # rarely, until its latency here is known (a dozen answers replace the profile
+    # entirely, predict.py). The cost is bounded: one request in EXPLORE_SHARE at most,
+    # one exploration per task every `explore_unknown_s` (every `explore_aged_s` per aged
+    # variant), one request at a time per variant, and only requests that set no latency
+    # limit; the answer says so (X-Faasml-Exploring).
+    EXPLORE_SHARE = 0.1
 
     def __init__(self, rng: random.Random, settings: PolicySettings):
         super().__init__(rng, settings)
-        self._explored: dict[str, float] = {}   # variant key -> when it was last explored
+        self._explored: dict[str, float] = {}   # variant key (and task) -> when it was last explored
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
         scores = self.scores(view, request.tradeoff)
@@ -165,28 +170,35 @@ class TradeoffPolicy(Policy):
         tied = (scores >= scores[best] - self.tie_margin).nonzero()[0]
         if len(tied) >= 2:
             best = self._draw(view, scores, tied.tolist())
+        explored = None
         if request.max_latency_ms is None and view.size > 1:
-            best = self._explore(view, best)
-        return Ranked(best, lambda: np.argsort(-scores, kind="stable").tolist(), scores)
+            explored = self._explore(view, best, request.task or "")
+        order = lambda: np.argsort(-scores, kind="stable").tolist()  # noqa: E731
+        if explored is not None:
+            return Ranked(explored, order, scores, exploring=True)
+        return Ranked(best, order, scores)
 
-    def _explore(self, view: View, best: int) -> int:
-        """`best`, or a variant due for exploration: not known here, idle, not tried lately."""
+    def _explore(self, view: View, best: int, task: str) -> int | None:
+        """A variant due for exploration (not known here, idle, not tried lately), or None."""
         unknown = view.unknown
         if not unknown.any():
-            return best
+            return None
+        explored, now, settings = self._explored, view.now, self.settings
+        task_due = settings.explore_unknown_s > 0 and now - explored.get("\0" + task, float("-inf")) >= settings.explore_unknown_s
         due = []
         for position in (unknown > 0).nonzero()[0].tolist():
             if position == best or view.value("utilization", position) > 0:
                 continue
-            key = view.keys[position]
-            every = self.settings.explore_unknown_s if unknown[position] == UNKNOWN else self.settings.explore_aged_s
-            if every > 0 and view.now - self._explored.get(key, float("-inf")) >= every:
+            if unknown[position] == UNKNOWN:
+                if task_due:
+                    due.append(position)
+            elif settings.explore_aged_s > 0 and now - explored.get(view.keys[position], float("-inf")) >= settings.explore_aged_s:
                 due.append(position)
-        if not due:
-            return best
+        if not due or self.rng.random() >= self.EXPLORE_SHARE:
+            return None
         chosen = due[int(self.rng.random() * len(due))]
         if view.dispatching:
-            self._explored[view.keys[chosen]] = view.now
+            explored[view.keys[chosen]] = explored["\0" + task] = now
         return chosen
 
     @staticmethod
