@@ -159,7 +159,20 @@ class RecentDecisions:
         entries.reverse()
         if limit is not None:
             entries = entries[:max(0, limit)]
-        return {"capacity": self.capacity, "last_seq": last, "decisions": entries}
+        return {"capacity": self.capacity, "last_seq": last, "calibration": self.calibration(),
+                "decisions": entries}
+
+    def calibration(self) -> dict[str, Any]:
+        """How the latency clients saw compares with what the selector predicted for them,
+        over the answered requests in the ring: the median and 90th percentile of
+        actual / predicted (1 is a perfect prediction)."""
+        ratios = sorted(e["actual_ms"] / e["predicted_ms"] for e in self._ring
+                        if e.get("variant") and e.get("predicted_ms") and e["predicted_ms"] > 0)
+        if not ratios:
+            return {"answered": 0, "actual_over_predicted_p50": None, "actual_over_predicted_p90": None}
+        pick = lambda q: round(ratios[min(len(ratios) - 1, int(q * len(ratios)))], 3)  # noqa: E731
+        return {"answered": len(ratios), "actual_over_predicted_p50": pick(0.5),
+                "actual_over_predicted_p90": pick(0.9)}
 
     def render(self) -> str:
         choices = [((("task", task), ("client_class", klass), ("variant", variant)), count)

@@ -247,7 +247,7 @@ class SelectorService:
             error = plan.error(now, forwarded.last.headers.get("Retry-After") if forwarded.last else None)
             self._count_refusal(decision.task, error)
             raise error
-        return self._respond(decision, forwarded)
+        return self._respond(decision, forwarded, arrived)
 
     async def _decide(self, selection: SelectionRequest, arrived: float) -> Decision:
         decision = self._timed_decide(selection)
@@ -331,13 +331,16 @@ class SelectorService:
         else:
             self.metrics.count(FAILED, task=task, code=error.code)
 
-    def _respond(self, decision: Decision, forwarded: Forwarded) -> Response:
+    def _respond(self, decision: Decision, forwarded: Forwarded, arrived: float) -> Response:
         answered, reply = forwarded.candidate, forwarded.reply
         assert answered is not None and reply is not None
         self.metrics.count(DECISIONS, task=decision.task, variant=answered.key, policy=decision.policy)
         headers = Headers.end_to_end(reply.headers.items())
         headers["X-Faasml-Variant"] = answered.key
-        headers["X-Faasml-Predicted-Latency-Ms"] = f"{answered.prediction.total_ms:.3f}"
+        # The latency the client was predicted to see, as it sees it: from the gateway's
+        # stamp, so the time it had already waited (the inbound hop, a hold) counts too.
+        waited_ms = max(0.0, decision.decided_at - arrived) * 1000.0
+        headers["X-Faasml-Predicted-Latency-Ms"] = f"{waited_ms + answered.prediction.total_ms:.3f}"
         headers["X-Faasml-Accuracy"] = f"{answered.variant.accuracy:g}"
         headers["X-Faasml-Attempts"] = str(len(forwarded.plan.attempts))
         headers["X-Faasml-Policy"] = decision.policy

@@ -82,7 +82,9 @@ class World:
         elif what == "acquire":
             self.tickets.append(engine.acquire(key, self.now))
         elif what == "observe":
-            engine.observe(key, self.now, number + 1.0, number * 0.8 if number < 200 else None)
+            # (some with the prediction they were made on: calibration moves too)
+            engine.observe(key, self.now, number + 1.0, number * 0.8 if number < 200 else None,
+                           predicted_ms=number / 2 + 1.0 if index % 2 else None)
         elif what == "gateway":
             engine.update_gateway([(key, GatewayLoad(inflight=number % 20, replicas=int(number) % 3 or None,
                                                      observed_at=self.now))])

@@ -288,3 +288,36 @@ def test_a_request_abandoned_on_its_deadline_still_counts_while_the_executor_wor
         assert engine.inflight("quick", clock()) == 0
     finally:
         selector.stop()
+
+
+def test_predictions_follow_what_answers_on_a_node_actually_take(stage):
+    """Calibration: on a contended node answers take about twice what the model predicts
+    (its service time is the intrinsic one, what a variant takes with a CPU to itself;
+    contention it cannot see doubles it). Once enough answers have come back, that node's
+    predictions follow them; the other node's stay, and the idle floor a 422 is judged
+    on does not move."""
+    edge, cloud = on("edge", make_variant("e", 0.7, 10.0)), on("cloud", make_variant("c", 0.8, 10.0))
+    stage.use([edge, cloud])
+
+    def answer(compute_ms):
+        predicted = stage.predict(edge).model_ms
+        stage.engine.observe("e", stage.clock(), compute_ms + 1.0, compute_ms, predicted_ms=predicted)
+
+    for compute in [10.0] * 5 + [20.0] * 2:   # five quiet answers, two contended
+        answer(compute)
+    assert stage.predict(edge).calibration == 1.0              # too few to say yet
+    for _ in range(13):
+        answer(20.0)
+    after = stage.predict(edge)
+    assert after.service_ms == pytest.approx(10.0)             # still the intrinsic time
+    assert after.calibration == pytest.approx(21.0 / 11.0) and after.total_ms == pytest.approx(21.0)
+    assert after.floor_ms == pytest.approx(10.0)                # the declared round trip (0) + intrinsic
+    assert stage.predict(cloud).calibration == 1.0
+    # A request limited to 15 ms is now told edge cannot make it (429), not that nothing
+    # ever could (422): edge's idle floor is still 10 ms.
+    with pytest.raises(TooManyRequests):
+        stage.decide([edge], ask(max_latency_ms=15.0))
+    # Held to a range: a burst of outliers cannot make predictions absurd.
+    for _ in range(64):
+        stage.engine.observe("e", stage.clock(), 5000.0, 20.0, predicted_ms=11.0)
+    assert stage.predict(edge).calibration == 8.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from faasml.http import Request, Response
 from faasml.selector.recent import RecentDecisions, client_class
 
 from .conftest import TASK, body, get, post
@@ -82,3 +83,25 @@ def test_ring_is_bounded_and_labels_only_answered_requests():
 def test_client_classes():
     assert [client_class(t, False) for t in (0, 0.3, None, 0.5, 0.67, 1)] == \
         ["fast", "fast", "balanced", "balanced", "accurate", "accurate"]
+
+
+def test_the_view_says_how_actual_latency_compares_with_the_prediction():
+    recent = RecentDecisions()
+
+    def answered_in(predicted_ms: str):
+        async def select(request):
+            return Response(200, b"{}", {"X-Faasml-Variant": "v", "X-Faasml-Predicted-Latency-Ms": predicted_ms})
+        return select
+
+    clock = iter([10.0, 10.010, 20.0, 20.030, 30.0, 30.020])   # answers in 10, 30 and 20 ms
+    recent.clock = lambda: next(clock)
+
+    async def requests():
+        for predicted in ("10", "15", "40"):
+            await recent.record(Request("POST", "/", {"task": "t"}), answered_in(predicted))
+        await asyncio.sleep(0)
+
+    asyncio.run(requests())
+    calibration = recent.view()["calibration"]
+    # actual / predicted: 1.0, 2.0, 0.5
+    assert calibration == {"answered": 3, "actual_over_predicted_p50": 1.0, "actual_over_predicted_p90": 2.0}

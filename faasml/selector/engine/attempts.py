@@ -191,7 +191,7 @@ class Attempts:
             effects.relist = result.status == 404
         if not retryable:
             if 200 <= result.status < 300:
-                engine.observe(key, now, result.elapsed_ms, result.compute_ms)
+                engine.observe(key, now, result.elapsed_ms, result.compute_ms, candidate.prediction.model_ms)
                 engine.mark_up(key)
                 effects.stalled = None
             self.answer = candidate

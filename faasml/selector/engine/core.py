@@ -58,6 +58,7 @@ class Decision:
     held_s: float = 0.0                      # how long it waited in the selector for room (the shell's)
     decision_s: float = 0.0                  # how long deciding took (the shell measures it)
     exploring: bool = False                  # the first was chosen to learn its latency (ours)
+    decided_at: float = 0.0                  # the time it was made at (clock seconds)
 
     @property
     def acquired(self) -> str | None:
@@ -105,7 +106,7 @@ class Engine:
         changes = self.state.take_changes()
         if changes is None:
             return
-        keys, nodes = changes
+        keys, nodes, unplaced = changes
         for key in keys:
             table = self._table_of.get(key)
             if table is not None:
@@ -113,6 +114,9 @@ class Engine:
         for node in nodes:
             for table in self._tables.values():
                 table.mark_node(node)
+        if unplaced:
+            for table in self._tables.values():
+                table.mark_unplaced()
 
     # -- deciding ----------------------------------------------------------------------
     def decide(self, request: SelectionRequest, now: float, acquire: bool = True) -> Decision:
@@ -146,7 +150,8 @@ class Engine:
         else:
             ranked = policy.rank(view, request)
         seen.ranked = ranked
-        decision = Decision(task, policy_name, _Ranking(seen), _Candidates(seen), exploring=ranked.exploring)
+        decision = Decision(task, policy_name, _Ranking(seen), _Candidates(seen), exploring=ranked.exploring,
+                            decided_at=now)
         if acquire:
             first = decision.ranked[0]
             variant = first.variant
@@ -295,9 +300,14 @@ class Engine:
     def release(self, ticket: Ticket, now: float, busy_for_ms: float = 0.0) -> None:
         self.state.release(ticket, now, busy_for_ms)
 
-    def observe(self, key: str, now: float, wall_ms: float, compute_ms: float | None) -> None:
-        """A call to `key` answered: its wall time and the executor's compute time."""
+    def observe(self, key: str, now: float, wall_ms: float, compute_ms: float | None,
+                predicted_ms: float | None = None) -> None:
+        """A call to `key` answered: its wall time and the executor's compute time, and
+        (for calibration) the uncalibrated latency the decision predicted for it."""
         self.state.observe(key, now, wall_ms, compute_ms)
+        variant = self.snapshot.by_key.get(key)
+        if predicted_ms is not None and variant is not None:
+            self.state.calibrate(variant.node, wall_ms, predicted_ms)
 
     def update_gateway(self, loads: Iterable[tuple[str, GatewayLoad]]) -> None:
         self.state.update_gateway(loads)

@@ -58,6 +58,9 @@ class Prediction:
     node_work_ms: float = 0.0   # intrinsic work in flight on its node (all its variants)
     node_cpus: int = 1
     floor_ms: float = 0.0       # best idle latency on record: rtt + min(service, profile)
+    # total_ms is the model's figure (rtt + service + queue) times the node's calibration:
+    # how much longer than the model answers there have taken (signals.calibrate).
+    calibration: float = 1.0
     log_idle_ms: float = field(init=False)
     log_total_ms: float = field(init=False)
 
@@ -71,6 +74,11 @@ class Prediction:
         return self.rtt_ms + self.service_ms
 
     @property
+    def model_ms(self) -> float:
+        """The model's figure before calibration (what calibration compares answers with)."""
+        return self.total_ms / self.calibration
+
+    @property
     def utilization(self) -> float:
         return self.inflight / self.slots
 
@@ -80,7 +88,7 @@ class Prediction:
                 "inflight": self.inflight, "slots": self.slots,
                 "node_work_ms": round(self.node_work_ms, 3), "node_cpus": self.node_cpus,
                 "service_source": self.service_source, "rtt_source": self.rtt_source,
-                "load_source": self.load_source}
+                "load_source": self.load_source, "calibration": round(self.calibration, 3)}
 
 
 class NodeSpeeds:
@@ -163,8 +171,9 @@ def predict(variant: Variant, state: LoadState, speeds: NodeSpeeds, replica_conc
     # The best idle latency on record, for "can never meet" (422): observed round trips
     # and service times rise with contention, the declared ones and the profile do not.
     floor = min(rtt, variant.rtt_ms) + min(service, variant.profile_latency_ms)
-    return Prediction(rtt + service + queue, rtt, service, queue, inflight, slots,
-                      service_source, rtt_source, load_source, node_work, cpus, floor)
+    calibration = state.calibration(variant.node)
+    return Prediction((rtt + service + queue) * calibration, rtt, service, queue, inflight, slots,
+                      service_source, rtt_source, load_source, node_work, cpus, floor, calibration)
 
 
 class TaskTable:
@@ -225,6 +234,9 @@ class TaskTable:
 
     def mark_node(self, node: str) -> None:
         self.dirty.update(self.rows_on_node.get(node, ()))
+
+    def mark_unplaced(self) -> None:
+        self.dirty.update(row for row, variant in enumerate(self.variants) if variant.node is None)
 
     def refresh(self, state: LoadState, speeds: NodeSpeeds, now: float) -> None:
         """Bring every row up to date at `now`, recomputing only those that may have moved."""

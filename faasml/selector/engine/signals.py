@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
@@ -31,6 +32,11 @@ from faasml.selector.engine.settings import SignalSettings
 # to skip contended samples, high enough that one lucky cache-warm run does not define it.
 INTRINSIC_QUANTILE = 0.2
 WINDOW_SIZE = 64   # observations kept per variant
+# Calibration: actual/predicted ratios kept per node, how many before they count, and the
+# range the factor is held to (a burst of outliers must not swing every prediction).
+CALIBRATION_SIZE = 64
+CALIBRATION_MIN = 8
+CALIBRATION_RANGE = (0.5, 8.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,28 @@ class LatencyWindow:
         return now - self.last_at <= self.max_age_s
 
 
+class RatioWindow:
+    """The last `size` ratios of actual to predicted latency on one node, as logs kept
+    sorted: their median is the node's calibration (how much longer answers take there
+    than the model predicts: contention it cannot see, overheads it leaves out)."""
+
+    __slots__ = ("logs", "_sorted")
+
+    def __init__(self, size: int):
+        self.logs: deque[float] = deque(maxlen=size)
+        self._sorted: list[float] = []
+
+    def record(self, log_ratio: float) -> None:
+        if len(self.logs) == self.logs.maxlen:
+            del self._sorted[bisect.bisect_left(self._sorted, self.logs.popleft())]
+        self.logs.append(log_ratio)
+        bisect.insort(self._sorted, log_ratio)
+
+    def median_log(self) -> float:
+        ordered = self._sorted
+        return ordered[len(ordered) // 2]
+
+
 @dataclass(slots=True)
 class Ticket:
     """One request dispatched to a variant, and the work it put on the variant's node:
@@ -109,6 +137,8 @@ class LoadState:
         self._gateway: dict[str, GatewayLoad] = {}
         self._down_until: dict[str, float] = {}
         self._node_work: dict[str, dict[float, float]] = {}   # node -> CPU weight -> work in flight
+        self._calibration: dict[str | None, RatioWindow] = {}  # node (None: unplaced) -> ratios
+        self._factor: dict[str | None, float] = {}
         # Abandoned on a timeout, a call still runs in its executor: its work stays on
         # the node until it must have finished (due, sequence, ticket).
         self._deferred: list[tuple[float, int, Ticket]] = []
@@ -117,6 +147,7 @@ class LoadState:
         # What moved since the decider last looked (take_changes).
         self._changed_keys: set[str] = set()
         self._changed_nodes: set[str] = set()
+        self._changed_unplaced = False   # the calibration of variants without a node
 
     # -- in flight -----------------------------------------------------------------
     def acquire(self, key: str, node: str | None, weight: float, work_ms: float) -> Ticket:
@@ -185,6 +216,30 @@ class LoadState:
         window.record(now, compute, max(0.0, wall_ms - compute))
         self._changed_keys.add(key)
 
+    def calibrate(self, node: str | None, actual_ms: float, predicted_ms: float) -> None:
+        """An answer on `node` took `actual_ms` where the model predicted `predicted_ms`
+        (uncalibrated): the node's calibration factor follows the median ratio."""
+        if actual_ms <= 0 or predicted_ms <= 0:
+            return
+        window = self._calibration.get(node)
+        if window is None:
+            window = self._calibration[node] = RatioWindow(CALIBRATION_SIZE)
+        window.record(math.log(actual_ms / predicted_ms))
+        if len(window.logs) < CALIBRATION_MIN:
+            return
+        low, high = CALIBRATION_RANGE
+        factor = min(high, max(low, math.exp(window.median_log())))
+        if factor != self._factor.get(node):
+            self._factor[node] = factor
+            if node is not None:
+                self._changed_nodes.add(node)
+            else:
+                self._changed_unplaced = True
+
+    def calibration(self, node: str | None) -> float:
+        """How much longer than predicted answers on `node` take (1.0 until enough are seen)."""
+        return self._factor.get(node, 1.0)
+
     def signals(self, key: str, now: float) -> tuple[float | None, int, float | None, int, GatewayLoad | None]:
         """(service_ms, its sample count, rtt_ms, own in flight, gateway load). Service and
         round trip are None when never observed; once observations age out, the last
@@ -247,10 +302,11 @@ class LoadState:
         return frozenset(k for k, until in self._down_until.items() if until > now)
 
     # -- what moved ----------------------------------------------------------------
-    def take_changes(self) -> tuple[set[str], set[str]] | None:
-        """(variant keys, nodes) whose signals changed since the last call; None: none."""
-        if not self._changed_keys and not self._changed_nodes:
+    def take_changes(self) -> tuple[set[str], set[str], bool] | None:
+        """(variant keys, nodes, whether unplaced variants' calibration moved) changed since
+        the last call; None: nothing."""
+        if not self._changed_keys and not self._changed_nodes and not self._changed_unplaced:
             return None
-        keys, nodes = self._changed_keys, self._changed_nodes
-        self._changed_keys, self._changed_nodes = set(), set()
-        return keys, nodes
+        changes = self._changed_keys, self._changed_nodes, self._changed_unplaced
+        self._changed_keys, self._changed_nodes, self._changed_unplaced = set(), set(), False
+        return changes
