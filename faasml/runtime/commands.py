@@ -11,7 +11,8 @@ from faasml.settings import add_flags, load
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser(
-        "up", help="run stack.yml's functions as local processes behind an OpenFaaS-compatible gateway")
+        "up", help="run stack.yml's functions as local processes (or any image, --containers podman) "
+                   "behind an OpenFaaS-compatible gateway")
     up.add_argument("-f", "--yaml", dest="stack", default="stack.yml", help="stack file (default stack.yml)")
     up.add_argument("--nodes", type=Path, default=None,
                     help="nodes file (default: edge/nodes.local.yml beside the stack, else one node)")
@@ -19,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="logs, run folders and the generated password (default: .faasml beside the stack)")
     up.add_argument("--filter", dest="only", action="append", default=[], metavar="NAME",
                     help="deploy only this stack function (repeatable)")
+    up.add_argument("--empty", action="store_true",
+                    help="start with no functions (the stack file may be absent): `faas-cli deploy` adds them")
     add_flags(up, RuntimeConfig)
     up.set_defaults(func=_up)
 
@@ -28,7 +31,7 @@ def _up(args: argparse.Namespace) -> int:
     from faasml.runtime.server import run
 
     config = load(RuntimeConfig, flags=vars(args), stack_path=Path(args.stack), nodes_path=args.nodes,
-                  state_dir=args.state_dir, only=tuple(args.only))
+                  state_dir=args.state_dir, only=tuple(args.only), empty=args.empty)
     try:
         _event_loop_runner()(run(config))
     except FaasmlError as exc:

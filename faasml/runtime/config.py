@@ -32,6 +32,7 @@ class RuntimeConfig:
     nodes_path: Path | None = None  # None: <stack folder>/edge/nodes.local.yml, else one node
     state_dir: Path | None = None   # None: <stack folder>/.faasml
     only: tuple[str, ...] = ()      # deploy just these stack functions
+    empty: bool = False             # deploy none of them: a clean provider for `faas-cli deploy`
     host: str = setting("FAASML_UP_HOST", "127.0.0.1", doc="listen address", flag="--host")
     port: int = setting("FAASML_UP_PORT", 8080, whole_number(1), "gateway port", flag="--port")
     max_body_mb: float = setting("FAASML_UP_MAX_BODY_MB", 64.0, number(positive=True),

@@ -24,7 +24,8 @@ from faasml.runtime.provider import LocalProvider
 from faasml.runtime.readiness import ReadinessProbe
 from faasml.runtime.proxy import FunctionProxy
 from faasml.runtime.secret_store import BUILTIN_BASIC_AUTH, SecretStore
-from faasml.runtime.stack import Stack, load_stack
+from faasml.runtime.revision import current_revision
+from faasml.runtime.stack import Stack, empty_stack, load_stack
 from faasml.runtime.supervisor import SupervisorContext
 from faasml.upstream import UpstreamPool
 from faasml.settings import load
@@ -44,7 +45,7 @@ def resolve_nodes(config: RuntimeConfig, stack: Stack) -> tuple[list[Node], list
 
 async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     async_settings, autoscale_settings = load(AsyncSettings), load(AutoscaleSettings)
-    stack = load_stack(config.stack_path)
+    stack = _load_stack(config)
     nodes, warnings, nodes_source = resolve_nodes(config, stack)
     state_dir = (config.state_dir or stack.folder / ".faasml").resolve()
     auth = load_basic_auth(state_dir, config.password)
@@ -88,7 +89,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
             containers = await start_containers(config.containers, context.runtime_env, config.port, state_dir)
             context.launcher = containers.launcher
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
-        _deploy_stack(provider, stack, config.only)
+        if not config.empty:
+            _deploy_stack(provider, stack, config.only)
         queue.run()
         autoscaler.start()
         counting = asyncio.ensure_future(direct_calls.run())
@@ -110,6 +112,14 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         upstream.close()
         await session.close()
         context.logs.close()
+
+
+def _load_stack(config: RuntimeConfig) -> Stack:
+    """The stack; with `--empty` none need exist (its handlers, when it does, stay
+    deployable by image in process mode, e.g. `faas-cli deploy -f stack.yml`)."""
+    if config.empty and not config.stack_path.exists():
+        return empty_stack(Path.cwd())
+    return load_stack(config.stack_path)
 
 
 def _queued_invoker(proxy: FunctionProxy):
@@ -172,7 +182,11 @@ def _deploy_stack(provider: LocalProvider, stack: Stack, only: tuple[str, ...]) 
 
 
 def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir) -> None:
-    lines = [f"faasml up: gateway on {gateway_url} (stack {stack.path}, nodes from {nodes_source})"]
+    revision = current_revision()
+    functions = "no functions (--empty)" if config.empty else f"stack {stack.path}"
+    runs = f"containers on {config.containers}" if config.containers else "local processes"
+    lines = [f"faasml up {revision.release} ({revision.sha[:12]}): gateway on {gateway_url} "
+             f"({functions}, {runs}, nodes from {nodes_source})"]
     lines += [f"  node {n.describe()}" for n in nodes]
     lines += [f"  warning: {w}" for w in warnings]
     if auth.generated:   # the file is the one copy: a password never goes to a log

@@ -136,8 +136,12 @@ def load_stack(path: str | os.PathLike[str], env: Mapping[str, str] | None = Non
         document = yaml.safe_load(text) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise StackError(f"cannot read stack file {path}: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("functions"), dict):
+    if not isinstance(document, dict) or "functions" not in document:
         raise StackError(f"{path}: no `functions:` map")
+    if document["functions"] is None:  # `functions:` with nothing under it: an empty provider
+        document["functions"] = {}
+    if not isinstance(document["functions"], dict):
+        raise StackError(f"{path}: `functions:` must be a map of function names")
     provider = (document.get("provider") or {}).get("name")
     if provider not in (None, "openfaas"):
         raise StackError(f"{path}: provider.name must be `openfaas`, not {provider!r}")
@@ -151,6 +155,11 @@ def load_stack(path: str | os.PathLike[str], env: Mapping[str, str] | None = Non
         except StackError as exc:
             stack.problems[spec.name] = exc.message
     return stack
+
+
+def empty_stack(folder: Path) -> Stack:
+    """No stack file at all (`faasml up --empty` where none exists): no functions, no handlers."""
+    return Stack(path=(folder / "stack.yml").resolve(), functions={}, sources={}, problems={})
 
 
 def _strings(mapping: Any) -> dict[str, str]:
