@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from faasml import __version__, prometheus
+from faasml import prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
                            Unauthorized, internal_error)
 from faasml.runtime.async_api import AsyncApi
@@ -29,6 +29,7 @@ from faasml.runtime.openfaas import (gateway_info, parse_delete, parse_deploymen
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.proxy import FunctionProxy
 from faasml.runtime.responses import error_response, json_response
+from faasml.runtime.revision import current_revision
 from faasml.runtime.secrets_api import SecretsApi
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
@@ -116,11 +117,11 @@ class GatewayApi:
         return json_response(self.provider.status(supervisor, usage=usage))
 
     async def deploy(self, request: web.Request) -> web.Response:
-        self.provider.deploy(parse_deployment(await request.read()))
+        await self.provider.deploy_request(parse_deployment(await request.read()))
         return web.Response(status=202)
 
     async def update(self, request: web.Request) -> web.Response:
-        self.provider.update(parse_deployment(await request.read()))
+        await self.provider.update_request(parse_deployment(await request.read()))
         return web.Response(status=202)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -137,9 +138,10 @@ class GatewayApi:
     async def info(self, request: web.Request) -> web.Response:
         # A stock gateway forwarding to its provider adds X-Forwarded-Host and reads the
         # provider's shape; faas-cli and everyone else get the gateway's.
+        revision, orchestration = current_revision(), self.provider.orchestration
         if request.query.get("shape") == "provider" or "X-Forwarded-Host" in request.headers:
-            return json_response(provider_info(__version__))
-        return json_response(gateway_info(__version__, platform.machine()))
+            return json_response(provider_info(revision, orchestration))
+        return json_response(gateway_info(revision, platform.machine(), orchestration))
 
     async def namespaces(self, request: web.Request) -> web.Response:
         return json_response(self.provider.namespaces())

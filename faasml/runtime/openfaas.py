@@ -10,12 +10,14 @@ import re
 from typing import Any
 
 from faasml.errors import BadRequest
+from faasml.runtime.revision import Revision
 from faasml.runtime.stack import DEFAULT_NAMESPACE, FunctionSpec
 
 # Kubernetes DNS-1123 label: what faas-netes accepts as a function or namespace name.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PROVIDER_NAME = "faasml"
-ORCHESTRATION = "local-processes"
+ORCHESTRATION = "local-processes"   # `faasml up`; with `--containers podman`: "podman"
+FUNCTION_LABEL = "faas_function"
 
 
 def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
@@ -41,6 +43,12 @@ def _string_map(value: Any, field_name: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise BadRequest(f"`{field_name}` must be an object of strings", code="bad_field")
     return dict(value)
+
+
+def _resources(value: Any, field_name: str) -> dict[str, str] | None:
+    """FunctionResources (`memory`, `cpu`): Go clients send empty strings for unset fields,
+    which mean nothing is asked, so they are dropped (and an all-empty object is none)."""
+    return {k: v for k, v in _string_map(value, field_name).items() if v.strip()} or None
 
 
 def _string_list(value: Any, field_name: str) -> list[str]:
@@ -69,8 +77,8 @@ def parse_deployment(body: bytes) -> FunctionSpec:
         constraints=_string_list(document.get("constraints"), "constraints"),
         secrets=_string_list(document.get("secrets"), "secrets"),
         env_process=str(document.get("envProcess") or ""),
-        limits=_string_map(limits, "limits") or None,
-        requests=_string_map(requests, "requests") or None,
+        limits=_resources(limits, "limits"),
+        requests=_resources(requests, "requests"),
         read_only_root_filesystem=bool(document.get("readOnlyRootFilesystem", False)),
     )
 
@@ -100,7 +108,8 @@ def function_status(spec: FunctionSpec, *, replicas: int, available_replicas: in
                     usage: dict[str, float] | None = None,
                     local: dict[str, Any] | None = None) -> dict[str, Any]:
     """A FunctionStatus; `local` adds a `faasml` object (nodes, per-replica state) that Go
-    clients ignore and the selector may read."""
+    clients ignore and the selector may read. Labels carry `faas_function` (the function's
+    name), which faas-netes puts on every function and OpenFaaS's conformance suite expects."""
     status: dict[str, Any] = {
         "name": spec.name,
         "image": spec.image,
@@ -109,7 +118,7 @@ def function_status(spec: FunctionSpec, *, replicas: int, available_replicas: in
         "replicas": replicas,
         "availableReplicas": available_replicas,
         "createdAt": created_at,
-        "labels": dict(spec.labels),
+        "labels": {**spec.labels, FUNCTION_LABEL: spec.name},
         "annotations": dict(spec.annotations),
     }
     optional = {"envProcess": spec.env_process, "envVars": spec.environment,
@@ -122,14 +131,14 @@ def function_status(spec: FunctionSpec, *, replicas: int, available_replicas: in
     return status
 
 
-def gateway_info(version: str, arch: str) -> dict[str, Any]:
+def gateway_info(revision: Revision, arch: str, orchestration: str = ORCHESTRATION) -> dict[str, Any]:
     """The gateway's GatewayInfo (`faas-cli version` prints its gateway and provider parts):
     here gateway and provider are one program, so both carry this version."""
-    return {"provider": provider_info(version),
-            "version": {"sha": "", "release": version, "commit_message": ""}, "arch": arch}
+    return {"provider": provider_info(revision, orchestration),
+            "version": revision.as_version_info(), "arch": arch}
 
 
-def provider_info(version: str) -> dict[str, Any]:
+def provider_info(revision: Revision, orchestration: str = ORCHESTRATION) -> dict[str, Any]:
     """faas-provider's ProviderInfo: what a stock gateway reads from its provider."""
-    return {"provider": PROVIDER_NAME, "orchestration": ORCHESTRATION,
-            "version": {"sha": "", "release": version, "commit_message": ""}}
+    return {"provider": PROVIDER_NAME, "orchestration": orchestration,
+            "version": revision.as_version_info()}
