@@ -1,9 +1,13 @@
 """`faasml up --containers podman`: each replica is its function's image, run on podman.
 
-As faasd runs OpenFaaS functions on containerd: the image built by `faas-cli build`
-(`make images`) runs with of-watchdog as its entrypoint, its port 8080 published on the
-loopback at the replica's port, so the gateway, readiness probe and balancer treat it
-exactly as a local process. The started process is this module's small wrapper around
+As faasd runs OpenFaaS functions on containerd: any function image (one built by
+`faas-cli build`, `make images`, or any other with a watchdog as its entrypoint: of-watchdog,
+or the classic watchdog with `fprocess` from the deployment) runs with its port 8080
+published on the loopback at the replica's port, so the gateway, readiness probe and
+balancer treat it exactly as a local process. A deployed image must be in podman's local
+storage, or is pulled first where a registry is reachable. The deployment's limits become
+the container's (memory, CPU), its secrets a read-only folder at /var/openfaas/secrets,
+`readOnlyRootFilesystem` a read-only root with a writable /tmp. The started process is this module's small wrapper around
 `podman run`: the supervisor's SIGTERM becomes `podman stop` (of-watchdog would
 otherwise wait its whole healthcheck_interval) and the container is removed when it ends.
 
@@ -19,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Mapping
@@ -28,10 +33,14 @@ from faasml.errors import BadRequest
 from faasml.function_secrets import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV
 from faasml.images.engine import Podman
 from faasml.runtime.nodes import Node
+from faasml.runtime.openfaas import FUNCTION_LABEL
 from faasml.runtime.replicas import Replica
+from faasml.runtime.resources import cpu_cores, memory_bytes
 from faasml.runtime.stack import FunctionSpec
 
 ENGINES = ("podman",)
+PULL_TIMEOUT_S = 600                   # a pull that long is stuck; the deploy says so
+MIN_MEMORY_BYTES = 6 * 1024 * 1024     # podman refuses a smaller --memory
 WATCHDOG_PORT = 8080                   # of-watchdog's port inside the image
 DEFAULT_BRIDGE_GATEWAY = "10.88.0.1"   # podman's default network, when it cannot be read
 STOP_GRACE_S = 2                       # `podman stop --time`: then SIGKILL
@@ -44,6 +53,33 @@ class ContainerError(BadRequest):
     """400: containers were asked for but cannot run here."""
 
     code = "containers_unavailable"
+
+
+class ImageUnavailable(BadRequest):
+    """400: a deployed image is neither in local storage nor pullable."""
+
+    code = "image_not_found"
+
+
+def qualified_image(image: str) -> str:
+    """The full reference Docker and containerd (hence faasd) read a short name as:
+    `functions/alpine` -> `docker.io/functions/alpine:latest`, `alpine` ->
+    `docker.io/library/alpine:latest`; a name with a registry host stays as it is."""
+    image = image.strip()
+    first, slash, _ = image.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        image = f"docker.io/{image}" if slash else f"docker.io/library/{image}"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last and "@" not in last:
+        image += ":latest"
+    return image
+
+
+def memory_limit(limits: Mapping[str, str] | None) -> int | None:
+    """`limits.memory` in bytes for `--memory`, at least podman's minimum (a smaller limit,
+    which Kubernetes would accept, is raised to it: the container may still be OOM-killed)."""
+    raw = (limits or {}).get("memory")
+    return max(memory_bytes(raw), MIN_MEMORY_BYTES) if raw else None
 
 
 def cpu_shares(requests: Mapping[str, str] | None) -> int:
@@ -60,8 +96,18 @@ def run_arguments(spec: FunctionSpec, replica: Replica, node: Node, name: str,
     the folder to the image's (non-root) user, keeping it owner-only.
     """
     args = ["run", "--rm", "--name", name, "--hostname", replica.instance, "--pull", "never",
-            "--label", f"{LABEL}={state_label}", "--publish", f"127.0.0.1:{replica.port}:{WATCHDOG_PORT}",
+            "--label", f"{LABEL}={state_label}", "--label", f"{FUNCTION_LABEL}={spec.qualified_name}",
+            "--publish", f"127.0.0.1:{replica.port}:{WATCHDOG_PORT}",
             "--cpu-shares", str(cpu_shares(spec.requests))]
+    memory = memory_limit(spec.limits)
+    if memory:
+        args += ["--memory", str(memory)]
+    reserved = (spec.requests or {}).get("memory")
+    if reserved:  # a soft limit, as the cgroup's memory.soft_limit_in_bytes; never above the hard one
+        args += ["--memory-reservation", str(min(memory_bytes(reserved), memory or memory_bytes(reserved)))]
+    cpus = (spec.limits or {}).get("cpu")
+    if cpus:  # CFS quota, as Kubernetes enforces limits.cpu
+        args += ["--cpus", f"{cpu_cores(cpus):g}"]
     if node.cpus:
         args += ["--cpuset-cpus", ",".join(map(str, sorted(node.cpus)))]
     if spec.read_only_root_filesystem:
@@ -78,13 +124,48 @@ def run_arguments(spec: FunctionSpec, replica: Replica, node: Node, name: str,
 class ContainerLauncher:
     """Starts replicas as containers; `start` returns the wrapper process to supervise."""
 
+    engine = "podman"
+
     def __init__(self, podman: Podman, runtime_env: Mapping[str, str], state_label: str):
         self.podman, self.runtime_env, self.state_label = podman, dict(runtime_env), state_label
 
     def check_image(self, spec: FunctionSpec) -> None:
         if not self.podman.image_exists(spec.image):
-            raise OSError(f"image {spec.image} is not built here: run `make images` "
-                          f"(or `faasml images build --filter {spec.name}`)")
+            raise OSError(f"image {spec.image} is not in podman's local storage: for a stack function run "
+                          f"`make images` (or `faasml images build --filter {spec.name}`), else deploy it "
+                          f"again where its registry is reachable")
+
+    def _image_present(self, image: str, attempts: int = 3) -> bool:
+        """`podman image exists`: 0 present, 1 absent; anything else is podman failing (e.g.
+        its storage lock held by a concurrent build), which is asked again before a pull."""
+        why = ""
+        for attempt in range(attempts):
+            try:
+                done = self.podman.run("image", "exists", image, check=False, timeout=60)
+            except subprocess.TimeoutExpired:
+                why = "`podman image exists` took over 60s"
+                continue
+            if done.returncode in (0, 1):
+                return done.returncode == 0
+            why = done.stderr.decode(errors="replace").strip()[-500:]
+            time.sleep(0.5 * (attempt + 1))
+        raise ImageUnavailable(f"podman cannot tell whether image {image!r} is present: {why}")
+
+    def ensure_image(self, image: str) -> None:
+        """Make `image` present in local storage: there already (podman resolves a short
+        name to a local image), or pulled by its full name. ImageUnavailable says why not."""
+        if self._image_present(image):
+            return
+        reference = qualified_image(image)
+        try:
+            pulled = self.podman.run("pull", "--quiet", reference, check=False, timeout=PULL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ImageUnavailable(f"image {image!r} is not in podman's local storage, and pulling "
+                                   f"{reference} took over {PULL_TIMEOUT_S}s") from None
+        if pulled.returncode != 0:
+            why = pulled.stderr.decode(errors="replace").strip().splitlines()
+            raise ImageUnavailable(f"image {image!r} is not in podman's local storage and pulling "
+                                   f"{reference} failed: {why[-1] if why else 'no reason given'}")
 
     async def start(self, spec: FunctionSpec, replica: Replica, node: Node,
                     function_env: Mapping[str, str] | None = None) -> asyncio.subprocess.Process:

@@ -1,8 +1,10 @@
 """The faas-provider of one machine: the registry of deployed functions and its operations.
 
-Deploy, update, remove, scale and status, as faas-netes does them, but each function is a
-`FunctionSupervisor` running local processes. Only images that the stack maps to a local
-handler can be deployed: the runtime cannot pull or run container images.
+Deploy, update, remove, scale and status, as faas-netes does them; each function is a
+`FunctionSupervisor`. As local processes (the default), a function runs from a handler of
+the stack: only images that the stack maps to a handler can be deployed. With
+`--containers podman`, as faasd does on containerd, any image runs: one in podman's local
+storage, or pulled where a registry is reachable (faasml/runtime/containers.py).
 """
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from faasml.function_secrets import SECRETS_DIR_ENV
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node
-from faasml.runtime.openfaas import check_name, function_status
+from faasml.runtime.openfaas import ORCHESTRATION, check_name, function_status
 from faasml.runtime.placement import fitting_nodes, function_constraints, unschedulable_reason
 from faasml.runtime.replicas import prepare_run_dir
+from faasml.runtime.resources import check_resources
 from faasml.runtime.secret_store import SecretStore
 from faasml.runtime.stack import DEFAULT_NAMESPACE, FunctionSpec, LocalSource, Stack
 from faasml.runtime.supervisor import FunctionSupervisor, SupervisorContext
@@ -80,23 +83,57 @@ class LocalProvider:
 
     # --- operations ----------------------------------------------------------------
 
-    def _resolve(self, spec: FunctionSpec, source: LocalSource | None) -> tuple[LocalSource, Path, list[Node], str | None]:
+    @property
+    def in_containers(self) -> bool:
+        return self.context.launcher is not None
+
+    @property
+    def orchestration(self) -> str:
+        """ProviderInfo's `orchestration`: what runs the replicas."""
+        return self.context.launcher.engine if self.in_containers else ORCHESTRATION
+
+    def _resolve(self, spec: FunctionSpec, source: LocalSource | None
+                 ) -> tuple[LocalSource | None, Path | None, list[Node], str | None]:
+        """What a deploy runs: the stack's handler for its image (None: the image itself, in
+        containers), where the run folder is, the nodes it fits, and why none fits."""
         self._check_replicas(spec.min_replicas)
+        check_resources(spec)
         from_api = source is None
         if source is None:
             source = self.stack.source_for_image(spec.image)
-        if source is None:
+        if source is None and not self.in_containers:
             known = ", ".join(self.stack.known_images()) or "none"
             raise BadRequest(
-                f"image {spec.image!r} is not built from a handler in {self.stack.path.name}: "
-                f"`faasml up` runs local handlers only, it cannot pull images (images it can run: {known})",
+                f"image {spec.image!r} is not built from a handler in {self.stack.path.name}: as local "
+                f"processes `faasml up` runs the stack's handlers only (images it can run: {known}); "
+                f"start it with `--containers podman` to run any image, as faasd does",
                 code="image_not_local")
         constraints = function_constraints(spec.constraints, spec.annotations)
         nodes = fitting_nodes(self.nodes, constraints)
         reason = None if nodes else unschedulable_reason(self.nodes, constraints)
         self._mount_secrets(spec, strict=from_api)
-        run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
+        run_dir = None
+        if source is not None:
+            run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
         return source, run_dir, nodes, reason
+
+    async def deploy_request(self, spec: FunctionSpec) -> FunctionSupervisor:
+        """POST /system/functions: in containers, the image is made present first (pulled
+        where it is not in local storage), so a deploy of an image that cannot run is a 400."""
+        check_resources(spec)
+        await self._ensure_image(spec)
+        return self.deploy(spec)
+
+    async def update_request(self, spec: FunctionSpec) -> None:
+        """PUT /system/functions: 404 for an unknown function before any pull."""
+        self.get(spec.name, spec.namespace)
+        check_resources(spec)
+        await self._ensure_image(spec)
+        self.update(spec)
+
+    async def _ensure_image(self, spec: FunctionSpec) -> None:
+        if self.in_containers:
+            await asyncio.to_thread(self.context.launcher.ensure_image, spec.image)
 
     def deploy(self, spec: FunctionSpec, source: LocalSource | None = None) -> FunctionSupervisor:
         """Create a function (POST /system/functions); an existing one is updated, as faasd does."""
@@ -107,7 +144,9 @@ class LocalProvider:
         source, run_dir, nodes, reason = self._resolve(spec, source)
         supervisor = FunctionSupervisor(self.context, spec, source, run_dir, nodes, reason)
         self.functions[key] = supervisor
-        supervisor.log(f"deployed image {spec.image} ({source.lang}, handler {source.handler_dir}); "
+        what = f"{source.lang}, handler {source.handler_dir}" if source else "its own entrypoint"
+        where = "in containers" if self.in_containers else "as processes"
+        supervisor.log(f"deployed image {spec.image} ({what}) {where}; "
                        f"{supervisor.desired_replicas} replica(s) on {[n.name for n in nodes] or 'no node'}")
         supervisor.start()
         self.refresh_gauges()

@@ -93,10 +93,16 @@ class FunctionProxy:
         headers.append(("X-Forwarded-Host", request.host))
         if request.remote:
             headers.append(("X-Forwarded-For", request.remote))
+        call_id = request.headers.get("X-Call-Id") or str(uuid.uuid4())
         if "X-Call-Id" not in request.headers:
-            headers.append(("X-Call-Id", str(uuid.uuid4())))
-        headers.append(("X-Start-Time", str(time.time_ns())))
-        return await self._dispatch(supervisor, request.method, url, headers, body)
+            headers.append(("X-Call-Id", call_id))
+        start_time = str(time.time_ns())
+        headers.append(("X-Start-Time", start_time))
+        response = await self._dispatch(supervisor, request.method, url, headers, body)
+        # As OpenFaaS's gateway: the caller learns the call's id and start, whatever the function answers.
+        response.headers.setdefault("X-Call-Id", call_id)
+        response.headers.setdefault("X-Start-Time", start_time)
+        return response
 
     async def _dispatch(self, supervisor: FunctionSupervisor, method: str, url: str,
                         headers: list[tuple[str, str]], body: bytes) -> web.Response:

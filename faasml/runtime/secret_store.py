@@ -67,10 +67,13 @@ def parse_secret(body: bytes, need_value: bool = True) -> tuple[str, str | None,
     return name, namespace, value
 
 
-def _write_private(path: Path, value: bytes) -> None:
-    """Write through a 0600 temp file renamed into place: never readable by others, never half written."""
+def _write_private(path: Path, value: bytes, owner: tuple[int, int] | None = None) -> None:
+    """Write through a 0600 temp file renamed into place: never readable by others, never half
+    written. `owner` (uid, gid) gives the file to the user a container runs as."""
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if owner is not None and owner != (os.getuid(), os.getgid()):
+        os.fchown(fd, *owner)
     with os.fdopen(fd, "wb") as handle:
         handle.write(value)
         handle.flush()
@@ -168,8 +171,11 @@ class SecretStore:
         for stale in folder.iterdir():
             if stale.name not in wanted:
                 stale.unlink()
+        # A container's mount gives the folder to the image's user (podman's `U`): a secret
+        # changed while it runs stays readable to that user, as a Kubernetes mount updates.
+        owner = folder.stat()
         for file_name, value in wanted.items():
-            _write_private(folder / file_name, value)
+            _write_private(folder / file_name, value, (owner.st_uid, owner.st_gid))
         return missing
 
     def unmount(self, qualified_name: str) -> None:

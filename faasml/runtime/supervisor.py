@@ -26,6 +26,8 @@ from faasml.runtime.replicas import (Replica, ReplicaState, UsageMeter, pump_out
                                      replica_environment, reserve_port, start_process, terminate)
 from faasml.runtime.stack import FunctionSpec, LocalSource
 
+WATCHDOG_HEALTH_PATH = "/_/health"  # of-watchdog's and the classic watchdog's
+
 
 @dataclass
 class SupervisorContext:
@@ -56,11 +58,25 @@ class Slot:
 
 
 class Generation:
-    """The replicas of one version of a function (an update makes a new generation)."""
+    """The replicas of one version of a function (an update makes a new generation).
 
-    def __init__(self, spec: FunctionSpec, source: LocalSource, run_dir: Path, nodes: list[Node]):
+    `source` is the stack's handler that a process runs; None for an image deployed as it
+    is (`--containers`), whose own watchdog is the entrypoint.
+    """
+
+    def __init__(self, spec: FunctionSpec, source: LocalSource | None, run_dir: Path | None,
+                 nodes: list[Node]):
         self.spec, self.source, self.run_dir, self.nodes = spec, source, run_dir, nodes
         self.slots: list[Slot] = []
+
+    @property
+    def ready_path(self) -> str | None:
+        """What readiness probes: the function's `ready_path`; for an image of its own, its
+        watchdog's health path (both watchdogs answer 200 there once their lock file is
+        written), as faas-netes probes a function's pod."""
+        if self.spec.ready_path or self.source is not None:
+            return self.spec.ready_path
+        return WATCHDOG_HEALTH_PATH
 
     def replicas(self) -> list[Replica]:
         return [s.replica for s in self.slots if s.replica is not None and not s.stopping]
@@ -70,8 +86,8 @@ class Generation:
 
 
 class FunctionSupervisor:
-    def __init__(self, context: SupervisorContext, spec: FunctionSpec, source: LocalSource,
-                 run_dir: Path, nodes: list[Node], unschedulable: str | None):
+    def __init__(self, context: SupervisorContext, spec: FunctionSpec, source: LocalSource | None,
+                 run_dir: Path | None, nodes: list[Node], unschedulable: str | None):
         self.context = context
         self.current = Generation(spec, source, run_dir, nodes)
         self.draining: list[Generation] = []
@@ -139,7 +155,7 @@ class FunctionSupervisor:
         self.context.on_change()
         return asyncio.gather(*stopped)
 
-    def replace(self, spec: FunctionSpec, source: LocalSource, run_dir: Path,
+    def replace(self, spec: FunctionSpec, source: LocalSource | None, run_dir: Path | None,
                 nodes: list[Node], unschedulable: str | None) -> None:
         """Roll to a new version: the old replicas serve until a new one is ready."""
         old = self.current
@@ -232,14 +248,15 @@ class FunctionSupervisor:
         spec = generation.spec
         self._instances += 1
         replica = Replica(instance=f"{spec.name}-{self._instances}", node=slot.node, port=reserve_port())
-        env = replica_environment(spec, replica.port, replica.instance,
-                                  {**self.context.runtime_env, **self.context.function_env(spec)})
-        command = generation.source.command(generation.run_dir)
         try:
             if self.context.launcher is not None:
                 replica.process = await self.context.launcher.start(spec, replica, slot.node,
                                                                     self.context.function_env(spec))
             else:
+                assert generation.source is not None and generation.run_dir is not None  # provider's check
+                command = generation.source.command(generation.run_dir)
+                env = replica_environment(spec, replica.port, replica.instance,
+                                          {**self.context.runtime_env, **self.context.function_env(spec)})
                 replica.process = await start_process(command, slot.node, self.context.stack_folder,
                                                       env, nice_for(cpu_millis(spec.requests)))
         except OSError:
@@ -257,7 +274,7 @@ class FunctionSupervisor:
             generation.spec.name, generation.spec.namespace, replica.instance, text)
         output = asyncio.get_running_loop().create_task(pump_output(process.stdout, on_line))
         probing = asyncio.get_running_loop().create_task(
-            self.context.probe.run(replica, generation.spec.ready_path, self._replica_changed))
+            self.context.probe.run(replica, generation.ready_path, self._replica_changed))
         try:
             exit_code = await process.wait()
             await asyncio.wait_for(asyncio.shield(output), 1.0)
