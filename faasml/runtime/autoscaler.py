@@ -47,6 +47,13 @@ class AutoscaleSettings:
                               "the load it acts on is the average over this many seconds")
     down_delay_s: float = setting("FAASML_AUTOSCALE_DOWN_DELAY_S", 30.0, number(),
                                   "scale down only after the desired count stayed lower this long")
+    # The installation's defaults for functions whose labels leave them out, as an OpenFaaS
+    # installation sets its own (the CE alert's threshold, the idler's inactivity duration).
+    default_target: float = setting("FAASML_AUTOSCALE_TARGET", DEFAULT_TARGET, number(positive=True),
+                                    "load per replica of a function without com.openfaas.scale.target")
+    default_zero_duration_s: float = setting(
+        "FAASML_AUTOSCALE_ZERO_DURATION_S", DEFAULT_ZERO_DURATION_S, number(positive=True),
+        "idle seconds before zero, for com.openfaas.scale.zero=true without zero-duration")
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,9 @@ class ScalePolicy:
         return min(max(math.ceil(load / self.per_replica - 1e-9), self.min), self.max)
 
 
-def policy_from_labels(labels: Mapping[str, str], cpu_bound: int) -> tuple[ScalePolicy | None, list[str]]:
+def policy_from_labels(labels: Mapping[str, str], cpu_bound: int, default_target: float = DEFAULT_TARGET,
+                       default_zero_duration_s: float = DEFAULT_ZERO_DURATION_S
+                       ) -> tuple[ScalePolicy | None, list[str]]:
     """The function's policy (None: not autoscaled) and what was wrong with its labels."""
     if not any(k in labels for k in _AUTOSCALING_LABELS):
         return None, []
@@ -91,11 +100,11 @@ def policy_from_labels(labels: Mapping[str, str], cpu_bound: int) -> tuple[Scale
     bounded = max(min(maximum, cpu_bound), minimum)
     return ScalePolicy(
         min=minimum, max=bounded,
-        target=read("target", float, DEFAULT_TARGET, lambda v: v > 0),
+        target=read("target", float, default_target, lambda v: v > 0),
         type=read("type", str.lower, "rps", lambda v: v in TYPES),
         proportion=read("target-proportion", float, DEFAULT_PROPORTION, lambda v: 0 < v <= 1),
         zero=read("zero", str.lower, "false", lambda v: v in ("true", "false")) == "true",
-        zero_duration_s=read("zero-duration", parse_duration_seconds, DEFAULT_ZERO_DURATION_S, lambda v: v > 0),
+        zero_duration_s=read("zero-duration", parse_duration_seconds, default_zero_duration_s, lambda v: v > 0),
     ), problems
 
 
@@ -141,7 +150,8 @@ class Autoscaler:
 
     def policy(self, supervisor: FunctionSupervisor) -> tuple[ScalePolicy | None, list[str]]:
         cpu_bound = sum(n.cpu_count for n in supervisor.current.nodes) or 1
-        return policy_from_labels(supervisor.spec.labels, cpu_bound)
+        return policy_from_labels(supervisor.spec.labels, cpu_bound, self.settings.default_target,
+                                  self.settings.default_zero_duration_s)
 
     def _watch(self, supervisor: FunctionSupervisor) -> _Watch:
         return self._watches.setdefault(supervisor.spec.qualified_name, _Watch())
