@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "faasml.models.commands",
     "faasml.executor.commands",
     "faasml.runtime.commands",
+    "faasml.conformance.commands",
     "faasml.images.commands",
     "faasml.profiling.commands",
     "faasml.client.commands",
