@@ -80,7 +80,6 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
     left = await queue.open()
-    await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
     stop = stop or _stop_on_signals()
     containers = None
     try:
@@ -88,6 +87,9 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
             from faasml.runtime.containers import start_containers
             containers = await start_containers(config.containers, context.runtime_env, config.port, state_dir)
             context.launcher = containers.launcher
+        # Listening only now: a deploy that arrived before the launcher was set would be
+        # judged as for local processes.
+        await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         if not config.empty:
             _deploy_stack(provider, stack, config.only)
@@ -118,7 +120,7 @@ def _load_stack(config: RuntimeConfig) -> Stack:
     """The stack; with `--empty` none need exist (its handlers, when it does, stay
     deployable by image in process mode, e.g. `faas-cli deploy -f stack.yml`)."""
     if config.empty and not config.stack_path.exists():
-        return empty_stack(Path.cwd())
+        return empty_stack(config.stack_path)
     return load_stack(config.stack_path)
 
 
