@@ -97,8 +97,8 @@ def why_not_runnable() -> str | None:
 class ConformanceProvider:
     """`faasml up --containers podman --empty` on a free port, as the suite wants it."""
 
-    def __init__(self, state_dir: Path, settings: dict[str, str] | None = None):
-        self.state_dir = state_dir.resolve()
+    def __init__(self, state_dir: Path, settings: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+        self.state_dir, self.args = state_dir.resolve(), list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(16)
@@ -113,7 +113,7 @@ class ConformanceProvider:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "faasml", "up", "--empty", "--containers", "podman",
              "-f", str(self.state_dir / "stack.yml"), "--state-dir", str(self.state_dir / "state"),
-             "--port", str(self.port)],
+             "--port", str(self.port), *self.args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir)
         log.close()
         deadline = time.monotonic() + timeout_s
@@ -136,8 +136,9 @@ class ConformanceProvider:
 
     def faas_cli(self, *args: str, stdin: str | None = None, check: bool = True,
                  timeout: float = 120) -> subprocess.CompletedProcess:
+        # In the provider's own folder: faas-cli reads a stack.yml in its working folder first.
         done = subprocess.run([find_tool(FAAS_CLI), *args], input=stdin, capture_output=True, text=True,
-                              env=self.client_env(), timeout=timeout)
+                              env=self.client_env(), timeout=timeout, cwd=self.state_dir)
         if check and done.returncode != 0:
             raise RuntimeError(f"faas-cli {' '.join(args[:2])}: {done.stdout}{done.stderr}")
         return done

@@ -5,8 +5,8 @@ the deployment: `env`, `sha512sum`, `cat ...`) and `theaxer/redirector:latest` (
 302 to its `destination` variable, of-watchdog in http mode), both from Docker Hub. No
 registry is reachable here, so both are built from the local Debian base image
 (faasml.images.bases) and the stock watchdog binaries, and tagged with exactly the names
-the suite deploys (`docker.io/...`), laid out as the originals are: a non-root user `app`,
-/home/app the working folder, port 8080. Each image carries a digest of what it was built
+the suite deploys (`docker.io/...`), laid out as the originals are: a non-root user `app`
+(uid 10001, as the project's templates), /home/app the working folder, port 8080. Each image carries a digest of what it was built
 from (a label), so it is rebuilt only when that changes.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ REGISTRY = "docker.io"   # the suite's default -registryPrefix
 ALPINE_CONTAINERFILE = """\
 FROM {base}
 COPY fwatchdog /usr/bin/fwatchdog
-RUN useradd --create-home --home-dir /home/app --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --create-home --home-dir /home/app --shell /usr/sbin/nologin app
 WORKDIR /home/app
-USER app
+USER 10001
 ENV fprocess="cat" write_debug="false"
 EXPOSE 8080
 CMD ["fwatchdog"]
@@ -45,10 +45,10 @@ CMD ["fwatchdog"]
 REDIRECTOR_CONTAINERFILE = """\
 FROM {base}
 COPY fwatchdog /usr/bin/fwatchdog
-RUN useradd --create-home --home-dir /home/app --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --create-home --home-dir /home/app --shell /usr/sbin/nologin app
 WORKDIR /home/app
 COPY --chmod=0755 handler /home/app/handler
-USER app
+USER 10001
 ENV fprocess="./handler" mode="http" upstream_url="http://127.0.0.1:8082" prefix_logs="false"
 EXPOSE 8080
 CMD ["fwatchdog"]

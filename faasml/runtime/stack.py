@@ -157,9 +157,9 @@ def load_stack(path: str | os.PathLike[str], env: Mapping[str, str] | None = Non
     return stack
 
 
-def empty_stack(folder: Path) -> Stack:
-    """No stack file at all (`faasml up --empty` where none exists): no functions, no handlers."""
-    return Stack(path=(folder / "stack.yml").resolve(), functions={}, sources={}, problems={})
+def empty_stack(path: str | os.PathLike[str]) -> Stack:
+    """The stack at `path` when no file is there (`faasml up --empty`): no functions, no handlers."""
+    return Stack(path=Path(path).resolve(), functions={}, sources={}, problems={})
 
 
 def _strings(mapping: Any) -> dict[str, str]:
