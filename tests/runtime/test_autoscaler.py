@@ -28,6 +28,16 @@ def test_only_functions_with_scaling_labels_are_autoscaled_and_max_is_bounded_by
     assert (policy.type, policy.target) == ("rps", 50.0) and len(problems) == 2
 
 
+def test_the_installations_defaults_fill_in_only_what_labels_leave_out():
+    policy, _ = policy_from_labels({P + "max": "2", P + "zero": "true"}, cpu_bound=2,
+                                   default_target=5, default_zero_duration_s=20)
+    assert (policy.target, policy.zero_duration_s) == (5, 20)
+    assert policy.desired(10) == 2  # the certifier's 10 rps: 2 replicas at 5 x 0.9 each
+    policy, _ = policy_from_labels({P + "max": "2", P + "target": "50", P + "zero-duration": "1m"}, cpu_bound=2,
+                                   default_target=5, default_zero_duration_s=20)
+    assert (policy.target, policy.zero_duration_s) == (50, 60) and policy.desired(10) == 1
+
+
 def test_desired_replicas_follow_load_over_target_times_proportion():
     policy = ScalePolicy(min=1, max=5, target=10, proportion=0.5)  # 5 per replica
     assert [policy.desired(load) for load in (0, 5, 5.1, 12, 100)] == [1, 1, 2, 3, 5]

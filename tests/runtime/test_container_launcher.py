@@ -1,10 +1,15 @@
 """`faasml up --containers` without podman: the arguments a replica's container runs
-with, and the relay that lets functions in containers reach the gateway."""
+with, the image names it pulls by, and the relay that lets functions in containers reach
+the gateway."""
 from __future__ import annotations
 
 import asyncio
 
-from faasml.runtime.containers import GatewayRelay, cpu_shares, run_arguments
+import pytest
+
+from faasml.errors import BadRequest
+from faasml.runtime.containers import (MIN_MEMORY_BYTES, GatewayRelay, cpu_shares, memory_limit,
+                                       qualified_image, run_arguments)
 from faasml.runtime.nodes import Node
 from faasml.runtime.replicas import Replica, free_port
 from faasml.runtime.stack import FunctionSpec
@@ -28,6 +33,43 @@ def test_secrets_folder_is_mounted_read_only_where_a_cluster_mounts_secrets():
     args = run_arguments(spec, replica, replica.node, "faasml-f-1-abc", [], "/state", "/state/mounts/f")
     assert "--volume /state/mounts/f:/var/openfaas/secrets:ro,U" in " ".join(args)
     assert "--volume" not in run_arguments(spec, replica, replica.node, "n", [], "/state")
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def test_limits_become_the_containers_and_a_read_only_root_keeps_tmp():
+    spec = FunctionSpec(name="f", image="functions/alpine:latest", env_process="sha512sum",
+                        limits={"memory": "64Mi", "cpu": "500m"}, requests={"memory": "32Mi"},
+                        read_only_root_filesystem=True)
+    replica = Replica(instance="f-1", node=Node(name="local"), port=40125)
+    args = run_arguments(spec, replica, replica.node, "n", [], "/state")
+    assert _flag(args, "--memory") == str(64 << 20) and _flag(args, "--cpus") == "0.5"
+    assert _flag(args, "--memory-reservation") == str(32 << 20)
+    assert "--read-only" in args and _flag(args, "--tmpfs") == "/tmp"  # the watchdog's lock file
+    assert "faas_function=f.openfaas-fn" in args and "--env" in args and "fprocess" in args
+    plain = run_arguments(FunctionSpec(name="g", image="x"), replica, replica.node, "n", [], "/state")
+    assert not {"--memory", "--cpus", "--memory-reservation", "--read-only"} & set(plain)
+
+
+def test_memory_limits_below_podmans_floor_are_raised_to_it():
+    assert memory_limit({"memory": "5Mi"}) == MIN_MEMORY_BYTES == 6 << 20  # the certifier's 5Mi
+    assert memory_limit({"memory": "1G"}) == 10 ** 9 and memory_limit({"cpu": "1"}) is None
+    assert memory_limit(None) is None
+    with pytest.raises(BadRequest, match="quantity"):
+        memory_limit({"memory": "lots"})
+
+
+def test_short_image_names_are_qualified_as_docker_reads_them():
+    assert qualified_image("functions/alpine:latest") == "docker.io/functions/alpine:latest"
+    assert qualified_image("alpine") == "docker.io/library/alpine:latest"
+    assert qualified_image("theaxer/redirector") == "docker.io/theaxer/redirector:latest"
+    for full in ("localhost/faasml/selector:latest", "ghcr.io/openfaas/figlet:latest",
+                 "registry:5000/team/fn:1.2", "docker.io/functions/alpine:latest",
+                 "ghcr.io/x/y@sha256:" + "a" * 64):
+        assert qualified_image(full) == full
+    assert qualified_image("localhost:5000/fn") == "localhost:5000/fn:latest"
 
 
 def test_cpu_shares_follow_kubernetes():

@@ -16,10 +16,10 @@ from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.logstore import LogStore, parse_rfc3339
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node, NodesFileError, load_nodes, parse_cpus
-from faasml.runtime.openfaas import parse_delete, parse_deployment, parse_scale
+from faasml.runtime.openfaas import function_status, parse_delete, parse_deployment, parse_scale
 from faasml.runtime.placement import (Constraint, choose_node, fitting_nodes, function_constraints,
                                       parse_constraint)
-from faasml.runtime.stack import load_stack, normalize_image, substitute_env
+from faasml.runtime.stack import FunctionSpec, empty_stack, load_stack, normalize_image, substitute_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,6 +61,18 @@ def test_bad_stack_files_are_clear_errors(tmp_path):
     (tmp_path / "stack.yml").write_text("functions: [1, 2]\n")
     with pytest.raises(BadRequest, match="functions"):
         load_stack(tmp_path / "stack.yml")
+    (tmp_path / "stack.yml").write_text("provider: {name: openfaas}\n")
+    with pytest.raises(BadRequest, match="functions"):
+        load_stack(tmp_path / "stack.yml")
+
+
+def test_a_stack_with_no_functions_is_an_empty_provider(tmp_path):
+    for text in ("functions:\n", "functions: {}\n", "version: 1.0\nprovider: {name: openfaas}\nfunctions:\n"):
+        (tmp_path / "stack.yml").write_text(text)
+        stack = load_stack(tmp_path / "stack.yml")
+        assert stack.functions == {} and stack.known_images() == [] and stack.source_for_image("x") is None
+    empty = empty_stack(tmp_path / "absent.yml")
+    assert empty.functions == {} and empty.folder == tmp_path.resolve()
 
 
 def test_env_substitution_and_image_normalisation():
@@ -208,8 +220,22 @@ def test_openfaas_bodies_are_validated():
                 b'{"service": "ok", "image": "x", "envVars": {"A": 1}}'):
         with pytest.raises(BadRequest):
             parse_deployment(bad)
+    # Go clients (the certifier, faas-cli) send unset FunctionResources fields as "": none asked
+    spec = parse_deployment(json.dumps({"service": "m", "image": "x", "limits": {"memory": "5Mi", "cpu": ""},
+                                        "requests": {"memory": "", "cpu": ""}}).encode())
+    assert spec.limits == {"memory": "5Mi"} and spec.requests is None
     assert parse_delete(b'{"functionName": "echo"}') == ("echo", None)
     assert parse_scale(b'{"serviceName": "echo", "replicas": 3, "namespace": "n"}') == (3, "n")
     for bad in (b'{}', b'{"replicas": -1}', b'{"replicas": true}', b'oops'):
         with pytest.raises(BadRequest):
             parse_scale(bad)
+
+
+def test_function_status_echoes_the_deployment_and_names_the_function_in_its_labels():
+    spec = FunctionSpec(name="env-test", image="docker.io/functions/alpine:latest", env_process="env",
+                        labels={"canary_build": "true"}, limits={"memory": "5Mi", "cpu": "100m"})
+    status = function_status(spec, replicas=1, available_replicas=0, invocation_count=0, created_at="t")
+    assert status["labels"] == {"canary_build": "true", "faas_function": "env-test"}  # as faas-netes
+    assert status["limits"] == {"memory": "5Mi", "cpu": "100m"} and status["envProcess"] == "env"
+    assert "requests" not in status and "envVars" not in status and "constraints" not in status
+    assert spec.labels == {"canary_build": "true"}  # the deployment itself is left as it was

@@ -227,6 +227,7 @@ def test_deploying_an_image_with_no_local_handler_is_a_clear_400(ready):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "image_not_local" and "faasml/toy:dev" in error["message"]
+    assert "--containers podman" in error["message"]  # where any image runs
     assert ready.system("GET", "/system/function/foreign").status_code == 404
 
 
