@@ -26,6 +26,7 @@ help:
 	@echo "make edge-up  stand up k3s + OpenFaaS + placement on this machine (sudo; edge/up.sh)"
 	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
+	@echo "make conformance  OpenFaaS's certifier against faasml up --containers podman --empty (~4 min)"
 
 # On pip, not python: a venv interrupted before ensurepip ran has python but no pip, and
 # would otherwise stop every later make here.
@@ -138,3 +139,13 @@ bench: bench-batching
 
 bench-batching: models
 	$(PY) -m faasml bench batching --models $(MODELS)
+
+# OpenFaaS's provider conformance suite (docs/runtime.md#conformance-openfaas-certifier):
+# stand-in images of what it deploys, `faasml up --containers podman --empty`, then the
+# stock certifier.test -enableAuth against it (~4 min). Needs podman, certifier.test,
+# faas-cli and both watchdogs on the PATH. CONFORMANCE_ARGS adds options (--run REGEX).
+.PHONY: conformance
+CONFORMANCE_ARGS ?=
+
+conformance: install
+	$(PY) -m faasml conformance $(CONFORMANCE_ARGS)

@@ -27,7 +27,11 @@ EXAMPLES: dict[str, str] = {
     "up": """\
   faasml up -f stack.yml                      # what `make run` starts
   faasml up -f stack.yml --port 8094 --filter selector --filter efficientnet-lite0-int8
+  faasml up --empty --containers podman       # a clean provider; faas-cli deploy --image ... any image
   then open http://127.0.0.1:8080/ui/ (user admin, the password it prints)""",
+    "conformance": """\
+  faasml conformance                          # stand-ins, faasml up --empty --containers podman, certifier.test
+  faasml conformance --run 'Test_Invoke|Test_SecretCRUD' --dir /tmp/conformance   # keep the logs""",
     "profile": """\
   FAASML_GATEWAY_PASSWORD=$(cat .faasml/basic-auth-password) faasml profile --gateway http://127.0.0.1:8080
   faasml profile --task image-classification --requests 20 --step 1""",

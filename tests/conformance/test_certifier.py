@@ -23,7 +23,7 @@ from faasml.conformance.standins import STANDINS
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_SKIPS = {"Test_ScaleToZero": "set 'idler_enabled' to test scale to zero"}
-# The suite at the commit ../shared/openfaas/README.md names: every test it has.
+# Every test of the suite at openfaas/certifier 2e39d05 (docs/runtime.md#conformance-openfaas-certifier).
 SUITE_TESTS = {"Test_Deploy_MetaData", "Test_ListNamespaces", "Test_HealthEndpoint", "Test_ProviderInfo",
                "Test_InvokeNotFound", "Test_Invoke", "Test_FunctionLogs", "Test_ScaleMinimum",
                "Test_ScaleFromZeroDuringInvoke", "Test_ScaleUpAndDownFromThroughPut",
