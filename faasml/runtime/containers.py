@@ -1,15 +1,16 @@
 """`faasml up --containers podman`: each replica is its function's image, run on podman.
 
 As faasd runs OpenFaaS functions on containerd: any function image (one built by
-`faas-cli build`, `make images`, or any other with a watchdog as its entrypoint: of-watchdog,
-or the classic watchdog with `fprocess` from the deployment) runs with its port 8080
-published on the loopback at the replica's port, so the gateway, readiness probe and
-balancer treat it exactly as a local process. A deployed image must be in podman's local
-storage, or is pulled first where a registry is reachable. The deployment's limits become
-the container's (memory, CPU), its secrets a read-only folder at /var/openfaas/secrets,
-`readOnlyRootFilesystem` a read-only root with a writable /tmp. The started process is this module's small wrapper around
-`podman run`: the supervisor's SIGTERM becomes `podman stop` (of-watchdog would
-otherwise wait its whole healthcheck_interval) and the container is removed when it ends.
+`faas-cli build`, `make images`, or any other with a watchdog as its entrypoint:
+of-watchdog, or the classic watchdog with `fprocess` from the deployment) runs with its
+port 8080 published on the loopback at the replica's port, so the gateway, readiness
+probe and balancer treat it exactly as a local process. A deployed image must be in
+podman's local storage, or is pulled first where a registry is reachable. The
+deployment's limits become the container's (memory, CPU), its secrets a read-only folder
+at /var/openfaas/secrets, `readOnlyRootFilesystem` a read-only root with a writable /tmp.
+The started process is this module's small wrapper around `podman run`: the
+supervisor's SIGTERM becomes `podman stop` (of-watchdog would otherwise wait its whole
+healthcheck_interval) and the container is removed when it ends.
 
 Functions inside containers reach the gateway through a relay on the podman bridge's
 host address: the gateway listens on the host's loopback, which a container cannot see.
@@ -45,6 +46,7 @@ WATCHDOG_PORT = 8080                   # of-watchdog's port inside the image
 DEFAULT_BRIDGE_GATEWAY = "10.88.0.1"   # podman's default network, when it cannot be read
 STOP_GRACE_S = 2                       # `podman stop --time`: then SIGKILL
 LABEL = "faasml.io/up"                 # on every container `faasml up` starts
+ANNOTATION_PREFIX = "com.openfaas.annotations."  # annotations as container labels, as faasd
 _IP_FREEBIND = 15                      # Linux: bind an address before its interface is up
 _RELAY_CHUNK = 65536
 
@@ -95,10 +97,15 @@ def run_arguments(spec: FunctionSpec, replica: Replica, node: Node, name: str,
     (/var/openfaas/secrets), so the function reads them there with no setting; `U` gives
     the folder to the image's (non-root) user, keeping it owner-only.
     """
-    args = ["run", "--rm", "--name", name, "--hostname", replica.instance, "--pull", "never",
-            "--label", f"{LABEL}={state_label}", "--label", f"{FUNCTION_LABEL}={spec.qualified_name}",
-            "--publish", f"127.0.0.1:{replica.port}:{WATCHDOG_PORT}",
-            "--cpu-shares", str(cpu_shares(spec.requests))]
+    args = ["run", "--rm", "--name", name, "--hostname", replica.instance, "--pull", "never"]
+    # The function's labels and annotations on its containers, as faasd keeps them; ours last, so they win.
+    for key, value in sorted(spec.labels.items()):
+        args += ["--label", f"{key}={value}"]
+    for key, value in sorted(spec.annotations.items()):
+        args += ["--label", f"{ANNOTATION_PREFIX}{key}={value}"]
+    args += ["--label", f"{LABEL}={state_label}", "--label", f"{FUNCTION_LABEL}={spec.qualified_name}",
+             "--publish", f"127.0.0.1:{replica.port}:{WATCHDOG_PORT}",
+             "--cpu-shares", str(cpu_shares(spec.requests))]
     memory = memory_limit(spec.limits)
     if memory:
         args += ["--memory", str(memory)]

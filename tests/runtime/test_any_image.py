@@ -83,7 +83,8 @@ def _deploy(provider, **body) -> requests.Response:
 
 def test_faas_cli_deploys_the_stand_in_image_and_invoke_prints_its_environment(provider):
     deployed = provider.faas_cli("deploy", "--gateway", provider.url, "--image", ALPINE.image,
-                                 "--name", "env-test", "--fprocess", "env", "--env", "custom_env=custom_value")
+                                 "--name", "env-test", "--fprocess", "env", "--env", "custom_env=custom_value",
+                                 "--label", "tier=test", "--annotation", "owner=faas-cli")
     assert "Deployed. 202 Accepted." in deployed.stdout, deployed.stdout + deployed.stderr
     _available(provider, "env-test")
     invoked = provider.faas_cli("invoke", "env-test", "--gateway", provider.url, "--query", "q=1",
@@ -96,6 +97,8 @@ def test_faas_cli_deploys_the_stand_in_image_and_invoke_prints_its_environment(p
     assert "env-test" in listed
     [container] = _containers(provider, "env-test")
     assert container["ImageName"] == ALPINE.image and container["Config"]["User"] == "10001"
+    assert container["Config"]["Labels"]["com.openfaas.annotations.owner"] == "faas-cli"
+    assert container["Config"]["Labels"]["tier"] == "test"
     logs = provider.faas_cli("logs", "env-test", "--gateway", provider.url, "--tail=false").stdout
     assert "Forking fprocess" in logs
     info = _api(provider, "GET", "/system/info").json()["provider"]

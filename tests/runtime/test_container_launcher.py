@@ -49,6 +49,11 @@ def test_limits_become_the_containers_and_a_read_only_root_keeps_tmp():
     assert _flag(args, "--memory-reservation") == str(32 << 20)
     assert "--read-only" in args and _flag(args, "--tmpfs") == "/tmp"  # the watchdog's lock file
     assert "faas_function=f.openfaas-fn" in args and "--env" in args and "fprocess" in args
+    spec.labels, spec.annotations = {"team": "a", "faasml.io/up": "spoofed"}, {"note": "x\ny"}
+    args = run_arguments(spec, replica, replica.node, "n", [], "/state")
+    labels = [value for flag, value in zip(args, args[1:]) if flag == "--label"]
+    assert "team=a" in labels and "com.openfaas.annotations.note=x\ny" in labels
+    assert labels[-2:] == ["faasml.io/up=/state", "faas_function=f.openfaas-fn"]  # the runtime's own win
     plain = run_arguments(FunctionSpec(name="g", image="x"), replica, replica.node, "n", [], "/state")
     assert not {"--memory", "--cpus", "--memory-reservation", "--read-only"} & set(plain)
 
