@@ -141,7 +141,7 @@ def load_stack(path: str | os.PathLike[str], env: Mapping[str, str] | None = Non
     if document["functions"] is None:  # `functions:` with nothing under it: an empty provider
         document["functions"] = {}
     if not isinstance(document["functions"], dict):
-        raise StackError(f"{path}: `functions:` must be a map of function names")
+        raise StackError(f"{path}: no `functions:` map (a map of function names)")
     provider = (document.get("provider") or {}).get("name")
     if provider not in (None, "openfaas"):
         raise StackError(f"{path}: provider.name must be `openfaas`, not {provider!r}")
