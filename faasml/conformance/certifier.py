@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import urllib.request
-
+from faasml.conformance.standins import build_standins, why_not_buildable
 from faasml.images.engine import Podman
 from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
+from faasml.launch import LocalPlatform
 from faasml.runtime.containers import LABEL
-from faasml.runtime.replicas import free_port
-from faasml.conformance.standins import build_standins, why_not_buildable
 
 CERTIFIER = ("CERTIFIER", "certifier.test")
 # The installation settings of the conformance run (see the module's docstring).
@@ -95,40 +90,36 @@ def why_not_runnable() -> str | None:
 
 
 class ConformanceProvider:
-    """`faasml up --containers podman --empty` on a free port, as the suite wants it."""
+    """`faasml up --containers podman --empty` on a free port (faasml/launch.py's platform,
+    in `folder`), and the stock faas-cli logged in to it in a config of its own."""
 
-    def __init__(self, state_dir: Path, settings: dict[str, str] | None = None, args: tuple[str, ...] = ()):
-        self.state_dir, self.args = state_dir.resolve(), list(args)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(16)
-        self.config_dir = self.state_dir / "openfaas"  # faas-cli's login, for the suite only
-        self.env = dict(os.environ, **(settings if settings is not None else PROVIDER_SETTINGS),
-                        FAASML_GATEWAY_PASSWORD=self.password)
-        self.process: subprocess.Popen | None = None
+    def __init__(self, folder: Path, settings: dict[str, str] | None = None, args: tuple[str, ...] = ()):
+        self.folder = folder.resolve()
+        # No stack file there: `--empty` starts without one.
+        self.platform = LocalPlatform(self.folder, stack=self.folder / "stack.yml", cwd=self.folder,
+                                      env=PROVIDER_SETTINGS if settings is None else settings,
+                                      args=("--empty", "--containers", "podman", *args), stop_grace_s=60.0)
+        self.config_dir = self.folder / "openfaas"  # faas-cli's login, for the suite only
+
+    @property
+    def url(self) -> str:
+        return self.platform.url
+
+    @property
+    def password(self) -> str:
+        return self.platform.password or ""
 
     def start(self, timeout_s: float = 60.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir / "faasml-up.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "faasml", "up", "--empty", "--containers", "podman",
-             "-f", str(self.state_dir / "stack.yml"), "--state-dir", str(self.state_dir / "state"),
-             "--port", str(self.port), *self.args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir)
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while not self._healthy():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"faasml up did not start:\n{self.log_text()[-3000:]}")
-            time.sleep(0.1)
-        self.faas_cli("login", "-g", self.url, "-u", "admin", "--password-stdin", stdin=self.password)
-
-    def _healthy(self) -> bool:
+        self.platform.start()
         try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
+            self.platform.wait_healthy(timeout_s)
+            self.faas_cli("login", "-g", self.url, "-u", "admin", "--password-stdin", stdin=self.password)
+        except BaseException:
+            self.platform.stop()
+            raise
+
+    def stop(self) -> None:
+        self.platform.stop()
 
     def client_env(self) -> dict[str, str]:
         return dict(os.environ, OPENFAAS_CONFIG=str(self.config_dir), OPENFAAS_URL=self.url,
@@ -138,30 +129,20 @@ class ConformanceProvider:
                  timeout: float = 120) -> subprocess.CompletedProcess:
         # In the provider's own folder: faas-cli reads a stack.yml in its working folder first.
         done = subprocess.run([find_tool(FAAS_CLI), *args], input=stdin, capture_output=True, text=True,
-                              env=self.client_env(), timeout=timeout, cwd=self.state_dir)
+                              env=self.client_env(), timeout=timeout, cwd=self.folder)
         if check and done.returncode != 0:
             raise RuntimeError(f"faas-cli {' '.join(args[:2])}: {done.stdout}{done.stderr}")
         return done
 
     def log_text(self) -> str:
-        path = self.state_dir / "faasml-up.log"
-        return path.read_text(errors="replace") if path.is_file() else ""
+        return self.platform.log_text()
 
     def containers(self) -> list[str]:
         """Containers this provider started that still exist."""
-        podman = Podman(self.state_dir / "state" / "podman")
-        listed = podman.run("ps", "-a", "-q", "--filter", f"label={LABEL}={self.state_dir / 'state'}",
-                            check=False)
+        state = self.platform.state_dir.resolve()
+        listed = Podman(self.folder / "podman").run("ps", "-a", "-q", "--filter", f"label={LABEL}={state}",
+                                                    check=False)
         return listed.stdout.decode().split()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(90)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def run_suite(provider: ConformanceProvider, run: str | None = None, extra_env: dict[str, str] | None = None,
@@ -172,12 +153,12 @@ def run_suite(provider: ConformanceProvider, run: str | None = None, extra_env: 
     if run:
         command += ["-test.run", run]
     process = subprocess.Popen(command, env={**provider.client_env(), **(extra_env or {})},
-                               cwd=provider.state_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               cwd=provider.folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     lines: list[str] = []
     deadline = time.monotonic() + timeout_s
     assert process.stdout is not None
-    transcript = open(provider.state_dir / "certifier.log", "w")
+    transcript = open(provider.folder / "certifier.log", "w")
     for line in process.stdout:
         lines.append(line)
         transcript.write(line)

@@ -187,8 +187,8 @@ def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, s
     revision = current_revision()
     functions = "no functions (--empty)" if config.empty else f"stack {stack.path}"
     runs = f"containers on {config.containers}" if config.containers else "local processes"
-    lines = [f"faasml up {revision.release} ({revision.sha[:12]}): gateway on {gateway_url} "
-             f"({functions}, {runs}, nodes from {nodes_source})"]
+    lines = [f"faasml up: gateway on {gateway_url} ({functions}, {runs}, nodes from {nodes_source}; "
+             f"faasml {revision.release}, {revision.sha[:12]})"]
     lines += [f"  node {n.describe()}" for n in nodes]
     lines += [f"  warning: {w}" for w in warnings]
     if auth.generated:   # the file is the one copy: a password never goes to a log

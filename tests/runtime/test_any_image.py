@@ -72,7 +72,7 @@ def _available(provider, name: str, replicas: int = 1) -> dict:
 
 
 def _containers(provider, name: str) -> list[dict]:
-    podman = Podman(provider.state_dir / "podman")
+    podman = Podman(provider.folder / "podman")
     ids = podman.run("ps", "-q", "--filter", f"label=faas_function={name}.openfaas-fn").stdout.decode().split()
     return json.loads(podman.run("inspect", *ids).stdout) if ids else []
 
