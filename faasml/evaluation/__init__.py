@@ -9,7 +9,9 @@ selector policy side by side on the same traces, against an offline upper bound?
   platform    `faasml up` as a subprocess on a free port; what runs where
   cpu         per-process CPU from /proc over a run
   metrics     per-run metrics from per-request records
-  oracle      the LP upper bound on a trace
+  bound       an upper bound on any policy under CPU capacity and deadlines (LP; live and simulator)
+  live_bound  the live platform as a bound: pools, measured work and overhead, per-input values
+  stats       paired differences against ours, bootstrap intervals, win/tie/loss
   throughput  full path vs in-process throughput
   report      report.md and plots; runner ties it together; commands parses arguments
 """

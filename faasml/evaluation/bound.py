@@ -41,7 +41,8 @@ a bound; more windows make it tighter.
 
 It is a bound *under the model*: fixed work per request and placement (the caller gives a
 figure no request beats on average, e.g. the least measured), overhead charged only to
-answered requests (refused ones cost CPU too) and no other work on the CPUs.
+answered requests (refused ones cost CPU too) and no other work on the CPUs than
+`reserved` says.
 
 Two solvers
 -----------
@@ -51,42 +52,55 @@ reference the aggregate is tested against.
 
 `fluid_bound`: the same LP aggregated so that 1e6 requests solve in seconds:
 - *time cells*: requests of one class arriving in one slot of width `slot_s[c]` (a
-  fraction of the class's deadline); z[cell, p] = how many of them p answers in time;
+  fraction of the class's deadline, widened when the cells would be too many);
+  z[cell, p] = how many of them placement p answers in time;
 - *value blocks*: u[block, class, pattern, model] = how many requests of that class and
   pattern, arriving in that block (a union of cells), the model answers in time, at most
-  the requests there and, per model, at most the cell variables of that model say;
+  the requests there and, per model, at most what the cells' variables of that model say;
 - *windows* include a cell only when every request of it lies inside (its first arrival
-  >= a, its last arrival + D <= b), expressed through prefix sums of each pool's load per
-  class, so a window costs a handful of nonzeros whatever its length.
+  >= a, its last arrival + D <= b), through prefix sums of each resource's load per
+  class, so a window costs a few nonzeros whatever its length. Windows are added as the
+  solution violates them (row generation), starting from the long ones;
+- *like nodes merged* (`merge_nodes`): nodes hosting the same models with the same work
+  become one pool with their CPUs summed.
 Aggregation keeps it an upper bound: from a real schedule, let z count the answers of
 each cell by each placement and u those of each block, class, pattern and model. Then
 each cell's and block's counts are at most their requests, u per model is at most z per
 model (equal, less the answers worth 0), and every window constraint of the aggregate
 sums a subset of the requests of the exact window with the same [a, b], which the
-schedule satisfies; the objective is what the schedule achieved. So every schedule is a
-feasible point of the aggregate too, and the aggregate is at least the exact LP run with
-every window (`exact_bound(..., windows="all")`): every aggregate window constraint is one
-of those exact ones on a subset of its requests, and blocks only loosen the pairing of
-values with times.
+schedule satisfies; a merged pool's constraint is the sum of its members'. The objective
+is what the schedule achieved. So every schedule is a feasible point of the aggregate,
+and the aggregate is at least the exact LP over every window
+(`exact_bound(..., windows="all")`; a test checks it). Row generation stops when no
+window of the family is violated (status "optimal") or when a round lowers the optimum by
+less than `stall` (status "stalled"): the optimum over a subset of the windows is an
+upper bound too, only a looser one.
+
+Other work on the CPUs (a shared machine's other tenants, a stalled node) enters as
+`Reserved` CPU: a window's capacity loses what the reservation overlaps of it.
 
 API (for the simulator)
 -----------------------
-    from faasml.evaluation.bound import Pool, Placement, System, Trace, bound, patterns
+    from faasml.evaluation.bound import Pool, Placement, Reserved, System, Trace, bound, patterns
 
     system = System(
         pools=[Pool("node-1", cpus=4), Pool("node-2", cpus=8), Pool("sel", cpus=2)],
         placements=[Placement(model="lite0-int8", node="node-1", work_ms=9.0,
                               least_latency_ms=14.0, concurrency=2), ...],
-        overhead_ms={"sel": 1.2})                     # per answered request, optional
+        overhead_ms={"sel": 1.2},                     # CPU per answered request, optional
+        reserved=[Reserved("node-2", 30.0, 40.0, cpus=8)])   # node-2 stalled 30-40 s, optional
     pattern, values = patterns(correct)               # correct: bool [requests, models]
     trace = Trace(arrival_s=t, cls=class_index, deadline_ms=[50, 200, 1000],
                   pattern=pattern, values=values, models=["lite0-int8", ...])
-    result = bound(system, trace)     # exact below `exact_up_to` variables, else fluid
-    result.bound, result.rate, result.method, result.solve_s, result.per_model
+    result = bound(system, trace)     # exact up to 20,000 (request, placement) pairs, else fluid
+    result.bound, result.rate, result.method, result.status, result.solve_s, result.per_model
 
 `values` may also be one row (`values=[[0.71, 0.80, ...]]`, `pattern=0` for all) for
 declared accuracy, or all ones for in-time. `Trace.allowed[c, m]` (optional) says which
-models class c may use; leave it out unless every policy measured respects it.
+models class c may use; leave it out unless every policy measured respects it. Least
+latency must be a latency no in-time answer beats (round trip, hops and work); work a
+figure no request's average beats: the bound holds for the model, and the model for the
+system only as far as these figures are lower bounds.
 """
 from __future__ import annotations
 
@@ -120,10 +134,24 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Reserved:
+    """CPU of a pool that the requests cannot use between `start_s` and `end_s`: other work
+    on a shared machine, a stalled node. A window [a, b] loses cpus x (its overlap with
+    [start_s, end_s] - slack_s): `slack_s` for a figure that holds only on average over
+    spans of that length (CPU samples)."""
+    pool: str
+    start_s: float
+    end_s: float
+    cpus: float
+    slack_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class System:
     pools: Sequence[Pool]
     placements: Sequence[Placement]
     overhead_ms: dict[str, float] = field(default_factory=dict)  # pool -> CPU ms per answered request
+    reserved: Sequence[Reserved] = ()
 
 
 @dataclass
@@ -186,6 +214,15 @@ class _Compiled:
     capacity: np.ndarray   # [resources] CPUs
     resources: list[str]
     models: list[str]
+    reserved: list[list[Reserved]]   # per resource
+
+    def window_capacity(self, k: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """CPU-seconds resource k offers the requests in each window [a, b]."""
+        capacity = self.capacity[k] * (b - a)
+        for r in self.reserved[k]:
+            overlap = np.minimum(b, r.end_s) - np.maximum(a, r.start_s) - r.slack_s
+            capacity = capacity - r.cpus * np.maximum(overlap, 0.0)
+        return np.maximum(capacity, 0.0)
 
 
 def _compile(system: System, trace: Trace) -> _Compiled:
@@ -201,6 +238,9 @@ def _compile(system: System, trace: Trace) -> _Compiled:
     for name in system.overhead_ms:
         if name not in pools:
             raise ValueError(f"overhead charged to unknown pool {name!r}")
+    for r in system.reserved:
+        if r.pool not in pools or not (r.cpus >= 0 and r.end_s >= r.start_s and r.slack_s >= 0):
+            raise ValueError(f"bad reserved CPU {r}: an existing pool, cpus >= 0, start <= end, slack >= 0")
     models = list(trace.models)
     model_index = {m: i for i, m in enumerate(models)}
 
@@ -262,8 +302,9 @@ def _compile(system: System, trace: Trace) -> _Compiled:
     if trace.allowed is not None:
         allowed = np.asarray(trace.allowed, dtype=bool)
         feasible &= allowed[:, model_of]
+    reserved = [[r for r in system.reserved if r.pool == name] for name in resources]
     return _Compiled(t, cls, pat, deadline, values, model_of, feasible, load, np.array(capacity),
-                     resources, models)
+                     resources, models, reserved)
 
 
 def _windows_ranges(starts: np.ndarray, ends: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -290,7 +331,7 @@ def _family(t0: float, horizon: float, lengths: Sequence[float], steps: Sequence
 
 
 def _select_windows(ranges_lo: list[np.ndarray], ranges_hi: list[np.ndarray], a: np.ndarray, b: np.ndarray,
-                    counts: list[np.ndarray], maxload: np.ndarray, capacity: float
+                    counts: list[np.ndarray], maxload: np.ndarray, capacity: np.ndarray
                     ) -> np.ndarray:
     """Indices of the windows worth a constraint for one resource: not empty, able to bind
     (all their requests at the heaviest load would exceed the capacity), and the shortest
@@ -300,7 +341,7 @@ def _select_windows(ranges_lo: list[np.ndarray], ranges_hi: list[np.ndarray], a:
     for c, (lo, hi) in enumerate(zip(ranges_lo, ranges_hi)):
         if maxload[c] > 0:
             demand += (counts[c][hi] - counts[c][lo]) * maxload[c]
-    keep = demand > capacity * length + EPS
+    keep = demand > capacity + EPS     # capacity: CPU-seconds of each window
     idx = np.nonzero(keep)[0]
     if len(idx) == 0:
         return idx
@@ -403,7 +444,7 @@ def exact_bound(system: System, trace: Trace, windows: str | tuple[np.ndarray, n
             cnt_c.append(np.arange(len(ts) + 1, dtype=float))
             ps = np.nonzero(m.feasible[c])[0]
             maxload[c] = m.load[ps, k].max() if len(ps) else 0.0
-        chosen = _select_windows(lo_c, hi_c, a, b, cnt_c, maxload, m.capacity[k])
+        chosen = _select_windows(lo_c, hi_c, a, b, cnt_c, maxload, m.window_capacity(k, a, b))
         if len(chosen) == 0:
             continue
         for c in classes:  # each window's variables of class c are one contiguous range
@@ -418,7 +459,7 @@ def exact_bound(system: System, trace: Trace, windows: str | tuple[np.ndarray, n
             rows.append(row + which[good])
             cols.append(idx[good])
             vals.append(coef[idx[good]])
-        rhs.append(m.capacity[k] * (b[chosen] - a[chosen]))
+        rhs.append(m.window_capacity(k, a[chosen], b[chosen]))
         row += len(chosen)
         used += len(chosen)
     matrix = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -436,17 +477,22 @@ def exact_bound(system: System, trace: Trace, windows: str | tuple[np.ndarray, n
 
 # ---------------------------------------------------------------- fluid (aggregated)
 def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_s: float | None = None,
-                per_length: int = 2, max_cell_variables: int = 40_000, max_blocks: int = 200,
+                per_length: int = 2, max_cell_variables: int = 20_000, max_blocks: int = 200,
                 max_rounds: int = 12, rows_per_round: int = 5_000, initial_fraction: float = 4.0,
-                stall: float = 1e-4, merge: bool = True, method: str = "highs-ipm", log=None) -> BoundResult:
+                stall: float = 1e-4, stall_rounds: int = 1, initial: str = "all", merge: bool = True,
+                method: str = "highs-ipm", log=None) -> BoundResult:
     """The aggregated LP (module docstring): time cells of `slot_fraction` x the class's
     deadline (wider when that would make more than `max_cell_variables` cell variables),
     value blocks of `block_s` (default: the trace in `max_blocks` blocks, at least a cell
     wide), windows spanning 1, 2, 4, ... cells of each class, starting every span /
     `per_length`. Window constraints are added as the solution violates them (at most
-    `rows_per_round` a round, `max_rounds` rounds): the optimum over the windows added so
-    far is an upper bound at every round, and equals the optimum over the whole family
-    once no window is violated (status "optimal"; "partial" if the rounds ran out)."""
+    `rows_per_round` a round, `max_rounds` rounds), starting from every window at least
+    1/`initial_fraction` of the trace long on every resource: the optimum over the windows
+    added so far is an upper bound at every round, and equals the optimum over the whole
+    family once no window is violated (status "optimal"). It stops earlier when
+    `stall_rounds` rounds lowered it by less than `stall` (relative; "stalled") or the
+    rounds ran out ("partial"): still a bound, a little looser. `merge` merges like nodes
+    first (`merge_nodes`); `log` gets a line per round."""
     from scipy.sparse import coo_matrix
 
     started = time.perf_counter()
@@ -576,15 +622,16 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
     length = b - a
     touching = {c: m.load[cells[c]["P"], :] for c in live}       # [width, resources]
 
+    room = np.stack([m.window_capacity(k, a, b) for k in range(n_res)], axis=1)   # [windows, resources]
     added = np.zeros((len(a), n_res), dtype=bool)
     chains = _Chains(cells, live, m.load, n_var)
     window_rows: list[tuple] = []
     # start from the long windows on every resource (a handful each): without them the
     # first rounds pile every request onto a few placements, one resource after another
     long = np.nonzero(length >= (horizon - t0) / initial_fraction)[0]
-    for k in range(n_res):
+    for k in range(n_res if initial == "all" else len(system.pools) if initial == "pools" else 0):
         added[long, k] = True
-        window_rows.append(chains.window_rows(k, long, ranges, m.capacity[k] * length[long]))
+        window_rows.append(chains.window_rows(k, long, ranges, room[long, k]))
     objective_u = -m.values[u_keys[:, 2], u_keys[:, 3]] if n_u else np.zeros(0)
     status, rounds, result, history = "partial", 0, None, []
     for rounds in range(1, max_rounds + 1):
@@ -610,7 +657,8 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
         if not result.success:
             break
         history.append(-result.fun)
-        if len(history) >= 3 and history[-3] - history[-1] <= stall * max(1.0, history[-1]):
+        if len(history) > stall_rounds and \
+                history[-1 - stall_rounds] - history[-1] <= stall * max(1.0, history[-1]):
             status = "stalled"   # two rounds changed it by less than `stall`: stop (still a bound)
             break
         # the load the solution puts on every resource in every window, through prefix sums
@@ -621,8 +669,8 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
             prefix = np.vstack([np.zeros((1, n_res)), np.cumsum(z @ touching[c], axis=0)])
             lo, hi = ranges[c]
             violation += prefix[hi] - prefix[lo]
-        violation -= m.capacity[None, :] * length[:, None]
-        violation /= m.capacity[None, :] * length[:, None]
+        violation -= room
+        violation /= np.maximum(m.capacity[None, :] * length[:, None], EPS)
         violation[added] = 0.0
         bad = violation > 1e-6
         if not bad.any():
@@ -634,7 +682,7 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
             if len(ws) > per_resource:
                 ws = ws[np.argsort(-violation[ws, k], kind="stable")[:per_resource]]
             added[ws, k] = True
-            window_rows.append(chains.window_rows(k, ws, ranges, m.capacity[k] * length[ws]))
+            window_rows.append(chains.window_rows(k, ws, ranges, room[ws, k]))
     elapsed = time.perf_counter() - started
     settings = {"slot_ms": {f"{m.deadline[c] * 1000:g}": round(float(delta[c]) * 1000, 3) for c in range(n_classes)},
                 "block_s": round(block, 4), "per_length": per_length, "rounds": rounds,
@@ -652,7 +700,7 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
 
 def merge_nodes(system: System, deadline_ms: Sequence[float]) -> System:
     """Nodes that host the same models with the same work, and nothing else depends on
-    (no pool inside them, none they lie inside, no overhead charged to them), become one
+    (no pool inside them, none they lie inside, no overhead or reserved CPU), become one
     node with their CPUs summed; their placements of a model that meet the same deadlines
     become one placement with the least latency of the group and the concurrency summed.
 
@@ -669,7 +717,8 @@ def merge_nodes(system: System, deadline_ms: Sequence[float]) -> System:
     groups: dict[tuple, list[str]] = {}
     kept: list[Pool] = []
     for pool in system.pools:
-        free = not pool.inside and pool.name not in nested and not system.overhead_ms.get(pool.name)
+        free = not pool.inside and pool.name not in nested and not system.overhead_ms.get(pool.name) \
+            and not any(r.pool == pool.name for r in system.reserved)
         if not free or pool.name not in hosted:
             kept.append(pool)
             continue
@@ -693,7 +742,7 @@ def merge_nodes(system: System, deadline_ms: Sequence[float]) -> System:
             placements.append(Placement(model, name, parts[0][0].work_ms,
                                         min(p.least_latency_ms for p, _ in parts),
                                         sum(limit for _, limit in parts)))
-    return System(kept, placements, dict(system.overhead_ms))
+    return System(kept, placements, dict(system.overhead_ms), tuple(system.reserved))
 
 
 class _Chains:

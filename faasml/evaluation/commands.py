@@ -26,6 +26,26 @@ def _positive_rate(text: str) -> float:
     return value
 
 
+def _rounds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds, like 5; got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least one round per cell; got {text!r}")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        values = [int(float(x)) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated request counts like 1e5,1e6; got {text!r}")
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"request counts must be positive; got {text!r}")
+    return values
+
+
 def _names(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -38,14 +58,18 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
         description="Measure capacity, then replay seeded Poisson traces at fractions of it for every "
                     "policy; write report.json, report.md and PNG plots (see docs/evaluation.md).")
     evaluate.add_argument("--quick", action="store_true",
-                          help="the quick preset: scenario mix, loads 50/100/150%%, 3 policies, 10 s runs (< 5 min)")
+                          help="the quick preset: scenario mix, loads 50/100/150%%, 3 policies, 3 rounds of 8 s runs "
+                               "(about 7 min)")
     evaluate.add_argument("--scenario", dest="scenarios", action="append", default=None, metavar="NAME",
                           help="scenario name in scenarios/ or a YAML path (repeatable; default: all)")
     evaluate.add_argument("--policies", type=_names, default=None,
                           help=f"comma-separated policies (default {','.join(DEFAULT_POLICIES)})")
     evaluate.add_argument("--loads", type=_floats, default=None,
                           help="fractions of measured capacity, e.g. 0.25,0.5,0.75,1,1.5 (default: the scenario's)")
-    evaluate.add_argument("--duration", type=float, default=None, help="seconds of trace per run (default 12; quick 10)")
+    evaluate.add_argument("--duration", type=float, default=None, help="seconds of trace per run (default 12; quick 8)")
+    evaluate.add_argument("--repeats", type=_rounds, default=None, metavar="N",
+                          help="rounds per cell: every policy replays the cell's trace once per round, "
+                               "interleaved, for paired comparisons with intervals (default 5; quick 3)")
     evaluate.add_argument("--max-requests", type=int, default=None, help="cap on requests per run (default 5000)")
     evaluate.add_argument("--capacity-seconds", type=float, default=None,
                           help="closed-loop capacity measurement (default 10; quick 6)")
@@ -81,6 +105,20 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
                           help="only rewrite report.md and the plots of an earlier report folder")
     evaluate.set_defaults(func=_evaluate)
 
+    bound = bench_subparsers.add_parser(
+        "bound", help="the capacity-respecting bound's solve time at cluster scale and its tightness",
+        description="Solve the fluid bound on a seeded synthetic cluster at growing trace sizes (light and "
+                    "twice-capacity load), then compare it with the exact LP on small traces "
+                    "(docs/evaluation.md).")
+    bound.add_argument("--requests", type=_sizes, default=[100_000, 1_000_000], metavar="N,N",
+                       help="trace sizes (default 1e5,1e6)")
+    bound.add_argument("--rate", type=_positive_rate, default=5000.0, help="light-load rate, requests/s (default 5000)")
+    bound.add_argument("--nodes", type=int, default=100, help="cluster nodes (default 100)")
+    bound.add_argument("--no-tightness", dest="tightness", action="store_false",
+                       help="skip the exact-vs-fluid comparison")
+    bound.add_argument("--json", dest="json_out", type=Path, default=None, help="also write the figures here")
+    bound.set_defaults(func=_bound)
+
     throughput = bench_subparsers.add_parser(
         "throughput", help="full path (gateway -> selector -> executor) vs in-process, fastest variant, all cores")
     throughput.add_argument("--data", type=Path, default=None, help="labelled image folder")
@@ -96,7 +134,7 @@ def settings_from(args: argparse.Namespace):
 
     overrides = {
         "scenarios": args.scenarios, "policies": args.policies, "loads": args.loads,
-        "duration_s": args.duration, "max_requests": args.max_requests,
+        "duration_s": args.duration, "max_requests": args.max_requests, "repeats": args.repeats,
         "capacity_s": args.capacity_seconds, "capacity_concurrency": args.capacity_concurrency,
         "capacity_per_s": args.capacity_per_s,
         "idle_requests": args.idle_requests, "images": args.images, "data": args.data, "out": args.out,
@@ -131,6 +169,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     out = Path(report["settings"]["out"] or "")
     print(f"report: {out / 'report.md'} ({report['wall_s']:.0f} s)")
+    return 0
+
+
+def _bound(args: argparse.Namespace) -> int:
+    import json
+
+    from faasml.evaluation.bound_bench import scale, tightness
+
+    result = {"scale": scale(args.requests, args.rate, args.nodes)}
+    if args.tightness:
+        result["tightness"] = tightness()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

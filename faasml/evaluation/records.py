@@ -1,5 +1,5 @@
-"""The per-request records of a run on disk: one gzipped JSON-lines file per cell
-(scenario, load, policy), written by the runner and read again by the report's plots."""
+"""The per-request records of a run on disk: one gzipped JSON-lines file per run
+(scenario, load, policy, round), written by the runner and read again by the report's plots."""
 from __future__ import annotations
 
 import gzip
@@ -22,5 +22,6 @@ def read_records(path: Path) -> list[Record]:
         return [Record(**json.loads(line)) for line in handle if line.strip()]
 
 
-def cell_file(scenario: str, load: float, policy: str) -> str:
-    return f"records/{scenario}-{round(load * 100):03d}-{policy}.jsonl.gz"
+def cell_file(scenario: str, load: float, policy: str, repeat: int = 0) -> str:
+    """One file per run: scenario, load, policy and round (from 1)."""
+    return f"records/{scenario}-{round(load * 100):03d}-{policy}-r{repeat + 1}.jsonl.gz"

@@ -2,11 +2,15 @@
 
 Plots (matplotlib, Agg backend, no display needed), per scenario:
 - `load-<scenario>.png`: correct-in-time rate, mean utility and the first (tightest)
-  class's deadline attainment against load, one line per policy, the oracle bound dashed;
-- `ecdf-<scenario>-<load>.png`: latency ECDF per client class, one line per policy; a
+  class's deadline attainment against load, one line per policy (the mean of its rounds),
+  the capacity-respecting bound dashed;
+- `diff-<scenario>.png`: each policy's paired difference against ours per load, with its
+  95% interval (above 0: ours wins);
+- `ecdf-<scenario>-<load>.png`: latency ECDF per client class, one line per policy (all its
+  rounds); a
   request without an HTTP 200 counts as never answered, so each curve's height at the
   class's deadline (dotted) is that class's deadline attainment;
-- `cpu-<scenario>-<load>.png`: per-node CPU utilisation over each run (from /proc), with
+- `cpu-<scenario>-<load>.png`: per-node CPU utilisation over each policy's first round (from /proc), with
   the gateway, this harness and `others` (cores used by processes outside the run).
 """
 from __future__ import annotations
@@ -56,10 +60,14 @@ def markdown(report: dict, plots: dict[str, list[str]]) -> str:
              f"- machine: {machine.get('cpu_model')}, {machine.get('usable_cpus')} usable CPUs, "
              f"{machine.get('memory_gb')} GB, Python {machine.get('python')}; load average at start "
              f"{machine.get('load_average_at_start')}, at end {machine.get('load_average_at_end')}",
-             f"- settings: {report['settings']['duration_s']} s per run, seed {report['settings']['seed']}, "
+             f"- settings: {report['settings']['duration_s']} s per run, "
+             f"{report['settings'].get('repeats', 1)} round(s) per cell (every policy once per round, "
+             f"interleaved), seed {report['settings']['seed']}, "
              f"client timeout max(deadline, {report['settings']['client_timeout_s']} s), "
              f"{'quick preset' if report['settings'].get('quick') else 'full preset'}",
-             "", "Best policy per row in **bold**. Definitions: docs/evaluation.md.", ""]
+             "", "Best policy per row in **bold** (rates: the mean of a policy's rounds). Verdicts: "
+             "**win** when the 95% interval of (ours − other) lies above 0, **loss** below, else tie. "
+             "Definitions: docs/evaluation.md.", ""]
     for scenario in report["scenarios"]:
         lines += _scenario_md(scenario, plots.get(scenario["name"], []))
     if report.get("throughput"):
@@ -80,12 +88,15 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
     capacity = s.get("capacity") or {}
     if capacity.get("given"):
         measured = (f"Capacity (given with `--capacity`, not measured): "
-                    f"**{_fmt(capacity.get('throughput_per_s'), 1)} answers/s**.")
+                    f"**{_fmt(capacity.get('throughput_per_s'), 1)} answers/s**: every policy, round and "
+                    f"commit run with it is offered the same request rates.")
     else:
-        measured = (f"Capacity (closed loop, {capacity.get('concurrency')} clients, {capacity.get('measure_s')} s, "
-                    f"default policy): **{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
+        measured = (f"Capacity (measured: closed loop, {capacity.get('concurrency')} clients, "
+                    f"{capacity.get('measure_s')} s, default policy): "
+                    f"**{_fmt(capacity.get('throughput_per_s'), 1)} answers/s** "
                     f"(statuses {capacity.get('outcomes')}; other processes used "
-                    f"{_fmt(capacity.get('others_cpu_cores'), 2)} cores meanwhile).")
+                    f"{_fmt(capacity.get('others_cpu_cores'), 2)} cores meanwhile). A measured capacity "
+                    f"moves with the machine and the selector: compare runs with `--capacity RATE`.")
     lines += [f"Nodes file `{s.get('nodes_file')}`; input pool {s.get('input_pool')} items. " + measured, ""]
     topo = s.get("topology", {})
     profiles = s.get("profiles")
@@ -93,7 +104,7 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
                      "`--shipped-profiles` keeps the shipped ones)." if profiles else "")
     lines += ["Idle figures (pinned, sequential, through gateway and selector):" + profiles_line, ""]
     lines += _table(["variant", "node", "accuracy", "idle latency p10 / p50 ms", "compute p50 ms",
-                     "CPU ms per request", "quiet latency ms (oracle)"],
+                     "CPU ms per request", "quiet latency ms"],
                     [[name, topo.get("variants", {}).get(name, {}).get("node", "?"),
                       _fmt(topo.get("variants", {}).get(name, {}).get("accuracy")),
                       f"{_fmt(f.get('latency_p10_ms'), 1)} / {_fmt(f.get('latency_p50_ms'), 1)}",
@@ -101,8 +112,10 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
                       _fmt(f.get("quiet_latency_ms"), 1)]
                      for name, f in sorted((s.get("idle") or {}).items())])
 
+    lines += _bound_model_md(s.get("bound_model"))
+
     def per_load(title: str, getter, digits: int = 3, oracle=None) -> list[str]:
-        header = ["load", "rate/s", "requests"] + policies + (["oracle bound"] if oracle else [])
+        header = ["load", "rate/s", "requests"] + policies + (["bound"] if oracle else [])
         rows = []
         for level in s["loads"]:
             values = {p: getter(level["policies"][p]) for p in policies}
@@ -114,12 +127,14 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
         return [f"### {title}", ""] + _table(header, rows)
 
     lines += per_load("Correct-in-time rate", lambda m: m["correct_in_time_rate"],
-                      oracle=lambda lv: (lv.get("oracle") or {}).get("correct_in_time", {}).get("rate"))
+                      oracle=lambda lv: _bound(lv, "correct_in_time"))
+    lines += _comparisons_md(s, policies)
+    lines += per_load("Correct-in-time as a fraction of the bound",
+                      lambda m: (m.get("vs_bound") or {}).get("correct_in_time"))
+    lines += _bound_solves_md(s)
     lines += per_load("Mean utility", lambda m: m["mean_utility"])
-    lines += per_load("Effective accuracy (oracle bound in the same unit)", lambda m: m["effective_accuracy"],
-                      oracle=lambda lv: (lv.get("oracle") or {}).get("effective_accuracy", {}).get("rate"))
-    lines += per_load("Effective accuracy as a fraction of the oracle bound",
-                      lambda m: (m.get("vs_oracle") or {}).get("effective_accuracy"))
+    lines += per_load("Effective accuracy (the bound in the same unit: declared accuracy)",
+                      lambda m: m["effective_accuracy"], oracle=lambda lv: _bound(lv, "effective_accuracy"))
     lines += per_load("Goodput (correct in time per second)", lambda m: m["goodput_per_s"], 1)
 
     lines += ["### Deadline attainment per class", ""]
@@ -157,6 +172,73 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
             rows.append([_pct(level["load"]), p, shares, nodes])
     lines += _table(["load", "policy", "variant share", "nodes"], rows)
     lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    return lines
+
+
+def _bound(level: dict, which: str) -> float | None:
+    return ((level.get("bound") or {}).get(which) or {}).get("rate")
+
+
+def _bound_model_md(model: dict | None) -> list[str]:
+    if not model:
+        return []
+    lines = [f"The bound's model (docs/evaluation.md): {model['machine_cpus']} CPUs in all, nodes "
+             + ", ".join(f"`{n}` {c:g}" for n, c in model["node_cpus"].items())
+             + "; control-plane CPU per request (gateway, selector, load generator), charged to the whole "
+               "machine: the least over each cell's runs, per load in the table below the correct-in-time "
+               "rates. Work and least latency per variant:", ""]
+    correctness = model.get("correctness") or {}
+    right = correctness.get("right_share") or {}
+    lines += _table(["variant", "work ms (least)", "from", "least latency ms", "right on the pool"],
+                    [[n, _fmt(v["work_ms"], 2), v["work_from"], _fmt(v["least_latency_ms"], 1), _fmt(right.get(n))]
+                     for n, v in model["variants"].items()])
+    if correctness:
+        lines += [f"Per-input correctness: {correctness['method']}; right answers in the runs where the "
+                  f"in-process top-1 was wrong: {correctness['runs_right_where_table_wrong']}.", ""]
+    return lines
+
+
+def _bound_solves_md(s: dict) -> list[str]:
+    rows = []
+    for level in s["loads"]:
+        b = level.get("bound") or {}
+        if not b:
+            continue
+        overhead = b.get("overhead") or {}
+        rows.append([_pct(level["load"]), _fmt(overhead.get("ms_per_request"), 2), str(overhead.get("from", "–")),
+                     _fmt(overhead.get("others_cores_reserved"), 2)]
+                    + [f"{_fmt(b[k].get('rate'))} ({b[k].get('method')}, {_fmt(b[k].get('solve_s'), 2)} s)"
+                       for k in ("correct_in_time", "effective_accuracy", "in_time")])
+    if not rows:
+        return []
+    return ["### The bound per load", ""] + _table(
+        ["load", "overhead CPU ms per request", "least in run", "others' cores reserved", "correct in time",
+         "effective accuracy", "in time"], rows)
+
+
+def _ci(c: dict) -> str:
+    low, high = c["ci95"]
+    mark = {"win": "**win**", "loss": "*loss*"}.get(c["verdict"], "tie")
+    return f"{_fmt(c['difference'])} [{_fmt(low)}, {_fmt(high)}] {mark}"
+
+
+def _comparisons_md(s: dict, policies: list[str]) -> list[str]:
+    levels = [lv for lv in s["loads"] if lv.get("comparisons")]
+    if not levels:
+        return []
+    ours = next(p for p in policies if p not in levels[0]["comparisons"])
+    first = s["classes"][0]["name"]
+    lines = [f"### Ours (`{ours}`) against each policy: paired difference, 95% interval, verdict", "",
+             f"ours − other on the same trace, {levels[0].get('rounds', 1)} paired round(s) per cell; "
+             f"the interval resamples rounds, then time blocks of requests (docs/evaluation.md).", ""]
+    rows, tally = [], {"win": 0, "tie": 0, "loss": 0}
+    for level in levels:
+        for policy, c in level["comparisons"].items():
+            rows.append([_pct(level["load"]), policy, _ci(c["correct_in_time"]), _ci(c["first_class_in_time"]),
+                         _ci(c["utility"])])
+            tally[c["correct_in_time"]["verdict"]] += 1
+    lines += _table(["load", "against", "correct in time", f"{first} in deadline", "utility"], rows)
+    lines += [f"On correct-in-time: {tally['win']} win(s), {tally['tie']} tie(s), {tally['loss']} loss(es).", ""]
     return lines
 
 
@@ -205,14 +287,14 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     panels = [("correct-in-time rate", lambda m: m["correct_in_time_rate"],
-               lambda lv: (lv.get("oracle") or {}).get("correct_in_time", {}).get("rate")),
+               lambda lv: _bound(lv, "correct_in_time")),
               ("mean utility", lambda m: m["mean_utility"], None),
               (f"{classes[0]}: deadline attainment", lambda m: m["classes"][classes[0]]["deadline_attainment"], None)]
     for ax, (title, getter, oracle) in zip(axes, panels):
         for p in policies:
             ax.plot(loads, [_num(getter(lv["policies"][p])) for lv in s["loads"]], marker="o", label=p)
         if oracle:
-            ax.plot(loads, [_num(oracle(lv)) for lv in s["loads"]], "k--", label="oracle bound")
+            ax.plot(loads, [_num(oracle(lv)) for lv in s["loads"]], "k--", label="bound")
         ax.set_title(title)
         ax.set_xlabel("load, % of measured capacity")
         ax.set_ylim(0, 1.02)
@@ -220,14 +302,18 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
     axes[0].legend(fontsize=8)
     written.append(_finish(fig, f"{s['name']}: capacity {_num(s['capacity']['throughput_per_s']):.1f} answers/s",
                            out, f"load-{s['name']}.png", 90))
+    if any(lv.get("comparisons") for lv in s["loads"]):
+        written.append(_plot_differences(s, loads, out))
 
     deadlines = {c["name"]: c["deadline_ms"] for c in s["classes"]}
     for lv in s["loads"]:
         tag = f"{round(lv['load'] * 100):03d}"
         fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.8), squeeze=False)
         for p in policies:
-            path = out / lv["policies"][p]["records_file"]
-            records = read_records(path) if path.is_file() else []
+            records = []
+            for name in lv["policies"][p].get("records_files") or [lv["policies"][p].get("records_file")]:
+                if name and (out / name).is_file():
+                    records += read_records(out / name)
             for ax, c in zip(axes[0], classes):
                 mine = [r for r in records if r.cls == c]
                 if not mine:
@@ -255,7 +341,8 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
         fig, axes = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.6), squeeze=False, sharey=True)
         cpus = (s.get("topology") or {}).get("node_cpus", {})
         for ax, p in zip(axes[0], policies):
-            samples = lv["policies"][p].get("cpu", {}).get("samples", [])
+            first_round = (lv.get("runs") or [lv["policies"]])[0][p]
+            samples = first_round.get("cpu", {}).get("samples", [])
             groups = sorted({g for _, sample in samples for g in sample})
             for g in groups:
                 per = cpus.get(g, 1)
@@ -269,6 +356,34 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
         written.append(_finish(fig, f"{s['name']} at {lv['load']:.0%} load: CPU over time",
                                out, f"cpu-{s['name']}-{tag}.png", 80))
     return written
+
+
+def _plot_differences(s: dict, loads: list[float], out: Path) -> str:
+    plt = _pyplot()
+    first = s["classes"][0]["name"]
+    metrics = [("correct_in_time", "correct in time"), ("first_class_in_time", f"{first} in deadline"),
+               ("utility", "utility")]
+    others = list(next(lv["comparisons"] for lv in s["loads"] if lv.get("comparisons")))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(15, 4.2))
+    for ax, (key, title) in zip(axes, metrics):
+        for i, policy in enumerate(others):
+            xs, ys, lows, highs = [], [], [], []
+            for x, lv in zip(loads, s["loads"]):
+                c = (lv.get("comparisons") or {}).get(policy, {}).get(key)
+                if not c or c["difference"] is None or None in c["ci95"]:
+                    continue
+                xs.append(x + (i - (len(others) - 1) / 2) * 2.5)   # side by side, not on top
+                ys.append(c["difference"])
+                lows.append(c["difference"] - c["ci95"][0])
+                highs.append(c["ci95"][1] - c["difference"])
+            ax.errorbar(xs, ys, yerr=[lows, highs], fmt="o", capsize=3, label=f"ours − {policy}")
+        ax.axhline(0, color="k", linewidth=1)
+        ax.set_title(f"{title}: ours − other, 95% interval")
+        ax.set_xlabel("load, % of capacity")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _finish(fig, f"{s['name']}: paired differences against ours (above 0: ours wins)", out,
+                   f"diff-{s['name']}.png", 90)
 
 
 def _finish(fig, title: str, out: Path, name: str, dpi: int) -> str:

@@ -5,11 +5,13 @@ until the selector lists every variant, measure each variant's idle latency and 
 time (pinned, sequential), measure capacity (closed loop under the default policy; or take
 the one `--capacity` gives, to compare settings at the same request rates), then
 for each load level generate one Poisson trace at that fraction of capacity and replay it
-once per policy (`policy=`), draining the platform between runs; the policy order rotates
-from one load level to the next so no policy always runs first. After the platform stops,
-the oracle bound is solved for every trace. Before every run the selector's replica is
-replaced by a fresh one (`--keep-selector` to skip), so each policy starts from the same
-selector state instead of the one the previous policy left.
+`--repeats` rounds, every policy once per round (`policy=`; A B C, A B C, ...), draining
+the platform between runs; the policy order rotates from one round and one load level to
+the next so no policy always runs first. After the platform stops, the capacity-respecting
+bound is solved for every trace (faasml/evaluation/live_bound.py) and every policy is
+compared with ours on the same rounds (faasml/evaluation/stats.py). Before every run the
+selector's replica is replaced by a fresh one (`--keep-selector` to skip), so each policy
+starts from the same selector state instead of the one the previous policy left.
 """
 from __future__ import annotations
 
@@ -27,13 +29,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from faasml.evaluation import metrics as metrics_mod
 from faasml.evaluation.cpu import CpuSampler, tracked_processes
 from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES, QUICK_POLICIES  # noqa: F401
 from faasml.evaluation.inputs import load_inputs
 from faasml.evaluation.loadgen import Record, closed_loop, idle_probe, replay
-from faasml.evaluation.oracle import OracleRequest, OracleVariant, solve
+from faasml.evaluation import live_bound
 from faasml.evaluation.platform import PlatformError, evaluation_platform, profiles_file
+from faasml.evaluation.stats import compare_cell
 from faasml.evaluation.progress import Reporter
 from faasml.evaluation.records import cell_file, write_records
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
@@ -73,13 +78,18 @@ class Settings:
     throughput_round_s: float = 10.0
     throughput_rounds: int = 2
     quick: bool = False
+    # Rounds per cell: every policy replays the cell's trace once per round, so each policy
+    # is compared with ours on paired rounds, and the run-to-run swing shows in the interval.
+    repeats: int = 5
+    ours: str = "tradeoff"                                 # what every other policy is compared with
 
 
 def quick_settings(**overrides) -> Settings:
-    """The --quick preset: one scenario, 3 loads, 3 policies, short cells (< 5 min on 2 cores)."""
+    """The --quick preset: one scenario, 3 loads, 3 policies, 3 rounds of short cells
+    (about 7 min on 2 cores)."""
     base = Settings(scenarios=["mix"], policies=list(QUICK_POLICIES), loads=[0.5, 1.0, 1.5],
-                    duration_s=10.0, capacity_s=6.0, capacity_warmup_s=2.0, idle_requests=6, images=150,
-                    drain_s=1.5, throughput=False, quick=True)
+                    duration_s=8.0, capacity_s=6.0, capacity_warmup_s=2.0, idle_requests=6, images=150,
+                    drain_s=1.5, throughput=False, quick=True, repeats=3)
     return replace(base, **overrides)
 
 
@@ -120,9 +130,12 @@ def estimate_s(settings: Settings, scenarios: Sequence[Scenario]) -> float:
         total += ASSUMED_VARIANTS * (settings.idle_requests + 2) * 0.06
         if settings.capacity_per_s is None:
             total += settings.capacity_warmup_s + settings.capacity_s + settings.drain_s + 2
-        total += len(loads) * 1.0  # oracle solves
+        total += len(loads) * 3 * 2.0  # three bounds per trace
+        if scenario.inputs == "images":  # per-input correctness, in-process (cached across scenarios)
+            total += settings.images * ASSUMED_VARIANTS * 0.03 / 2
         restart = 1.5 if settings.fresh_selector else 0.0
-        total += len(loads) * len(settings.policies) * (settings.duration_s + 1.0 + settings.drain_s + 0.5 + restart)
+        total += len(loads) * len(settings.policies) * max(1, settings.repeats) * (
+            settings.duration_s + 1.0 + settings.drain_s + 0.5 + restart)
     if settings.throughput:
         total += PLATFORM_START_S + settings.throughput_rounds * 2 * (settings.throughput_round_s + 8)
     return total + 15.0  # report and plots
@@ -202,6 +215,7 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
     inputs = load_inputs(scenario.inputs, settings.data, settings.images)
     result["input_pool"] = len(inputs)
     traces: dict[float, list[Arrival]] = {}
+    records_of: dict[float, list[dict[str, list[Record]]]] = {}   # per load: per round: per policy
     with platform:
         reporter.say(f"{scenario.name}: starting the platform" if not external else
                      f"{scenario.name}: using the gateway at {external}")
@@ -246,6 +260,7 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
         tracked = tracked_processes(topology)
         variant_nodes = {n: v.node for n, v in topology.variants.items()}
         service_ms = {n: work_ms(f) for n, f in idle.items()}
+        rounds = max(1, settings.repeats)
         for li, load in enumerate(loads):
             rate = load * rate_100
             trace = poisson_trace(scenario, rate, settings.duration_s, len(inputs),
@@ -254,50 +269,106 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
             level = {"load": load, "rate_per_s": round(rate, 3), "trace": {
                 "requests": len(trace), "fingerprint": fingerprint(trace),
                 "classes": {c: sum(a.cls == c for a in trace) for c in scenario.class_names}},
-                "policies": {}}
-            order = settings.policies[li % len(settings.policies):] + settings.policies[:li % len(settings.policies)]
-            for policy in order:
-                label = f"{scenario.name} {load:.0%} ({rate:.1f}/s) {policy}"
-                if settings.fresh_selector and not external:
-                    # every run starts from the same selector state, whatever ran before it
-                    platform.restart_selector(scenario.task)
-                    tracked = tracked_processes(platform.topology())
-                reporter.cell_start(label, len(trace))
-                sampler = CpuSampler(tracked, interval_s=0.5).start()
-                records, wall = _run(replay(platform.url, scenario, trace, inputs, policy,
-                                            min_timeout_s=settings.client_timeout_s, on_event=reporter.cell_event))
-                totals = sampler.stop()
-                summary = metrics_mod.summarise(records, settings.duration_s, scenario.class_names, variant_nodes,
-                                                topology.node_cpus, service_ms, sampler.samples)
-                summary["wall_s"] = round(wall, 2)
-                summary["replayed_fingerprint"] = records_fingerprint(records)
-                summary["cpu"] = {"totals_s": totals, "samples": [[t, s] for t, s in sampler.samples]}
-                summary["records_file"] = cell_file(scenario.name, load, policy)
-                write_records(out / summary["records_file"], records)
-                level["policies"][policy] = summary
-                first = scenario.class_names[0]
-                reporter.cell_done(
-                    f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, utility "
-                    f"{summary['mean_utility']:.3f}, {first} in deadline "
-                    f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
-                    + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
-                    + f", sender late p99 {summary['generator_lateness_ms']['p99']:.1f} ms"
-                    + (f", others used {summary['others_cpu_cores']:.2f} cores"
-                       if summary.get("others_cpu_cores") is not None else ""))
-                platform.drain(15, settings.drain_s)
-            level["policies"] = {p: level["policies"][p] for p in settings.policies}
+                "rounds": rounds, "policies": {}, "runs": []}
+            records_of[load] = []
+            for repeat in range(rounds):
+                shift = (li + repeat) % len(settings.policies)
+                order = settings.policies[shift:] + settings.policies[:shift]
+                summaries, recorded = {}, {}
+                for policy in order:
+                    label = f"{scenario.name} {load:.0%} ({rate:.1f}/s) {policy}" + (
+                        f" round {repeat + 1}/{rounds}" if rounds > 1 else "")
+                    if settings.fresh_selector and not external:
+                        # every run starts from the same selector state, whatever ran before it
+                        platform.restart_selector(scenario.task)
+                        tracked = tracked_processes(platform.topology())
+                    summary, records = _one_run(platform, scenario, trace, inputs, policy, settings, tracked,
+                                                variant_nodes, topology, service_ms, reporter, label)
+                    summary["records_file"] = cell_file(scenario.name, load, policy, repeat)
+                    write_records(out / summary["records_file"], records)
+                    summaries[policy], recorded[policy] = summary, records
+                    platform.drain(15, settings.drain_s)
+                level["runs"].append({p: summaries[p] for p in settings.policies})
+                records_of[load].append({p: recorded[p] for p in settings.policies})
+            for policy in settings.policies:
+                level["policies"][policy] = pooled_summary(
+                    [run[policy] for run in level["runs"]], [run[policy] for run in records_of[load]],
+                    settings.duration_s, scenario.class_names, variant_nodes, topology.node_cpus, service_ms)
             result["loads"].append(level)
 
-    # The oracle, with the platform stopped (it needs only the traces and the idle figures).
+    # The bound and the comparisons, with the platform stopped (traces, idle figures, records).
+    systems, correct = bound_inputs(scenario, result, topology, inputs, records_of, settings, out, reporter)
     for level in result["loads"]:
         trace = traces[level["load"]]
-        level["oracle"] = oracle_for(scenario, trace, result["idle"], topology)
-        reporter.say(f"{scenario.name} {level['load']:.0%}: oracle bound effective accuracy "
-                     f"{level['oracle']['effective_accuracy']['rate']:.3f} "
-                     f"({level['oracle']['effective_accuracy']['solve_s']:.1f}s)")
+        runs = records_of[level["load"]]
+        system, overhead = systems[level["load"]]
+        level["bound"] = bound_for(scenario, trace, topology, system, correct)
+        level["bound"]["overhead"] = overhead
+        reporter.say(f"{scenario.name} {level['load']:.0%}: bound on correct-in-time "
+                     f"{_fmt_rate(level['bound']['correct_in_time'])}, on effective accuracy "
+                     f"{_fmt_rate(level['bound']['effective_accuracy'])} "
+                     f"({level['bound']['correct_in_time']['method']}, "
+                     f"{level['bound']['correct_in_time']['solve_s']:.1f}s)")
         for policy, summary in level["policies"].items():
-            summary["vs_oracle"] = ratios(summary, level["oracle"])
+            summary["vs_bound"] = ratios(summary, level["bound"])
+        if settings.ours in settings.policies and len(settings.policies) > 1:
+            level["comparisons"] = compare_cell(runs, settings.ours, scenario.class_names[0],
+                                                seed=hash_seed(settings.seed, scenario.name, level["load"]))
+            reporter.say(f"{scenario.name} {level['load']:.0%}: ours against "
+                         + ", ".join(f"{p} {c['correct_in_time']['difference']:+.3f} "
+                                     f"[{c['correct_in_time']['ci95'][0]:+.3f}, {c['correct_in_time']['ci95'][1]:+.3f}]"
+                                     f" {c['correct_in_time']['verdict']}"
+                                     for p, c in level["comparisons"].items()))
     return result
+
+
+def _fmt_rate(bound: dict) -> str:
+    rate = bound.get("rate")
+    return "–" if rate is None else f"{rate:.3f}"
+
+
+def hash_seed(seed: int, scenario: str, load: float) -> int:
+    """A stable bootstrap seed per cell (not Python's salted hash)."""
+    return int(hashlib.sha256(f"{seed}:{scenario}:{load:g}".encode()).hexdigest()[:8], 16)
+
+
+def _one_run(platform, scenario, trace, inputs, policy, settings, tracked, variant_nodes, topology, service_ms,
+             reporter, label) -> tuple[dict, list[Record]]:
+    reporter.cell_start(label, len(trace))
+    sampler = CpuSampler(tracked, interval_s=0.5).start()
+    records, wall = _run(replay(platform.url, scenario, trace, inputs, policy,
+                                min_timeout_s=settings.client_timeout_s, on_event=reporter.cell_event))
+    totals = sampler.stop()
+    summary = metrics_mod.summarise(records, settings.duration_s, scenario.class_names, variant_nodes,
+                                    topology.node_cpus, service_ms, sampler.samples)
+    summary["wall_s"] = round(wall, 2)
+    summary["replayed_fingerprint"] = records_fingerprint(records)
+    summary["cpu"] = {"totals_s": totals, "samples": [[t, s] for t, s in sampler.samples]}
+    first = scenario.class_names[0]
+    reporter.cell_done(
+        f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, utility "
+        f"{summary['mean_utility']:.3f}, {first} in deadline "
+        f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
+        + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
+        + f", sender late p99 {summary['generator_lateness_ms']['p99']:.1f} ms"
+        + (f", others used {summary['others_cpu_cores']:.2f} cores"
+           if summary.get("others_cpu_cores") is not None else ""))
+    return summary, records
+
+
+def pooled_summary(runs: list[dict], records: list[list[Record]], duration_s: float, classes, variant_nodes,
+                   node_cpus, service_ms) -> dict:
+    """One policy's rounds of a cell as one summary: every metric over all its rounds'
+    requests (equal rounds: a rate is the mean of the rounds' rates), with the spread of
+    the rounds' correct-in-time rates beside it."""
+    samples = [(t, s) for run in runs for t, s in run["cpu"]["samples"]]
+    pooled = metrics_mod.summarise([r for rs in records for r in rs], duration_s * len(runs), classes,
+                                   variant_nodes, node_cpus, service_ms, samples)
+    pooled["rounds"] = len(runs)
+    pooled["records_files"] = [run["records_file"] for run in runs]
+    pooled["round_correct_in_time"] = [run["correct_in_time_rate"] for run in runs]
+    pooled["wall_s"] = round(sum(run["wall_s"] for run in runs), 2)
+    return pooled
 
 
 def _cpu_of(pids: list[int]) -> float | None:
@@ -336,45 +407,64 @@ def _local_password() -> str | None:
     return path.read_text().strip() if path.is_file() else None
 
 
-def oracle_for(scenario: Scenario, trace: Sequence[Arrival], idle: dict, topology) -> dict:
-    """The LP bound on this trace: valued by declared accuracy (expected correct-in-time,
-    the unit of effective accuracy) and by 1 (in time). For text, where a right answer is a
-    valid embedding, the correct-in-time bound is the in-time one."""
-    requests = [OracleRequest(a.t_s, scenario.by_name(a.cls).deadline_ms) for a in trace]
-    def variants(value_of) -> list[OracleVariant]:
-        found = []
-        for name, figures in idle.items():
-            info = topology.variants.get(name)
-            if info is None or figures.get("failures", 0) >= figures.get("requests", 1) or \
-                    math.isnan(figures.get("latency_p50_ms", math.nan)):
-                continue
-            service = work_ms(figures)
-            latency = figures.get("quiet_latency_ms")
-            if latency is None or math.isnan(latency):
-                latency = figures["latency_p10_ms"]
-            if math.isnan(service):
-                service = latency
-            # feasible when its quiet-machine latency fits (least hop overhead + CPU work): a
-            # figure a busy machine does not inflate, and generous, as a bound's must be
-            found.append(OracleVariant(name, info.node, service, latency, value_of(info)))
-        return found
-    by_accuracy = solve(requests, variants(lambda info: info.accuracy), topology.node_cpus)
-    in_time = solve(requests, variants(lambda info: 1.0), topology.node_cpus)
-    correct = by_accuracy if scenario.inputs == "images" else in_time
-    return {"effective_accuracy": by_accuracy.to_dict(), "in_time": in_time.to_dict(),
-            "correct_in_time": correct.to_dict(),
-            "model": "LP relaxation, demand-bound windows per node; work = idle CPU ms per request "
-                     "of the variant's replicas; feasible = least idle overhead + work <= deadline"}
+def bound_inputs(scenario: Scenario, result: dict, topology, inputs, records_of: dict, settings: Settings,
+                 out: Path, reporter):
+    """What every trace's bound shares: per-input correctness of each variant (images) and
+    the platform as a bound.System from the idle figures and every run's CPU and records."""
+    variants = topology.for_task(scenario.task)
+    runs: dict[float, list[dict]] = {}
+    for load, rounds in records_of.items():
+        level = next(lv for lv in result["loads"] if lv["load"] == load)
+        for i, by_policy in enumerate(rounds):
+            for policy, records in by_policy.items():
+                summary = level["runs"][i][policy]
+                cpu = summary.get("cpu") or {}
+                runs.setdefault(load, []).append(live_bound.run_figures(
+                    f"{load:.0%} {policy} round {i + 1}", records, cpu.get("totals_s") or {}, list(variants),
+                    cpu.get("samples") or (), summary.get("wall_s")))
+    everything = [run for cell in runs.values() for run in cell]
+    system, figures = live_bound.live_system(variants, topology.replicas, topology.node_cpus, result["idle"],
+                                             everything)
+    correct = None
+    if scenario.inputs == "images":
+        cards = live_bound.variant_cards(settings.stack, sorted(variants))
+        table = live_bound.correctness_table(cards, inputs, out / "state" / "correctness", reporter.say)
+        seen = live_bound.observed_correct([r for rounds in records_of.values() for by in rounds
+                                            for r in by.values()], len(inputs), sorted(variants))
+        correct = {}
+        disagree = 0
+        for name in sorted(variants):
+            base = table.get(name, np.ones(len(inputs), dtype=bool))   # not evaluated: may be right
+            disagree += int((seen[name] & ~base).sum())
+            correct[name] = base | seen[name]
+        figures["correctness"] = {
+            "method": "each variant's top-1 on every input of the pool, the executor's classify in-process, "
+                      "or'd with every right answer the runs saw",
+            "right_share": {n: round(float(v.mean()), 4) for n, v in correct.items()},
+            "runs_right_where_table_wrong": disagree}
+    result["bound_model"] = figures
+    reporter.say(f"{scenario.name}: bound model: {figures['machine_cpus']} CPUs; work ms " + ", ".join(
+                     f"{n} {v['work_ms']:.1f}" for n, v in figures["variants"].items()))
+    return {load: live_bound.for_cell(system, cell) for load, cell in runs.items()}, correct
 
 
-def ratios(summary: dict, oracle: dict) -> dict:
-    def ratio(value: float, bound: float | None) -> float | None:
-        if bound is None or not bound or value is None or math.isnan(value):
+def bound_for(scenario: Scenario, trace: Sequence[Arrival], topology, system, correct) -> dict:
+    """The capacity-respecting bound on this trace (faasml/evaluation/live_bound.py):
+    correct in time (per-input values), effective accuracy (declared) and in time."""
+    variants = topology.for_task(scenario.task)
+    accuracy = {n: v.accuracy for n, v in variants.items()}
+    bounds = live_bound.live_bounds(scenario, trace, system, accuracy, correct)
+    return {name: b.to_dict() for name, b in bounds.items()}
+
+
+def ratios(summary: dict, bound: dict) -> dict:
+    def ratio(value: float, limit: float | None) -> float | None:
+        if limit is None or not limit or value is None or math.isnan(value):
             return None
-        return round(value / bound, 4)
-    return {"effective_accuracy": ratio(summary["effective_accuracy"], oracle["effective_accuracy"]["rate"]),
-            "correct_in_time": ratio(summary["correct_in_time_rate"], oracle["correct_in_time"]["rate"]),
-            "in_time": ratio(summary["in_time_rate"], oracle["in_time"]["rate"])}
+        return round(value / limit, 4)
+    return {"effective_accuracy": ratio(summary["effective_accuracy"], bound["effective_accuracy"]["rate"]),
+            "correct_in_time": ratio(summary["correct_in_time_rate"], bound["correct_in_time"]["rate"]),
+            "in_time": ratio(summary["in_time_rate"], bound["in_time"]["rate"])}
 
 
 # ---------------------------------------------------------------- the whole run
@@ -392,11 +482,11 @@ def run_evaluation(settings: Settings, argv: Sequence[str] | None = None, stream
     out = Path(settings.out or default_out()).resolve()
     out.mkdir(parents=True, exist_ok=True)
     settings = replace(settings, out=out)
-    cells = sum(len(settings.loads or s.loads) * len(settings.policies) for s in scenarios)
+    cells = sum(len(settings.loads or s.loads) * len(settings.policies) for s in scenarios) * max(1, settings.repeats)
     reporter = Reporter(cells, stream=stream)
     estimate = estimate_s(settings, scenarios)
     reporter.say(f"faasml bench evaluate: {len(scenarios)} scenario(s) ({', '.join(s.name for s in scenarios)}), "
-                 f"{cells} runs of {settings.duration_s:g}s, policies {', '.join(settings.policies)}; "
+                 f"{cells} runs of {settings.duration_s:g}s ({max(1, settings.repeats)} round(s) per cell), policies {', '.join(settings.policies)}; "
                  f"estimated {estimate / 60:.1f} min; report in {out}")
     load = os.getloadavg()[0]
     if load > 0.5 * (os.cpu_count() or 1):

@@ -83,12 +83,14 @@ def paired_bootstrap(ours: Sequence[np.ndarray], other: Sequence[np.ndarray], ti
     class) of pair i, on the same requests in the same order; times_s[i] their arrivals."""
     from scipy import stats as scipy_stats
 
-    pairs = []
+    pairs, span = [], 0.0
     for a, b, t in zip(ours, other, times_s):
         a, b, t = np.asarray(a, dtype=float), np.asarray(b, dtype=float), np.asarray(t, dtype=float)
         if not (len(a) == len(b) == len(t)):
             raise ValueError("a pair must hold the same requests for both policies")
         keep = np.isfinite(a) & np.isfinite(b)
+        if keep.any():   # the widest a difference of means can be
+            span = max(span, float(a[keep].max() - b[keep].min()), float(b[keep].max() - a[keep].min()))
         if not keep.any():
             continue
         block = blocks_of(t, block_s)[keep]
@@ -117,6 +119,8 @@ def paired_bootstrap(ours: Sequence[np.ndarray], other: Sequence[np.ndarray], ti
         centre = float(np.median(means))
         means = centre + (means - centre) * widen
     low, high = (float(x) for x in np.quantile(means, [alpha / 2, 1 - alpha / 2]))
+    # a difference of two per-request means in [0, 1] lies in [-1, 1] (widening may overshoot)
+    low, high = max(low, -span), min(high, span)
     return Comparison(point, low, high, verdict(low, high), r, pairs[0][2])
 
 

@@ -226,3 +226,35 @@ def test_values_by_declared_accuracy_and_in_time():
     by_accuracy, by_time = exact_bound(system, accuracy), exact_bound(system, in_time)
     assert 0.7 * by_time.bound - 1e-6 <= by_accuracy.bound <= 0.82 * by_time.bound + 1e-6
     assert by_time.bound == pytest.approx(60)   # light load: every request in time
+
+
+def test_reserved_cpu_is_taken_out_of_every_window_it_overlaps():
+    from faasml.evaluation.bound import Reserved
+
+    # 20 requests of 80 ms work, 100 ms apart, one CPU: all fit; with 0.5 CPU taken by
+    # others from 0.5 s to 1.5 s, the ten in that second fit in half a CPU-second
+    times = [i * 0.1 for i in range(20)]
+    free = System([Pool("A", 1)], [Placement("v", "A", 80, 80)])
+    busy = System([Pool("A", 1)], [Placement("v", "A", 80, 80)], reserved=[Reserved("A", 0.5, 1.5, 0.5)])
+    trace = one_class(times, 100)
+    assert exact_bound(free, trace).bound == pytest.approx(20)
+    for solve in (exact_bound, fluid_bound):
+        limited = solve(busy, trace).bound
+        assert 20 - 10 * (1 - 0.5 * 100 / 80) - 1e-6 <= limited < 19, solve
+    # slack: only (overlap - slack) counts, so the bound is looser, never tighter
+    slack = System([Pool("A", 1)], [Placement("v", "A", 80, 80)], reserved=[Reserved("A", 0.5, 1.5, 0.5, 0.5)])
+    assert exact_bound(slack, trace).bound >= exact_bound(busy, trace).bound - 1e-9
+    with pytest.raises(ValueError, match="reserved"):
+        exact_bound(System([Pool("A", 1)], [Placement("v", "A", 80, 80)], reserved=[Reserved("B", 0, 1, 1)]), trace)
+
+
+def test_the_scale_benchmark_runs_small(capsys):
+    from faasml.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "bound", "--requests", "3e3", "--nodes", "12", "--no-tightness"])
+    assert args.requests == [3000] and args.nodes == 12
+    assert args.func(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "requests at" in line]
+    assert len(lines) == 2     # light load, then twice what the CPUs can serve
+    light, over = (float(line.split("bound ")[1].split()[0]) for line in lines)
+    assert over < light

@@ -44,6 +44,8 @@ def test_quick_preset_and_overrides():
     assert {"tradeoff", "weighted-bucket", "random", "slo-greedy"} <= set(full.policies)
     assert full.profile_here and quick.profile_here   # the idle phase profiles this machine
     assert not settings_from(parser.parse_args(["bench", "evaluate", "--shipped-profiles"])).profile_here
+    assert full.repeats == 5 and quick.repeats == 3
+    assert settings_from(parser.parse_args(["bench", "evaluate", "--quick", "--repeats", "7"])).repeats == 7
 
 
 def test_idle_figures_become_profiles_where_compute_was_measured():
@@ -67,6 +69,13 @@ def test_bad_loads_are_refused(capsys):
     assert "fractions" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("rounds", ["0", "-1", "two", "1.5"])
+def test_bad_repeats_are_refused(capsys, rounds):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "evaluate", "--repeats", rounds])
+    assert "--repeats" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("rate", ["0", "-3", "fast", "inf", "nan"])
 def test_bad_capacities_are_refused(capsys, rate):
     with pytest.raises(SystemExit):
@@ -78,11 +87,17 @@ def test_full_run_estimate_is_in_the_planned_range():
     from faasml.evaluation.runner import Settings, estimate_s
     from faasml.evaluation.scenario import resolve_scenarios
 
+    # 4 scenarios x 5 loads x 4 policies x 5 rounds of 12 s traces: about two hours
     estimate = estimate_s(Settings(), resolve_scenarios([]))
-    assert 18 * 60 <= estimate <= 32 * 60
+    assert 100 * 60 <= estimate <= 140 * 60
     from faasml.evaluation.runner import quick_settings
 
-    assert estimate_s(quick_settings(), resolve_scenarios(["mix"])) < 5 * 60
+    quick = estimate_s(quick_settings(), resolve_scenarios(["mix"]))
+    assert 4 * 60 < quick < 9 * 60
+    # rounds multiply the replay time, nothing else
+    one = estimate_s(quick_settings(repeats=1), resolve_scenarios(["mix"]))
+    three = estimate_s(quick_settings(repeats=3), resolve_scenarios(["mix"]))
+    assert three - one == pytest.approx(2 * 3 * 3 * (8 + 1 + 1.5 + 0.5 + 1.5))
 
 
 @pytest.mark.parametrize("tty", [False, True])
