@@ -16,8 +16,9 @@ The model
   service time with a CPU to itself); `least_latency_ms`, a latency no answer from it
   beats (round trip, hops and work); optionally `concurrency`, how many requests it can
   serve at once (replicas that serve one request at a time each).
-- **Overhead.** CPU spent per answered request outside the executors (gateway, selector,
-  a load generator on the same machine), charged to the pool where it runs.
+- **Overhead.** CPU spent outside the executors (gateway, selector, a load generator on
+  the same machine), charged to the pool where it runs: `offered_ms` per request offered,
+  answered or not (a gateway sees every request), and/or `overhead_ms` per answer.
 - **Requests.** An arrival time, a class (its deadline D; optionally the models it may
   use) and a value pattern: `values[pattern, model]` is what an in-time answer from that
   model is worth. All ones bound the in-time count; a model's declared accuracy, the
@@ -28,11 +29,12 @@ The bound is the optimum of a linear program over the answers given in time. Req
 be answered in part (the relaxation) and an answer from placement p of request r is
 feasible only if `least_latency(p) <= D_r`. For every pool k and window [a, b]:
 
-    sum over in-time answers with a <= t_r and t_r + D_r <= b of  load_k(r)  <=  cpus_k * (b - a)
+    sum over in-time answers with a <= t_r and t_r + D_r <= b of  load_k(r)
+        <=  cpus_k * (b - a) - reserved_k(a, b) - offered_k * #{requests with a <= t_r, t_r + D_r <= b}
 
 where load_k(r) = work(p) if p's node is k or lies inside k, plus overhead_k. Every request
 counted there arrived at or after a and was answered by b, so the CPU work it needed ran
-inside [a, b] on k's CPUs: the inequalities are demand bounds, *necessary* conditions of
+inside [a, b] on k's CPUs (and so did every offered request's share, answered or not): the inequalities are demand bounds, *necessary* conditions of
 any schedule (a placement with `concurrency` c adds the same inequality with c as its
 capacity, for its own work). Any real run, whatever its policy, gives a feasible point
 (x = 1 for each request answered in time, by the placement that answered it) of value
@@ -152,6 +154,9 @@ class System:
     placements: Sequence[Placement]
     overhead_ms: dict[str, float] = field(default_factory=dict)  # pool -> CPU ms per answered request
     reserved: Sequence[Reserved] = ()
+    # pool -> CPU ms every offered request costs there, answered or not (a gateway and a
+    # selector see every request; a refused one costs them too), spent within its deadline
+    offered_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -215,10 +220,13 @@ class _Compiled:
     resources: list[str]
     models: list[str]
     reserved: list[list[Reserved]]   # per resource
+    offered: np.ndarray              # [resources] CPU s per offered request
 
-    def window_capacity(self, k: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """CPU-seconds resource k offers the requests in each window [a, b]."""
-        capacity = self.capacity[k] * (b - a)
+    def window_capacity(self, k: int, a: np.ndarray, b: np.ndarray, offered: np.ndarray | float = 0.0
+                        ) -> np.ndarray:
+        """CPU-seconds resource k offers the answers in each window [a, b], less other work
+        and `offered` requests wholly inside it at the per-offered-request cost."""
+        capacity = self.capacity[k] * (b - a) - self.offered[k] * offered
         for r in self.reserved[k]:
             overlap = np.minimum(b, r.end_s) - np.maximum(a, r.start_s) - r.slack_s
             capacity = capacity - r.cpus * np.maximum(overlap, 0.0)
@@ -235,7 +243,7 @@ def _compile(system: System, trace: Trace) -> _Compiled:
         for outer in pool.inside:
             if outer not in pools:
                 raise ValueError(f"pool {pool.name!r} lies inside unknown pool {outer!r}")
-    for name in system.overhead_ms:
+    for name in list(system.overhead_ms) + list(system.offered_ms):
         if name not in pools:
             raise ValueError(f"overhead charged to unknown pool {name!r}")
     for r in system.reserved:
@@ -303,8 +311,9 @@ def _compile(system: System, trace: Trace) -> _Compiled:
         allowed = np.asarray(trace.allowed, dtype=bool)
         feasible &= allowed[:, model_of]
     reserved = [[r for r in system.reserved if r.pool == name] for name in resources]
+    offered = np.array([max(0.0, system.offered_ms.get(name, 0.0)) / 1000.0 for name in resources])
     return _Compiled(t, cls, pat, deadline, values, model_of, feasible, load, np.array(capacity),
-                     resources, models, reserved)
+                     resources, models, reserved, offered)
 
 
 def _windows_ranges(starts: np.ndarray, ends: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -444,7 +453,8 @@ def exact_bound(system: System, trace: Trace, windows: str | tuple[np.ndarray, n
             cnt_c.append(np.arange(len(ts) + 1, dtype=float))
             ps = np.nonzero(m.feasible[c])[0]
             maxload[c] = m.load[ps, k].max() if len(ps) else 0.0
-        chosen = _select_windows(lo_c, hi_c, a, b, cnt_c, maxload, m.window_capacity(k, a, b))
+        inside = sum(hi - lo for lo, hi in zip(lo_c, hi_c))      # every request, answered or not
+        chosen = _select_windows(lo_c, hi_c, a, b, cnt_c, maxload, m.window_capacity(k, a, b, inside))
         if len(chosen) == 0:
             continue
         for c in classes:  # each window's variables of class c are one contiguous range
@@ -459,7 +469,7 @@ def exact_bound(system: System, trace: Trace, windows: str | tuple[np.ndarray, n
             rows.append(row + which[good])
             cols.append(idx[good])
             vals.append(coef[idx[good]])
-        rhs.append(m.window_capacity(k, a[chosen], b[chosen]))
+        rhs.append(m.window_capacity(k, a[chosen], b[chosen], inside[chosen]))
         row += len(chosen)
         used += len(chosen)
     matrix = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -622,7 +632,13 @@ def fluid_bound(system: System, trace: Trace, slot_fraction: float = 0.5, block_
     length = b - a
     touching = {c: m.load[cells[c]["P"], :] for c in live}       # [width, resources]
 
-    room = np.stack([m.window_capacity(k, a, b) for k in range(n_res)], axis=1)   # [windows, resources]
+    # what each window leaves the answers on each resource: CPUs, less other work, less the
+    # offered requests (of the cells wholly inside) at their per-request cost
+    inside = np.zeros(len(a))
+    for c in live:
+        counts = np.concatenate([[0.0], np.cumsum(cells[c]["n"])])
+        inside += counts[ranges[c][1]] - counts[ranges[c][0]]
+    room = np.stack([m.window_capacity(k, a, b, inside) for k in range(n_res)], axis=1)   # [windows, resources]
     added = np.zeros((len(a), n_res), dtype=bool)
     chains = _Chains(cells, live, m.load, n_var)
     window_rows: list[tuple] = []
@@ -718,6 +734,7 @@ def merge_nodes(system: System, deadline_ms: Sequence[float]) -> System:
     kept: list[Pool] = []
     for pool in system.pools:
         free = not pool.inside and pool.name not in nested and not system.overhead_ms.get(pool.name) \
+            and not system.offered_ms.get(pool.name) \
             and not any(r.pool == pool.name for r in system.reserved)
         if not free or pool.name not in hosted:
             kept.append(pool)
@@ -742,7 +759,7 @@ def merge_nodes(system: System, deadline_ms: Sequence[float]) -> System:
             placements.append(Placement(model, name, parts[0][0].work_ms,
                                         min(p.least_latency_ms for p, _ in parts),
                                         sum(limit for _, limit in parts)))
-    return System(kept, placements, dict(system.overhead_ms), tuple(system.reserved))
+    return System(kept, placements, dict(system.overhead_ms), tuple(system.reserved), dict(system.offered_ms))
 
 
 class _Chains:

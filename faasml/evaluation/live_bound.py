@@ -4,19 +4,21 @@
   executors are pinned there), inside one `machine` pool of all the machine's CPUs: the
   control plane (gateway, the selector on its unpinned `control` node, the load generator)
   runs on any core, so its CPU comes out of the machine, not out of one node.
-- **Work** of a variant: the least of its CPU per request when idle (its replicas' CPU
-  time from /proc over the idle probe) and its replicas' CPU per HTTP 200 answer in every
-  run of the scenario (CPU spent on requests that were not answered makes that figure only
-  larger, so the least is the closest to a lower bound).
+- **Work** of a variant: the least, over the cell's runs, of its replicas' CPU (from
+  /proc) per HTTP 200 answer: CPU spent on requests that were not answered only makes
+  that figure larger, so in each run it is at most what an answer cost on average. A
+  busy machine slows every core, so a cell's own runs, not the idle machine, say what an
+  answer cost there. A variant with fewer than 20 answers in every run of the cell takes
+  the least of its idle CPU per request and every run of the scenario.
 - **Least latency**: the least of the idle probe's quiet figure (least hop overhead +
   work), its p10, and the lowest latency of any answer it gave in any run: no answer in
   the runs beats it, so every in-time answer of every run is allowed.
-- **Overhead** per answered request, charged to the machine: the least over the cell's
-  runs (every policy and round on that trace) of (CPU of every tracked process that is
-  not one of the task's executors: gateway, selector, load generator) / (requests
-  offered). Dividing by every offered request, not by those answered in time, keeps it at
-  most the CPU an in-time answer cost on average in each of those runs, provided a
-  refused request costs no more than an answered one (a 429 skips the executor hop).
+- **Overhead** per offered request, charged to the machine for every request, answered
+  or not (the gateway and the selector see each one; the load generator sends each): the
+  least over the cell's runs (every policy and round on that trace) of (CPU of every
+  tracked process that is not one of the task's executors: gateway, selector, load
+  generator) / (requests offered). In each of those runs it is at most what a request
+  cost on average; the model takes it as spent within the request's own deadline.
 - **Values**: whether each variant's top-1 is right on the request's own photo (the
   executor's code in-process, `correctness_table`, or'd with every right answer the runs
   saw, so a run can never beat the table), its declared accuracy, or 1 (in time). Text
@@ -54,17 +56,23 @@ def machine_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def variant_work_ms(name: str, idle: dict, runs: Sequence[dict]) -> tuple[float, str]:
-    """Least CPU work per request of a variant, and where it came from."""
-    candidates = []
-    cpu = idle.get("cpu_ms_per_request")
-    if cpu is not None and math.isfinite(cpu) and cpu > 0:
-        candidates.append((cpu, "idle CPU"))
+def run_work_ms(name: str, runs: Sequence[dict]) -> list[tuple[float, str]]:
+    """A variant's replicas' CPU per 200 answer in each run where it answered enough."""
+    out = []
     for run in runs:
         answers = run["answers"].get(name, 0)
         spent = run["cpu_s"].get(name)
         if spent is not None and answers >= MIN_ANSWERS and spent > 0:
-            candidates.append((spent * 1000.0 / answers, f"CPU per answer, {run['label']}"))
+            out.append((spent * 1000.0 / answers, f"CPU per answer, {run['label']}"))
+    return out
+
+
+def variant_work_ms(name: str, idle: dict, runs: Sequence[dict]) -> tuple[float, str]:
+    """Least CPU work per request of a variant, and where it came from."""
+    candidates = run_work_ms(name, runs)
+    cpu = idle.get("cpu_ms_per_request")
+    if cpu is not None and math.isfinite(cpu) and cpu > 0:
+        candidates.append((cpu, "idle CPU"))
     if candidates:
         return min(candidates)
     # no CPU reading (a gateway not started here): the compute time, a wall time
@@ -127,15 +135,23 @@ def live_system(variants: dict, replicas: Sequence, node_cpus: dict[str, int], i
     overhead, source = overhead_ms(runs)
     pools = [Pool(node, min(node_cpus.get(node, cpus), cpus), (MACHINE,)) for node in sorted(nodes)]
     pools.append(Pool(MACHINE, cpus))
-    system = System(pools, placements, {MACHINE: overhead})
+    system = System(pools, placements, offered_ms={MACHINE: overhead})
     return system, {"machine_cpus": cpus, "node_cpus": {p.name: p.cpus for p in pools[:-1]},
                     "overhead_ms_per_request": round(overhead, 3), "overhead_from": source, "variants": used}
 
 
 def for_cell(system: System, cell_runs: Sequence[dict]) -> tuple[System, dict]:
-    """The system with one cell's overhead and other work, each the least over that cell's
-    runs: a cell's bound must hold for each of its runs, and a run's overhead per request
-    moves with the load and with how many requests it refused."""
+    """The system with one cell's work, overhead and other work, each the least over that
+    cell's runs (every policy and round on its trace): a cell's bound must hold for each of
+    its runs, not for the idle machine, and what a request costs moves with the load (a
+    refused request costs less; contention on a busy machine slows every core). A variant
+    that answered too few requests in every run keeps the scenario's figure (idle included)."""
+    placements, work = [], {}
+    for p in system.placements:
+        measured = run_work_ms(p.model, cell_runs)
+        figure = min(measured)[0] if measured else p.work_ms
+        placements.append(Placement(p.model, p.node, figure, p.least_latency_ms, p.concurrency))
+        work[p.model] = round(figure, 3)
     overhead, source = overhead_ms(cell_runs)
     others = [run.get("least_others_cores") for run in cell_runs]
     walls = [run.get("wall_s") for run in cell_runs]
@@ -144,8 +160,9 @@ def for_cell(system: System, cell_runs: Sequence[dict]) -> tuple[System, dict]:
         other_cores = max(0.0, min(others))
         if other_cores > 0:
             reserved = (Reserved(MACHINE, 0.0, min(walls), other_cores, slack_s=2 * SAMPLE_S),)
-    return (System(system.pools, system.placements, {MACHINE: overhead}, reserved),
-            {"ms_per_request": round(overhead, 3), "from": source, "others_cores_reserved": round(other_cores, 3)})
+    return (System(system.pools, placements, reserved=reserved, offered_ms={MACHINE: overhead}),
+            {"ms_per_request": round(overhead, 3), "from": source, "others_cores_reserved": round(other_cores, 3),
+             "work_ms": work})
 
 
 def live_bounds(scenario, arrivals: Sequence, system: System, accuracy: dict[str, float],

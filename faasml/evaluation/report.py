@@ -184,9 +184,10 @@ def _bound_model_md(model: dict | None) -> list[str]:
         return []
     lines = [f"The bound's model (docs/evaluation.md): {model['machine_cpus']} CPUs in all, nodes "
              + ", ".join(f"`{n}` {c:g}" for n, c in model["node_cpus"].items())
-             + "; control-plane CPU per request (gateway, selector, load generator), charged to the whole "
-               "machine: the least over each cell's runs, per load in the table below the correct-in-time "
-               "rates. Work and least latency per variant:", ""]
+             + "; control-plane CPU per offered request (gateway, selector, load generator), charged to "
+               "the whole machine for every request, answered or not: the least over each cell's runs, per "
+               "load in the table below the correct-in-time rates, with each cell's work per variant (its runs' "
+               "least CPU per answer). Over the whole scenario, work and least latency per variant:", ""]
     correctness = model.get("correctness") or {}
     right = correctness.get("right_share") or {}
     lines += _table(["variant", "work ms (least)", "from", "least latency ms", "right on the pool"],
@@ -205,15 +206,17 @@ def _bound_solves_md(s: dict) -> list[str]:
         if not b:
             continue
         overhead = b.get("overhead") or {}
+        work = overhead.get("work_ms") or {}
         rows.append([_pct(level["load"]), _fmt(overhead.get("ms_per_request"), 2), str(overhead.get("from", "–")),
-                     _fmt(overhead.get("others_cores_reserved"), 2)]
+                     _fmt(overhead.get("others_cores_reserved"), 2),
+                     " / ".join(_fmt(work.get(n), 1) for n in sorted(work))]
                     + [f"{_fmt(b[k].get('rate'))} ({b[k].get('method')}, {_fmt(b[k].get('solve_s'), 2)} s)"
                        for k in ("correct_in_time", "effective_accuracy", "in_time")])
     if not rows:
         return []
     return ["### The bound per load", ""] + _table(
-        ["load", "overhead CPU ms per request", "least in run", "others' cores reserved", "correct in time",
-         "effective accuracy", "in time"], rows)
+        ["load", "overhead CPU ms per offered request", "least in run", "others' cores reserved",
+         "work ms per variant (cell's runs)", "correct in time", "effective accuracy", "in time"], rows)
 
 
 def _ci(c: dict) -> str:

@@ -95,6 +95,11 @@ def small_system(kind: str) -> tuple[System, dict]:
                         [Placement("fast", "edge", 15, 15), Placement("mid", "edge", 35, 35),
                          Placement("slow", "cloud", 70, 70 + 30)])
         return system, {"rtt": [0, 0, 30], "overhead_on_server": 0.0}
+    if kind == "offered":   # every request first costs 6 ms of control plane on either CPU
+        system = System([Pool("edge", 1, ("machine",)), Pool("cloud", 1, ("machine",)), Pool("machine", 2)],
+                        [Placement("fast", "edge", 15, 15 + 6), Placement("mid", "cloud", 35, 35 + 6),
+                         Placement("slow", "cloud", 70, 70 + 6)], offered_ms={"machine": 6.0})
+        return system, {"rtt": [0, 0, 0], "overhead_on_server": 0.0, "control_ms": 6.0}
     # one machine: two one-CPU nodes inside it; 6 ms of unpinned overhead per answer
     system = System([Pool("edge", 1, ("machine",)), Pool("cloud", 1, ("machine",)), Pool("machine", 2)],
                     [Placement("fast", "edge", 15, 15 + 6), Placement("mid", "cloud", 35, 35 + 6),
@@ -123,6 +128,12 @@ def schedule(system: System, servers: dict, trace: Trace, correct: np.ndarray, r
     cycle = 0
     for r in np.argsort(trace.arrival_s, kind="stable"):
         t, deadline = trace.arrival_s[r], DEADLINES[trace.cls[r]] / 1000.0
+        arrival = t
+        if servers.get("control_ms"):   # the control plane's turn, on the first free CPU of any node
+            node, cpu = min(((n, j) for n, free in cpus.items() for j in range(len(free))),
+                            key=lambda nj: cpus[nj[0]][nj[1]])
+            t = max(cpus[node][cpu], t) + servers["control_ms"] / 1000.0
+            cpus[node][cpu] = t
         finish, where = [], []
         for i, p in enumerate(system.placements):
             free = cpus[p.node]
@@ -131,7 +142,7 @@ def schedule(system: System, servers: dict, trace: Trace, correct: np.ndarray, r
             start = max(free[cpu], t + half_rtt)
             finish.append(start + overhead + p.work_ms / 1000.0 + half_rtt)
             where.append((p.node, cpu, finish[-1] - half_rtt))
-        in_time = [i for i in range(len(finish)) if finish[i] - t <= deadline + 1e-12]
+        in_time = [i for i in range(len(finish)) if finish[i] - arrival <= deadline + 1e-12]
         model = lambda i: MODELS.index(system.placements[i].model)  # noqa: E731
         if rule == "fastest":
             pick = min(range(len(finish)), key=lambda i: finish[i])
@@ -145,7 +156,7 @@ def schedule(system: System, servers: dict, trace: Trace, correct: np.ndarray, r
             pick = max(in_time, key=lambda i: (model(i), -finish[i]), default=None)
         else:
             raise ValueError(rule)
-        if pick is None or finish[pick] - t > deadline + 1e-12:
+        if pick is None or finish[pick] - arrival > deadline + 1e-12:
             continue   # refused: it would be late (costs nothing here)
         node, cpu, done = where[pick]
         cpus[node][cpu] = done
@@ -156,7 +167,7 @@ def schedule(system: System, servers: dict, trace: Trace, correct: np.ndarray, r
 RULES = ["fastest", "most-accurate-in-time", "random", "round-robin", "greedy-accuracy"]
 
 
-@pytest.mark.parametrize("kind", ["nodes", "machine"])
+@pytest.mark.parametrize("kind", ["nodes", "machine", "offered"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_bound_is_above_every_schedule_and_the_aggregate_above_the_exact(kind, seed):
     system, servers = small_system(kind)
@@ -177,7 +188,7 @@ def test_the_bound_is_above_every_schedule_and_the_aggregate_above_the_exact(kin
         for rule, value in achieved.items():
             assert complete.bound >= value - 1e-6, (rule, rate, value, complete.bound)
         # not vacuous: the best of these simple rules gets a good part of it
-        assert max(achieved.values()) >= 0.5 * complete.bound, (rate, achieved, complete.bound)
+        assert max(achieved.values()) >= 0.4 * complete.bound, (rate, achieved, complete.bound)
         # and never above what answering everyone rightly would give
         assert fluid.bound <= correct.any(axis=1).sum() + 1e-6
 
@@ -258,3 +269,19 @@ def test_the_scale_benchmark_runs_small(capsys):
     assert len(lines) == 2     # light load, then twice what the CPUs can serve
     light, over = (float(line.split("bound ")[1].split()[0]) for line in lines)
     assert over < light
+
+
+def test_every_offered_request_costs_its_overhead_answered_or_not():
+    # three requests at t=0 due in 100 ms on one CPU; the gateway and selector spend 20 ms
+    # on each, answered or not: 100 - 3 x 20 = 40 ms of CPU is left for 60 ms answers
+    system = System([Pool("m", 1)], [Placement("v", "m", 60, 60)], offered_ms={"m": 20.0})
+    trace = one_class([0.0, 0.0, 0.0], 100)
+    assert exact_bound(system, trace).bound == pytest.approx(40 / 60)
+    assert fluid_bound(system, trace).bound == pytest.approx(40 / 60)
+    # charged per answered request instead, the unanswered ones cost nothing: 100 / 80
+    per_answer = System([Pool("m", 1)], [Placement("v", "m", 60, 60)], overhead_ms={"m": 20.0})
+    assert exact_bound(per_answer, trace).bound == pytest.approx(100 / 80)
+    # more offered than the CPUs can even receive: nothing, and still a solvable LP
+    flood = one_class([0.0] * 8, 100)
+    assert exact_bound(system, flood).bound == pytest.approx(0.0, abs=1e-9)
+    assert fluid_bound(system, flood).bound == pytest.approx(0.0, abs=1e-9)

@@ -42,7 +42,7 @@ def test_least_figures_and_overhead_on_the_whole_machine():
     system, figures = live_system(VARIANTS, REPLICAS, {"edge": 1, "cloud": 1, "control": 2}, IDLE, [run], cpus=2)
     pools = {p.name: p for p in system.pools}
     assert set(pools) == {"edge", "cloud", MACHINE} and pools["edge"].inside == (MACHINE,)
-    assert pools[MACHINE].cpus == 2 and system.overhead_ms == {MACHINE: pytest.approx(700 / 35)}
+    assert pools[MACHINE].cpus == 2 and system.offered_ms == {MACHINE: pytest.approx(700 / 35)}
     work = {p.model: p.work_ms for p in system.placements}
     assert work["fast"] == pytest.approx(9.0)       # 0.27 s over 30 answers beats the idle 10 ms
     assert work["slow"] == pytest.approx(35.0)      # no CPU reading and too few answers: compute p10
@@ -59,10 +59,13 @@ def test_a_cell_gets_its_own_least_overhead_and_other_work():
             run_figures("b", [record(i, "fast", 12.0) for i in range(80)], totals, ["fast"], samples, 8.5)]
     system, _ = live_system(VARIANTS, REPLICAS, {"edge": 1, "cloud": 1}, IDLE, busy, cpus=2)
     cell, figures = for_cell(system, busy)
-    assert cell.overhead_ms == {MACHINE: pytest.approx(400 / 80)}          # the least of 10 and 5 ms
+    assert cell.offered_ms == {MACHINE: pytest.approx(400 / 80)}          # the least of 10 and 5 ms
     (reserved,) = cell.reserved
     assert (reserved.pool, reserved.cpus, reserved.end_s, reserved.slack_s) == (MACHINE, 0.6, 8.5, 1.0)
     assert figures["others_cores_reserved"] == 0.6
+    # the cell's own runs say what an answer cost there: 0.1 s over 80 answers
+    assert {p.model: p.work_ms for p in cell.placements} == {"fast": pytest.approx(1.25), "slow": 35.0}
+    assert figures["work_ms"]["fast"] == 1.25
     calm, _ = for_cell(system, busy + [run_figures("c", [], {}, ["fast"], quiet, 9.0)])
     assert calm.reserved == ()     # one run saw the machine to itself: nothing is reserved
 
@@ -71,7 +74,7 @@ def test_a_variant_that_never_answered_is_left_out():
     idle = dict(IDLE, slow={"requests": 6, "failures": 6})
     system, _ = live_system(VARIANTS, REPLICAS, {"edge": 1, "cloud": 1}, idle, [], cpus=2)
     assert [p.model for p in system.placements] == ["fast"]
-    assert system.overhead_ms == {MACHINE: 0.0}      # no CPU readings: no overhead charged
+    assert system.offered_ms == {MACHINE: 0.0}      # no CPU readings: no overhead charged
 
 
 def test_seen_right_answers_join_the_table():
