@@ -114,27 +114,27 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
 
     lines += _bound_model_md(s.get("bound_model"))
 
-    def per_load(title: str, getter, digits: int = 3, oracle=None) -> list[str]:
-        header = ["load", "rate/s", "requests"] + policies + (["bound"] if oracle else [])
+    def per_load(title: str, getter, digits: int = 3, bound_of=None) -> list[str]:
+        header = ["load", "rate/s", "requests"] + policies + (["bound"] if bound_of else [])
         rows = []
         for level in s["loads"]:
             values = {p: getter(level["policies"][p]) for p in policies}
             row = [_pct(level["load"]), _fmt(level["rate_per_s"], 1), str(level["trace"]["requests"])]
             row += _row_with_best(values, policies, digits)
-            if oracle:
-                row.append(_fmt(oracle(level), digits))
+            if bound_of:
+                row.append(_fmt(bound_of(level), digits))
             rows.append(row)
         return [f"### {title}", ""] + _table(header, rows)
 
     lines += per_load("Correct-in-time rate", lambda m: m["correct_in_time_rate"],
-                      oracle=lambda lv: _bound(lv, "correct_in_time"))
+                      bound_of=lambda lv: _bound(lv, "correct_in_time"))
     lines += _comparisons_md(s, policies)
     lines += per_load("Correct-in-time as a fraction of the bound",
                       lambda m: (m.get("vs_bound") or {}).get("correct_in_time"))
     lines += _bound_solves_md(s)
     lines += per_load("Mean utility", lambda m: m["mean_utility"])
     lines += per_load("Effective accuracy (the bound in the same unit: declared accuracy)",
-                      lambda m: m["effective_accuracy"], oracle=lambda lv: _bound(lv, "effective_accuracy"))
+                      lambda m: m["effective_accuracy"], bound_of=lambda lv: _bound(lv, "effective_accuracy"))
     lines += per_load("Goodput (correct in time per second)", lambda m: m["goodput_per_s"], 1)
 
     lines += ["### Deadline attainment per class", ""]
@@ -293,11 +293,11 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
                lambda lv: _bound(lv, "correct_in_time")),
               ("mean utility", lambda m: m["mean_utility"], None),
               (f"{classes[0]}: deadline attainment", lambda m: m["classes"][classes[0]]["deadline_attainment"], None)]
-    for ax, (title, getter, oracle) in zip(axes, panels):
+    for ax, (title, getter, bound_of) in zip(axes, panels):
         for p in policies:
             ax.plot(loads, [_num(getter(lv["policies"][p])) for lv in s["loads"]], marker="o", label=p)
-        if oracle:
-            ax.plot(loads, [_num(oracle(lv)) for lv in s["loads"]], "k--", label="bound")
+        if bound_of:
+            ax.plot(loads, [_num(bound_of(lv)) for lv in s["loads"]], "k--", label="bound")
         ax.set_title(title)
         ax.set_xlabel("load, % of measured capacity")
         ax.set_ylim(0, 1.02)
