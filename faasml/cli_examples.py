@@ -63,7 +63,11 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
     "bench selector": """\
   faasml bench selector --rounds 3 --json selector.json""",
     "bench evaluate": """\
-  faasml bench evaluate --quick               # what `make evaluate` runs""",
+  faasml bench evaluate --quick               # what `make evaluate` runs
+  faasml bench evaluate --quick --capacity 120 --repeats 5   # fixed rates, 5 paired rounds per cell""",
+    "bench bound": """\
+  faasml bench bound                          # solve times at 1e5 and 1e6 requests, 100 nodes
+  faasml bench bound --requests 1e4 --nodes 20 --no-tightness""",
     "bench throughput": """\
   faasml bench throughput --seconds 5 --rounds 2""",
     "bench memory": """\
