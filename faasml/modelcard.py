@@ -15,7 +15,10 @@ from typing import Any
 CARD_SUFFIX = ".card.json"
 TASK_IMAGE_CLASSIFICATION = "image-classification"
 TASK_SENTENCE_EMBEDDING = "sentence-embedding"
-TASKS = (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING)
+# Any ONNX model, served as named tensors over the Open Inference Protocol (its inputs and
+# outputs are the graph's own; faasml/executor/oip.py).
+TASK_TENSOR = "tensor"
+TASKS = (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, TASK_TENSOR)
 RESIZE_BACKENDS = ("opencv", "pillow")
 # ONNX Runtime session options a variant runs with unless its function overrides them
 # (FAASML_GRAPH_OPTIMIZATION, ...): what measured fastest for the reference variants

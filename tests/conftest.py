@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.executor.tiny_models import make_image_variant, make_text_variant
+from tests.executor.tiny_models import make_image_variant, make_tensor_variant, make_text_variant
 from tests.fuzzing import load_profile
 
 load_profile()   # hypothesis: few examples by default, many under `make fuzz`
@@ -13,7 +13,8 @@ load_profile()   # hypothesis: few examples by default, many under `make fuzz`
 def tiny_models(tmp_path_factory):
     """Tiny real ONNX variants (image + text) with cards, generated once per session."""
     folder = tmp_path_factory.mktemp("tiny-models")
-    return {"image": make_image_variant(folder), "text": make_text_variant(folder)}
+    return {"image": make_image_variant(folder), "text": make_text_variant(folder),
+            "tensor": make_tensor_variant(folder)}
 
 
 @pytest.fixture(scope="session")

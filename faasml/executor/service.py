@@ -16,14 +16,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotReady, internal_error
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotReady, UnsupportedMediaType,
+                           internal_error)
 from faasml.executor import image as image_io
+from faasml.executor import oip
 from faasml.executor import text as text_io
 from faasml.executor.config import ExecutorConfig
 from faasml.executor.session import SessionTuning
 from faasml.executor.variant import LoadedVariant, Timing, load_variant
 from faasml.http import Request, Response
-from faasml.modelcard import TASK_IMAGE_CLASSIFICATION
+from faasml.modelcard import TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, TASK_TENSOR
 
 log = logging.getLogger("faasml.executor")
 
@@ -39,6 +41,8 @@ class ExecutorService:
         self.started_at = time.time()
         self.load_seconds: float | None = None
         self._loaded = threading.Event()
+        self.protocol = oip.OpenInference(lambda: self.variant, self._not_ready_error, config.default_top_k,
+                                          config.max_image_pixels, config.max_batch, config.max_text_chars)
 
     def start_loading(self) -> "ExecutorService":
         """Load in a background thread so the server answers (503) while it loads."""
@@ -93,16 +97,21 @@ class ExecutorService:
             return Response.json({"status": "ready"})
         if path == HEALTH_PATH:
             return Response.json(self.health(), status=200 if self.variant else 503)
+        if oip.is_protocol_path(path):
+            return self.protocol.handle(request, path)
         if request.method != "POST":
             raise MethodNotAllowed(f"{request.method} {request.path}: POST the input to predict, "
-                                   f"GET {HEALTH_PATH} for the model card",
+                                   f"GET {HEALTH_PATH} for the model card, /v2/... for the Open "
+                                   "Inference Protocol",
                                    headers={"Allow": "POST"})
         variant = self._require_variant()
         timing = Timing()
         if variant.card.task == TASK_IMAGE_CLASSIFICATION:
             payload = self._classify(variant, request, timing)
-        else:
+        elif variant.card.task == TASK_SENTENCE_EMBEDDING:
             payload = self._embed(variant, request, timing)
+        else:  # a tensor variant's simple body is the protocol's inference request
+            payload = self._tensor(variant, request, timing)
         headers = {"X-Faasml-Compute-Ms": f"{timing.compute_ms:.3f}", "X-Faasml-Variant": variant.card.name}
         if variant.batcher is not None:
             headers["X-Faasml-Batch-Size"] = str(timing.batch_size)
@@ -123,6 +132,18 @@ class ExecutorService:
                         variant.num_classes)
         predictions = variant.classify(request.body, k, self.config.max_image_pixels, timing)
         return {"task": variant.card.task, "variant": variant.card.name, "predictions": predictions}
+
+    def _tensor(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
+        if request.content_type not in ("", "application/json"):
+            raise UnsupportedMediaType(f"content type {request.content_type!r}: a tensor variant takes "
+                                       "an Open Inference Protocol request (application/json)")
+        body = oip.tensors.parse_request(request.body)
+        payload: dict[str, Any] = {"model_name": variant.card.name, "model_version": oip.VERSION}
+        if "id" in body:
+            payload["id"] = body["id"]
+        payload["outputs"] = oip.run_graph(variant, [oip.tensors.parse_tensor(t) for t in body["inputs"]],
+                                           body, timing)
+        return payload
 
     def _embed(self, variant: LoadedVariant, request: Request, timing: Timing) -> dict[str, Any]:
         texts, single = text_io.parse_texts(request.body, request.content_type,
@@ -180,12 +201,24 @@ def warm_up(variant: LoadedVariant, batch_max: int = 1) -> None:
                 one = variant.image_tensor(_WARM_UP_IMAGE)
                 for size in range(2, batch_max + 1):
                     variant.run({variant.input_names[0]: np.repeat(one, size, axis=0)})
-        else:
+        elif variant.card.task == TASK_SENTENCE_EMBEDDING:
             variant.embed(["warm up"])
+        else:
+            variant.session.run(None, zero_feeds(variant.session))
     except Exception as exc:  # noqa: BLE001 - never fatal; see above
         log.warning("warm-up inference failed: %s: %s", type(exc).__name__, exc)
         return
     log.info("warm-up inference in %.0f ms", (time.perf_counter() - started) * 1000.0)
+
+
+def zero_feeds(session: Any) -> dict[str, np.ndarray]:
+    """Zeros of every input's declared type and shape, dynamic dimensions at 1."""
+    feeds = {}
+    for node in session.get_inputs():
+        kind = oip.tensors.DATATYPES[oip.tensors.ONNX_DATATYPES[node.type]]
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in node.shape or []]
+        feeds[node.name] = np.full(shape, "" if kind is np.object_ else 0, dtype=kind)
+    return feeds
 
 
 def _png(width: int, height: int) -> bytes:

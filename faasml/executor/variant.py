@@ -18,8 +18,8 @@ from faasml.executor import text as text_io
 from faasml.executor.batching import MicroBatcher
 from faasml.executor.session import SessionTuning, create_session
 from faasml.executor.tokenizer import encode, load_tokenizer
-from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, ModelCard,
-                                load_card)
+from faasml.modelcard import (TASK_IMAGE_CLASSIFICATION, TASK_SENTENCE_EMBEDDING, TASK_TENSOR,
+                              ModelCard, load_card)
 
 
 @dataclass
@@ -57,7 +57,7 @@ class LoadedVariant:
     def enable_batching(self, max_batch: int, max_wait_s: float = 0.0) -> None:
         """Concurrent requests share one `session.run` (faasml/executor/batching.py);
         a max_batch of 1 leaves every request to run alone."""
-        if max_batch <= 1:
+        if max_batch <= 1 or self.card.task == TASK_TENSOR:  # tensor requests run as sent
             self.batcher = None
             return
         run_batch = self._run_image_batch if self.card.task == TASK_IMAGE_CLASSIFICATION else self._run_text_batch
@@ -177,6 +177,6 @@ def load_variant(card_path: str | Path, provider: str = "cpu", intra_op_threads:
     if card.task == TASK_SENTENCE_EMBEDDING:
         tokenizer = beside_card(card_path, card.text.tokenizer, "text.tokenizer")
         variant.tokenizer = load_tokenizer(tokenizer, card.text.max_length)
-    elif card.task != TASK_IMAGE_CLASSIFICATION:
+    elif card.task not in (TASK_IMAGE_CLASSIFICATION, TASK_TENSOR):
         raise ValueError(f"unknown task {card.task!r} in {card_path}")
     return variant

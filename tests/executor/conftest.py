@@ -22,6 +22,11 @@ def image_service(tiny_models):
 
 
 @pytest.fixture(scope="session")
+def tensor_service(tiny_models):
+    return loaded_service(tiny_models["tensor"])
+
+
+@pytest.fixture(scope="session")
 def text_service(tiny_models):
     return loaded_service(tiny_models["text"], max_batch=4, max_text_chars=1000)
 

@@ -77,3 +77,39 @@ def make_text_variant(folder: Path, name: str = "tiny-text", dim: int = 8) -> Pa
         accuracy={"value": 0.5, "metric": "score", "source": "test fixture"},
     )
     return save_card(card, folder)
+
+
+def make_tensor_model(path: Path) -> Path:
+    """Two inputs, two outputs: y = x @ W + b (FP32 [batch, 4] -> [batch, 2]) and the
+    element count of `mask` (INT64 [batch, 3] -> INT64 [batch]): real inference whose
+    answer a test computes with numpy."""
+    w = numpy_helper.from_array(np.arange(8, dtype=np.float32).reshape(4, 2) / 4, "w")
+    b = numpy_helper.from_array(np.array([0.5, -1.0], dtype=np.float32), "b")
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"]),
+         helper.make_node("ReduceSum", ["mask", "axes"], ["count"], keepdims=0)],
+        "tiny_tensor",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2]),
+         helper.make_tensor_value_info("count", TensorProto.INT64, ["batch"])],
+        [w, b, axes],
+    )
+    _save(helper.make_model(graph), path)
+    return path
+
+
+def tensor_model_answer(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = np.arange(8, dtype=np.float32).reshape(4, 2) / 4
+    return x.astype(np.float32) @ w + np.array([0.5, -1.0], dtype=np.float32), mask.sum(axis=1)
+
+
+def make_tensor_variant(folder: Path, name: str = "tiny-tensor") -> Path:
+    onnx_path = make_tensor_model(folder / f"{name}.onnx")
+    card = ModelCard(
+        name=name, task="tensor", family="tiny-tensor", precision="fp32", file=onnx_path.name,
+        input_names=["x", "mask"], output_names=["y", "count"], sha256=file_sha256(onnx_path),
+        size_bytes=onnx_path.stat().st_size,
+        accuracy={"value": 1.0, "basis": "relative", "source": "test fixture"})
+    return save_card(card, folder)
