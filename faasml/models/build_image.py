@@ -7,12 +7,14 @@ from typing import Any
 import numpy as np
 
 from faasml.models.accuracy import efficientnet_published, image_accuracy
-from faasml.models.calibration import calibration_feeds, calibration_files, calibration_source
-from faasml.modelcard import ImagePreprocessing, ModelCard, card_path_for, load_card, stamp_file
+from faasml.models.calibration import (IMAGE_RECIPE, calibration_feeds, calibration_files,
+                                       calibration_source, load_ranges, ranges_file)
+from faasml.modelcard import (ImagePreprocessing, ModelCard, card_path_for, file_sha256, load_card,
+                              stamp_file)
 from faasml.models.export import IMAGE_INPUT, IMAGE_OUTPUT, export_image_classifier, exporter_source
 from faasml.models.imagenet import imagenet_labels
 from faasml.models.progress import Progress
-from faasml.models.quantize import quantize_static_qdq
+from faasml.models.quantize import RangesMismatch, StaticRecipe, calibrate_ranges, quantize_from_ranges
 from faasml.models.variants import Variant
 from faasml.models.weights import EFFICIENTNET_LITE, efficientnet_source, load_efficientnet_lite
 
@@ -55,34 +57,58 @@ def _top1_agreement(fp32: Any, int8_path: Path, feeds: list[dict[str, np.ndarray
     return sum(same) / len(same)
 
 
+def _from_recorded(variant: Variant, src: Path, dest: Path, base_sha256: str,
+                   progress: Progress) -> dict[str, Any] | None:
+    """Quantize from the family's recorded ranges; None when none fit this fp32 file."""
+    record = load_ranges(variant.family)
+    if record is None:
+        return None
+    recipe = StaticRecipe.from_dict(record["recipe"])
+    progress.phase(f"quantizing from the recorded ranges ({recipe.label})")
+    ranges = {name: (float(low), float(high)) for name, (low, high) in record["ranges"].items()}
+    try:
+        quantization = quantize_from_ranges(src, dest, ranges, recipe)
+    except RangesMismatch:
+        return None
+    quantization.update({
+        "calibration_set": record["calibration_set"],
+        "evaluation_set": record["evaluation_set"],
+        "ranges": f"faasml/models/data/calibration/{ranges_file(variant.family).name}, recorded "
+                  f"{record['date']} on {record['cpu']} by `{record['command']}`",
+        "ranges_sha256": file_sha256(ranges_file(variant.family)),
+    })
+    if record["fp32_sha256"] != base_sha256:
+        quantization["note"] = ("ranges recorded on an fp32 file with another sha256 (same graph, other "
+                                "bits): rerun `faasml models calibrate` to record them for this one")
+    return quantization
+
+
 def build_image_int8(variant: Variant, out: Path, progress: Progress,
                      measured: dict[str, Any] | None) -> ModelCard:
     from faasml.executor.variant import load_variant
 
     base_path = card_path_for(out, variant.base or "")
-    # Calibrated on Pillow's pixels, as the int8 files always were: their activation
-    # ranges (and so their bytes, which measured_accuracy.json names by sha256) stay the
-    # same whichever resize backend the executors serve with; the ranges differ by less
-    # than the two resamplers do (accuracy of both: docs/executors.md).
-    fp32 = load_variant(base_path, provider="cpu", intra_op_threads=0, resize_backend="pillow")
+    base = load_card(base_path)
+    src, dest = out / base.file, out / f"{variant.name}.onnx"
+    quantization = _from_recorded(variant, src, dest, base.sha256, progress)
+    fp32 = load_variant(base_path, provider="cpu", intra_op_threads=0)
     files = calibration_files()
-    progress.phase(f"preprocessing calibration photos ({len(files)} images)")
     feeds = calibration_feeds(fp32, files)
-    progress.phase(f"calibrating and quantizing ({len(files)} images)")
-    dest = out / f"{variant.name}.onnx"
-    quantization = quantize_static_qdq(out / fp32.card.file, dest, feeds)
+    if quantization is None:   # no recorded ranges fit: calibrate here, on scikit-image's photos
+        progress.phase(f"calibrating and quantizing ({len(files)} scikit-image photos)")
+        ranges = calibrate_ranges(src, feeds, IMAGE_RECIPE)
+        quantization = quantize_from_ranges(src, dest, ranges, IMAGE_RECIPE)
+        quantization.update({"calibration_set": calibration_source(files),
+                             "note": "no recorded ranges fit this fp32 file: calibrated at build time on "
+                                     "this CPU, so the bytes depend on it (quantize.py)"})
     progress.phase("checking int8 against fp32")
     agreement = _top1_agreement(fp32, dest, feeds)
     if agreement < MIN_CALIBRATION_AGREEMENT:
         dest.unlink()
         raise RuntimeError(f"{variant.name}: int8 top-1 agrees with fp32 on only "
-                           f"{agreement:.0%} of the calibration photos; quantization is broken")
-    base = fp32.card
+                           f"{agreement:.0%} of the scikit-image photos; quantization is broken")
     source = {**base.source, "quantization": {
-        **quantization, "calibration_set": calibration_source(files),
-        "top1_agreement_with_fp32_on_calibration_photos": agreement},
+        **quantization, "top1_agreement_with_fp32_on_scikit_image_photos": agreement},
         "quantized_from": {"variant": base.name, "sha256": base.sha256}}
     source.pop("export_check", None)
-    # int8 is fed exactly what fp32 is: the base card's own preprocessing block (not the
-    # Pillow override the calibration loaded it with)
-    return _finish(_card(variant, load_card(base_path).image, source), out, measured)
+    return _finish(_card(variant, base.image, source), out, measured)

@@ -1,11 +1,16 @@
-"""Calibration inputs for static int8 quantization: real photos scikit-image ships.
+"""Calibration for static int8: the recorded activation ranges of the reference models,
+and the photos they (or a user's model's) come from.
 
-Real photos (not noise) give activation ranges like the ones served. They go through the
-executor's own decode + preprocess (via the fp32 variant's `image_tensor`, with the Pillow
-resize the int8 files were first built with: build_image.py), so the ranges are
-calibrated on the tensors the int8 model sees.
-`chelsea` and `coffee` are left out on purpose: the tests check int8 against fp32 on them,
-and calibrating on a test image would flatter the int8 model.
+The reference EfficientNet-Lite int8 files are quantized from ranges recorded once per
+family in `data/calibration/<family>.json` by `faasml models calibrate --data
+<labelled sample>`: the calibration half of the 1000-image ImageNet sample (split.py),
+through the executor's own preprocessing, by the recipe `IMAGE_RECIPE` that
+`faasml models ladder` measured best. A build reads the ranges and runs no inference, so
+it needs no photos and gives the same file on every x86 CPU (quantize.py). Where no
+ranges are recorded (a new family), the build falls back to the 8 scikit-image photos
+below and says so in the card.
+`chelsea` and `coffee` are left out of those on purpose: the tests check int8 against
+fp32 on them, and calibrating on a test image would flatter the int8 model.
 """
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from faasml.models.quantize import StaticRecipe
 from faasml.models.weights import package_version
+
+# What `faasml models ladder` measured best for EfficientNet-Lite on the sample's halves
+# (docs/models.md, "The int8 ladder"); `models add` uses it for users' image classifiers.
+IMAGE_RECIPE = StaticRecipe("minmax")
+CALIBRATION_PHOTOS = 128        # of the calibration half, spread evenly over its classes
+RANGES_DIR = Path(__file__).parent / "data" / "calibration"
 
 CALIBRATION_IMAGES = (
     "astronaut.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png",
@@ -48,3 +60,28 @@ def calibration_source(files: list[Path]) -> str:
     names = ", ".join(p.stem for p in files)
     return (f"{len(files)} photos shipped with scikit-image=={package_version('scikit-image')} "
             f"({names}); chelsea and coffee excluded (test images)")
+
+
+def ranges_file(family: str) -> Path:
+    return RANGES_DIR / f"{family}.json"
+
+
+def load_ranges(family: str) -> dict[str, Any] | None:
+    """The recorded ranges of a family (with their recipe and provenance), or None."""
+    import json
+
+    path = ranges_file(family)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def save_ranges(family: str, record: dict[str, Any]) -> Path:
+    import json
+
+    from faasml.models.files import atomic_path
+
+    path = ranges_file(family)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path

@@ -50,7 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--resize-backend", nargs="+", choices=RESIZE_BACKENDS, metavar="NAME",
                           help="resample with this backend instead of the card's (opencv, pillow); "
                                "two: each variant under both, with the images whose top-1 differs")
+    evaluate.add_argument("--half", choices=("calibration", "evaluation"),
+                          help="only this named half of the folder (faasml/models/split.py); int8 "
+                               "variants are calibrated on the calibration half, so measure them on "
+                               "the evaluation half")
     evaluate.set_defaults(func=cmd_eval)
+
+    from faasml.models import add_commands
+
+    add_commands.register(sub)
 
 
 # build ----------------------------------------------------------------------------------

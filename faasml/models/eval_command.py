@@ -22,6 +22,8 @@ def _eval_command(args: argparse.Namespace) -> str:
         words += ["--record-file", str(args.record_file)]
     if args.dataset:
         words += ["--dataset", repr(args.dataset)]
+    if getattr(args, "half", None):
+        words += ["--half", args.half]
     return " ".join(words + ["--record"])
 
 
@@ -55,7 +57,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.record and backends != [None]:
         return fail("--record measures the cards' own preprocessing; drop --resize-backend")
     try:
-        images = spread_subset(read_labelled_folder(args.data), args.limit)
+        from faasml.models.split import half
+
+        images = spread_subset(half(read_labelled_folder(args.data), getattr(args, "half", None)), args.limit)
         cards = _image_cards(args)
     except (LabelledFolderError, ValueError) as exc:
         return fail(str(exc))
@@ -84,7 +88,9 @@ def run_eval(args: argparse.Namespace) -> int:
         print(paired_table(paired))
     if args.record:
         command = _eval_command(args)
-        dataset = args.dataset or SAMPLE_DATASET
+        from faasml.models.split import describe
+
+        dataset = describe(getattr(args, "half", None), args.dataset or SAMPLE_DATASET).format(n=len(images))
         measurements = {c.name: measurement_record(results[c.name], c.sha256, command, dataset)
                         for c in cards}
         for name, comparison in paired.items():

@@ -97,7 +97,8 @@ def test_image_int8_build_from_an_fp32_base(intact):
     out = io.StringIO()
     report = run_build(intact, only=["efficientnet-lite0-int8"], stream=out)
     assert report.built == ["efficientnet-lite0-int8"]
-    assert "[1/1] efficientnet-lite0-int8: calibrating and quantizing (8 images)" in out.getvalue()
+    # no recorded ranges fit this tiny graph: it falls back to calibrating, and says so
+    assert "[1/1] efficientnet-lite0-int8: calibrating and quantizing (8 scikit-image photos)" in out.getvalue()
     card = load_card(card_path_for(intact, "efficientnet-lite0-int8"))
     base = load_card(card_path_for(intact, "efficientnet-lite0-fp32"))
     assert card_problem(intact, card.name) is None
@@ -105,8 +106,41 @@ def test_image_int8_build_from_an_fp32_base(intact):
     assert card.source["quantized_from"] == {"variant": base.name, "sha256": base.sha256}
     calibration = card.source["quantization"]["calibration_set"]
     assert calibration.startswith("8 photos") and "chelsea" in calibration
+    assert "calibrated at build time on this CPU" in card.source["quantization"]["note"]
     assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(intact / card.file)).graph.node}
     assert not [p for p in intact.iterdir() if p.name.startswith(".")]
+
+
+def test_image_int8_build_from_recorded_ranges_is_byte_identical(intact, tmp_path, monkeypatch):
+    """With ranges recorded for the family, the build runs no calibration and two builds
+    give the same bytes (the ranges, not the CPU, fix the file)."""
+    from faasml.executor.variant import load_variant
+    from faasml.models import calibration
+    from faasml.models.quantize import StaticRecipe, calibrate_ranges
+
+    monkeypatch.setattr(calibration, "RANGES_DIR", tmp_path / "ranges")
+    fp32_card = card_path_for(intact, "efficientnet-lite0-fp32")
+    fp32 = load_variant(fp32_card, "cpu", 0)
+    feeds = calibration.calibration_feeds(fp32, calibration.calibration_files())
+    recipe = StaticRecipe("minmax", keep_fp32=("classifier",))
+    ranges = calibrate_ranges(intact / fp32.card.file, feeds, recipe)
+    calibration.save_ranges("efficientnet-lite0", {
+        "recipe": recipe.to_dict(), "fp32_sha256": fp32.card.sha256, "calibration_set": "test photos",
+        "evaluation_set": "none", "cpu": "test", "date": "2026-01-01", "command": "test",
+        "ranges": {k: list(v) for k, v in ranges.items()}})
+    digests = []
+    for _ in range(2):
+        card_path_for(intact, "efficientnet-lite0-int8").unlink()
+        out = io.StringIO()
+        run_build(intact, only=["efficientnet-lite0-int8"], stream=out)
+        assert "quantizing from the recorded ranges (minmax, per-channel, QDQ, fp32 classifier)" in out.getvalue()
+        assert "calibrating" not in out.getvalue()
+        card = load_card(card_path_for(intact, "efficientnet-lite0-int8"))
+        digests.append(card.sha256)
+    quantization = card.source["quantization"]
+    assert quantization["calibration_set"] == "test photos" and "note" not in quantization
+    assert quantization["recipe"]["keep_fp32"] == ["classifier"]
+    assert digests[0] == digests[1]
 
 
 def test_text_int8_build_measures_agreement_and_derives_its_value(intact):

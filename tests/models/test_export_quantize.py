@@ -8,7 +8,8 @@ import pytest
 
 from faasml.models.export import (ExportMismatch, _check, export_image_classifier,
                                   export_token_encoder)
-from faasml.models.quantize import quantize_dynamic_int8, quantize_static_qdq
+from faasml.models.quantize import (RangesMismatch, StaticRecipe, calibrate_ranges, node_groups,
+                                    quantize_dynamic_int8, quantize_from_ranges)
 from tests.models.tiny import tiny_cnn
 
 
@@ -48,15 +49,22 @@ def test_export_check_rejects_a_mismatch():
         _check(float("nan"), "m")
 
 
-def test_static_qdq_quantization_gives_an_int8_model_that_agrees(cnn_onnx, tmp_path):
+def _calibration(rng):
+    return [{"input": rng.uniform(-2, 2, (2, 3, 16, 16)).astype(np.float32)} for _ in range(6)]
+
+
+@pytest.mark.parametrize("recipe", [StaticRecipe("minmax"), StaticRecipe("percentile", 99.99),
+                                    StaticRecipe("entropy"), StaticRecipe("minmax", quant_format="QOperator")],
+                         ids=lambda r: r.label)
+def test_static_quantization_from_ranges_gives_an_int8_model_that_agrees(cnn_onnx, tmp_path, recipe):
     rng = np.random.default_rng(2)
-    calibration = [{"input": rng.uniform(-2, 2, (1, 3, 16, 16)).astype(np.float32)}
-                   for _ in range(8)]
+    ranges = calibrate_ranges(cnn_onnx, _calibration(rng), recipe)
+    assert ranges and all(low <= high for low, high in ranges.values())
     int8 = tmp_path / "cnn-int8.onnx"
-    info = quantize_static_qdq(cnn_onnx, int8, calibration)
-    assert info["format"] == "QDQ" and info["calibration_inputs"] == 8
+    info = quantize_from_ranges(cnn_onnx, int8, ranges, recipe)
+    assert info["format"] == recipe.quant_format and info["recipe"] == recipe.to_dict()
     ops = _op_types(int8)
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert ({"QuantizeLinear", "DequantizeLinear"} if recipe.quant_format == "QDQ" else {"QLinearConv"}) <= ops
     weights = [i for i in onnx.load(str(int8)).graph.initializer if i.data_type == onnx.TensorProto.INT8]
     assert weights, "conv weights should be stored as int8"
     probe = rng.uniform(-2, 2, (16, 3, 16, 16)).astype(np.float32)
@@ -66,10 +74,41 @@ def test_static_qdq_quantization_gives_an_int8_model_that_agrees(cnn_onnx, tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["cnn-int8.onnx"]  # no leftovers
 
 
-def test_static_quantization_needs_calibration(cnn_onnx, tmp_path):
-    with pytest.raises(ValueError):
-        quantize_static_qdq(cnn_onnx, tmp_path / "x.onnx", [])
+def test_the_same_ranges_give_the_same_bytes_with_no_inference(cnn_onnx, tmp_path, monkeypatch):
+    """A build from recorded ranges runs no inference: the file depends on the ranges alone
+    (so on every CPU the same). quant_pre_process opens a session to optimise the graph
+    (folding constants), but nothing is ever run on an input."""
+    ranges = calibrate_ranges(cnn_onnx, _calibration(np.random.default_rng(3)), StaticRecipe())
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    quantize_from_ranges(cnn_onnx, first, ranges, StaticRecipe())
+
+    def no_runs(*args, **kwargs):
+        raise AssertionError("quantizing from recorded ranges must not run the model")
+
+    monkeypatch.setattr(ort.InferenceSession, "run", no_runs)
+    quantize_from_ranges(cnn_onnx, second, ranges, StaticRecipe())
+    assert first.read_bytes() == second.read_bytes()
+    nudged = {k: (low, high * 1.01) for k, (low, high) in ranges.items()}
+    quantize_from_ranges(cnn_onnx, tmp_path / "c.onnx", nudged, StaticRecipe())
+    assert (tmp_path / "c.onnx").read_bytes() != first.read_bytes()
+
+
+def test_kept_fp32_groups_stay_float_and_unknown_ranges_are_refused(cnn_onnx, tmp_path):
+    ranges = calibrate_ranges(cnn_onnx, _calibration(np.random.default_rng(4)), StaticRecipe())
+    recipe = StaticRecipe("minmax", keep_fp32=("stem", "classifier"))
+    info = quantize_from_ranges(cnn_onnx, tmp_path / "k.onnx", ranges, recipe)
+    model = onnx.load(str(tmp_path / "k.onnx"))
+    groups = node_groups(onnx.load(str(cnn_onnx)))
+    assert info["kept_fp32"]["stem"] and set(info["kept_fp32"]) == {"stem", "classifier"}
+    float_ops = {n.op_type for n in model.graph.node if n.name in groups["stem"] + groups["classifier"]}
+    assert float_ops and "QLinearConv" not in float_ops
+    with pytest.raises(RangesMismatch):
+        quantize_from_ranges(cnn_onnx, tmp_path / "x.onnx", dict(list(ranges.items())[:1]), StaticRecipe())
     assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(ValueError):
+        calibrate_ranges(cnn_onnx, [], StaticRecipe())
+    with pytest.raises(ValueError):
+        StaticRecipe("minmax", keep_fp32=("everything",))
 
 
 @pytest.fixture(scope="module")
