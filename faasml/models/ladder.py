@@ -51,6 +51,7 @@ TRIALS: tuple[Trial, ...] = (
     Trial("minmax-fp32-classifier", _minmax(keep_fp32=("classifier",))),
     Trial("minmax-fp32-stem-classifier", _minmax(keep_fp32=("stem", "classifier"))),
     Trial("minmax-fp32-stem-head-classifier", _minmax(keep_fp32=("stem", "head", "classifier"))),
+    Trial("entropy-fp32-stem-classifier", StaticRecipe("entropy", keep_fp32=("stem", "classifier"))),
 )
 
 
