@@ -131,3 +131,55 @@ def test_tiny_classifier_is_added_and_removed_leaving_the_stack_as_it_was(projec
     assert main(["models", "remove", "tiny", "--models", str(project / "models"),
                  "--stack", str(project / "stack.yml")]) == 0
     assert _snapshot(project) == before
+
+
+def test_text_encoder_from_a_config_with_a_vouched_figure(project, capsys, tmp_path):
+    """sentence-embedding: tokenizer copied beside the cards, int8 by dynamic quantization,
+    its value the given figure x int8's agreement with fp32 (an estimate, and labelled so)."""
+    import yaml
+
+    from faasml.modelcard import load_card
+    from tests.models.tiny import text_with_matmul
+
+    source = tmp_path / "user"
+    source.mkdir()
+    text_with_matmul(source, "encoder", "tok")
+    (project / "model.yml").write_text(yaml.safe_dump({
+        "task": "sentence-embedding", "tokenizer": str(source / "tok" / "tokenizer.json"),
+        "text": {"pooling": "mean", "max_length": 32}}))
+    before = _snapshot(project)
+    assert main(_add(project, source / "encoder.onnx", "--name", "enc", "--config", str(project / "model.yml"),
+                     "--accuracy", "0.6", "--accuracy-source", "our benchmark", "--profile-requests", "3")) == 0, \
+        capsys.readouterr().err
+    fp32, int8 = (load_card(project / "models" / f"enc-{p}.card.json") for p in ("fp32", "int8"))
+    assert fp32.accuracy["value"] == 0.6 and fp32.accuracy["basis"] == "published"
+    assert fp32.accuracy["source"] == "our benchmark"
+    agreement = int8.accuracy["agreement_with_fp32"]["value"]
+    assert 0.9 < agreement <= 1.0 and int8.accuracy["value"] == round(0.6 * agreement, 4)
+    assert int8.accuracy["basis"] == "estimate"
+    assert (project / "models" / "enc.tokenizer" / "tokenizer.json").is_file()
+    assert fp32.text.tokenizer == "enc.tokenizer" and fp32.text.max_length == 32
+    assert "dynamic" in int8.source["quantization"]["format"]
+    functions = yaml.safe_load((project / "stack.yml").read_text())["functions"]
+    assert functions["enc-int8"]["annotations"]["faasml.io/accuracy"] == f"{int8.accuracy['value']:.4g}"
+    assert main(["models", "remove", "enc", "--models", str(project / "models"),
+                 "--stack", str(project / "stack.yml")]) == 0
+    assert _snapshot(project) == before
+
+
+def test_task_and_labels_from_the_models_own_metadata(project, capsys):
+    model_path = _conv_classifier(project / "meta.onnx", ["batch", 3, 16, 16])
+    model = onnx.load(str(model_path))
+    for key, value in (("faasml.task", "image-classification"), ("faasml.labels", '["r", "g", "b"]'),
+                       ("faasml.image", '{"crop_pct": 1.0, "interpolation": "bilinear"}')):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(model_path))
+    assert main(_add(project, model_path, "--name", "meta", "--no-int8", "--profile-requests", "3")) == 0, \
+        capsys.readouterr().err
+    from faasml.modelcard import load_card
+
+    card = load_card(project / "models" / "meta-fp32.card.json")
+    assert card.labels == ["r", "g", "b"] and card.image.size == 16 and card.image.crop_pct == 1.0
+    assert card.image.interpolation == "bilinear"
+    assert not (project / "models" / "meta-int8.card.json").exists()
