@@ -24,7 +24,7 @@ from faasml.models.weights import package_version
 
 # What `faasml models ladder` measured best for EfficientNet-Lite on the sample's halves
 # (docs/models.md, "The int8 ladder"); `models add` uses it for users' image classifiers.
-IMAGE_RECIPE = StaticRecipe("minmax")
+IMAGE_RECIPE = StaticRecipe("minmax", keep_fp32=("classifier",))
 CALIBRATION_PHOTOS = 128        # of the calibration half, spread evenly over its classes
 RANGES_DIR = Path(__file__).parent / "data" / "calibration"
 

@@ -169,31 +169,49 @@ def table(rows: list[dict[str, Any]]) -> str:
         "thread, median of 40; ONLY_*: images only that model gets right)" if rows else "")
 
 
-def plot(rows: list[dict[str, Any]], path: Path, highlight: dict[str, str] | None = None) -> None:
-    """Top-1 against latency per variant: fp32 and each family's int8 recipes."""
+def plot(rows: list[dict[str, Any]], path: Path, highlight: dict[str, str] | None = None,
+         points: list[dict[str, Any]] | None = None) -> None:
+    """Left: top-1 against latency per variant (fp32 squares, int8 recipes dots, the built
+    recipe stars), or, with `points` ({family, label, top1, p50_ms, marker}), those
+    (e.g. latencies measured side by side in one quiet run). Right: top-1 points each
+    recipe loses against fp32, per family."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     highlight = highlight or {}
-    fig, ax = plt.subplots(figsize=(8, 5))
-    colours = {}
-    for r in rows:
-        colour = colours.setdefault(r["family"], f"C{len(colours)}")
-        chosen = r["trial"] == "fp32" or highlight.get(r["family"]) == r["trial"]
-        marker = "s" if r["trial"] == "fp32" else ("*" if chosen else "o")
-        ax.scatter(r["p50_ms"], r["top1"] * 100, color=colour, marker=marker, s=120 if chosen else 25,
-                   alpha=1.0 if chosen else 0.45, label=f"{r['family']} {r['trial']}" if chosen else None)
-        if r["trial"] == "minmax-skimage8":
-            ax.annotate("before", (r["p50_ms"], r["top1"] * 100), fontsize=7, xytext=(4, -8),
-                        textcoords="offset points")
-    ax.set_xlabel("latency, ms (session.run p50, batch 1, one thread)")
-    ax.set_ylabel("top-1 % on the evaluation half (n=500)")
-    ax.set_title("EfficientNet-Lite: fp32 (squares), int8 recipes (dots), the built int8 (stars)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    trials = list(dict.fromkeys(r["trial"] for r in rows if r["trial"] != "fp32"))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1, 1.3]})
+    for k, family in enumerate(families):
+        colour = f"C{k}"
+        for p in (p for p in points or [] if p["family"] == family):
+            left.scatter(p["p50_ms"], p["top1"] * 100, color=colour, marker=p.get("marker", "o"), s=120,
+                         label=f"{family} {p['label']}", zorder=3)
+        for r in (r for r in rows if r["family"] == family and points is None):
+            chosen = r["trial"] == "fp32" or highlight.get(family) == r["trial"]
+            marker = "s" if r["trial"] == "fp32" else ("*" if chosen else "o")
+            label = f"{family} {'fp32' if r['trial'] == 'fp32' else 'int8 ' + r['trial']}" if chosen else None
+            left.scatter(r["p50_ms"], r["top1"] * 100, color=colour, marker=marker, s=140 if chosen else 22,
+                         alpha=1.0 if chosen else 0.4, label=label, zorder=3 if chosen else 2)
+        lost = {r["trial"]: r.get("top1_lost_points") for r in rows if r["family"] == family}
+        xs = [i + (k - (len(families) - 1) / 2) * 0.8 / len(families) for i in range(len(trials))]
+        right.bar(xs, [lost.get(t) or 0 for t in trials], width=0.8 / len(families), color=colour, label=family)
+    left.set_xlabel("latency, ms (session.run p50, batch 1, one thread; a shared, loaded CPU)")
+    left.set_ylabel("top-1 % on the evaluation half (n=500)")
+    left.set_title("accuracy against latency")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7, loc="lower right")
+    right.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    right.axhline(0.0, color="black", linewidth=0.6)
+    right.set_xticks(range(len(trials)))
+    right.set_xticklabels(trials, rotation=35, ha="right", fontsize=7)
+    right.set_ylabel("top-1 points lost against fp32 (same 500 photos)")
+    right.set_title("int8 recipes (dashed: the 1-point goal)")
+    right.legend(fontsize=7)
+    right.grid(axis="y", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
