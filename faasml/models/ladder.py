@@ -202,7 +202,7 @@ def plot(rows: list[dict[str, Any]], path: Path, highlight: dict[str, str] | Non
     left.set_ylabel("top-1 % on the evaluation half (n=500)")
     left.set_title("accuracy against latency")
     left.grid(alpha=0.3)
-    left.legend(fontsize=7, loc="lower right")
+    left.legend(fontsize=7, loc="center")
     right.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     right.axhline(0.0, color="black", linewidth=0.6)
     right.set_xticks(range(len(trials)))
