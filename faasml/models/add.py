@@ -364,6 +364,13 @@ def _annotations(card: ModelCard, latency_ms: float, where: str, node_class: str
     }
 
 
+def _card_from_stack(options: AddOptions, name: str) -> str:
+    """FAASML_MODEL as the function sees it: relative to the stack's folder (`faasml up`
+    runs functions there; an image copies the models folder beside the handler)."""
+    card = card_path_for(options.models, name).resolve()
+    return Path(os.path.relpath(card, options.stack.resolve().parent)).as_posix()
+
+
 def _memory_mi(card: ModelCard) -> int:
     return int(card.size_bytes * 3 / 2**20) + 160
 
@@ -431,7 +438,7 @@ def _stage(stage: Path, spec: ModelSpec, options: AddOptions, original_stack: st
         say(f"profiling {c.name} ({options.profile_requests} requests)")
         latency = profile_ms(card_path_for(stage, c.name), spec, options)
         node_class = options.node_class or ("edge" if c.precision == "int8" else "cloud")
-        entries.append(stackfile.Entry(c.name, f"{options.models.name}/{c.name}.card.json", c.precision,
+        entries.append(stackfile.Entry(c.name, _card_from_stack(options, c.name), c.precision,
                                        node_class, _annotations(c, latency, where, node_class),
                                        memory_mi=_memory_mi(c)))
     if gpu_usable():

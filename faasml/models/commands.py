@@ -113,8 +113,10 @@ def short_source(accuracy: dict[str, Any]) -> str:
     if basis == "measured":
         measured = accuracy["measured"]
         note = "" if measured.get("matches_this_file") else ", other sha256"
-        where = measured.get("dataset", "").split(" (")[0].removeprefix("measured on ")
-        return f"measured on {where or '?'}, n={measured['n']}{note}"
+        dataset = measured.get("dataset", "")
+        where = dataset.split(" (")[0].removeprefix("measured on ")
+        part = next((f", {h} half" for h in ("evaluation", "calibration") if f"{h} half" in dataset), "")
+        return f"measured on {where or '?'}{part}, n={measured['n']}{note}"
     if basis == "estimate":
         rho = accuracy.get("agreement_with_fp32", {}).get("spearman_pair_similarity")
         return f"estimate: published fp32 x Spearman {rho}"
