@@ -387,6 +387,9 @@ def add_model(options: AddOptions, say: Say = lambda line: None) -> AddReport:
         raise ModelRefused(f"no stack file {options.stack}")
     original_stack = options.stack.read_text(encoding="utf-8")
     spec, _ = describe(options.source, options.name, options.flags, options.config)
+    if options.data is not None and spec.task != TASK_IMAGE_CLASSIFICATION:
+        raise ModelRefused(f"--data is a labelled photo folder, for image classifiers; a {spec.task} "
+                           "model takes --accuracy VALUE --accuracy-source TEXT instead")
     names = [f"{spec.name}-fp32"] + ([f"{spec.name}-int8"] if options.int8 else [])
     _refuse_existing(options, names)
     try:

@@ -82,6 +82,9 @@ CASES = {
     "bad-name": (lambda p: _conv_classifier(p / "badname.onnx", ["batch", 3, 16, 16]),
                  ["--name", "My_Model", "--task", "image-classification", "--labels", "LABELS"],
                  "must be an OpenFaaS function name"),
+    "data-for-a-tensor-model": (lambda p: _conv_classifier(p / "tensor.onnx", ["batch", 3, 16, 16]),
+                                ["--name", "m", "--task", "tensor", "--data", "LABELS"],
+                                "--data is a labelled photo folder, for image classifiers"),
     "text-without-ids": (lambda p: _conv_classifier(p / "notext.onnx", ["batch", 3, 16, 16]),
                          ["--name", "m", "--task", "sentence-embedding"], "a sentence encoder takes input_ids"),
 }
