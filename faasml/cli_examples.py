@@ -20,7 +20,18 @@ EXAMPLES: dict[str, str] = {
   faasml models list --json | python -m json.tool""",
     "models eval": """\
   faasml models eval --data ~/imagenet-sample --limit 200
-  faasml models eval --data ~/imagenet-sample --only efficientnet-lite0-int8 --record""",
+  faasml models eval --data ~/imagenet-sample --half evaluation --only efficientnet-lite0-int8 --record""",
+    "models add": """\
+  faasml models add mynet.onnx --name mynet --task image-classification --labels labels.txt --data ~/photos
+  faasml models add encoder.onnx --name enc --task sentence-embedding --tokenizer tokenizer.json \\
+      --accuracy 0.68 --accuracy-source "our STS benchmark"
+  faasml models add anything.onnx --name anything --task tensor   # Open Inference Protocol""",
+    "models remove": """\
+  faasml models remove mynet                  # its functions out of stack.yml, its files out of models/""",
+    "models calibrate": """\
+  faasml models calibrate --data ../shared/data/imagenet-sample   # the committed int8 ranges""",
+    "models ladder": """\
+  faasml models ladder --data ../shared/data/imagenet-sample --only efficientnet-lite0 --plot /tmp/ladder.png""",
     "predict": """\
   faasml predict models/efficientnet-lite0-int8.card.json cat.jpg --top-k 3
   echo 'A man plays a guitar.' > s.txt && faasml predict models/minilm-l6-fp32.card.json s.txt""",
