@@ -217,8 +217,15 @@ def test_tensor_request_through_the_selector(project, platform):
         assert response.status_code == 200, response.text
         chosen = response.headers["X-Faasml-Variant"]
         assert chosen in names
-        if params.get("policy"):
-            assert accuracy[chosen] == max(accuracy.values())
+        if params.get("policy") and response.headers["X-Faasml-Attempts"] == "1" \
+                and accuracy[chosen] != max(accuracy.values()):
+            # the ranking passes over the most accurate only when it is out of the running
+            # (stalled or saturated on a loaded machine); an answer retried elsewhere says
+            # nothing about the ranking
+            table = requests.post(f"{platform}/function/selector", params={
+                "task": "tensor", "explain": "1", **params}, json=_infer_body(tensor), timeout=30).json()
+            best = next(c for c in table["candidates"] if c["variant"] == names[0])
+            assert best["excluded"], table
         logits = np.array(response.json()["outputs"][0]["data"], dtype=np.float32).reshape(expected.shape)
         if chosen.endswith("-fp32"):
             np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
