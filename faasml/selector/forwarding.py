@@ -36,7 +36,7 @@ from faasml.selector.gateway_client import Gateway
 _timeout_scope = getattr(asyncio, "timeout", None)
 
 SELECTION_PARAMS = frozenset({"task", "tradeoff", "max_latency_ms", "min_accuracy", "variant",
-                              "explain", "policy"})
+                              "explain", "policy", "family"})
 
 
 def outgoing_headers(request: Request) -> list[tuple[str, str]]:
@@ -90,16 +90,19 @@ class Forwarder:
         # Stall-bounded attempts in flight per variant key: their timeout scopes.
         self._bounded: dict[str, set] = {}
 
-    async def forward(self, decision: Decision, request: Request, deadline: float) -> Forwarded:
+    async def forward(self, decision: Decision, request: Request, deadline: float,
+                      subpath: Callable[[Candidate], str] | None = None) -> Forwarded:
         """Try the decision's ranking in order; the first one's in-flight count was taken
-        by the decision."""
+        by the decision. `subpath`: where under each chosen function the body goes (the
+        Open Inference Protocol's `/v2/models/<variant>/infer`); its root by default."""
         plan = Attempts(self.engine, decision, deadline, self.settings)
         headers, query = outgoing_headers(request), outgoing_query(request)
         forwarded = Forwarded(plan)
         while (call := plan.next_call(self.clock())) is not None:
             started = time.perf_counter()
+            path = subpath(call.candidate) if subpath is not None else ""
             try:
-                reply = await self._bounded_call(call, request.body, headers, query)
+                reply = await self._bounded_call(call, request.body, headers, query, path)
                 result: AttemptReply | NoReply = AttemptReply(reply.status, reply.elapsed_ms, compute_ms(reply))
             except asyncio.TimeoutError:
                 reply, result = None, NoReply(Outcome.TIMEOUT, (time.perf_counter() - started) * 1000.0)
@@ -127,16 +130,17 @@ class Forwarder:
                 break
         return forwarded
 
-    async def _bounded_call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str) -> Reply:
+    async def _bounded_call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str,
+                            path: str) -> Reply:
         """The call, within its stall bound as a scope another attempt's stall can end."""
         if not call.stall or _timeout_scope is None:
-            return await self._call(call, body, headers, query)
+            return await self._call(call, body, headers, query, path)
         key = call.candidate.key
         async with _timeout_scope(call.timeout_s) as scope:
             bounded = self._bounded.setdefault(key, set())
             bounded.add(scope)
             try:
-                return await self._call(call, body, headers, query)
+                return await self._call(call, body, headers, query, path)
             finally:
                 bounded.discard(scope)
                 if not bounded:
@@ -152,20 +156,22 @@ class Forwarder:
                 if not scope.expired():
                     scope.reschedule(now)
 
-    async def _call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str) -> Reply:
-        """POST to the function: at its direct address when there is one, else through
-        its gateway."""
+    async def _call(self, call: Call, body: bytes, headers: list[tuple[str, str]], query: str,
+                    path: str = "") -> Reply:
+        """POST to the function (at `path` under it): at its direct address when there is
+        one, else through its gateway."""
         variant = call.candidate.variant
-        suffix = f"?{query}" if query else ""
+        suffix = path + (f"?{query}" if query else "")
         direct = self.routes.url_for(variant)
         if direct is not None:
             try:
-                return await self._direct(direct + suffix, call, body, headers)
+                return await self._direct(direct.rstrip("/") + suffix if path else direct + suffix, call, body,
+                                          headers)
             except ConnectFailed:
                 self.on_relist()   # the replica has moved: re-list
         gateway = self.gateways[variant.gateway]
-        return await self.client.request("POST", gateway.function_url(variant.name, variant.namespace) + suffix,
-                                         headers, body, call.timeout_s)
+        return await self.client.request("POST", gateway.function_url(variant.name, variant.namespace, path)
+                                         + (f"?{query}" if query else ""), headers, body, call.timeout_s)
 
     async def _direct(self, url: str, call: Call, body: bytes, headers: list[tuple[str, str]]) -> Reply:
         """The call at the function's own address, counted as its gateway would count it;

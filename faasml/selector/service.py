@@ -27,7 +27,7 @@ from typing import Any, Callable
 from faasml import prometheus
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
 from faasml.http import Headers, Request, Response
-from faasml.selector import views
+from faasml.selector import oip, views
 from faasml.selector.access import KEY_HEADERS, ApiKeys
 from faasml.selector.background import Background
 from faasml.selector.client import HttpClient
@@ -175,9 +175,11 @@ class SelectorService:
             if _is_selection(request):
                 delay = inbound_delay_s(request, self.wall())
                 return await self.recent.record(request, self.select, delay)
+            if oip.is_oip(request):
+                return await oip.handle(self, request)
             return self._route(request)
         except FaasmlError as exc:
-            return Response.error(exc)
+            return oip.error(exc) if oip.is_oip(request) else Response.error(exc)
         except Exception as exc:  # a bad request must never take the selector down
             return Response.error(internal_error(exc))
 
@@ -225,6 +227,12 @@ class SelectorService:
         selection = parse_selection(request)
         if request.method == "GET" and not selection.explain:
             raise MethodNotAllowed("GET answers only with explain=1; POST the input to get a prediction")
+        return await self.select_as(request, selection)
+
+    async def select_as(self, request: Request, selection: SelectionRequest,
+                        subpath: Callable[[Candidate], str] | None = None) -> Response:
+        """Decide for `selection` and forward `request`'s body (to `subpath` under the
+        chosen function, when given): the explain table with `explain`."""
         if selection.explain:
             decision = self._engine_decide(selection, acquire=False)
             return Response.json(views.explain_view(decision.task, selection, decision))
@@ -234,7 +242,7 @@ class SelectorService:
         if self.api_keys is not None:   # the client's key is for the selector, not the executors
             request = replace(request, headers=Headers(
                 [(k, v) for k, v in request.headers.items() if k.lower() not in KEY_HEADERS]))
-        forwarded = await self.forwarder.forward(decision, request, arrived + deadline_s)
+        forwarded = await self.forwarder.forward(decision, request, arrived + deadline_s, subpath)
         plan = forwarded.plan
         now = self.clock()
         if selection.max_latency_ms is not None and not selection.variant:

@@ -233,9 +233,6 @@ def test_tensor_request_through_the_selector(project, platform):
     assert chosen == names[0]   # the pinned one
 
 
-@pytest.mark.xfail(strict=True, reason="the selector has no Open Inference Protocol route yet: "
-                                       "POST /function/selector/v2/models/<task|family|variant>/infer "
-                                       "(docs/api.md, 'Open Inference Protocol through the selector')")
 def test_open_inference_protocol_through_the_selector(project, platform):
     tensor = _photo_tensor(project)
     expected = _reference_logits(project, tensor)

@@ -25,10 +25,13 @@ PASSWORD = "toy-secret"
 
 
 def executor_status(name: str, task: str, accuracy: float, latency_ms: float, *,
-                    replicas: int = 1, rtt_ms: float | None = None, namespace: str = "openfaas-fn") -> dict[str, Any]:
+                    replicas: int = 1, rtt_ms: float | None = None, namespace: str = "openfaas-fn",
+                    family: str | None = None) -> dict[str, Any]:
     annotations = {"faasml.io/task": task, "faasml.io/accuracy": str(accuracy),
                    "faasml.io/accuracy-source": "toy", "faasml.io/latency-ms": str(latency_ms),
                    "faasml.io/node-class": "cloud", "faasml.io/precision": "fp32"}
+    if family is not None:
+        annotations["faasml.io/family"] = family
     if rtt_ms is not None:
         annotations["faasml.io/rtt-ms"] = str(rtt_ms)
     return {"name": name, "namespace": namespace, "image": f"toy/{name}", "replicas": replicas,
@@ -105,7 +108,8 @@ class ToyGateway:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path, _, query = self.path.partition("?")
-                name = path.removeprefix("/function/").split(".")[0]
+                function, _, subpath = path.removeprefix("/function/").partition("/")
+                name = function.split(".")[0]
                 gateway.calls.append((name, query, dict(self.headers.items()), body))
                 behaviour = gateway.behaviours.get(name)
                 if behaviour is None:
@@ -125,6 +129,8 @@ class ToyGateway:
                     time.sleep(float(arg))
                     compute_ms = float(arg) * 1000 if kind == "busy" else compute_ms
                 payload = {"variant": name, "bytes": len(body), "query": query}
+                if subpath:
+                    payload["path"] = "/" + subpath
                 self._send(200, json.dumps(payload).encode(),
                            {"Content-Type": "application/json", "X-Faasml-Compute-Ms": f"{compute_ms:g}"})
 

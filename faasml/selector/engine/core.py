@@ -135,6 +135,7 @@ class Engine:
         seen = _Seen(table, predictions, request, self.state.down_keys(now), self.settings, pin_row)
         lanes_active = pin_row is None and self.lanes.active(now)
         if (pin_row is None and request.min_accuracy is None and request.max_latency_ms is None
+                and request.family is None
                 and not seen.down and not lanes_active and table.blocked_count < table.size):
             rows = table.open_rows()        # the usual request: nothing to mask
             view = self._view(table, rows, True, now, acquire)
@@ -171,6 +172,15 @@ class Engine:
                 raise BadRequest(f"variant {variant.id!r} does task {variant.task!r}, not {request.task!r}",
                                  code="bad_parameter", details={"parameter": "variant"})
             return variant.task, variant.id
+        if request.family:
+            members = [v for v in snapshot.variants if v.family == request.family]
+            if not members:
+                raise NotFound(f"unknown model family {request.family!r}", code="unknown_family",
+                               details={"known_families": sorted({v.family for v in snapshot.variants if v.family})})
+            if request.task and request.task != members[0].task:
+                raise BadRequest(f"family {request.family!r} does task {members[0].task!r}, not {request.task!r}",
+                                 code="bad_parameter", details={"parameter": "family"})
+            return members[0].task, None
         if not request.task:
             raise BadRequest("parameter task is required (query task= or header X-Faasml-Task)",
                              code="missing_task", details={"known_tasks": snapshot.tasks})
@@ -198,7 +208,7 @@ class Engine:
         table, request = seen.table, seen.request
         min_acc, max_lat = request.min_accuracy, request.max_latency_ms
         if seen.pin_row is None:
-            ok = np.ones(table.size, dtype=bool)
+            ok = np.ones(table.size, dtype=bool) if request.family is None else table.family_rows(request.family)
         else:
             ok = np.zeros(table.size, dtype=bool)
             ok[seen.pin_row] = True
@@ -392,7 +402,11 @@ class _Seen:
         return [self.candidate(row) for row in self.considered_rows()]
 
     def considered_rows(self) -> Sequence[int]:
-        return range(self.table.size) if self.pin_row is None else [self.pin_row]
+        if self.pin_row is not None:
+            return [self.pin_row]
+        if self.request.family is not None:
+            return self.table.family_rows(self.request.family).nonzero()[0].tolist()
+        return range(self.table.size)
 
     def row_at(self, position: int) -> int:
         if self.pin_row is not None:

@@ -227,6 +227,10 @@ class TaskTable:
         self._speeds_version = -1
         self.dirty: set[int] = set(range(self.size))
 
+    def family_rows(self, family: str) -> np.ndarray:
+        """The rows of one model's variants (`faasml.io/family`), as a mask."""
+        return np.array([v.family == family for v in self.variants], dtype=bool)
+
     def mark(self, key: str) -> None:
         row = self.row_of.get(key)
         if row is not None:

@@ -16,3 +16,4 @@ class SelectionRequest:
     variant: str | None = None              # pin: skip the policy, use exactly this one
     explain: bool = False                   # answer with the candidate table, do not forward
     policy: str | None = None               # override the configured policy (evaluation)
+    family: str | None = None               # only the variants of this model (`faasml.io/family`)

@@ -57,6 +57,11 @@ class Variant:
     def id(self) -> str:
         return self.key or self.name
 
+    @property
+    def family(self) -> str | None:
+        """The model this is a variant of (`faasml.io/family`, the card's family), if said."""
+        return self.extra.get(ANNOTATION_PREFIX + "family") or None
+
 
 class InvalidVariant(ValueError):
     """A function claims to be an executor but its annotations do not parse."""
