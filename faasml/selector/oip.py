@@ -20,16 +20,32 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady
 from faasml.http import Headers, Request, Response
-from faasml.selector.client import ConnectFailed, ConnectionLost
+from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
+from faasml.selector.engine.candidate import Candidate
+from faasml.selector.engine.core import Engine
 from faasml.selector.engine.request import SelectionRequest
+from faasml.selector.gateway_client import Gateway
 from faasml.selector.params import parse_selection
+from faasml.selector.refresher import Refresher
+from faasml.selector.registry import Registry
 
-if TYPE_CHECKING:
-    from faasml.selector.service import SelectorService
+
+class Selector(Protocol):
+    """What these routes use of the selector's service (service.py)."""
+
+    engine: Engine
+    registry: Registry
+    refresher: Refresher
+    gateways: dict[str, Gateway]
+    client: HttpClient
+    clock: Callable[[], float]
+
+    async def select_as(self, request: Request, selection: SelectionRequest,
+                        subpath: Callable[[Candidate], str] | None = None) -> Response: ...
 
 PREFIX = "/v2"
 MODEL_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?$")
@@ -49,7 +65,7 @@ def error(exc: FaasmlError) -> Response:
     return Response(exc.status, json.dumps({"error": exc.message}).encode(), headers)
 
 
-def target(service: "SelectorService", model: str) -> dict[str, str]:
+def target(service: Selector, model: str) -> dict[str, str]:
     """What `<model>` names: {"variant": ...}, {"family": ...} or {"task": ...}; 404 else."""
     snapshot = service.registry.snapshot
     if model in snapshot.by_key:
@@ -74,7 +90,7 @@ def body_parameters(request: Request) -> dict[str, Any]:
     return parameters if isinstance(parameters, dict) else {}
 
 
-async def handle(service: "SelectorService", request: Request) -> Response:
+async def handle(service: Selector, request: Request) -> Response:
     path = "/" + request.path.strip("/")
     if path in (PREFIX + "/health/live", PREFIX + "/health/ready"):
         if request.method != "GET":
@@ -104,7 +120,7 @@ async def handle(service: "SelectorService", request: Request) -> Response:
     return await _describe(service, chosen, action)
 
 
-async def _describe(service: "SelectorService", chosen: dict[str, str], action: str) -> Response:
+async def _describe(service: Selector, chosen: dict[str, str], action: str) -> Response:
     """Metadata or readiness, as the most accurate healthy variant of the model says it
     (its variants take the same inputs)."""
     selection = SelectionRequest(task=chosen.get("task"), tradeoff=1.0, variant=chosen.get("variant"),
