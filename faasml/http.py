@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 
+from faasml import errors as codes
 from faasml.errors import FaasmlError, PayloadTooLarge
 
 # Never passed on by a hop that forwards, either way: RFC 9110's hop-by-hop headers, the
@@ -166,7 +167,7 @@ def _read_body(event: Any, headers: Headers, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"body is {size} bytes; the limit is {limit}", code="body_too_large")
+    return PayloadTooLarge(f"body is {size} bytes; the limit is {limit}", code=codes.PAYLOAD_TOO_LARGE)
 
 
 def handle_event(event: Any, handle: Callable[[Request], Response], max_body_bytes: int = 0) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
     declared = Event(b"x" * 11, {"Content-Length": "11"})
     answer = handle_event(declared, echo, max_body_bytes=10)
     assert answer["statusCode"] == 413 and declared.reads == 0
-    assert json.loads(answer["body"])["error"]["code"] == "body_too_large"
+    assert json.loads(answer["body"])["error"]["code"] == "payload_too_large"
     chunked = Event(b"x" * 11, {"Transfer-Encoding": "chunked"})   # no length to judge by
     assert handle_event(chunked, echo, max_body_bytes=10)["statusCode"] == 413
     fits = handle_event(Event(b"x" * 10, {"Content-Length": "10"}), echo, max_body_bytes=10)

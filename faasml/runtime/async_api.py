@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from faasml import errors as codes
 from faasml.errors import BadRequest, NotFound, PayloadTooLarge
 from faasml.http import end_to_end
 from faasml.runtime.async_queue import AsyncQueue
@@ -26,7 +27,7 @@ def callback_url_of(headers) -> str | None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadRequest(f"X-Callback-Url {url!r} is not an http(s) URL", code="bad_callback_url")
+        raise BadRequest(f"X-Callback-Url {url!r} is not an http(s) URL", code=codes.BAD_CALLBACK_URL)
     return url
 
 
@@ -40,7 +41,7 @@ class AsyncApi:
         supervisor = self.provider.functions.get((name, namespace or DEFAULT_NAMESPACE))
         if supervisor is None:
             raise NotFound(f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
-                           code="function_not_found")
+                           code=codes.FUNCTION_NOT_FOUND)
         callback_url = callback_url_of(request.headers)
         try:
             body = await request.read()

@@ -23,6 +23,7 @@ from typing import Awaitable, Callable, TypeVar
 
 import aiohttp
 
+from faasml import errors as codes
 from faasml.errors import TooManyRequests
 from faasml.http import end_to_end
 from faasml.prometheus import family
@@ -125,7 +126,7 @@ class AsyncQueue:
         assert self.store is not None
         if len(self.pending) >= self.settings.max_queued:
             raise TooManyRequests(f"the async queue holds {len(self.pending)} unfinished calls, its limit",
-                                  code="queue_full", headers={"Retry-After": "5"})
+                                  code=codes.QUEUE_FULL, headers={"Retry-After": "5"})
         call.id = await self._db(self.store.add, call)
         self.pending[call.id] = PendingEntry(call.id, call.function, call.accepted_ns, INVOKE, 0.0)
         self._count(call.function).accepted += 1

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from faasml import errors as codes
 from faasml import prometheus
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
                            Unauthorized, internal_error)
@@ -150,15 +151,15 @@ class GatewayApi:
         query = request.query
         name = query.get("name", "")
         if not name:
-            raise BadRequest("query parameter `name` is required", code="bad_parameter")
+            raise BadRequest("query parameter `name` is required", code=codes.BAD_PARAMETER)
         namespace = query.get("namespace") or DEFAULT_NAMESPACE
         if (name, namespace) not in self.provider.functions and not self.provider.logs.has(name, namespace):
-            raise NotFound(f"function {name}.{namespace} is not deployed", code="function_not_found")
+            raise NotFound(f"function {name}.{namespace} is not deployed", code=codes.FUNCTION_NOT_FOUND)
         try:
             since_s = parse_rfc3339(query["since"]) if query.get("since") else None
             tail = int(query["tail"]) if query.get("tail") else None
         except ValueError as exc:
-            raise BadRequest(f"bad `since` or `tail`: {exc}", code="bad_parameter") from exc
+            raise BadRequest(f"bad `since` or `tail`: {exc}", code=codes.BAD_PARAMETER) from exc
         follow = query.get("follow", "").lower() in ("1", "true")
         instance = query.get("instance") or None
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from faasml import errors as codes
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
                            PayloadTooLarge, TooManyRequests, internal_error)
 from faasml.http import end_to_end
@@ -66,7 +67,7 @@ class FunctionProxy:
         if supervisor is None:
             return error_response(NotFound(
                 f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
-                code="function_not_found"))
+                code=codes.FUNCTION_NOT_FOUND))
         function_name = supervisor.spec.qualified_name
         self.metrics.started(function_name)
         started = time.perf_counter()
@@ -142,7 +143,7 @@ class FunctionProxy:
             name = supervisor.spec.qualified_name
             if supervisor.unschedulable:
                 raise NotReady(f"{name} is unschedulable: {supervisor.unschedulable}",
-                               code="unschedulable")
+                               code=codes.UNSCHEDULABLE)
             waking = supervisor.desired_replicas == 0 or name in self._waking
             wait_s = self.settings.scale_from_zero_wait_s if waking else self.settings.ready_wait_s
             if supervisor.desired_replicas == 0:
