@@ -61,3 +61,15 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
 def test_no_limit_reads_any_body():
     event = SimpleNamespace(body="text", headers=None, method="post", query=None, path=None)
     assert handle_event(event, echo)["body"] == b"text"
+
+
+def test_repeated_headers_survive_a_relay_and_connection_named_headers_do_not():
+    upstream = [("Set-Cookie", "a=1"), ("Vary", "Accept"), ("Set-Cookie", "b=2"), ("Link", "</x>"),
+                ("Connection", "keep-alive, X-Hop-Secret"), ("connection", "X-Other"), ("X-Hop-Secret", "s"),
+                ("x-other", "o"), ("Keep-Alive", "timeout=5"), ("X-Kept", "k")]
+    relayed = Headers.end_to_end(upstream)
+    assert relayed.getall("set-cookie") == ["a=1", "b=2"]
+    assert list(relayed.items()) == [("Set-Cookie", "a=1"), ("Vary", "Accept"), ("Set-Cookie", "b=2"),
+                                     ("Link", "</x>"), ("X-Kept", "k")]
+    answer = Response(200, b"", relayed).to_openfaas()
+    assert [v for n, v in answer["headers"].items() if n.lower() == "set-cookie"] == ["a=1", "b=2"]
