@@ -17,6 +17,7 @@ from faasml.errors import BadRequest, NotFound
 from faasml.function_secrets import SECRETS_DIR_ENV
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.names import path_part
 from faasml.runtime.nodes import Node
 from faasml.runtime.openfaas import ORCHESTRATION, check_name, function_status
 from faasml.runtime.placement import fitting_nodes, function_constraints, unschedulable_reason
@@ -115,7 +116,7 @@ class LocalProvider:
         self._mount_secrets(spec, strict=from_api)
         run_dir = None
         if source is not None:
-            run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
+            run_dir = prepare_run_dir(self.state_dir / "run" / path_part(spec.qualified_name, "function name"), source)
         return source, run_dir, nodes, reason
 
     async def deploy_request(self, spec: FunctionSpec) -> FunctionSupervisor:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from faasml import errors as codes
+from faasml.runtime.names import path_part
 from faasml.errors import BadRequest, FaasmlError, NotFound
 from faasml.runtime.openfaas import check_name, parse_json_object
 from faasml.runtime.stack import DEFAULT_NAMESPACE
@@ -96,10 +97,10 @@ class SecretStore:
         self.builtin = builtin
 
     def _path(self, namespace: str | None, name: str) -> Path:
-        return self.folder / (namespace or DEFAULT_NAMESPACE) / check_secret_name(name)
+        return self.folder / path_part(namespace or DEFAULT_NAMESPACE, "namespace") / check_secret_name(name)
 
     def names(self, namespace: str | None) -> list[str]:
-        stored = self.folder / (namespace or DEFAULT_NAMESPACE)
+        stored = self.folder / path_part(namespace or DEFAULT_NAMESPACE, "namespace")
         own = [p.name for p in stored.iterdir() if not p.name.startswith(".")] if stored.is_dir() else []
         return sorted({*own, *self.builtin})
 
