@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from faasml import errors as codes
-from faasml.errors import BadRequest, NotFound, PayloadTooLarge
+from faasml.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from faasml.http import end_to_end
 from faasml.runtime.async_queue import AsyncQueue
 from faasml.runtime.async_store import QueuedCall
 from faasml.runtime.provider import LocalProvider
+from faasml.runtime.responses import json_response
 from faasml.runtime.proxy import upstream_target
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
@@ -58,3 +59,25 @@ class AsyncApi:
             target=upstream_target(request.raw_path), headers=headers, body=body,
             callback_url=callback_url, accepted_ns=accepted_ns))
         return web.Response(status=202, headers={"X-Call-Id": call_id, "X-Start-Time": str(accepted_ns)})
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        """GET /system/async/failed[?limit=N]: dead-lettered calls, newest first."""
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise BadRequest("`limit` must be a whole number in 1..1000", code=codes.BAD_PARAMETER,
+                             details={"parameter": "limit"})
+        return json_response(await self.queue.dead_letters(int(raw)))
+
+    async def replay(self, request: web.Request) -> web.Response:
+        """POST /system/async/failed/{id}/replay: run a dead call again from its first attempt."""
+        raw = request.match_info["id"]
+        if not raw.isdigit():
+            raise BadRequest(f"call id {raw[:40]!r} is not a number (the `id` of GET /system/async/failed)",
+                             code=codes.BAD_PARAMETER, details={"parameter": "id"})
+        try:
+            found = await self.queue.replay(int(raw))
+        except LookupError as exc:
+            raise Conflict(f"dead call {raw} cannot be replayed: {exc}", code=codes.NOT_REPLAYABLE) from exc
+        if not found:
+            raise NotFound(f"no dead-lettered async call {raw}", code=codes.CALL_NOT_FOUND)
+        return web.Response(status=202)

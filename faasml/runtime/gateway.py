@@ -57,6 +57,9 @@ class GatewayApi:
             "/system/secrets": {"GET": self.secrets.list, "POST": self.secrets.create,
                                 "PUT": self.secrets.update, "DELETE": self.secrets.delete},
         }
+        if self.async_api is not None:   # faasml's own: the async queue's dead letters
+            system["/system/async/failed"] = {"GET": self.async_api.dead_letters}
+            system["/system/async/failed/{id}/replay"] = {"POST": self.async_api.replay}
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
             web.route("*", "/function/{name}/{tail:[\\s\\S]*}", self.proxy.handle),
