@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from faasml import errors as codes
-from faasml.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from faasml.errors import BadRequest, Conflict, NotFound
 from faasml.http import end_to_end
 from faasml.runtime.async_queue import AsyncQueue
 from faasml.runtime.async_store import QueuedCall
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.responses import json_response
-from faasml.runtime.proxy import upstream_target
+from faasml.runtime.listener import GatewayLimits, read_body
+from faasml.runtime.proxy import function_body_limit, upstream_target
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 
 # Stamped anew when the call runs (X-Start-Time: its acceptance), never taken from the client.
@@ -33,8 +34,10 @@ def callback_url_of(headers) -> str | None:
 
 
 class AsyncApi:
-    def __init__(self, provider: LocalProvider, queue: AsyncQueue, max_body_bytes: int):
+    def __init__(self, provider: LocalProvider, queue: AsyncQueue, max_body_bytes: int,
+                 limits: GatewayLimits | None = None):
         self.provider, self.queue, self.max_body_bytes = provider, queue, max_body_bytes
+        self.limits = limits or GatewayLimits()
 
     async def accept(self, request: web.Request) -> web.Response:
         """POST only (the gateway's dispatcher answers other methods with a JSON 405)."""
@@ -44,10 +47,9 @@ class AsyncApi:
             raise NotFound(f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
                            code=codes.FUNCTION_NOT_FOUND)
         callback_url = callback_url_of(request.headers)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLarge(f"request body over the gateway's limit of {self.max_body_bytes} bytes") from exc
+        limit = function_body_limit(supervisor.spec.environment)
+        body = await read_body(request, min(limit, self.max_body_bytes) if limit else self.max_body_bytes,
+                               self.limits.body_timeout_s)
         call_id = request.headers.get("X-Call-Id") or str(uuid.uuid4())
         headers = [(k, v) for k, v in end_to_end(request.headers.items()) if k.lower() not in _SET_WHEN_RUN]
         headers.append(("X-Forwarded-Host", request.host))

@@ -55,6 +55,7 @@ class Target:
     ours: bool                # faasml's own server faces the client
     process: subprocess.Popen
     server_pid: int
+    cuts_pipelining: bool = True   # past the depth cap: the connection closes (aiohttp: reading pauses)
 
     def path(self, tail: str) -> str:
         return self.prefix.rstrip("/") + tail if self.prefix != "/" else tail
@@ -78,7 +79,7 @@ def lay_out(folder: Path, handler: str) -> Path:
 
 
 def wait_serving(port: int, process: subprocess.Popen, path: str = "/up") -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError("the server exited before serving (see its out.log)")
@@ -86,12 +87,12 @@ def wait_serving(port: int, process: subprocess.Popen, path: str = "/up") -> Non
             urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
             return
         except urllib.error.HTTPError as error:
-            if error.code < 500:
+            if error.code < 500 and error.code != 404:
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    raise AssertionError("not serving after 30 s")
+    raise AssertionError("not serving after 60 s")
 
 
 def start_direct(folder: Path, handler: str, name: str) -> Target:
@@ -120,10 +121,80 @@ def start_behind_watchdog(folder: Path, handler: str, name: str) -> Target:
     return Target(name, port, "/", False, process, process.pid)
 
 
+GATEWAY_LIMITS = {"FAASML_UP_HEADER_TIMEOUT_S": "1", "FAASML_UP_BODY_TIMEOUT_S": "1", "FAASML_UP_KEEPALIVE_S": "2",
+                  "FAASML_UP_MAX_CONNECTIONS": "40", "FAASML_UP_MAX_PIPELINED": "4",
+                  "FAASML_UP_MAX_HEADER_LINE_BYTES": "8192", "FAASML_UP_MAX_HEADERS": "50",
+                  "FAASML_UP_MAX_RESPONSE_MB": "1"}
+# A replica that answers with broken framing, or too much: what the gateway's client must refuse.
+EVIL_INDEX = '''
+import asyncio
+import os
+
+ANSWERS = {
+    b"/negative-length": b"HTTP/1.1 200 OK\\r\\nContent-Length: -1\\r\\n\\r\\n",
+    b"/conflicting-lengths": b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nContent-Length: 3\\r\\n\\r\\nabc",
+    b"/length-and-chunked": b"HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n0\\r\\n\\r\\n",
+    b"/negative-chunk": b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n-3\\r\\nabc\\r\\n0\\r\\n\\r\\n",
+    b"/too-large": b"HTTP/1.1 200 OK\\r\\nContent-Length: 2097152\\r\\n\\r\\n" + b"x" * 2097152,
+}
+
+
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            path = head.split(b" ")[1]
+            for line in head.split(b"\\r\\n"):
+                if line.lower().startswith(b"content-length:"):
+                    await reader.readexactly(int(line.split(b":")[1]))
+            writer.write(ANSWERS.get(path, b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", int(os.environ["FAASML_LISTEN_PORT"]))
+    await server.serve_forever()
+
+asyncio.run(main())
+'''
+
+
+def start_gateway(folder: Path) -> Target:
+    """`faasml up` serving the plain handler (`hostile`) and the evil replica (`evil`)."""
+    import yaml
+
+    from tests.runtime.conftest import PASSWORD
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hostile").mkdir()
+    (folder / "hostile" / "handler.py").write_text(HANDLER)
+    (folder / "evil").mkdir()
+    (folder / "evil" / "handler.py").write_text("")
+    evil_template = folder / "templates" / "evil"
+    evil_template.mkdir(parents=True)
+    (evil_template / "index.py").write_text(EVIL_INDEX)
+    (evil_template / "template.yml").write_text("language: evil\nfprocess: python index.py\n")
+    stack = {"version": 1.0, "provider": {"name": "openfaas"}, "functions": {
+        "hostile": {"lang": "faasml-python3-http", "handler": "./hostile", "image": "faasml/hostile:0",
+                    "environment": {**LIMITS}},
+        "evil": {"lang": "evil", "handler": "./evil", "image": "faasml/evil:0"}}}
+    (folder / "stack.yml").write_text(yaml.safe_dump(stack))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "faasml", "up", "-f", str(folder / "stack.yml"), "--port", str(port)],
+                               cwd=Path(__file__).resolve().parents[2], stdout=open(folder / "out.log", "wb"),
+                               stderr=subprocess.STDOUT,
+                               env={**os.environ, **GATEWAY_LIMITS, "FAASML_GATEWAY_PASSWORD": PASSWORD})
+    wait_serving(port, process, "/function/hostile/up")
+    wait_serving(port, process, "/function/evil/up")
+    return Target("gateway", port, "/function/hostile", True, process, process.pid, cuts_pipelining=False)
+
+
 STARTERS = {
     "template-async": lambda folder: start_direct(folder, ASYNC_HANDLER, "template-async"),
     "template-sync": lambda folder: start_direct(folder, HANDLER, "template-sync"),
     "behind-of-watchdog": lambda folder: start_behind_watchdog(folder, ASYNC_HANDLER, "behind-of-watchdog"),
+    "gateway": start_gateway,
 }
 
 
