@@ -213,7 +213,7 @@ def register_bench(bench_sub: Any) -> None:
 
 
 def _command(args: Any) -> int:
-    result = run(find_checkout(), Path(args.models), args.rounds, args.requests, args.baseline_ref)
+    result = run(find_checkout(), Path(args.models).resolve(), args.rounds, args.requests, args.baseline_ref)
     print("\n".join(report(result)))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -24,6 +24,7 @@ from typing import Awaitable, Callable, TypeVar
 import aiohttp
 
 from faasml import errors as codes
+from faasml.background import Background
 from faasml.errors import TooManyRequests
 from faasml.http import end_to_end
 from faasml.prometheus import family
@@ -96,6 +97,7 @@ class AsyncQueue:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self.faults = 0   # unexpected exceptions while running a call (faasml_async_faults_total)
+        self.background: Background | None = None
 
     async def _db(self, work: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, work, *args)
@@ -107,9 +109,12 @@ class AsyncQueue:
             self.pending[entry.id] = entry
         return len(self.pending)
 
-    def run(self) -> None:
+    def run(self, background: Background | None = None) -> None:
         """Start dispatching (once the functions are deployed, so none is a 404)."""
+        self.background = background
         self._loop_task = asyncio.get_running_loop().create_task(self._dispatch_loop())
+        if background is not None:
+            background.watch("async-dispatch", self._loop_task)
 
     async def close(self) -> None:
         """Stop: calls in flight are cancelled and run again after a restart."""
@@ -141,24 +146,34 @@ class AsyncQueue:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            now = time.time()
-            next_due = None
-            # `pending` is in id order (loaded sorted, added with growing ids, updated in place).
-            for entry in list(self.pending.values()):
-                if entry.id in self._running:
-                    continue
-                if entry.next_at > now:
-                    next_due = entry.next_at if next_due is None else min(next_due, entry.next_at)
-                    continue
-                if self._running_per_function.get(entry.function, 0) >= self.settings.concurrency:
-                    continue
-                self._start(entry)
+            try:
+                timeout = self._dispatch_due()
+            except Exception as exc:  # a bug must not stop the queue: counted, then on
+                self.faults += 1
+                if self.background is not None:
+                    self.background.failed("async-dispatch", exc)
+                timeout = 1.0
             self._wake.clear()
-            timeout = None if next_due is None else max(next_due - time.time(), 0.01)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+
+    def _dispatch_due(self) -> float | None:
+        """Start every due call that has room; the seconds until the next one is due."""
+        now = time.time()
+        next_due = None
+        # `pending` is in id order (loaded sorted, added with growing ids, updated in place).
+        for entry in list(self.pending.values()):
+            if entry.id in self._running:
+                continue
+            if entry.next_at > now:
+                next_due = entry.next_at if next_due is None else min(next_due, entry.next_at)
+                continue
+            if self._running_per_function.get(entry.function, 0) >= self.settings.concurrency:
+                continue
+            self._start(entry)
+        return None if next_due is None else max(next_due - time.time(), 0.01)
 
     def _start(self, entry: PendingEntry) -> None:
         self._running_per_function[entry.function] = self._running_per_function.get(entry.function, 0) + 1

@@ -18,7 +18,8 @@ from aiohttp import web
 
 from faasml import errors as codes
 from faasml import prometheus
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
+from faasml.background import Background
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, PayloadTooLarge,
                            Unauthorized, internal_error)
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.auth import BasicAuth
@@ -40,8 +41,9 @@ LOG_FOLLOW_POLL_S = 1.0
 
 class GatewayApi:
     def __init__(self, provider: LocalProvider, proxy: FunctionProxy, auth: BasicAuth,
-                 metrics: GatewayMetrics, async_api: AsyncApi | None = None):
+                 metrics: GatewayMetrics, async_api: AsyncApi | None = None, background: Background | None = None):
         self.provider, self.proxy, self.auth, self.metrics = provider, proxy, auth, metrics
+        self.background = background or Background("faasml up")
         self.async_api = async_api
         self.secrets = SecretsApi(provider)
 
@@ -104,6 +106,11 @@ class GatewayApi:
     # --- open endpoints ------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """OK while every background task runs; a 503 naming the ones that stopped."""
+        stopped = self.background.stopped()
+        if stopped:
+            return error_response(NotReady("background task(s) stopped: " + "; ".join(
+                f"{name} ({why})" for name, why in sorted(stopped.items())), details=self.background.health()))
         return web.Response(text="OK")
 
     async def prometheus(self, request: web.Request) -> web.Response:

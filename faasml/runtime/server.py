@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from faasml.background import Background
 from faasml.errors import FaasmlError
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
@@ -75,8 +76,10 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     autoscaler = Autoscaler(lambda: list(provider.functions.values()), metrics, autoscale_settings)
     direct_calls = DirectCallCollector(provider, metrics, upstream)
     proxy.wake = autoscaler.wake  # scale from zero, counted as the autoscaler's event
-    metrics.collectors += [queue.metric_families, autoscaler.metric_families]
-    api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes, limits))
+    background = Background("faasml up")
+    metrics.collectors += [queue.metric_families, autoscaler.metric_families, background.metric_families]
+    api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes, limits),
+                     background)
     app = build_app(api, config.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
@@ -96,9 +99,9 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         if not config.empty:
             _deploy_stack(provider, stack, config.only)
-        queue.run()
-        autoscaler.start()
-        counting = asyncio.ensure_future(direct_calls.run())
+        queue.run(background)
+        autoscaler.start(background)
+        counting = direct_calls.start(background)
         if left:
             print(f"faasml up: {left} async call(s) left unfinished by the last run: delivering them",
                   flush=True)
