@@ -112,7 +112,7 @@ edge-up:
 # tests. CHAOS_ARGS adds options, e.g. CHAOS_ARGS="--duration 10 --experiments hang,overload".
 .PHONY: chaos fuzz
 CHAOS_ARGS ?=
-FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py
+FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py tests/security/test_fuzz_parser.py
 
 chaos: models
 	$(PY) -m faasml.bench.chaos $(CHAOS_ARGS)

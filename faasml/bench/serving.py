@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from faasml.bench.hop import process_cpu_s
-from faasml.bench.localstage import (LocalStage, executor_function, find_checkout, selector_function,
-                                     two_nodes)
+from faasml.bench.localstage import LocalStage, executor_function, find_checkout, selector_function, two_nodes
+from faasml.selector.views import listed_available, ready_executors
 from faasml.bench.stats import percentile
 
 TEMPLATE = "faasml-python3-http"
@@ -98,6 +98,20 @@ def stage_functions(folder: Path, checkout: Path, models: Path, with_model: bool
     return functions
 
 
+class TwoSelectorStage(LocalStage):
+    """Ready once both selectors list every available executor (LocalStage waits for one
+    function named `selector`)."""
+
+    def selector_sees(self, functions: list[dict[str, Any]]) -> bool:
+        for side in SERVERS:
+            if self.call(f"/function/selector-{side}/ready")[0] != 200:
+                return False
+            status, _, raw = self.call(f"/function/selector-{side}/variants")
+            if status != 200 or not ready_executors(functions) <= listed_available(json.loads(raw)):
+                return False
+        return True
+
+
 def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> dict[str, Any]:
     image = _jpeg()
     with_model = (models / "efficientnet-lite0-int8.card.json").exists() and image is not None
@@ -110,7 +124,7 @@ def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> d
         functions = stage_functions(folder, checkout, models, with_model)
         nodes = two_nodes() + [{"name": "control", "labels": {"faasml.io/node-class": "control"},
                                 "cpus": "all", "rtt_ms": 0}]
-        stage = LocalStage(folder, functions, nodes, checkout).start()
+        stage = TwoSelectorStage(folder, functions, nodes, checkout).start()
         try:
             return measure(stage, rounds, requests, image if with_model else None)
         finally:
