@@ -63,3 +63,19 @@ def test_an_internal_error_names_an_id_never_the_exception_text(capsys):
     body = error.to_json().decode()
     assert "shadow" not in body and "ValueError" not in body
     assert error.status == 500 and error.details["error_id"] in capsys.readouterr().err
+
+
+def test_docs_api_names_every_server_setting_with_its_default():
+    import dataclasses
+
+    from faasml.runtime.listener import GatewayLimits
+    from faasml.serving.settings import ServerSettings
+
+    text = (ROOT / "docs/api.md").read_text()
+    for cls in (ServerSettings, GatewayLimits):
+        for field in dataclasses.fields(cls):
+            row = next((line for line in text.splitlines()
+                        if line.startswith("|") and f"`{field.metadata['env'][0]}`" in line), None)
+            assert row is not None, field.metadata["env"][0]
+            default = f"{field.default:g}" if isinstance(field.default, float) else str(field.default)
+            assert f"| {default} |" in row, (row, default)
