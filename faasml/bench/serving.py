@@ -21,7 +21,6 @@ runs from a checkout; its Flask and waitress are in the test extra.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import statistics
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from faasml.bench.hop import process_cpu_s
+from faasml.bench.hop import keepalive_poster, process_cpu_s
 from faasml.bench.localstage import LocalStage, executor_function, find_checkout, selector_function, two_nodes
 from faasml.selector.views import listed_available, ready_executors
 from faasml.bench.stats import percentile
@@ -54,17 +53,8 @@ def baseline_index(checkout: Path, ref: str) -> str:
     return done.stdout
 
 
-def _poster(port: int, path: str, body: bytes, content_type: str) -> Callable[[], None]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": content_type}
-
-    def post() -> None:
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"POST :{port}{path} answered {response.status}")
-    return post
+def _local(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def _jpeg() -> bytes | None:
@@ -137,15 +127,15 @@ def measure(stage: LocalStage, rounds: int, requests: int, image: bytes | None) 
     for side in SERVERS:
         echo, selector = stage.replica(f"echo-{side}"), stage.replica(f"selector-{side}")
         pids[f"echo-{side}"], pids[f"selector-{side}"] = echo["pid"], selector["pid"]
-        calls[f"echo {side}"] = _poster(echo["port"], "/", b"hello", "text/plain")
-        calls[f"gw→echo {side}"] = _poster(stage.port, f"/function/echo-{side}", b"hello", "text/plain")
-        calls[f"selector {side}"] = _poster(selector["port"], f"/?task=bench-{side}", b"hello", "text/plain")
-        calls[f"gw→selector {side}"] = _poster(stage.port, f"/function/selector-{side}?task=bench-{side}",
-                                               b"hello", "text/plain")
+        calls[f"echo {side}"] = keepalive_poster(_local(echo["port"]), "/", b"hello")
+        calls[f"gw→echo {side}"] = keepalive_poster(stage.url, f"/function/echo-{side}", b"hello")
+        calls[f"selector {side}"] = keepalive_poster(_local(selector["port"]), f"/?task=bench-{side}", b"hello")
+        calls[f"gw→selector {side}"] = keepalive_poster(stage.url, f"/function/selector-{side}?task=bench-{side}",
+                                               b"hello")
         if image is not None:
             lite0 = stage.replica(f"lite0-{side}")
             pids[f"lite0-{side}"] = lite0["pid"]
-            calls[f"lite0 {side}"] = _poster(lite0["port"], "/", image, "image/jpeg")
+            calls[f"lite0 {side}"] = keepalive_poster(_local(lite0["port"]), "/", image, "image/jpeg")
     for call in calls.values():   # warm every path
         for _ in range(20):
             call()
