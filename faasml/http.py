@@ -50,6 +50,22 @@ class Headers(CIMultiDict):
         return cls(end_to_end(headers, drop_prefix))
 
 
+_CANONICAL: dict[str, str] = {}
+
+
+def canonical_name(name: str) -> str:
+    """A header name as Go's net/http writes it (`x-faasml-variant` -> `X-Faasml-Variant`),
+    as the OpenFaaS gateway and of-watchdog relay every header: function servers may send
+    them lower-cased (uvicorn does), clients that look names up exactly see the same names
+    through `faasml up` as through a cluster's gateway."""
+    known = _CANONICAL.get(name)
+    if known is None:
+        known = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        if len(_CANONICAL) < 4096:   # names come from upstreams: keep the cache bounded
+            _CANONICAL[name] = known
+    return known
+
+
 def end_to_end(headers: HeaderPairs | Mapping[str, str], drop_prefix: str = "") -> list[tuple[str, str]]:
     """The headers a forwarding hop passes on: all but HOP_BY_HOP, those a `Connection`
     header names, and, when given, those whose lower-cased name starts with `drop_prefix`.

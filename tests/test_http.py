@@ -73,3 +73,10 @@ def test_repeated_headers_survive_a_relay_and_connection_named_headers_do_not():
                                      ("Link", "</x>"), ("X-Kept", "k")]
     answer = Response(200, b"", relayed).to_openfaas()
     assert [v for n, v in answer["headers"].items() if n.lower() == "set-cookie"] == ["a=1", "b=2"]
+
+
+def test_canonical_names_as_go_writes_them():
+    from faasml.http import canonical_name
+
+    assert [canonical_name(n) for n in ("x-faasml-variant", "CONTENT-TYPE", "www-authenticate", "etag")] == [
+        "X-Faasml-Variant", "Content-Type", "Www-Authenticate", "Etag"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,10 +143,10 @@ class AsyncStore:
     def finish(self, call_id: int) -> None:
         self.db.execute("DELETE FROM calls WHERE id = ?", (call_id,))
 
-    def fail(self, call_id: int, reason: str, now: float) -> None:
+    def fail(self, call_id: int, reason: str, now: float | None = None) -> None:
         """Dead-letter a call: its request body stays (for a replay), its answer goes."""
         self.db.execute("UPDATE calls SET phase = ?, reason = ?, failed_at = ?, result_body = NULL "
-                        "WHERE id = ?", (FAILED, reason, now, call_id))
+                        "WHERE id = ?", (FAILED, reason, time.time() if now is None else now, call_id))
 
     def failed(self, limit: int = 100) -> list[dict[str, object]]:
         rows = self.db.execute(

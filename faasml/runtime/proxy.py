@@ -19,7 +19,7 @@ from aiohttp import web
 from faasml import errors as codes
 from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady, TooManyRequests,
                            internal_error)
-from faasml.http import end_to_end
+from faasml.http import canonical_name, end_to_end
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
@@ -196,7 +196,9 @@ class FunctionProxy:
             raise BadGateway(f"{replica.instance}'s answer is too large ({exc})") from exc
         finally:
             replica.in_flight -= 1
-        return web.Response(status=upstream.status, body=upstream.body, headers=end_to_end(upstream.headers))
+        # Names canonical, as the OpenFaaS gateway (Go) relays them; repeated ones repeated.
+        return web.Response(status=upstream.status, body=upstream.body,
+                            headers=[(canonical_name(name), value) for name, value in end_to_end(upstream.headers)])
 
     @staticmethod
     def _max_inflight_of(supervisor: FunctionSupervisor) -> int:

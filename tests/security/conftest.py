@@ -118,7 +118,7 @@ def start_behind_watchdog(folder: Path, handler: str, name: str) -> Target:
     process = subprocess.Popen([str(watchdog)], cwd=folder, env=env, stdout=open(folder / "out.log", "wb"),
                                stderr=subprocess.STDOUT)
     wait_serving(port, process)
-    return Target(name, port, "/", False, process, process.pid)
+    return Target(name, port, "/", False, process, process.pid, cuts_pipelining=False)
 
 
 GATEWAY_LIMITS = {"FAASML_UP_HEADER_TIMEOUT_S": "1", "FAASML_UP_BODY_TIMEOUT_S": "1", "FAASML_UP_KEEPALIVE_S": "2",
