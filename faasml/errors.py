@@ -75,6 +75,7 @@ TOO_MANY_REPLICAS = "too_many_replicas"
 UNSCHEDULABLE = "unschedulable"
 QUEUE_FULL = "queue_full"
 NOT_REPLAYABLE = "not_replayable"
+BACKGROUND_STOPPED = "background_stopped"
 BAD_STACK = "bad_stack"
 BAD_NODES_FILE = "bad_nodes_file"
 CONTAINERS_UNAVAILABLE = "containers_unavailable"
@@ -127,6 +128,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     BAD_GATEWAY: (502, "runtime, selector", "an upstream closed the connection, answered garbage, or too much"),
     NOT_READY: (503, "any", "not ready yet (no ready replica, still starting); header `Retry-After`"),
     TOO_MANY_CONNECTIONS: (503, "servers", "the server's connection cap is reached; the connection is closed"),
+    BACKGROUND_STOPPED: (503, "runtime, selector", "a long-lived background task stopped (its health answer names it)"),
     NO_HEALTHY_VARIANT: (503, "selector", "no variant is ready, or every one tried failed (`attempts`)"),
     API_KEYS_UNAVAILABLE: (503, "selector", "API keys are on but their secret is missing (fails closed)"),
     LOADING: (503, "executor", "the model is still loading"),

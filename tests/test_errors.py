@@ -24,8 +24,11 @@ def codes_raised_in_the_package() -> dict[str, set[str]]:
             found.setdefault(literal, set()).add(str(path.relative_to(ROOT)))
         for name in re.findall(r'\bcodes\.([A-Z_]+)\b', text):
             found.setdefault(constants[name], set()).add(str(path.relative_to(ROOT)))
-    for name in re.findall(r'^NO_ROOM = "([a-z0-9_]+)"', (ROOT / "faasml/selector/decision.py").read_text(), re.M):
-        found.setdefault(name, set()).add("faasml/selector/decision.py")
+        # codes a module keeps as its own constant (the selector engine's NO_ROOM)
+        for literal in re.findall(r'^(?:NO_ROOM|[A-Z_]+_CODE) = "([a-z0-9_]+)"', text, re.M):
+            found.setdefault(literal, set()).add(str(path.relative_to(ROOT)))
+        for literal in re.findall(r'\bcode = [A-Z_]+ if .* else "([a-z0-9_]+)"', text):
+            found.setdefault(literal, set()).add(str(path.relative_to(ROOT)))
     return found
 
 

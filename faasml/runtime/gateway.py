@@ -110,7 +110,8 @@ class GatewayApi:
         stopped = self.background.stopped()
         if stopped:
             return error_response(NotReady("background task(s) stopped: " + "; ".join(
-                f"{name} ({why})" for name, why in sorted(stopped.items())), details=self.background.health()))
+                f"{name} ({why})" for name, why in sorted(stopped.items())), code=codes.BACKGROUND_STOPPED,
+                details=self.background.health()))
         return web.Response(text="OK")
 
     async def prometheus(self, request: web.Request) -> web.Response:
