@@ -45,6 +45,42 @@ def refusal_bytes(status: int, code: str, message: str) -> bytes:
                      b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body])
 
 
+class CoalescingWriter:
+    """What a response cycle writes through: an answer's head is held until its body comes,
+    so head and body leave in one write (one syscall, one packet; uvicorn writes them
+    apart). The protocol flushes what is held when the answer completes (an empty body
+    writes nothing); an interim `100 Continue` is never held."""
+
+    __slots__ = ("transport", "held")
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.held is not None:
+            data, self.held = self.held + data, None
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self.held = data
+            return
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        if self.held is not None:
+            data, self.held = self.held, None
+            self.transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *, limits: Limits):
@@ -56,11 +92,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_complete = False
         self._deadline: asyncio.TimerHandle | None = None
         self._refusal: Refusal | None = None
+        self._writer: CoalescingWriter | None = None
 
     # -- connections ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         over = len(self.connections) >= self.limits.max_connections
         super().connection_made(transport)
+        self._writer = CoalescingWriter(transport)
         if over:
             transport.write(refusal_bytes(503, codes.TOO_MANY_CONNECTIONS,
                                           f"over {self.limits.max_connections} open connections"))
@@ -117,6 +155,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_complete = True
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None and self._writer is not None:
+            self.cycle.transport = self._writer   # type: ignore[assignment]
         self._arm(self.limits.body_timeout_s, "body")
 
     def on_message_complete(self) -> None:
@@ -124,6 +164,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
         super().on_response_complete()
         if self._refusal is not None:
             self._answer_refusal_when_due()
@@ -186,6 +228,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._write_refusal()
 
     def _write_refusal(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
         refusal = self._refusal
         if refusal is not None and refusal.status is not None and not self.transport.is_closing():
             self.transport.write(refusal_bytes(refusal.status, refusal.code, str(refusal)))

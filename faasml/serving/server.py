@@ -18,6 +18,7 @@ def uvicorn_config(app: Any, host: str, port: int, limits: Limits, backlog: int 
         app, host=host, port=port, backlog=backlog, loop="none", lifespan="off", ws="none",
         http=functools.partial(GuardedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
         interface="asgi3", access_log=False, log_level="warning", server_header=False,
+        proxy_headers=False,   # no X-Forwarded-* rewriting of the client address: nothing reads it
         timeout_keep_alive=max(int(limits.keepalive_s), 1), timeout_graceful_shutdown=5,
         # The cap is the protocol's (answered before parsing), not uvicorn's per-request 503.
         limit_concurrency=None)
