@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from faasml.bench.hop import keepalive_poster, process_cpu_s
-from faasml.bench.localstage import LocalStage, executor_function, find_checkout, selector_function, two_nodes
-from faasml.selector.views import listed_available, ready_executors
-from faasml.bench.stats import percentile
+from faasml.launch import LocalPlatform, executor_function, find_checkout, selector_function, two_nodes
+from faasml.stats import percentile
 
 TEMPLATE = "faasml-python3-http"
 BASELINE_TEMPLATE = "faasml-python3-http-baseline"
@@ -88,20 +87,6 @@ def stage_functions(folder: Path, checkout: Path, models: Path, with_model: bool
     return functions
 
 
-class TwoSelectorStage(LocalStage):
-    """Ready once both selectors list every available executor (LocalStage waits for one
-    function named `selector`)."""
-
-    def selector_sees(self, functions: list[dict[str, Any]]) -> bool:
-        for side in SERVERS:
-            if self.call(f"/function/selector-{side}/ready")[0] != 200:
-                return False
-            status, _, raw = self.call(f"/function/selector-{side}/variants")
-            if status != 200 or not ready_executors(functions) <= listed_available(json.loads(raw)):
-                return False
-        return True
-
-
 def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> dict[str, Any]:
     image = _jpeg()
     with_model = (models / "efficientnet-lite0-int8.card.json").exists() and image is not None
@@ -114,14 +99,17 @@ def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> d
         functions = stage_functions(folder, checkout, models, with_model)
         nodes = two_nodes() + [{"name": "control", "labels": {"faasml.io/node-class": "control"},
                                 "cpus": "all", "rtt_ms": 0}]
-        stage = TwoSelectorStage(folder, functions, nodes, checkout).start()
+        platform = LocalPlatform.generated(folder, functions, nodes, cwd=checkout, selector="selector-new")
         try:
-            return measure(stage, rounds, requests, image if with_model else None)
+            platform.up()
+            platform.selector = "selector-old"   # both selectors list every executor before a request
+            platform.wait_ready()
+            return measure(platform, rounds, requests, image if with_model else None)
         finally:
-            stage.stop()
+            platform.stop()
 
 
-def measure(stage: LocalStage, rounds: int, requests: int, image: bytes | None) -> dict[str, Any]:
+def measure(stage: LocalPlatform, rounds: int, requests: int, image: bytes | None) -> dict[str, Any]:
     calls: dict[str, Callable[[], None]] = {}
     pids: dict[str, int] = {}
     for side in SERVERS:
