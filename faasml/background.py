@@ -90,8 +90,13 @@ class Background:
             for name, state in sorted(self.tasks.items())}}
 
     def metric_families(self) -> list[list[str]]:
+        from faasml import promtext
+
         names = sorted(self.tasks)
         return [
+            family("faasml_promtext_skipped_lines_total", "counter",
+                   "Lines of a scraped /metrics text skipped as not samples (each logged, none fatal)",
+                   [((), promtext.skipped_lines())]),
             family("faasml_background_failures_total", "counter",
                    "Failed iterations of a long-lived background task (each caught, logged, retried)",
                    [((("task", n),), self.tasks[n].failures) for n in names]),
