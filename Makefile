@@ -24,7 +24,7 @@ help:
 	@echo "make publish  build and push multi-arch images with faas-cli publish (PLATFORMS=$(PLATFORMS))"
 	@echo "make deploy   deploy stack.yml to the OpenFaaS gateway at OPENFAAS_URL (faas-cli deploy)"
 	@echo "make edge-up  stand up k3s + OpenFaaS + placement on this machine (sudo; edge/up.sh)"
-	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
+	@echo "make chaos  faults under load on loopback: kills, hangs (one variant, the two favoured), slow, selector restart, overload (~8 min; CHAOS_ARGS)"
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 	@echo "make conformance  OpenFaaS's certifier against faasml up --containers podman --empty (~4 min)"
 
