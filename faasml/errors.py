@@ -77,6 +77,8 @@ QUEUE_FULL = "queue_full"
 NOT_REPLAYABLE = "not_replayable"
 BACKGROUND_STOPPED = "background_stopped"
 BAD_STACK = "bad_stack"
+BAD_RESOURCES = "bad_resources"
+IMAGE_NOT_FOUND = "image_not_found"
 BAD_NODES_FILE = "bad_nodes_file"
 CONTAINERS_UNAVAILABLE = "containers_unavailable"
 
@@ -91,6 +93,8 @@ CODES: dict[str, tuple[int, str, str]] = {
     BAD_CONSTRAINT: (400, "runtime", "a placement constraint is not `key==value` / `key!=value`"),
     BAD_CALLBACK_URL: (400, "runtime", "`X-Callback-Url` is not an http(s) URL"),
     BAD_STACK: (400, "runtime", "the stack file is unreadable or malformed (`faasml up`)"),
+    BAD_RESOURCES: (400, "runtime", "a memory or cpu quantity in `limits` / `requests` is malformed"),
+    IMAGE_NOT_FOUND: (400, "runtime", "a deployed image is neither in local storage nor pullable (`--containers`)"),
     BAD_NODES_FILE: (400, "runtime", "the nodes file is unreadable or malformed (`faasml up`)"),
     CONTAINERS_UNAVAILABLE: (400, "runtime", "containers were asked for but cannot run here (`faasml up`)"),
     EMPTY_BODY: (400, "executor", "no body"),

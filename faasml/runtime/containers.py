@@ -61,7 +61,7 @@ class ContainerError(BadRequest):
 class ImageUnavailable(BadRequest):
     """400: a deployed image is neither in local storage nor pullable."""
 
-    code = "image_not_found"
+    code = codes.IMAGE_NOT_FOUND
 
 
 def qualified_image(image: str) -> str:
