@@ -433,19 +433,7 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
     elif name == "hang":
         hang_at = max(1.0, (duration - settings.hang_s) / 3)
         fault = f"SIGSTOP every replica of {platform.favoured} at {hang_at:.0f}s for {settings.hang_s:g}s"
-        stopped: list[int] = []
-
-        def stop() -> None:
-            stopped.extend(replica_pids(stage, platform.favoured))
-            for pid in stopped:
-                signal_group(pid, signal.SIGSTOP)
-            notes.append(f"SIGSTOP {len(stopped)} process(es)")
-
-        def resume() -> None:
-            for pid in stopped:
-                signal_group(pid, signal.SIGCONT)
-            notes.append(f"SIGCONT {len(stopped)} process(es)")
-        timers += [at(hang_at, stop), at(hang_at + settings.hang_s, resume)]
+        timers += hang_for(stage, [platform.favoured], hang_at, settings.hang_s, notes)
         # Half the load through each selector: the total is the other experiments'.
         baseline_path, rate = f"/function/{NO_STALL_SELECTOR}", rate / 2
     elif name == "hang-two":
@@ -455,19 +443,7 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
         hang_at = max(1.0, (duration - settings.hang_s) / 3)
         fault = (f"SIGSTOP every replica of {' and '.join(hung)} (the two tradeoff=1 favours) at "
                  f"{hang_at:.0f}s for {settings.hang_s:g}s; goal p99 < {HANG_TWO_GOAL_P99_MS:g} ms")
-        stopped_two: list[int] = []
-
-        def stop_two() -> None:
-            stopped_two.extend(pid for name_ in hung for pid in replica_pids(stage, name_))
-            for pid in stopped_two:
-                signal_group(pid, signal.SIGSTOP)
-            notes.append(f"SIGSTOP {len(stopped_two)} process(es) of {', '.join(hung)}")
-
-        def resume_two() -> None:
-            for pid in stopped_two:
-                signal_group(pid, signal.SIGCONT)
-            notes.append(f"SIGCONT {len(stopped_two)} process(es)")
-        timers += [at(hang_at, stop_two), at(hang_at + settings.hang_s, resume_two)]
+        timers += hang_for(stage, hung, hang_at, settings.hang_s, notes)
     elif name == "slow":
         task, watched = SLEEPY_TASK, ["sleepy-a", "sleepy-b"]
         load = platform.load(SLEEPY_TASK, settings, tradeoff=1.0)
@@ -508,6 +484,25 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
         if name == "hang-two":
             result.notes += hang_two_findings(result, its_records)
     return results
+
+
+def hang_for(stage: LocalPlatform, functions: list[str], at_s: float, hang_s: float,
+             notes: list[str]) -> list[threading.Timer]:
+    """Timers that SIGSTOP every replica of `functions` at `at_s` and SIGCONT them
+    `hang_s` later (the same processes, even if the runtime lists others meanwhile)."""
+    stopped: list[int] = []
+
+    def stop() -> None:
+        stopped.extend(pid for function in functions for pid in replica_pids(stage, function))
+        for pid in stopped:
+            signal_group(pid, signal.SIGSTOP)
+        notes.append(f"SIGSTOP {len(stopped)} process(es) of {', '.join(functions)}")
+
+    def resume() -> None:
+        for pid in stopped:
+            signal_group(pid, signal.SIGCONT)
+        notes.append(f"SIGCONT {len(stopped)} process(es)")
+    return [at(at_s, stop), at(at_s + hang_s, resume)]
 
 
 def favoured_variants(stage: LocalPlatform, task: str, count: int) -> list[str]:
