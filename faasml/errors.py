@@ -54,6 +54,9 @@ TOO_MANY_CONNECTIONS = "too_many_connections"
 MISSING_TASK = "missing_task"
 UNKNOWN_TASK = "unknown_task"
 UNKNOWN_VARIANT = "unknown_variant"
+UNKNOWN_MODEL = "unknown_model"
+UNKNOWN_VERSION = "unknown_version"
+UNKNOWN_FAMILY = "unknown_family"
 INFEASIBLE = "infeasible"
 NO_ROOM = "no_room"
 SATURATED = "saturated"
@@ -61,6 +64,7 @@ NO_HEALTHY_VARIANT = "no_healthy_variant"
 DEADLINE_EXCEEDED = "deadline_exceeded"
 API_KEYS_UNAVAILABLE = "api_keys_unavailable"
 # Executors.
+INVALID_TENSOR = "invalid_tensor"
 LOADING = "loading"
 PROVIDER_UNAVAILABLE = "provider_unavailable"
 MODEL_NOT_FOUND = "model_not_found"
@@ -101,6 +105,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     EMPTY_INPUT: (400, "executor", "empty text, or an empty list of texts"),
     INVALID_IMAGE: (400, "executor", "bytes that are not an image, or a truncated or corrupt one"),
     INVALID_UTF8: (400, "executor", "text that is not UTF-8"),
+    INVALID_TENSOR: (400, "executor", "an Open Inference Protocol input tensor of the wrong name, shape, type or data"),
     MISSING_TASK: (400, "selector", "neither `task` nor `variant` (`known_tasks`)"),
     UNAUTHORIZED: (401, "runtime, selector", "missing or wrong credentials; header `WWW-Authenticate`"),
     NOT_FOUND: (404, "any", "no such path"),
@@ -109,6 +114,9 @@ CODES: dict[str, tuple[int, str, str]] = {
     CALL_NOT_FOUND: (404, "runtime", "no dead-lettered async call with that id"),
     UNKNOWN_TASK: (404, "selector", "no deployed variant does this task (`known_tasks`)"),
     UNKNOWN_VARIANT: (404, "selector", "`variant=` names nothing deployed (`known_variants`)"),
+    UNKNOWN_FAMILY: (404, "selector", "`family=` names no deployed model family"),
+    UNKNOWN_MODEL: (404, "selector, executor", "the Open Inference Protocol path names no variant, family or task"),
+    UNKNOWN_VERSION: (404, "selector, executor", "the Open Inference Protocol path names a model version that is not served"),
     METHOD_NOT_ALLOWED: (405, "any", "the path exists, not for this method; header `Allow`"),
     REQUEST_TIMEOUT: (408, "servers", "the request's headers or body did not arrive in time"),
     CONFLICT: (409, "runtime", "the thing exists, in a state that does not allow this"),
