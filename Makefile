@@ -24,7 +24,7 @@ help:
 	@echo "make publish  build and push multi-arch images with faas-cli publish (PLATFORMS=$(PLATFORMS))"
 	@echo "make deploy   deploy stack.yml to the OpenFaaS gateway at OPENFAAS_URL (faas-cli deploy)"
 	@echo "make edge-up  stand up k3s + OpenFaaS + placement on this machine (sudo; edge/up.sh)"
-	@echo "make chaos  faults under load on loopback: kills, hang, slow, selector restart, overload (~6 min; CHAOS_ARGS)"
+	@echo "make chaos  faults under load on loopback: kills, hangs (one variant, the two favoured), slow, selector restart, overload (~8 min; CHAOS_ARGS)"
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 	@echo "make conformance  OpenFaaS's certifier against faasml up --containers podman --empty (~4 min)"
 
@@ -112,7 +112,7 @@ edge-up:
 # tests. CHAOS_ARGS adds options, e.g. CHAOS_ARGS="--duration 10 --experiments hang,overload".
 .PHONY: chaos fuzz
 CHAOS_ARGS ?=
-FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py
+FUZZ_TESTS := tests/selector/test_fuzz.py tests/executor/test_fuzz.py tests/runtime/test_fuzz.py tests/security/test_fuzz_parser.py
 
 chaos: models
 	$(PY) -m faasml.bench.chaos $(CHAOS_ARGS)

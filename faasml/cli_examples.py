@@ -93,6 +93,8 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
   faasml bench images --runs 3 --json images.json   # size and container start -> ready per image""",
     "bench coldstart": """\
   faasml bench coldstart --rounds 3 --json coldstart.json   # each CPU variant from zero replicas""",
+    "bench serving": """\
+  faasml bench serving --rounds 5 --requests 100   # the function server vs the one it replaced (git)""",
 }
 
 

@@ -3,21 +3,25 @@
 The OpenFaaS python3-http template hands handlers an `event` (body, headers, method,
 query, path) and expects `{"statusCode", "body", "headers"}` back; the core speaks the
 small types here instead, and `handle_event` translates. Headers are case-insensitive
-end to end (`Headers`); one set of hop-by-hop headers serves every hop that forwards
+end to end, and a repeated header stays repeated (`Headers`, a multidict); one set of
+hop-by-hop headers serves every hop that forwards
 (the selector and the local runtime's gateway); every error is `Response.error`.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
+from multidict import CIMultiDict
+
+from faasml import errors as codes
 from faasml.errors import FaasmlError, PayloadTooLarge
 
-# Never passed on by a hop that forwards, either way: RFC 9110's hop-by-hop headers, the
-# ones each hop writes for itself (Host, Content-Length; Expect, as the forwarding hop
-# already answered `100-continue`), and Accept-Encoding, since a hop may decode the body
-# it relays (the selector's urllib3 does).
+# Never passed on by a hop that forwards, either way: RFC 9110's hop-by-hop headers (7.6.1),
+# the ones each hop writes for itself (Host, Content-Length; Expect, as the forwarding hop
+# already answered `100-continue`), and Accept-Encoding, since a hop may decode the body it
+# relays. A header that a `Connection` header names is hop-by-hop too (`end_to_end`).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
                         "host", "content-length", "expect", "accept-encoding"})
@@ -25,66 +29,54 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 HeaderPairs = Iterable[tuple[str, str]]
 
 
-class Headers(MutableMapping[str, str]):
-    """Header map with case-insensitive names that keeps each name as it was written."""
+class Headers(CIMultiDict):
+    """Header multidict: names case-insensitive and kept as written, a repeated header kept
+    as each of its lines (Set-Cookie, Vary, Link), in order. `headers[name] = value`
+    replaces every line of that name; `add` appends one."""
 
-    __slots__ = ("_items",)
+    __slots__ = ()
 
     def __init__(self, headers: Mapping[str, str] | HeaderPairs | None = None):
-        pairs = headers.items() if hasattr(headers, "items") else headers or ()
-        self._items = {name.lower(): (name, value) for name, value in pairs}
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()][1]
-
-    def __setitem__(self, name: str, value: str) -> None:
-        self._items[name.lower()] = (name, value)
-
-    def __delitem__(self, name: str) -> None:
-        del self._items[name.lower()]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._items.values())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Headers({dict(self._items.values())!r})"
-
-    def get(self, name: str, default: Any = None) -> Any:
-        item = self._items.get(name.lower())
-        return default if item is None else item[1]
-
-    def items(self) -> Iterable[tuple[str, str]]:  # type: ignore[override]
-        """(name, value) pairs, names as written."""
-        return self._items.values()
-
-    def copy(self) -> "Headers":
-        return Headers(self._items.values())
+        if headers is None:
+            super().__init__()
+        elif isinstance(headers, (CIMultiDict, Mapping)) or hasattr(headers, "items"):
+            super().__init__(list(headers.items()))  # type: ignore[union-attr]
+        else:
+            super().__init__(list(headers))
 
     @classmethod
     def end_to_end(cls, headers: HeaderPairs, drop_prefix: str = "") -> "Headers":
-        """The headers a forwarding hop passes on (see `end_to_end`), as a map."""
-        kept = cls()
-        kept._items = {lower: (name, value) for lower, name, value in _passed_on(headers, drop_prefix)}
-        return kept
+        """The headers a forwarding hop passes on (see `end_to_end`), as a multidict."""
+        return cls(end_to_end(headers, drop_prefix))
 
 
-def end_to_end(headers: HeaderPairs, drop_prefix: str = "") -> list[tuple[str, str]]:
-    """The headers a forwarding hop passes on: all but HOP_BY_HOP and, when given, those
-    whose lower-cased name starts with `drop_prefix`. Repeated headers stay repeated."""
-    return [(name, value) for _, name, value in _passed_on(headers, drop_prefix)]
+_CANONICAL: dict[str, str] = {}
 
 
-def _passed_on(headers: HeaderPairs, drop_prefix: str) -> Iterator[tuple[str, str, str]]:
-    for name, value in headers:
-        lower = name.lower()
-        if lower not in HOP_BY_HOP and not (drop_prefix and lower.startswith(drop_prefix)):
-            yield lower, name, value
+def canonical_name(name: str) -> str:
+    """A header name as Go's net/http writes it (`x-faasml-variant` -> `X-Faasml-Variant`),
+    as the OpenFaaS gateway and of-watchdog relay every header: function servers may send
+    them lower-cased (uvicorn does), clients that look names up exactly see the same names
+    through `faasml up` as through a cluster's gateway."""
+    known = _CANONICAL.get(name)
+    if known is None:
+        known = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        if len(_CANONICAL) < 4096:   # names come from upstreams: keep the cache bounded
+            _CANONICAL[name] = known
+    return known
+
+
+def end_to_end(headers: HeaderPairs | Mapping[str, str], drop_prefix: str = "") -> list[tuple[str, str]]:
+    """The headers a forwarding hop passes on: all but HOP_BY_HOP, those a `Connection`
+    header names, and, when given, those whose lower-cased name starts with `drop_prefix`.
+    Repeated headers stay repeated, in order."""
+    pairs = list(headers.items()) if hasattr(headers, "items") else list(headers)  # type: ignore[union-attr]
+    dropped = HOP_BY_HOP
+    named = [value for name, value in pairs if name.lower() == "connection"]
+    if named:
+        dropped = HOP_BY_HOP | {token.strip().lower() for value in named for token in value.split(",")}
+    return [(name, value) for name, value in pairs
+            if (lower := name.lower()) not in dropped and not (drop_prefix and lower.startswith(drop_prefix))]
 
 
 @dataclass
@@ -135,7 +127,9 @@ class Response:
         return cls(exc.status, exc.to_json(), headers)
 
     def to_openfaas(self) -> dict[str, Any]:
-        return {"statusCode": self.status, "body": self.body, "headers": dict(self.headers.items())}
+        """The python3-http template's answer; `headers` stays a multidict, so a repeated
+        header reaches the server (faasml.serving) as each of its lines."""
+        return {"statusCode": self.status, "body": self.body, "headers": self.headers}
 
 
 def from_event(event: Any, max_body_bytes: int = 0) -> Request:
@@ -166,7 +160,7 @@ def _read_body(event: Any, headers: Headers, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"body is {size} bytes; the limit is {limit}", code="body_too_large")
+    return PayloadTooLarge(f"body is {size} bytes; the limit is {limit}", code=codes.PAYLOAD_TOO_LARGE)
 
 
 def handle_event(event: Any, handle: Callable[[Request], Response], max_body_bytes: int = 0) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
     declared = Event(b"x" * 11, {"Content-Length": "11"})
     answer = handle_event(declared, echo, max_body_bytes=10)
     assert answer["statusCode"] == 413 and declared.reads == 0
-    assert json.loads(answer["body"])["error"]["code"] == "body_too_large"
+    assert json.loads(answer["body"])["error"]["code"] == "payload_too_large"
     chunked = Event(b"x" * 11, {"Transfer-Encoding": "chunked"})   # no length to judge by
     assert handle_event(chunked, echo, max_body_bytes=10)["statusCode"] == 413
     fits = handle_event(Event(b"x" * 10, {"Content-Length": "10"}), echo, max_body_bytes=10)
@@ -61,3 +61,22 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read():
 def test_no_limit_reads_any_body():
     event = SimpleNamespace(body="text", headers=None, method="post", query=None, path=None)
     assert handle_event(event, echo)["body"] == b"text"
+
+
+def test_repeated_headers_survive_a_relay_and_connection_named_headers_do_not():
+    upstream = [("Set-Cookie", "a=1"), ("Vary", "Accept"), ("Set-Cookie", "b=2"), ("Link", "</x>"),
+                ("Connection", "keep-alive, X-Hop-Secret"), ("connection", "X-Other"), ("X-Hop-Secret", "s"),
+                ("x-other", "o"), ("Keep-Alive", "timeout=5"), ("X-Kept", "k")]
+    relayed = Headers.end_to_end(upstream)
+    assert relayed.getall("set-cookie") == ["a=1", "b=2"]
+    assert list(relayed.items()) == [("Set-Cookie", "a=1"), ("Vary", "Accept"), ("Set-Cookie", "b=2"),
+                                     ("Link", "</x>"), ("X-Kept", "k")]
+    answer = Response(200, b"", relayed).to_openfaas()
+    assert [v for n, v in answer["headers"].items() if n.lower() == "set-cookie"] == ["a=1", "b=2"]
+
+
+def test_canonical_names_as_go_writes_them():
+    from faasml.http import canonical_name
+
+    assert [canonical_name(n) for n in ("x-faasml-variant", "CONTENT-TYPE", "www-authenticate", "etag")] == [
+        "X-Faasml-Variant", "Content-Type", "Www-Authenticate", "Etag"]

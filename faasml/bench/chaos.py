@@ -16,6 +16,9 @@ a third of the way in:
   hang              SIGSTOP the favoured variant's replicas for --hang seconds, then SIGCONT;
                     half the load goes through a second selector with stall bounds off
                     (FAASML_STALL_FACTOR=0), the baseline side by side in the same run
+  hang-two          SIGSTOP both variants `tradeoff=1` favours (its two most accurate, every
+                    replica) for --hang seconds under --hang-two-rate requests/s (20: the
+                    issue's figure): requests must move on, p99 under 1 s, none unanswered
   slow              one sleepy executor takes --slow-ms longer per request for half the run
   restart-selector  SIGKILL the selector itself (the runtime restarts it)
   overload          --overload x the measured capacity, then the base rate again for a
@@ -58,7 +61,9 @@ IMAGE_TASK = "image-classification"
 ECHO_TASK = "chaos-echo"
 SLEEPY_TASK = "sleepy"
 NO_STALL_SELECTOR = "selector-stalls-off"   # the hang experiment's side-by-side baseline
-EXPERIMENTS = ("baseline", "kill-replica", "kill-variant", "kill-node", "hang", "slow", "restart-selector", "overload")
+EXPERIMENTS = ("baseline", "kill-replica", "kill-variant", "kill-node", "hang", "hang-two", "slow",
+               "restart-selector", "overload")
+HANG_TWO_GOAL_P99_MS = 1000.0   # both favoured variants hung: every request moves on within this
 
 # A test executor: sleeps its service time (plus whatever the control file says, to turn
 # it slow on demand) and reports the time as compute, as the real executors do.
@@ -94,6 +99,7 @@ class ChaosSettings:
     rate: float | None = None       # requests/s of the base load; None: half the capacity
     capacity_rps: float = 0.0       # measured before the experiments
     hang_s: float = 10.0            # how long the hung variant stays stopped
+    hang_two_rate: float = 20.0     # requests/s while both favoured variants hang (hang-two)
     slow_ms: float = 2000.0         # added to each request of the slowed executor
     overload: float = 3.0           # the burst, as a multiple of the measured capacity
     client_timeout_s: float = 30.0  # beyond the selector's 25 s deadline: silence, not slowness
@@ -427,21 +433,17 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
     elif name == "hang":
         hang_at = max(1.0, (duration - settings.hang_s) / 3)
         fault = f"SIGSTOP every replica of {platform.favoured} at {hang_at:.0f}s for {settings.hang_s:g}s"
-        stopped: list[int] = []
-
-        def stop() -> None:
-            stopped.extend(replica_pids(stage, platform.favoured))
-            for pid in stopped:
-                signal_group(pid, signal.SIGSTOP)
-            notes.append(f"SIGSTOP {len(stopped)} process(es)")
-
-        def resume() -> None:
-            for pid in stopped:
-                signal_group(pid, signal.SIGCONT)
-            notes.append(f"SIGCONT {len(stopped)} process(es)")
-        timers += [at(hang_at, stop), at(hang_at + settings.hang_s, resume)]
+        timers += hang_for(stage, [platform.favoured], hang_at, settings.hang_s, notes)
         # Half the load through each selector: the total is the other experiments'.
         baseline_path, rate = f"/function/{NO_STALL_SELECTOR}", rate / 2
+    elif name == "hang-two":
+        hung = favoured_variants(stage, task, 2)
+        watched, rate = hung, settings.hang_two_rate
+        load = platform.load(task, settings, tradeoff=1.0)
+        hang_at = max(1.0, (duration - settings.hang_s) / 3)
+        fault = (f"SIGSTOP every replica of {' and '.join(hung)} (the two tradeoff=1 favours) at "
+                 f"{hang_at:.0f}s for {settings.hang_s:g}s; goal p99 < {HANG_TWO_GOAL_P99_MS:g} ms")
+        timers += hang_for(stage, hung, hang_at, settings.hang_s, notes)
     elif name == "slow":
         task, watched = SLEEPY_TASK, ["sleepy-a", "sleepy-b"]
         load = platform.load(SLEEPY_TASK, settings, tradeoff=1.0)
@@ -478,8 +480,47 @@ def run_experiment(platform: Platform, name: str, settings: ChaosSettings) -> li
         summarize(result, its_records)
         result.registry = watch.registry(watched)
         result.peak_rss_mib = watch.peak_mib()
-        result.notes = notes
+        result.notes = list(notes)
+        if name == "hang-two":
+            result.notes += hang_two_findings(result, its_records)
     return results
+
+
+def hang_for(stage: LocalPlatform, functions: list[str], at_s: float, hang_s: float,
+             notes: list[str]) -> list[threading.Timer]:
+    """Timers that SIGSTOP every replica of `functions` at `at_s` and SIGCONT them
+    `hang_s` later (the same processes, even if the runtime lists others meanwhile)."""
+    stopped: list[int] = []
+
+    def stop() -> None:
+        stopped.extend(pid for function in functions for pid in replica_pids(stage, function))
+        for pid in stopped:
+            signal_group(pid, signal.SIGSTOP)
+        notes.append(f"SIGSTOP {len(stopped)} process(es) of {', '.join(functions)}")
+
+    def resume() -> None:
+        for pid in stopped:
+            signal_group(pid, signal.SIGCONT)
+        notes.append(f"SIGCONT {len(stopped)} process(es)")
+    return [at(at_s, stop), at(at_s + hang_s, resume)]
+
+
+def favoured_variants(stage: LocalPlatform, task: str, count: int) -> list[str]:
+    """The `count` most accurate executors of `task` (what `tradeoff=1` ranks first), by
+    their faasml.io/accuracy annotation."""
+    executors = [(float(f.get("annotations", {}).get("faasml.io/accuracy", 0)), f["name"]) for f in stage.functions()
+                 if f.get("annotations", {}).get("faasml.io/task") == task]
+    return [name for _, name in sorted(executors, reverse=True)[:count]]
+
+
+def hang_two_findings(result: ExperimentResult, records: Sequence[Record]) -> list[str]:
+    """The goal's verdict, and where the slowest requests' time went (attempts each)."""
+    met = result.unanswered == 0 and result.p99_all_ms is not None and result.p99_all_ms < HANG_TWO_GOAL_P99_MS
+    slowest = sorted((r for r in records if r.status), key=lambda r: -r.latency_ms)[:5]
+    return [f"goal: p99 of every answer {fmt_ms(result.p99_all_ms)} < {HANG_TWO_GOAL_P99_MS:g} ms and none "
+            f"unanswered: {'met' if met else 'NOT met'}",
+            "slowest: " + ", ".join(f"{fmt_ms(r.latency_ms)} ({r.status} by {r.variant or '-'}, sent at {r.t_s:.1f}s)"
+                                    for r in slowest)]
 
 
 def run_overload(platform: Platform, settings: ChaosSettings, load: Load) -> ExperimentResult:
@@ -554,6 +595,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=None,
                         help="base requests per second (default: half the measured capacity)")
     parser.add_argument("--hang", type=float, default=10.0, help="seconds the hung variant stays stopped")
+    parser.add_argument("--hang-two-rate", type=float, default=20.0,
+                        help="requests/s while both favoured variants hang (hang-two)")
     parser.add_argument("--slow-ms", type=float, default=2000.0, help="added per request to the slowed executor")
     parser.add_argument("--overload", type=float, default=3.0, help="burst as a multiple of capacity")
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
@@ -572,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}", file=sys.stderr)
         return 2
-    settings = ChaosSettings(duration_s=args.duration, rate=args.rate, hang_s=args.hang, slow_ms=args.slow_ms,
+    settings = ChaosSettings(duration_s=args.duration, rate=args.rate, hang_s=args.hang,
+                             hang_two_rate=args.hang_two_rate, slow_ms=args.slow_ms,
                              overload=args.overload, models=not args.echo, experiments=experiments)
     if settings.models and not (args.models / "efficientnet-lite0-int8.card.json").exists():
         print(f"no reference models in {args.models} (make models), or pass --echo", file=sys.stderr)

@@ -19,6 +19,7 @@ DEFAULT_MODELS = Path("models")
 def register(subparsers: argparse._SubParsersAction) -> None:
     from faasml.deployment.commands import register_bench as register_memory
     from faasml.evaluation.commands import register_bench as register_evaluation
+    from faasml.bench.serving import register_bench as register_serving
     from faasml.images.commands import register_bench as register_images
 
     bench = subparsers.add_parser("bench", help="benchmarks that print ratios against a baseline")
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_coldstart(sub)
     register_images(sub)
     _register_selector(sub)
+    register_serving(sub)   # the function server vs the one it replaced
     register_evaluation(sub)
     register_memory(sub)
 

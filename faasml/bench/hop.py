@@ -3,14 +3,14 @@
 On one `faasml up` running a trivial executor (`bench-echo`) and the selector, sequential
 keep-alive requests go round five paths in turn, so every leg sees the same moment:
 
-  echo            the echo replica's own port: the template server (waitress + Flask)
+  echo            the echo replica's own port: the template server (faasml/serving)
                   and a trivial handler, nothing else
   gateway→echo    /function/bench-echo through the gateway: what a client pays without
                   the selector, and what the selector's own forwarding call costs
   in-process      SelectorService.handle called on an event loop in this process
                   (no server in front): parse, decide, call the echo at its own address
                   (direct calls, as the selector is deployed), respond
-  selector        the selector replica's own port: its template's asyncio server + the above
+  selector        the selector replica's own port: its template's server + the above
   gateway→sel.    /function/selector through the gateway: the whole hop
 
 Differences of medians give the legs: the first gateway trip (gateway→sel. − selector),
@@ -33,10 +33,10 @@ from faasml.stats import percentile
 LEGS = ("echo", "gateway→echo", "in-process", "selector", "gateway→sel.")
 
 
-def _poster(url: str, path: str, body: bytes) -> Callable[[], None]:
+def keepalive_poster(url: str, path: str, body: bytes, content_type: str = "text/plain") -> Callable[[], None]:
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    headers = {"Content-Type": "text/plain"}
+    headers = {"Content-Type": content_type}
 
     def post() -> None:
         connection.request("POST", path, body=body, headers=headers)
@@ -76,11 +76,11 @@ def measure_legs(stage: LocalPlatform, variant: str, task: str, body: bytes, req
     echo_port, selector_port = stage.replica(variant)["port"], stage.replica("selector")["port"]
     in_process, close_in_process = _in_process(stage.url, password, task, body)
     calls = {
-        "echo": _poster(f"http://127.0.0.1:{echo_port}", "/", body),
-        "gateway→echo": _poster(stage.url, f"/function/{variant}", body),
+        "echo": keepalive_poster(f"http://127.0.0.1:{echo_port}", "/", body),
+        "gateway→echo": keepalive_poster(stage.url, f"/function/{variant}", body),
         "in-process": in_process,
-        "selector": _poster(f"http://127.0.0.1:{selector_port}", f"/?task={task}", body),
-        "gateway→sel.": _poster(stage.url, f"/function/selector?task={task}", body),
+        "selector": keepalive_poster(f"http://127.0.0.1:{selector_port}", f"/?task={task}", body),
+        "gateway→sel.": keepalive_poster(stage.url, f"/function/selector?task={task}", body),
     }
     times: dict[str, list[float]] = {leg: [] for leg in LEGS}
     selector_cpu_s = None

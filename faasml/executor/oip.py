@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from faasml import errors as codes
 from faasml import __version__
 from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound
 from faasml.executor import tensor as tensors
@@ -109,10 +110,10 @@ class OpenInference:
             raise self._not_ready()
         if name not in (variant.card.name, variant.card.family):
             raise NotFound(f"model {name!r} is not served here; this executor serves "
-                           f"{variant.card.name!r} (family {variant.card.family!r})", code="unknown_model")
+                           f"{variant.card.name!r} (family {variant.card.family!r})", code=codes.UNKNOWN_MODEL)
         if version not in (None, VERSION):
             raise NotFound(f"model {name!r} has no version {version!r}; it has {VERSION!r}",
-                           code="unknown_version")
+                           code=codes.UNKNOWN_VERSION)
         return variant
 
     # metadata ---------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class OpenInference:
         named = [tensors.parse_tensor(raw) for raw in body["inputs"]]
         names = [n for n, _, _ in named]
         if len(set(names)) != len(names):
-            raise BadRequest("an input name appears twice", code="invalid_tensor")
+            raise BadRequest("an input name appears twice", code=codes.INVALID_TENSOR)
         graph_inputs, _ = graph_signature(variant)
         if variant.card.task == TASK_IMAGE_CLASSIFICATION and names == [IMAGE_INPUT] \
                 and IMAGE_INPUT not in {s.name for s in graph_inputs}:
@@ -170,14 +171,14 @@ class OpenInference:
         _, array, datatype = named
         if datatype != "BYTES" or array.ndim != 1 or not array.size:
             raise BadRequest(f"input {IMAGE_INPUT!r}: a BYTES tensor of shape [n], each element a "
-                             "base64-encoded image", code="invalid_tensor")
+                             "base64-encoded image", code=codes.INVALID_TENSOR)
         k = _top_k(body.get("parameters", {}).get("top_k"), self.default_top_k, variant.num_classes)
         rows = []
         for i, item in enumerate(array):
             try:
                 image = base64.b64decode(item, validate=True)
             except (binascii.Error, ValueError):
-                raise BadRequest(f"input {IMAGE_INPUT!r}[{i}] is not base64", code="invalid_tensor") from None
+                raise BadRequest(f"input {IMAGE_INPUT!r}[{i}] is not base64", code=codes.INVALID_TENSOR) from None
             rows.append(variant.classify(image, k, self.max_image_pixels, timing))
         outputs = {"label": np.array([[p["label"] for p in r] for r in rows], dtype=object),
                    "index": np.array([[p["index"] for p in r] for r in rows], dtype=np.int64),
@@ -189,7 +190,7 @@ class OpenInference:
         _, array, datatype = named
         if datatype != "BYTES" or array.ndim != 1 or not array.size:
             raise BadRequest(f"input {TEXT_INPUT!r}: a BYTES tensor of shape [n] of UTF-8 strings",
-                             code="invalid_tensor")
+                             code=codes.INVALID_TENSOR)
         if array.size > self.max_batch:
             raise BadRequest(f"{array.size} texts in one request; the limit is {self.max_batch}",
                              code="batch_too_large", status=413)
@@ -197,7 +198,7 @@ class OpenInference:
         for i, text in enumerate(texts):
             if not text.strip() or len(text) > self.max_text_chars:
                 raise BadRequest(f"input {TEXT_INPUT!r}[{i}] is empty or longer than {self.max_text_chars} "
-                                 "characters", code="invalid_tensor")
+                                 "characters", code=codes.INVALID_TENSOR)
         vectors, truncated = variant.embed(texts, timing)
         outputs = {"embedding": vectors.astype(np.float32), "truncated": np.array(truncated, dtype=np.bool_)}
         return _select(outputs, body)
@@ -224,7 +225,7 @@ def run_graph(variant: LoadedVariant, named: list[tuple[str, np.ndarray, str]], 
                 ([f"unknown input(s) {', '.join(map(repr, unknown))}"] if unknown else [])
         raise BadRequest(f"{'; '.join(parts)}; the model takes "
                          f"{', '.join(f'{s.name} {s.datatype} {list(s.shape)}' for s in inputs)}",
-                         code="invalid_tensor")
+                         code=codes.INVALID_TENSOR)
     feeds = {}
     for spec in inputs:
         array, datatype = given[spec.name]
@@ -239,7 +240,7 @@ def run_graph(variant: LoadedVariant, named: list[tuple[str, np.ndarray, str]], 
         # Reshape the data does not fit) are the client's fault; anything else is ours (500).
         if type(exc).__name__ != "InvalidArgument":
             raise
-        raise BadRequest(f"the model refused these inputs: {_first_line(exc)}", code="invalid_tensor") from None
+        raise BadRequest(f"the model refused these inputs: {_first_line(exc)}", code=codes.INVALID_TENSOR) from None
     timing.inference_ms = (time.perf_counter() - started) * 1e3
     by_name = {s.name: s for s in outputs}
     return [tensors.encode_tensor(n, r, by_name[n].datatype) for n, r in zip(names, results)]
@@ -259,5 +260,5 @@ def _top_k(raw: Any, default: int, num_classes: int) -> int:
     if raw is None:
         return default
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= num_classes:
-        raise BadRequest(f"parameters.top_k must be a whole number from 1 to {num_classes}", code="invalid_parameter")
+        raise BadRequest(f"parameters.top_k must be a whole number from 1 to {num_classes}", code=codes.BAD_PARAMETER)
     return raw

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from faasml import errors as codes
 from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotReady, UnsupportedMediaType,
                            internal_error)
 from faasml.executor import image as image_io
@@ -67,11 +68,11 @@ class ExecutorService:
             self.load_error = NotReady(f"model failed to load: {exc.message}", code=exc.code)
             log.error("model failed to load: %s", exc.message)
         except FileNotFoundError as exc:  # the file went away since the settings were read
-            self.load_error = NotReady(f"model failed to load: {exc}", code="model_not_found")
+            self.load_error = NotReady(f"model failed to load: {exc}", code=codes.MODEL_NOT_FOUND)
             log.error("model failed to load: %s", exc)
         except Exception as exc:  # any loader failure must surface as 503, not kill the process
             self.load_error = NotReady(f"model failed to load: {type(exc).__name__}: {exc}",
-                                       code="load_failed")
+                                       code=codes.LOAD_FAILED)
             log.exception("model failed to load")
         finally:
             self._loaded.set()
@@ -118,7 +119,7 @@ class ExecutorService:
         return Response.json(payload, headers=headers)
 
     def _not_ready_error(self) -> FaasmlError:
-        return self.load_error or NotReady("model is loading", code="loading",
+        return self.load_error or NotReady("model is loading", code=codes.LOADING,
                                            headers={"Retry-After": "1"})
 
     def _require_variant(self) -> LoadedVariant:
@@ -236,8 +237,8 @@ def parse_top_k(raw: str | None, default: int, num_classes: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"top_k must be an integer, got {raw[:40]!r}", code="invalid_parameter") from None
+        raise BadRequest(f"top_k must be an integer, got {raw[:40]!r}", code=codes.BAD_PARAMETER) from None
     if not 1 <= value <= num_classes:
         raise BadRequest(f"top_k must be between 1 and {num_classes}, got {value}",
-                         code="invalid_parameter")
+                         code=codes.BAD_PARAMETER)
     return value

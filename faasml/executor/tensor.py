@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 
 # The protocol's datatype names (its "Tensor Data Types" table) and numpy's types for them.
@@ -61,7 +62,7 @@ def spec_of(node: Any) -> TensorSpec:
 
 
 def _bad(message: str) -> BadRequest:
-    return BadRequest(message, code="invalid_tensor")
+    return BadRequest(message, code=codes.INVALID_TENSOR)
 
 
 def _shape(name: str, raw: Any) -> tuple[int, ...]:
@@ -169,21 +170,21 @@ def parse_request(body: bytes) -> dict[str, Any]:
     try:
         request = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the body is not JSON: {str(exc)[:80]}", code="invalid_json") from None
+        raise BadRequest(f"the body is not JSON: {str(exc)[:80]}", code=codes.BAD_JSON) from None
     if not isinstance(request, dict):
-        raise BadRequest("the body must be an inference request object", code="invalid_json")
+        raise BadRequest("the body must be an inference request object", code=codes.BAD_JSON)
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        raise BadRequest("an inference request needs a non-empty \"inputs\" list", code="invalid_json")
+        raise BadRequest("an inference request needs a non-empty \"inputs\" list", code=codes.BAD_JSON)
     outputs = request.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                 for o in outputs):
-        raise BadRequest("\"outputs\" must be a list of objects with a name", code="invalid_json")
+        raise BadRequest("\"outputs\" must be a list of objects with a name", code=codes.BAD_JSON)
     if "id" in request and not isinstance(request["id"], str):
-        raise BadRequest("\"id\" must be a string", code="invalid_json")
+        raise BadRequest("\"id\" must be a string", code=codes.BAD_JSON)
     parameters = request.get("parameters", {})
     if not isinstance(parameters, dict):
-        raise BadRequest("\"parameters\" must be an object", code="invalid_json")
+        raise BadRequest("\"parameters\" must be an object", code=codes.BAD_JSON)
     return request
 
 

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+from faasml import errors as codes
 from faasml.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 TEXT_MEDIA_TYPES = ("", "text/plain", "application/x-www-form-urlencoded")
@@ -15,7 +16,7 @@ def parse_texts(body: bytes, content_type: str, max_batch: int,
                 max_chars: int) -> tuple[list[str], bool]:
     """Return (texts, single): `single` when the client sent one text rather than a list."""
     if not body:
-        raise BadRequest("empty body: send UTF-8 text or a JSON list of strings", code="empty_body")
+        raise BadRequest("empty body: send UTF-8 text or a JSON list of strings", code=codes.EMPTY_BODY)
     if content_type not in TEXT_MEDIA_TYPES and content_type not in JSON_MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"content type {content_type!r} is not text; send text/plain (UTF-8) "
@@ -30,16 +31,16 @@ def parse_texts(body: bytes, content_type: str, max_batch: int,
     else:
         texts, single = [text], True
     if not texts:
-        raise BadRequest("no text to embed: the list is empty", code="empty_input")
+        raise BadRequest("no text to embed: the list is empty", code=codes.EMPTY_INPUT)
     if len(texts) > max_batch:
         raise PayloadTooLarge(f"{len(texts)} texts in one request; the limit is {max_batch}",
-                              code="batch_too_large")
+                              code=codes.BATCH_TOO_LARGE)
     for i, item in enumerate(texts):
         if not item.strip():
-            raise BadRequest(f"text {i} is empty", code="empty_input")
+            raise BadRequest(f"text {i} is empty", code=codes.EMPTY_INPUT)
         if len(item) > max_chars:
             raise PayloadTooLarge(f"text {i} has {len(item)} characters; the limit is {max_chars}",
-                                  code="text_too_long")
+                                  code=codes.TEXT_TOO_LONG)
     return texts, single
 
 
@@ -48,16 +49,16 @@ def _parse_json(text: str) -> tuple[list[str], bool]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                         code="invalid_json") from None
+                         code=codes.BAD_JSON) from None
     if isinstance(value, dict):  # the Hugging Face convention {"inputs": ...}
         if "inputs" not in value:
-            raise BadRequest('a JSON object must have "inputs"', code="invalid_json")
+            raise BadRequest('a JSON object must have "inputs"', code=codes.BAD_JSON)
         value = value["inputs"]
     if isinstance(value, str):
         return [value], True
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return value, False
-    raise BadRequest("JSON body must be a string or a list of strings", code="invalid_json")
+    raise BadRequest("JSON body must be a string or a list of strings", code=codes.BAD_JSON)
 
 
 def pool(token_states: np.ndarray, attention_mask: np.ndarray, method: str) -> np.ndarray:

@@ -23,6 +23,8 @@ from typing import Awaitable, Callable, TypeVar
 
 import aiohttp
 
+from faasml import errors as codes
+from faasml.background import Background
 from faasml.errors import TooManyRequests
 from faasml.http import end_to_end
 from faasml.prometheus import family
@@ -63,6 +65,10 @@ class AsyncSettings:
                                           "function answers that are retried (comma-separated)")
     callback_timeout_s: float = setting("FAASML_ASYNC_CALLBACK_TIMEOUT_S", 30.0, number(positive=True),
                                         "seconds a callback receiver may take")
+    dead_letter_retention_s: float = setting("FAASML_ASYNC_DEAD_LETTER_RETENTION_S", 86400.0, number(positive=True),
+                                             "a dead-lettered call keeps its body (for a replay) this long")
+    max_dead_letters: int = setting("FAASML_ASYNC_MAX_DEAD_LETTERS", 1000, whole_number(1),
+                                    "dead-lettered calls kept at most (the oldest go first)")
 
     def backoff_s(self, attempts: int) -> float:
         return min(self.retry_wait_s * 2 ** max(attempts - 1, 0), self.max_retry_wait_s)
@@ -90,6 +96,8 @@ class AsyncQueue:
         self._counters: dict[str, _Counters] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
+        self.faults = 0   # unexpected exceptions while running a call (faasml_async_faults_total)
+        self.background: Background | None = None
 
     async def _db(self, work: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, work, *args)
@@ -101,9 +109,12 @@ class AsyncQueue:
             self.pending[entry.id] = entry
         return len(self.pending)
 
-    def run(self) -> None:
+    def run(self, background: Background | None = None) -> None:
         """Start dispatching (once the functions are deployed, so none is a 404)."""
+        self.background = background
         self._loop_task = asyncio.get_running_loop().create_task(self._dispatch_loop())
+        if background is not None:
+            background.watch("async-dispatch", self._loop_task)
 
     async def close(self) -> None:
         """Stop: calls in flight are cancelled and run again after a restart."""
@@ -125,7 +136,7 @@ class AsyncQueue:
         assert self.store is not None
         if len(self.pending) >= self.settings.max_queued:
             raise TooManyRequests(f"the async queue holds {len(self.pending)} unfinished calls, its limit",
-                                  code="queue_full", headers={"Retry-After": "5"})
+                                  code=codes.QUEUE_FULL, headers={"Retry-After": "5"})
         call.id = await self._db(self.store.add, call)
         self.pending[call.id] = PendingEntry(call.id, call.function, call.accepted_ns, INVOKE, 0.0)
         self._count(call.function).accepted += 1
@@ -135,24 +146,34 @@ class AsyncQueue:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            now = time.time()
-            next_due = None
-            # `pending` is in id order (loaded sorted, added with growing ids, updated in place).
-            for entry in list(self.pending.values()):
-                if entry.id in self._running:
-                    continue
-                if entry.next_at > now:
-                    next_due = entry.next_at if next_due is None else min(next_due, entry.next_at)
-                    continue
-                if self._running_per_function.get(entry.function, 0) >= self.settings.concurrency:
-                    continue
-                self._start(entry)
+            try:
+                timeout = self._dispatch_due()
+            except Exception as exc:  # a bug must not stop the queue: counted, then on
+                self.faults += 1
+                if self.background is not None:
+                    self.background.failed("async-dispatch", exc)
+                timeout = 1.0
             self._wake.clear()
-            timeout = None if next_due is None else max(next_due - time.time(), 0.01)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+
+    def _dispatch_due(self) -> float | None:
+        """Start every due call that has room; the seconds until the next one is due."""
+        now = time.time()
+        next_due = None
+        # `pending` is in id order (loaded sorted, added with growing ids, updated in place).
+        for entry in list(self.pending.values()):
+            if entry.id in self._running:
+                continue
+            if entry.next_at > now:
+                next_due = entry.next_at if next_due is None else min(next_due, entry.next_at)
+                continue
+            if self._running_per_function.get(entry.function, 0) >= self.settings.concurrency:
+                continue
+            self._start(entry)
+        return None if next_due is None else max(next_due - time.time(), 0.01)
 
     def _start(self, entry: PendingEntry) -> None:
         self._running_per_function[entry.function] = self._running_per_function.get(entry.function, 0) + 1
@@ -167,6 +188,7 @@ class AsyncQueue:
 
     async def _run(self, entry: PendingEntry) -> None:
         assert self.store is not None
+        call: QueuedCall | None = None
         try:
             call = await self._db(self.store.load, entry.id)
             if call is None:
@@ -180,10 +202,24 @@ class AsyncQueue:
                 await self._finish(call, failed=self._failure(call.status))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug must not stop the queue: retry this call later
-            self.log(entry.function, f"async call #{entry.id}: {exc!r}; retrying")
-            self.pending[entry.id] = PendingEntry(entry.id, entry.function, entry.accepted_ns,
-                                                  entry.phase, time.time() + self.settings.retry_wait_s)
+        except Exception as exc:  # a bug must not stop the queue, nor a poison call run forever
+            self.faults += 1
+            attempts = (call.attempts if call is not None else 0) + 1
+            if call is not None and attempts >= self.settings.max_attempts:
+                try:
+                    await self._finish(call, failed=f"raised {type(exc).__name__} on each of {attempts} attempts")
+                    return
+                except Exception as again:  # the store itself is failing: retry later
+                    exc = again
+            self.log(entry.function, f"async call #{entry.id}: {exc!r}; attempt {attempts} of "
+                                     f"{self.settings.max_attempts}, retrying")
+            next_at = time.time() + self.settings.backoff_s(attempts)
+            if call is not None:
+                try:
+                    await self._db(self.store.retry_later, call.id, attempts, next_at)
+                except Exception:  # counted in memory only; the next attempt tries again
+                    pass
+            self.pending[entry.id] = PendingEntry(entry.id, entry.function, entry.accepted_ns, entry.phase, next_at)
 
     def _failure(self, status: int | None) -> str | None:
         if status is not None and status in self.settings.retry_codes:
@@ -241,13 +277,34 @@ class AsyncQueue:
     async def _finish(self, call: QueuedCall, failed: str | None) -> None:
         assert self.store is not None
         if failed:
-            await self._db(self.store.fail, call.id, failed)
+            await self._db(self.store.fail, call.id, failed, time.time())
+            await self._db(self.store.prune, time.time(), self.settings.dead_letter_retention_s,
+                           self.settings.max_dead_letters)
             self._count(call.function).failed += 1
             self.log(call.function, f"async call {call.call_id} FAILED: {failed}")
         else:
             await self._db(self.store.finish, call.id)
             self._count(call.function).delivered += 1
         self.pending.pop(call.id, None)
+
+    # --- dead letters ----------------------------------------------------------------
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        assert self.store is not None
+        await self._db(self.store.prune, time.time(), self.settings.dead_letter_retention_s,
+                       self.settings.max_dead_letters)
+        return await self._db(self.store.failed, limit)
+
+    async def replay(self, row_id: int) -> bool:
+        """Run a dead call again from its first attempt; False when there is none such.
+        Raises LookupError when its body is gone (past the retention)."""
+        assert self.store is not None
+        entry = await self._db(self.store.replay, row_id)
+        if entry is None:
+            return False
+        self.pending[entry.id] = entry
+        self._wake.set()
+        return True
 
     # --- metrics -----------------------------------------------------------------------
 
@@ -272,4 +329,7 @@ class AsyncQueue:
                     for n in names for outcome in ("accepted", "delivered", "failed")]),
             family("faasml_async_retries_total", "counter", "Async invocations or callbacks retried",
                    [((("function_name", n),), counters.get(n, _Counters()).retries) for n in names]),
+            family("faasml_async_faults_total", "counter",
+                   "Unexpected exceptions while running an async call (each retried, then dead-lettered)",
+                   [((), self.faults)]),
         ]

@@ -5,7 +5,9 @@ so a `faasml up` killed with SIGKILL loses nothing it accepted. A call lives in 
 through two phases: `invoke` (run the function) and `callback` (post its result to
 X-Callback-Url); the result is stored between them, so a restart after the function ran
 only re-posts the callback. A row is deleted when its call is finished; a call that
-exhausted its retries stays as `failed`, with the reason. Delivery is at least once: a
+exhausted its attempts is dead-lettered: it stays as `failed`, with the reason, and keeps
+its request body for a replay (`replay`) until `prune` drops the body (past the retention
+time, or beyond the newest N dead calls) and, later, the row. Delivery is at least once: a
 call that was in flight when the runtime died runs again, with the same X-Call-Id.
 
 Not thread-safe: the queue uses it from one thread (see async_queue.AsyncQueue).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +41,9 @@ CREATE TABLE IF NOT EXISTS calls (
     result_headers TEXT,
     result_body BLOB,
     duration_s REAL,
-    reason TEXT                      -- why it failed
+    reason TEXT,                     -- why it failed
+    failed_at REAL,                  -- Unix s: when it was dead-lettered
+    body_dropped INTEGER NOT NULL DEFAULT 0  -- 1: its body is gone, it cannot be replayed
 );
 CREATE INDEX IF NOT EXISTS calls_phase ON calls (phase, next_at);
 """
@@ -89,6 +94,10 @@ class AsyncStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it returns
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(calls)")}
+        for column, declaration in (("failed_at", "REAL"), ("body_dropped", "INTEGER NOT NULL DEFAULT 0")):
+            if column not in columns:   # a queue file from before dead-lettering
+                self.db.execute(f"ALTER TABLE calls ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         self.db.close()
@@ -134,11 +143,38 @@ class AsyncStore:
     def finish(self, call_id: int) -> None:
         self.db.execute("DELETE FROM calls WHERE id = ?", (call_id,))
 
-    def fail(self, call_id: int, reason: str) -> None:
-        self.db.execute("UPDATE calls SET phase = ?, reason = ?, body = x'' WHERE id = ?",
-                        (FAILED, reason, call_id))
+    def fail(self, call_id: int, reason: str, now: float | None = None) -> None:
+        """Dead-letter a call: its request body stays (for a replay), its answer goes."""
+        self.db.execute("UPDATE calls SET phase = ?, reason = ?, failed_at = ?, result_body = NULL "
+                        "WHERE id = ?", (FAILED, reason, time.time() if now is None else now, call_id))
 
     def failed(self, limit: int = 100) -> list[dict[str, object]]:
-        rows = self.db.execute("SELECT call_id, function, status, reason FROM calls WHERE phase = ? "
-                               "ORDER BY id DESC LIMIT ?", (FAILED, limit))
-        return [{"callId": c, "function": f, "status": s, "reason": r} for c, f, s, r in rows]
+        rows = self.db.execute(
+            "SELECT id, call_id, function, status, reason, attempts, failed_at, body_dropped, length(body) "
+            "FROM calls WHERE phase = ? ORDER BY id DESC LIMIT ?", (FAILED, limit))
+        return [{"id": i, "callId": c, "function": f, "status": s, "reason": r, "attempts": a,
+                 "failedAt": t, "replayable": not d, "bodyBytes": n}
+                for i, c, f, s, r, a, t, d, n in rows]
+
+    def replay(self, call_id: int) -> PendingEntry | None:
+        """Put a dead call back to run from its first attempt; None when there is no such
+        dead call. Raises LookupError when its body was already dropped."""
+        row = self.db.execute("SELECT function, accepted_ns, body_dropped FROM calls WHERE id = ? AND phase = ?",
+                              (call_id, FAILED)).fetchone()
+        if row is None:
+            return None
+        if row[2]:
+            raise LookupError("its body was dropped")
+        self.db.execute("UPDATE calls SET phase = ?, attempts = 0, next_at = 0, status = NULL, result_headers = NULL, "
+                        "result_body = NULL, duration_s = NULL, reason = NULL, failed_at = NULL WHERE id = ?",
+                        (INVOKE, call_id))
+        return PendingEntry(call_id, row[0], row[1], INVOKE, 0.0)
+
+    def prune(self, now: float, retention_s: float, keep: int) -> int:
+        """Drop the bodies of dead calls older than `retention_s`, and every dead call past
+        the newest `keep` (row and all). Returns the rows touched."""
+        dropped = self.db.execute("UPDATE calls SET body = x'', body_dropped = 1 WHERE phase = ? AND body_dropped = 0 "
+                                  "AND failed_at < ?", (FAILED, now - retention_s)).rowcount
+        deleted = self.db.execute("DELETE FROM calls WHERE phase = ? AND id NOT IN (SELECT id FROM calls WHERE "
+                                  "phase = ? ORDER BY id DESC LIMIT ?)", (FAILED, FAILED, keep)).rowcount
+        return dropped + deleted

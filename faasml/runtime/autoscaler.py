@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from faasml.background import Background
 from faasml.prometheus import family
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
@@ -139,9 +140,13 @@ class Autoscaler:
         self.functions, self.metrics, self.settings = functions, metrics, settings
         self._watches: dict[str, _Watch] = {}
         self._task: asyncio.Task | None = None
+        self.background: Background | None = None
 
-    def start(self) -> None:
+    def start(self, background: Background | None = None) -> None:
+        self.background = background
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        if background is not None:
+            background.watch("autoscaler", self._task)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -170,16 +175,23 @@ class Autoscaler:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.interval_s)
-            now = time.monotonic()
-            live = set()
-            for supervisor in self.functions():
-                live.add(supervisor.spec.qualified_name)
-                try:
-                    self._tick(supervisor, now)
-                except Exception as exc:  # one function's trouble must not stop the others
-                    supervisor.log(f"autoscaler: {exc!r}")
-            for name in set(self._watches) - live:
-                del self._watches[name]
+            try:
+                self._round()
+            except Exception as exc:  # the loop outlives any round; counted in /metrics and /healthz
+                if self.background is not None:
+                    self.background.failed("autoscaler", exc)
+
+    def _round(self) -> None:
+        now = time.monotonic()
+        live = set()
+        for supervisor in self.functions():
+            live.add(supervisor.spec.qualified_name)
+            try:
+                self._tick(supervisor, now)
+            except Exception as exc:  # one function's trouble must not stop the others
+                supervisor.log(f"autoscaler: {exc!r}")
+        for name in set(self._watches) - live:
+            del self._watches[name]
 
     def _tick(self, supervisor: FunctionSupervisor, now: float) -> None:
         policy, problems = self.policy(supervisor)

@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Mapping
 
+from faasml import errors as codes
 from faasml.cpu import cpu_millis
 from faasml.errors import BadRequest
 from faasml.function_secrets import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV
@@ -54,13 +55,13 @@ _RELAY_CHUNK = 65536
 class ContainerError(BadRequest):
     """400: containers were asked for but cannot run here."""
 
-    code = "containers_unavailable"
+    code = codes.CONTAINERS_UNAVAILABLE
 
 
 class ImageUnavailable(BadRequest):
     """400: a deployed image is neither in local storage nor pullable."""
 
-    code = "image_not_found"
+    code = codes.IMAGE_NOT_FOUND
 
 
 def qualified_image(image: str) -> str:

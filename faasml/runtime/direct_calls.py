@@ -13,7 +13,6 @@ by code with their durations, bucket by bucket. The autoscaler, the dashboard, t
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass, field
 
 from faasml.contract import DIRECT_SECONDS, DIRECT_STARTED
@@ -21,6 +20,7 @@ from faasml.promtext import parse_samples
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.provider import LocalProvider
 from faasml.runtime.selector_access import selector_credentials, selectors
+from faasml.background import Background
 from faasml.upstream import UpstreamError, UpstreamPool
 
 SCRAPE_TIMEOUT_S = 2.0
@@ -69,13 +69,9 @@ class DirectCallCollector:
         self.interval_s = interval_s
         self._seen: dict[str, _Seen] = {}  # selector replica instance -> its last counters
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.collect()
-            except Exception as exc:  # accounting must never stop the gateway
-                print(f"[faasml up] direct-call metrics: {exc!r}", file=sys.stderr, flush=True)
+    def start(self, background: Background) -> asyncio.Task:
+        """Scrape every `interval_s`; a failed scrape is counted and logged (background.py)."""
+        return background.loop("direct-call-metrics", self.collect, self.interval_s)
 
     async def collect(self) -> None:
         live: set[str] = set()

@@ -16,8 +16,10 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from faasml import errors as codes
 from faasml import prometheus
-from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, PayloadTooLarge,
+from faasml.background import Background
+from faasml.errors import (BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, PayloadTooLarge,
                            Unauthorized, internal_error)
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.auth import BasicAuth
@@ -39,8 +41,9 @@ LOG_FOLLOW_POLL_S = 1.0
 
 class GatewayApi:
     def __init__(self, provider: LocalProvider, proxy: FunctionProxy, auth: BasicAuth,
-                 metrics: GatewayMetrics, async_api: AsyncApi | None = None):
+                 metrics: GatewayMetrics, async_api: AsyncApi | None = None, background: Background | None = None):
         self.provider, self.proxy, self.auth, self.metrics = provider, proxy, auth, metrics
+        self.background = background or Background("faasml up")
         self.async_api = async_api
         self.secrets = SecretsApi(provider)
 
@@ -56,6 +59,9 @@ class GatewayApi:
             "/system/secrets": {"GET": self.secrets.list, "POST": self.secrets.create,
                                 "PUT": self.secrets.update, "DELETE": self.secrets.delete},
         }
+        if self.async_api is not None:   # faasml's own: the async queue's dead letters
+            system["/system/async/failed"] = {"GET": self.async_api.dead_letters}
+            system["/system/async/failed/{id}/replay"] = {"POST": self.async_api.replay}
         routes = [
             web.route("*", "/function/{name}", self.proxy.handle),
             web.route("*", "/function/{name}/{tail:[\\s\\S]*}", self.proxy.handle),
@@ -100,6 +106,12 @@ class GatewayApi:
     # --- open endpoints ------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """OK while every background task runs; a 503 naming the ones that stopped."""
+        stopped = self.background.stopped()
+        if stopped:
+            return error_response(NotReady("background task(s) stopped: " + "; ".join(
+                f"{name} ({why})" for name, why in sorted(stopped.items())), code=codes.BACKGROUND_STOPPED,
+                details=self.background.health()))
         return web.Response(text="OK")
 
     async def prometheus(self, request: web.Request) -> web.Response:
@@ -150,15 +162,15 @@ class GatewayApi:
         query = request.query
         name = query.get("name", "")
         if not name:
-            raise BadRequest("query parameter `name` is required", code="bad_parameter")
+            raise BadRequest("query parameter `name` is required", code=codes.BAD_PARAMETER)
         namespace = query.get("namespace") or DEFAULT_NAMESPACE
         if (name, namespace) not in self.provider.functions and not self.provider.logs.has(name, namespace):
-            raise NotFound(f"function {name}.{namespace} is not deployed", code="function_not_found")
+            raise NotFound(f"function {name}.{namespace} is not deployed", code=codes.FUNCTION_NOT_FOUND)
         try:
             since_s = parse_rfc3339(query["since"]) if query.get("since") else None
             tail = int(query["tail"]) if query.get("tail") else None
         except ValueError as exc:
-            raise BadRequest(f"bad `since` or `tail`: {exc}", code="bad_parameter") from exc
+            raise BadRequest(f"bad `since` or `tail`: {exc}", code=codes.BAD_PARAMETER) from exc
         follow = query.get("follow", "").lower() in ("1", "true")
         instance = query.get("instance") or None
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})

@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 
 
 class NodesFileError(BadRequest):
     """400: the nodes file is unreadable or malformed."""
 
-    code = "bad_nodes_file"
+    code = codes.BAD_NODES_FILE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 from faasml.runtime.revision import Revision
 from faasml.runtime.stack import DEFAULT_NAMESPACE, FunctionSpec
@@ -24,16 +25,16 @@ def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         document = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"{what}: body is not valid JSON: {exc}", code="bad_json") from exc
+        raise BadRequest(f"{what}: body is not valid JSON: {exc}", code=codes.BAD_JSON) from exc
     if not isinstance(document, dict):
-        raise BadRequest(f"{what}: body must be a JSON object", code="bad_json")
+        raise BadRequest(f"{what}: body must be a JSON object", code=codes.BAD_JSON)
     return document
 
 
 def check_name(name: str, what: str) -> str:
     if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
         raise BadRequest(f"{what} {name!r} is not a valid DNS-1123 label (a-z, 0-9, '-')",
-                         code="bad_name")
+                         code=codes.BAD_NAME)
     return name
 
 
@@ -41,7 +42,7 @@ def _string_map(value: Any, field_name: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise BadRequest(f"`{field_name}` must be an object of strings", code="bad_field")
+        raise BadRequest(f"`{field_name}` must be an object of strings", code=codes.BAD_FIELD)
     return dict(value)
 
 
@@ -55,7 +56,7 @@ def _string_list(value: Any, field_name: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"`{field_name}` must be a list of strings", code="bad_field")
+        raise BadRequest(f"`{field_name}` must be a list of strings", code=codes.BAD_FIELD)
     return list(value)
 
 
@@ -65,7 +66,7 @@ def parse_deployment(body: bytes) -> FunctionSpec:
     service = check_name(document.get("service") or "", "service")
     image = document.get("image")
     if not isinstance(image, str) or not image.strip():
-        raise BadRequest("`image` is required", code="bad_field")
+        raise BadRequest("`image` is required", code=codes.BAD_FIELD)
     limits, requests = document.get("limits"), document.get("requests")
     return FunctionSpec(
         name=service,
@@ -88,7 +89,7 @@ def parse_delete(body: bytes) -> tuple[str, str | None]:
     document = parse_json_object(body, "delete")
     name = document.get("functionName")
     if not isinstance(name, str) or not name:
-        raise BadRequest("`functionName` is required", code="bad_field")
+        raise BadRequest("`functionName` is required", code=codes.BAD_FIELD)
     namespace = document.get("namespace")
     return name, namespace if isinstance(namespace, str) and namespace else None
 
@@ -98,7 +99,7 @@ def parse_scale(body: bytes) -> tuple[int, str | None]:
     document = parse_json_object(body, "scale")
     replicas = document.get("replicas")
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        raise BadRequest("`replicas` must be a non-negative integer", code="bad_field")
+        raise BadRequest("`replicas` must be a non-negative integer", code=codes.BAD_FIELD)
     namespace = document.get("namespace")
     return replicas, namespace if isinstance(namespace, str) and namespace else None
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 from faasml.runtime.nodes import Node
 
@@ -34,7 +35,7 @@ class Constraint:
 def parse_constraint(text: str) -> Constraint:
     match = _CONSTRAINT.match(text)
     if not match:
-        raise BadRequest(f"bad constraint {text!r}: use key=value or key!=value", code="bad_constraint")
+        raise BadRequest(f"bad constraint {text!r}: use key=value or key!=value", code=codes.BAD_CONSTRAINT)
     key, operator, value = match.groups()
     if key.startswith(_SWARM_PREFIX):
         key = key[len(_SWARM_PREFIX):]

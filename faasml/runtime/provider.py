@@ -12,10 +12,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from faasml import errors as codes
 from faasml.errors import BadRequest, NotFound
 from faasml.function_secrets import SECRETS_DIR_ENV
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
+from faasml.runtime.names import path_part
 from faasml.runtime.nodes import Node
 from faasml.runtime.openfaas import ORCHESTRATION, check_name, function_status
 from faasml.runtime.placement import fitting_nodes, function_constraints, unschedulable_reason
@@ -52,7 +54,7 @@ class LocalProvider:
         supervisor = self.functions.get((name, namespace or DEFAULT_NAMESPACE))
         if supervisor is None:
             raise NotFound(f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
-                           code="function_not_found")
+                           code=codes.FUNCTION_NOT_FOUND)
         return supervisor
 
     def namespaces(self) -> list[str]:
@@ -62,7 +64,7 @@ class LocalProvider:
         namespace = namespace or DEFAULT_NAMESPACE
         if namespace not in self.namespaces():
             raise BadRequest(f"namespace {namespace!r} is not valid; known: {self.namespaces()}",
-                             code="bad_namespace")
+                             code=codes.BAD_NAMESPACE)
         return namespace
 
     def status(self, supervisor: FunctionSupervisor, usage: bool = False) -> dict[str, Any]:
@@ -107,14 +109,14 @@ class LocalProvider:
                 f"image {spec.image!r} is not built from a handler in {self.stack.path.name}: as local "
                 f"processes `faasml up` runs the stack's handlers only (images it can run: {known}); "
                 f"start it with `--containers podman` to run any image, as faasd does",
-                code="image_not_local")
+                code=codes.IMAGE_NOT_LOCAL)
         constraints = function_constraints(spec.constraints, spec.annotations)
         nodes = fitting_nodes(self.nodes, constraints)
         reason = None if nodes else unschedulable_reason(self.nodes, constraints)
         self._mount_secrets(spec, strict=from_api)
         run_dir = None
         if source is not None:
-            run_dir = prepare_run_dir(self.state_dir / "run" / spec.qualified_name, source)
+            run_dir = prepare_run_dir(self.state_dir / "run" / path_part(spec.qualified_name, "function name"), source)
         return source, run_dir, nodes, reason
 
     async def deploy_request(self, spec: FunctionSpec) -> FunctionSupervisor:
@@ -185,7 +187,7 @@ class LocalProvider:
             missing = [n for n in spec.secrets if not self.secrets.exists(spec.namespace, n)]
             if missing:
                 raise BadRequest(f"secrets {missing} not found in namespace {spec.namespace}; "
-                                 f"create them first (faas-cli secret create)", code="secret_not_found")
+                                 f"create them first (faas-cli secret create)", code=codes.SECRET_NOT_FOUND)
         missing = self.secrets.mount(spec.qualified_name, spec.namespace, spec.secrets)
         if missing:
             text = (f"secrets {missing} not found in {spec.namespace}: not mounted until "
@@ -210,7 +212,7 @@ class LocalProvider:
     def _check_replicas(replicas: int) -> None:
         if replicas > MAX_REPLICAS:
             raise BadRequest(f"replicas {replicas} is over this runtime's limit of {MAX_REPLICAS}",
-                             code="too_many_replicas")
+                             code=codes.TOO_MANY_REPLICAS)
 
     async def stop_all(self) -> None:
         stopping = [s.stop() for s in self.functions.values()]

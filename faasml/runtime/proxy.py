@@ -16,9 +16,10 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady,
-                           PayloadTooLarge, TooManyRequests, internal_error)
-from faasml.http import end_to_end
+from faasml import errors as codes
+from faasml.errors import (BadGateway, FaasmlError, GatewayTimeout, NotFound, NotReady, TooManyRequests,
+                           internal_error)
+from faasml.http import canonical_name, end_to_end
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.durations import parse_duration_seconds
 from faasml.runtime.metrics import GatewayMetrics
@@ -27,9 +28,21 @@ from faasml.runtime.replicas import Replica
 from faasml.runtime.responses import error_response
 from faasml.runtime.stack import DEFAULT_NAMESPACE
 from faasml.runtime.supervisor import FunctionSupervisor
-from faasml.upstream import ConnectFailed, ConnectionLost, UpstreamPool
+from faasml.runtime.listener import GatewayLimits, read_body
+from faasml.upstream import ConnectFailed, ConnectionLost, ProtocolError, ResponseTooLarge, UpstreamPool
 
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", used only in metrics
+BODY_LIMIT_SETTINGS = ("FAASML_SERVER_MAX_BODY", "FAASML_MAX_BODY_BYTES")
+
+
+def function_body_limit(environment: dict[str, str]) -> int | None:
+    """A function's body limit as its stack.yml environment names it: the one its server
+    enforces (FAASML_SERVER_MAX_BODY), else the executor's own (FAASML_MAX_BODY_BYTES)."""
+    for name in BODY_LIMIT_SETTINGS:
+        raw = environment.get(name, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            return int(raw)
+    return None
 
 
 def upstream_target(raw_path: str) -> str:
@@ -43,8 +56,9 @@ def upstream_target(raw_path: str) -> str:
 
 class FunctionProxy:
     def __init__(self, provider: LocalProvider, metrics: GatewayMetrics, upstream: UpstreamPool,
-                 settings: RuntimeConfig):
+                 settings: RuntimeConfig, limits: GatewayLimits | None = None):
         self.provider, self.metrics, self.upstream, self.settings = provider, metrics, upstream, settings
+        self.limits = limits or GatewayLimits()
         self._timeouts: dict[str, float] = {}
         self._waking: set[str] = set()  # functions scaling from zero: requests wait longer
         # Scales a function at zero replicas back up; the autoscaler replaces it to count the event.
@@ -66,7 +80,7 @@ class FunctionProxy:
         if supervisor is None:
             return error_response(NotFound(
                 f"function {name}.{namespace or DEFAULT_NAMESPACE} is not deployed",
-                code="function_not_found"))
+                code=codes.FUNCTION_NOT_FOUND))
         function_name = supervisor.spec.qualified_name
         self.metrics.started(function_name)
         started = time.perf_counter()
@@ -87,7 +101,7 @@ class FunctionProxy:
         return response
 
     async def _forward(self, supervisor: FunctionSupervisor, request: web.Request) -> web.Response:
-        body = await self._read_body(request)
+        body = await self._read_body(request, supervisor)
         url = self._upstream_path(request)
         headers = end_to_end(request.headers.items())
         headers.append(("X-Forwarded-Host", request.host))
@@ -125,12 +139,14 @@ class FunctionProxy:
                 if len(tried) >= 2:
                     raise BadGateway(f"cannot connect to any replica of {supervisor.spec.qualified_name}")
 
-    async def _read_body(self, request: web.Request) -> bytes:
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLarge(f"request body over the gateway's limit of "
-                                  f"{self.settings.max_body_bytes} bytes") from exc
+    async def _read_body(self, request: web.Request, supervisor: FunctionSupervisor) -> bytes:
+        return await read_body(request, self._body_limit_of(supervisor), self.limits.body_timeout_s)
+
+    def _body_limit_of(self, supervisor: FunctionSupervisor) -> int:
+        """The function's own limit from stack.yml (FAASML_SERVER_MAX_BODY, the limit its
+        server enforces too), within the gateway's --max-body-mb."""
+        limit = function_body_limit(supervisor.spec.environment)
+        return min(limit, self.settings.max_body_bytes) if limit else self.settings.max_body_bytes
 
     @staticmethod
     def _upstream_path(request: web.Request) -> str:
@@ -142,7 +158,7 @@ class FunctionProxy:
             name = supervisor.spec.qualified_name
             if supervisor.unschedulable:
                 raise NotReady(f"{name} is unschedulable: {supervisor.unschedulable}",
-                               code="unschedulable")
+                               code=codes.UNSCHEDULABLE)
             waking = supervisor.desired_replicas == 0 or name in self._waking
             wait_s = self.settings.scale_from_zero_wait_s if waking else self.settings.ready_wait_s
             if supervisor.desired_replicas == 0:
@@ -171,12 +187,18 @@ class FunctionProxy:
             upstream = await self.upstream.request(replica.port, method, target, headers, body, timeout_s)
         except asyncio.TimeoutError as exc:
             raise GatewayTimeout(f"{replica.instance} did not answer within {timeout_s:g}s") from exc
+        except ProtocolError as exc:
+            raise BadGateway(f"{replica.instance} answered malformed HTTP ({exc})") from exc
         except ConnectionLost as exc:
             raise BadGateway(f"{replica.instance} closed the connection mid-request ({exc}); "
                              f"it may have crashed") from exc
+        except ResponseTooLarge as exc:
+            raise BadGateway(f"{replica.instance}'s answer is too large ({exc})") from exc
         finally:
             replica.in_flight -= 1
-        return web.Response(status=upstream.status, body=upstream.body, headers=end_to_end(upstream.headers))
+        # Names canonical, as the OpenFaaS gateway (Go) relays them; repeated ones repeated.
+        return web.Response(status=upstream.status, body=upstream.body,
+                            headers=[(canonical_name(name), value) for name, value in end_to_end(upstream.headers)])
 
     @staticmethod
     def _max_inflight_of(supervisor: FunctionSupervisor) -> int:

@@ -10,6 +10,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 from faasml.runtime.stack import FunctionSpec
 
@@ -21,7 +22,7 @@ RESOURCES = ("memory", "cpu")
 
 
 class BadQuantity(BadRequest):
-    code = "bad_resources"
+    code = codes.BAD_RESOURCES
 
 
 def quantity(text: str) -> Decimal:

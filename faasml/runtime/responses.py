@@ -15,7 +15,16 @@ def to_aiohttp(response: Response) -> web.Response:
 
 
 def error_response(exc: FaasmlError) -> web.Response:
-    return to_aiohttp(Response.error(exc))
+    """The error's JSON answer; `Connection: close` among its headers closes the connection
+    after it (what is left of the request was not read)."""
+    answer = Response.error(exc)
+    close = answer.headers.get("Connection", "").lower() == "close"
+    if close:
+        del answer.headers["Connection"]
+    response = to_aiohttp(answer)
+    if close:
+        response.force_close()
+    return response
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:

@@ -19,6 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
+from faasml import errors as codes
+from faasml.runtime.names import path_part
 from faasml.errors import BadRequest, FaasmlError, NotFound
 from faasml.runtime.openfaas import check_name, parse_json_object
 from faasml.runtime.stack import DEFAULT_NAMESPACE
@@ -36,7 +38,7 @@ class Conflict(FaasmlError):
 
 def check_secret_name(name: Any) -> str:
     if not isinstance(name, str) or len(name) > 253 or not _SECRET_NAME.match(name) or ".." in name:
-        raise BadRequest(f"secret name {name!r} is not valid (a-z, 0-9, '-', '.')", code="bad_name")
+        raise BadRequest(f"secret name {name!r} is not valid (a-z, 0-9, '-', '.')", code=codes.BAD_NAME)
     return name
 
 
@@ -51,19 +53,19 @@ def parse_secret(body: bytes, need_value: bool = True) -> tuple[str, str | None,
     raw, text = document.get("rawValue"), document.get("value")
     if raw:
         if not isinstance(raw, str):
-            raise BadRequest("`rawValue` must be base64 text", code="bad_field")
+            raise BadRequest("`rawValue` must be base64 text", code=codes.BAD_FIELD)
         try:
             value = base64.b64decode(raw, validate=True)
         except binascii.Error as exc:
-            raise BadRequest(f"`rawValue` is not base64: {exc}", code="bad_field") from exc
+            raise BadRequest(f"`rawValue` is not base64: {exc}", code=codes.BAD_FIELD) from exc
     elif isinstance(text, str) and text:
         value = text.encode()
     elif need_value:
-        raise BadRequest("a secret needs a non-empty `value` or `rawValue`", code="bad_field")
+        raise BadRequest("a secret needs a non-empty `value` or `rawValue`", code=codes.BAD_FIELD)
     else:
         value = b""
     if len(value) > MAX_SECRET_BYTES:
-        raise BadRequest(f"a secret holds at most {MAX_SECRET_BYTES} bytes", code="bad_field")
+        raise BadRequest(f"a secret holds at most {MAX_SECRET_BYTES} bytes", code=codes.BAD_FIELD)
     return name, namespace, value
 
 
@@ -95,10 +97,10 @@ class SecretStore:
         self.builtin = builtin
 
     def _path(self, namespace: str | None, name: str) -> Path:
-        return self.folder / (namespace or DEFAULT_NAMESPACE) / check_secret_name(name)
+        return self.folder / path_part(namespace or DEFAULT_NAMESPACE, "namespace") / check_secret_name(name)
 
     def names(self, namespace: str | None) -> list[str]:
-        stored = self.folder / (namespace or DEFAULT_NAMESPACE)
+        stored = self.folder / path_part(namespace or DEFAULT_NAMESPACE, "namespace")
         own = [p.name for p in stored.iterdir() if not p.name.startswith(".")] if stored.is_dir() else []
         return sorted({*own, *self.builtin})
 
@@ -112,7 +114,7 @@ class SecretStore:
     def _check_writable(self, name: str) -> None:
         if name in self.builtin:
             raise BadRequest(f"secret {name!r} is the gateway's own credential, provided by "
-                             f"`faasml up`; it cannot be changed through the API", code="reserved_secret")
+                             f"`faasml up`; it cannot be changed through the API", code=codes.RESERVED_SECRET)
 
     def create(self, namespace: str | None, name: str, value: bytes) -> None:
         self._check_writable(name)
@@ -128,7 +130,7 @@ class SecretStore:
         path = self._path(namespace, name)
         if not path.is_file():
             raise NotFound(f"secret {name} not found in {namespace or DEFAULT_NAMESPACE}",
-                           code="secret_not_found")
+                           code=codes.SECRET_NOT_FOUND)
         _write_private(path, value)
 
     def delete(self, namespace: str | None, name: str) -> None:
@@ -136,7 +138,7 @@ class SecretStore:
         path = self._path(namespace, name)
         if not path.is_file():
             raise NotFound(f"secret {name} not found in {namespace or DEFAULT_NAMESPACE}",
-                           code="secret_not_found")
+                           code=codes.SECRET_NOT_FOUND)
         path.unlink()
 
     def files_of(self, namespace: str | None, name: str) -> dict[str, bytes] | None:

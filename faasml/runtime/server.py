@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from faasml.background import Background
 from faasml.errors import FaasmlError
 from faasml.runtime.async_api import AsyncApi
 from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
@@ -17,6 +18,7 @@ from faasml.runtime.autoscaler import Autoscaler, AutoscaleSettings
 from faasml.runtime.direct_calls import DirectCallCollector
 from faasml.runtime.config import RuntimeConfig
 from faasml.runtime.gateway import GatewayApi, build_app
+from faasml.runtime.listener import GatewayLimits, listen
 from faasml.runtime.logstore import RUNTIME_INSTANCE, LogStore
 from faasml.runtime.metrics import GatewayMetrics
 from faasml.runtime.nodes import Node, load_nodes, single_node
@@ -66,20 +68,24 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
     secrets = SecretStore(state_dir, {BUILTIN_BASIC_AUTH: {"basic-auth-user": auth.user,
                                                            "basic-auth-password": auth.password}})
     provider = LocalProvider(stack, nodes, state_dir, context, metrics, secrets)
-    upstream = UpstreamPool()
-    proxy = FunctionProxy(provider, metrics, upstream, config)
+    limits = load(GatewayLimits)
+    upstream = UpstreamPool(max_response_bytes=int(limits.max_response_mb * (1 << 20)))
+    proxy = FunctionProxy(provider, metrics, upstream, config, limits)
     queue = AsyncQueue(state_dir / "async-queue.sqlite", async_settings, _queued_invoker(proxy), session,
                        lambda function, text: _log_runtime(provider, function, text))
     autoscaler = Autoscaler(lambda: list(provider.functions.values()), metrics, autoscale_settings)
     direct_calls = DirectCallCollector(provider, metrics, upstream)
     proxy.wake = autoscaler.wake  # scale from zero, counted as the autoscaler's event
-    metrics.collectors += [queue.metric_families, autoscaler.metric_families]
-    api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes))
+    background = Background("faasml up")
+    metrics.collectors += [queue.metric_families, autoscaler.metric_families, background.metric_families]
+    api = GatewayApi(provider, proxy, auth, metrics, AsyncApi(provider, queue, config.max_body_bytes, limits),
+                     background)
     app = build_app(api, config.max_body_bytes)
     # A short shutdown: `follow` log streams would otherwise hold a stop for a minute.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=3.0)
     await runner.setup()
     left = await queue.open()
+    listener = None
     stop = stop or _stop_on_signals()
     containers = None
     try:
@@ -89,13 +95,13 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
             context.launcher = containers.launcher
         # Listening only now: a deploy that arrived before the launcher was set would be
         # judged as for local processes.
-        await web.TCPSite(runner, config.host, config.port, backlog=1024).start()
+        listener = await listen(runner, config.host, config.port, limits)
         _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, state_dir)
         if not config.empty:
             _deploy_stack(provider, stack, config.only)
-        queue.run()
-        autoscaler.start()
-        counting = asyncio.ensure_future(direct_calls.run())
+        queue.run(background)
+        autoscaler.start(background)
+        counting = direct_calls.start(background)
         if left:
             print(f"faasml up: {left} async call(s) left unfinished by the last run: delivering them",
                   flush=True)
@@ -110,6 +116,8 @@ async def run(config: RuntimeConfig, stop: asyncio.Event | None = None) -> None:
         await provider.stop_all()
         if containers is not None:
             await asyncio.to_thread(containers.close)
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
         upstream.close()
         await session.close()

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from faasml import errors as codes
 from faasml.errors import BadRequest
 
 DEFAULT_NAMESPACE = "openfaas-fn"
@@ -30,7 +31,7 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class StackError(BadRequest):
     """400: the stack file is unreadable or malformed."""
 
-    code = "bad_stack"
+    code = codes.BAD_STACK
 
 
 @dataclass(frozen=True)

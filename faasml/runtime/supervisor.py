@@ -99,6 +99,7 @@ class FunctionSupervisor:
         self._instances = 0
         self._ready = asyncio.Event()
         self._usage = UsageMeter()
+        self.faults = 0   # bugs caught while keeping replicas alive (each reported in its log)
 
     @property
     def spec(self) -> FunctionSpec:
@@ -229,6 +230,11 @@ class FunctionSupervisor:
                 what = f"exited with code {exit_code}"
             except OSError as exc:  # e.g. out of file descriptors: report, retry later
                 what = f"could not start: {exc}"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end this slot's restarts: report, retry later
+                what = f"failed in the runtime: {type(exc).__name__}: {exc}"
+                self.faults += 1
             finally:
                 if replica is not None:
                     replica.state = ReplicaState.EXITED

@@ -21,3 +21,9 @@ def start():
 
 def handle(event, context):
     return handle_event(event, service.handle, service.config.max_body_bytes)
+
+
+def max_body_bytes():
+    """The body limit the template server enforces before `handle` runs (the executor's own
+    FAASML_MAX_BODY_BYTES, 20 MiB by default): a larger body is refused on its Content-Length."""
+    return service.config.max_body_bytes

@@ -105,7 +105,7 @@ def test_bad_tensors_are_400_in_the_protocol_shape(tensor_service, request_body,
     status, body, response = call(tensor_service, "POST", "/v2/models/tiny-tensor/infer", request_body)
     assert status == 400, body
     assert set(body) == {"error"} and isinstance(body["error"], str) and words in body["error"], body
-    assert response.headers["X-Faasml-Error-Code"] in ("invalid_tensor", "invalid_json")
+    assert response.headers["X-Faasml-Error-Code"] in ("invalid_tensor", "bad_json")
 
 
 def test_protocol_errors_keep_the_protocol_shape(tensor_service):

@@ -101,7 +101,7 @@ def test_decompression_bomb_refused_before_decoding(image_service):
 @pytest.mark.parametrize("top_k", ["0", "-1", "4", "1000000000000", "abc", "2.5", "1e3"])
 def test_absurd_top_k(image_service, top_k):
     response = post(image_service, encode((250, 10, 10)), query={"top_k": top_k})
-    assert (response.status, error_code(response)) == (400, "invalid_parameter")
+    assert (response.status, error_code(response)) == (400, "bad_parameter")
 
 
 def test_top_k_from_header(image_service):
@@ -276,8 +276,8 @@ def test_same_text_same_vector_batched_or_alone(text_service):
 @pytest.mark.parametrize("body,content_type,status,code", [
     (b"", "text/plain", 400, "empty_body"),
     (b"\xff\xfe\xfa bad utf8", "text/plain", 400, "invalid_utf8"),
-    (b"[1, 2]", "application/json", 400, "invalid_json"),
-    (b"{not json", "application/json", 400, "invalid_json"),
+    (b"[1, 2]", "application/json", 400, "bad_json"),
+    (b"{not json", "application/json", 400, "bad_json"),
     (b"[]", "application/json", 400, "empty_input"),
     (b'["ok", "   "]', "application/json", 400, "empty_input"),
     (json.dumps(["x"] * 5).encode(), "application/json", 413, "batch_too_large"),

@@ -5,6 +5,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from multidict import CIMultiDict
+
 
 class CallbackReceiver:
     """Records every callback (headers, body); answers `fail_first` of them with 500."""
@@ -22,7 +24,7 @@ class CallbackReceiver:
                     failing = receiver.fail_first > 0
                     receiver.fail_first -= failing
                     if not failing:
-                        receiver.received.append(({k: v for k, v in self.headers.items()}, body))
+                        receiver.received.append((CIMultiDict(self.headers.items()), body))
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

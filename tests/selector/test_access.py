@@ -108,7 +108,7 @@ class Event:
 def test_bodies_over_the_selector_limit_get_a_json_413_before_forwarding(service, gateway):
     limit = SelectorConfig(max_body_mb=0.001).max_body_bytes
     answer = handle_event(Event(b"x" * (limit + 1)), service.handle, limit)
-    assert answer["statusCode"] == 413 and json.loads(answer["body"])["error"]["code"] == "body_too_large"
+    assert answer["statusCode"] == 413 and json.loads(answer["body"])["error"]["code"] == "payload_too_large"
     declared = handle_event(Event(b"", {"Content-Length": str(limit + 1)}), service.handle, limit)
     assert declared["statusCode"] == 413
     assert not gateway.calls

@@ -41,3 +41,11 @@ def test_dockerfile_runs_watchdog_in_http_mode_as_non_root(template):
     assert "of-watchdog" in text and 'mode="http"' in text
     assert 'upstream_url="http://127.0.0.1:5000"' in text and 'ready_path="/ready"' in text
     assert "USER 10001" in text
+
+
+def test_each_index_py_is_the_shim_generated_from_one_source():
+    from faasml.serving.template import SHIM
+
+    for template in TEMPLATES:
+        assert (template / "index.py").read_text() == SHIM, f"run: python -m faasml.serving.template --write templates"
+    assert len(SHIM.splitlines()) <= 40   # the server itself lives in faasml/serving/
