@@ -19,7 +19,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "faasml"
 SERVING_PACKAGES = ("faasml.selector", "faasml.executor", "faasml.runtime", "faasml.client")

@@ -16,7 +16,7 @@ import time
 from typing import Callable
 
 from faasml.contract import parse_keys
-from faasml.errors import NotReady, Unauthorized
+from faasml.errors import API_KEYS_UNAVAILABLE, UNAUTHORIZED, NotReady, Unauthorized
 from faasml.function_secrets import read_secret
 from faasml.http import Request
 
@@ -58,11 +58,11 @@ class ApiKeys:
         keys = self.keys()
         if not keys:
             raise NotReady(f"API keys are required but secret {self.secret_name!r} is missing or empty",
-                           code="api_keys_unavailable")
+                           code=API_KEYS_UNAVAILABLE)
         presented = (presented_key(request) or "").encode()
         matched = False
         for key in keys:   # every key, every time: the time taken says nothing about which
             matched |= hmac.compare_digest(presented, key)
         if not presented or not matched:
             raise Unauthorized("an API key is required: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
-                               code="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="faasml selector"'})
+                               code=UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="faasml selector"'})

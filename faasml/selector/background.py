@@ -14,12 +14,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from faasml import promtext
 from faasml.prometheus import family, render
 
 log = logging.getLogger(__name__)
 
 FAILURES = "faasml_selector_background_failures_total"
 ROUNDS = "faasml_selector_background_rounds_total"
+SKIPPED_LINES = "faasml_selector_metrics_lines_skipped_total"
 
 
 @dataclass
@@ -97,4 +99,6 @@ class Background:
                    [((("task", name),), r.failures) for name, r in records]),
             family(ROUNDS, "counter", "background rounds run, by task",
                    [((("task", name),), r.rounds) for name, r in records]),
+            family(SKIPPED_LINES, "counter", "lines of the gateways' /metrics the load sampling could not read "
+                   "(skipped, the rest read)", [((), promtext.skipped_lines())]),
         ])

@@ -1,84 +1,33 @@
 """The selector's one HTTP client: forwarding, registry listings, load metrics, PromQL and
 stall probes all go through it, on the selector's event loop (no thread of its own).
 
-Keep-alive pools per (scheme, host, port) over faasml.upstream's lean HTTP/1.1 client,
-bound to the loop that first uses them (a test's new loop gets new ones). Errors keep the
-distinction forwarding needs: `ConnectFailed` (nothing was sent: safe to try elsewhere),
-`ConnectionLost` (the far end may have run the request), `asyncio.TimeoutError`.
+It is the platform's client (faasml/upstream.py: keep-alive pools per origin with a
+connection limit, strict framing, a response size cap, connect and exchange timeouts).
+Its errors keep the distinction forwarding needs: `ConnectFailed` (nothing was sent:
+safe to try elsewhere; a connect timeout is one), `ConnectionLost` (the far end may have
+run the request; `ProtocolError`, bad framing, is one), `ResponseTooLarge`, and
+`asyncio.TimeoutError` for an exchange past its time.
 """
 from __future__ import annotations
 
-import asyncio
-import ssl
-import time
-from dataclasses import dataclass
-from typing import Iterable
-from urllib.parse import urlsplit
+from faasml.upstream import (AsyncHttpClient, ConnectFailed, ConnectionLost, HttpResponse, ProtocolError,
+                             ResponseTooLarge, UpstreamError)
 
-from faasml.http import Headers
-from faasml.upstream import ConnectFailed, ConnectionLost, UpstreamPool
+__all__ = ["ConnectFailed", "ConnectionLost", "HttpClient", "ProtocolError", "Reply", "ResponseTooLarge",
+           "UpstreamError", "new_client"]
 
-__all__ = ["ConnectFailed", "ConnectionLost", "HttpClient", "Reply"]
+HttpClient = AsyncHttpClient
+Reply = HttpResponse
 
-
-@dataclass
-class Reply:
-    status: int
-    headers: Headers          # names case-insensitive; a repeated header's values joined by commas
-    body: bytes
-    elapsed_ms: float
+# Connections to one origin at once (a gateway, or one replica in direct mode): far above
+# what the selector's admission lets be in flight, so the pool never holds requests back.
+LIMIT_PER_HOST = 1024
+CONNECT_TIMEOUT_S = 1.0
+# An answer larger than this is refused (a 502 for the client): the selector relays
+# bodies, and a runaway executor must not fill its memory.
+MAX_RESPONSE_BYTES = 256 << 20
 
 
-class HttpClient:
-    def __init__(self, connect_timeout_s: float = 1.0):
-        self.connect_timeout_s = connect_timeout_s
-        self._pools: dict[tuple[str, str], UpstreamPool] = {}
-        self._tls: ssl.SSLContext | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _pool(self, scheme: str, host: str) -> UpstreamPool:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:   # connections cannot outlive their loop
-            self.close()
-            self._loop = loop
-        pool = self._pools.get((scheme, host))
-        if pool is None:
-            tls = None
-            if scheme == "https":
-                if self._tls is None:
-                    self._tls = ssl.create_default_context()
-                tls = self._tls
-            pool = self._pools[(scheme, host)] = UpstreamPool(host, tls, self.connect_timeout_s)
-        return pool
-
-    async def request(self, method: str, url: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b"",
-                      timeout_s: float = 5.0) -> Reply:
-        """One request to an absolute http(s) URL; raises ConnectFailed, ConnectionLost or
-        asyncio.TimeoutError (the whole exchange past `timeout_s`)."""
-        parts = urlsplit(url)
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        started = time.perf_counter()
-        response = await self._pool(parts.scheme, host).request(port, method, target, list(headers), body,
-                                                                 timeout_s)
-        return Reply(response.status, _joined(response.headers), response.body,
-                     (time.perf_counter() - started) * 1000.0)
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            try:
-                pool.close()
-            except RuntimeError:   # its loop has closed already: so have its connections
-                pass
-        self._pools.clear()
-
-
-def _joined(pairs: list[tuple[str, str]]) -> Headers:
-    """Response headers as a case-insensitive map, a repeated header's values joined by
-    commas (RFC 9110 5.3)."""
-    headers = Headers()
-    for name, value in pairs:
-        previous = headers.get(name)
-        headers[name] = value if previous is None else f"{previous}, {value}"
-    return headers
+def new_client() -> AsyncHttpClient:
+    return AsyncHttpClient(limit_per_host=LIMIT_PER_HOST, connect_timeout_s=CONNECT_TIMEOUT_S,
+                           max_response_bytes=MAX_RESPONSE_BYTES)

@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlencode
 
 from faasml.http import Headers, Request
-from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient, Reply
+from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient, Reply, ResponseTooLarge
 from faasml.selector.direct import DirectCallMetrics, DirectRoutes
 from faasml.selector.engine.attempts import Attempts, Call, NoReply, Outcome
 from faasml.selector.engine.attempts import Reply as AttemptReply
@@ -104,12 +104,16 @@ class Forwarder:
             try:
                 reply = await self._bounded_call(call, request.body, headers, query, path)
                 result: AttemptReply | NoReply = AttemptReply(reply.status, reply.elapsed_ms, compute_ms(reply))
+            # In this order: a connect timeout is a ConnectFailed (nothing was sent), and a
+            # timeout is an OSError (TimeoutError) before it is anything else.
+            except ConnectFailed as exc:
+                reply, result = None, NoReply(Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1000.0,
+                                              type(exc).__name__)
             except asyncio.TimeoutError:
                 reply, result = None, NoReply(Outcome.TIMEOUT, (time.perf_counter() - started) * 1000.0)
-            except (ConnectFailed, ConnectionLost, OSError) as exc:
-                reply = None
-                result = NoReply(Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1000.0,
-                                 type(exc).__name__)
+            except (ConnectionLost, ResponseTooLarge, OSError) as exc:
+                reply, result = None, NoReply(Outcome.CONNECTION_ERROR, (time.perf_counter() - started) * 1000.0,
+                                              type(exc).__name__)
             except BaseException:
                 # Cancelled with the client's connection: the executor may still run it.
                 self.engine.release(call.ticket, self.clock(), call.candidate.prediction.service_ms)
@@ -185,10 +189,13 @@ class Forwarder:
         started = time.perf_counter()
         try:
             reply = await self.client.request("POST", url, sent, body, call.timeout_s)
+        except ConnectFailed:
+            metrics.finished(function, 502, time.perf_counter() - started)
+            raise
         except asyncio.TimeoutError:
             metrics.finished(function, 504, time.perf_counter() - started)
             raise
-        except (ConnectFailed, ConnectionLost, OSError):
+        except (ConnectionLost, ResponseTooLarge, OSError):
             metrics.finished(function, 502, time.perf_counter() - started)
             raise
         except BaseException:   # cancelled with the client's connection

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
+from faasml.selector.client import HttpClient, UpstreamError
 
 
 def function_path(name: str, namespace: str | None) -> str:
@@ -64,7 +64,7 @@ class Gateway:
     async def _get(self, url: str, timeout_s: float, auth: bool) -> bytes:
         try:
             reply = await self.client.request("GET", url, self._auth if auth else (), b"", timeout_s)
-        except (ConnectFailed, ConnectionLost, OSError, asyncio.TimeoutError) as exc:
+        except (UpstreamError, OSError, asyncio.TimeoutError) as exc:
             raise GatewayUnavailable(f"{url}: {type(exc).__name__} {exc}".rstrip()) from exc
         if reply.status != 200:
             raise GatewayUnavailable(f"{url} answered {reply.status}")

@@ -19,7 +19,7 @@ from faasml.contract import (DIRECT_SECONDS, DIRECT_STARTED, GATEWAY_FINISHED as
                              GATEWAY_INFLIGHT as INFLIGHT, GATEWAY_REPLICAS as REPLICAS,
                              GATEWAY_SECONDS, GATEWAY_STARTED as STARTED)
 from faasml.promtext import parse_samples
-from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
+from faasml.selector.client import HttpClient, UpstreamError
 from faasml.selector.engine.signals import GatewayLoad
 from faasml.selector.gateway_client import Gateway, GatewayUnavailable
 
@@ -105,7 +105,7 @@ class PrometheusLoadSource:
         try:
             reply = await self.client.request("GET", url, (), b"", self.timeout_s)
             payload = json.loads(reply.body)
-        except (ConnectFailed, ConnectionLost, OSError, asyncio.TimeoutError, ValueError) as exc:
+        except (UpstreamError, OSError, asyncio.TimeoutError, ValueError) as exc:
             raise GatewayUnavailable(f"prometheus {self.url}: {type(exc).__name__} {exc}".rstrip()) from exc
         if reply.status != 200 or not isinstance(payload, dict) or payload.get("status") != "success":
             error = payload.get("error") if isinstance(payload, dict) else None

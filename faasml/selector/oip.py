@@ -22,9 +22,10 @@ import json
 import re
 from typing import Any, Callable, Protocol
 
-from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady
+from faasml.errors import (NO_HEALTHY_VARIANT, UNKNOWN_MODEL, UNKNOWN_VERSION, FaasmlError, MethodNotAllowed,
+                           NotFound, NotReady)
 from faasml.http import Headers, Request, Response
-from faasml.selector.client import ConnectFailed, ConnectionLost, HttpClient
+from faasml.selector.client import HttpClient, UpstreamError
 from faasml.selector.engine.candidate import Candidate
 from faasml.selector.engine.core import Engine
 from faasml.selector.engine.request import SelectionRequest
@@ -75,7 +76,7 @@ def target(service: Selector, model: str) -> dict[str, str]:
     if model in snapshot.by_task and model not in NOT_SELECTABLE_TASKS:
         return {"task": model}
     service.refresher.wake()
-    raise NotFound(f"unknown model {model!r}: name a variant, a model family or a task", code="unknown_model")
+    raise NotFound(f"unknown model {model!r}: name a variant, a model family or a task", code=UNKNOWN_MODEL)
 
 
 def body_parameters(request: Request) -> dict[str, Any]:
@@ -105,7 +106,7 @@ async def handle(service: Selector, request: Request) -> Response:
         raise NotFound(f"no route {path} (the Open Inference Protocol's /v2/models/<model>/infer)")
     model, version, action = match.group(1), match.group(2), match.group(3) or ""
     if version not in (None, "1"):
-        raise NotFound(f"model {model!r} has no version {version!r} (only 1)", code="unknown_version")
+        raise NotFound(f"model {model!r} has no version {version!r} (only 1)", code=UNKNOWN_VERSION)
     chosen = target(service, model)
     if action == "/infer":
         if request.method != "POST":
@@ -133,8 +134,8 @@ async def _describe(service: Selector, chosen: dict[str, str], action: str) -> R
     url = gateway.function_url(variant.name, variant.namespace, f"/v2/models/{variant.name}{action}")
     try:
         reply = await service.client.request("GET", url, (), b"", METADATA_TIMEOUT_S)
-    except (ConnectFailed, ConnectionLost, OSError, TimeoutError) as exc:
-        raise NotReady(f"{variant.id} did not answer: {type(exc).__name__}", code="no_healthy_variant") from exc
+    except (UpstreamError, OSError, TimeoutError) as exc:
+        raise NotReady(f"{variant.id} did not answer: {type(exc).__name__}", code=NO_HEALTHY_VARIANT) from exc
     headers = Headers.end_to_end(reply.headers.items())
     headers["X-Faasml-Variant"] = variant.id
     return Response(reply.status, reply.body, headers)

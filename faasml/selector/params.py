@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from faasml.errors import BadRequest
+from faasml.errors import BAD_PARAMETER, BadRequest
 from faasml.http import Request
 from faasml.selector.engine.request import DEFAULT_TRADEOFF, SelectionRequest
 
@@ -37,11 +37,11 @@ def _number(request: Request, name: str, header: str, low: float, high: float,
     try:
         value = float(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a number, got {raw!r}", code="bad_parameter",
+        raise BadRequest(f"{name} must be a number, got {raw!r}", code=BAD_PARAMETER,
                          details={"parameter": name}) from None
     if not math.isfinite(value) or not low <= value <= high:
         raise BadRequest(f"{name} must be between {low:g} and {high:g}, got {raw!r}",
-                         code="bad_parameter", details={"parameter": name})
+                         code=BAD_PARAMETER, details={"parameter": name})
     return value
 
 
@@ -51,7 +51,7 @@ def _flag(request: Request, name: str, header: str, fallback: Fallback | None = 
         return True
     if raw in FALSE_WORDS:
         return False
-    raise BadRequest(f"{name} must be 1 or 0, got {raw!r}", code="bad_parameter",
+    raise BadRequest(f"{name} must be 1 or 0, got {raw!r}", code=BAD_PARAMETER,
                      details={"parameter": name})
 
 
@@ -67,7 +67,7 @@ def parse_selection(request: Request, fallback: Fallback | None = None) -> Selec
     tradeoff = _number(request, "tradeoff", "X-Faasml-Tradeoff", 0.0, 1.0, fallback)
     max_latency = _number(request, "max_latency_ms", "X-Faasml-Max-Latency-Ms", 0.0, 3.6e6, fallback)
     if max_latency is not None and max_latency <= 0:
-        raise BadRequest("max_latency_ms must be positive", code="bad_parameter",
+        raise BadRequest("max_latency_ms must be positive", code=BAD_PARAMETER,
                          details={"parameter": "max_latency_ms"})
     return SelectionRequest(
         task=_text(request, "task", "X-Faasml-Task"),

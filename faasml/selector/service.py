@@ -25,12 +25,13 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from faasml import prometheus
-from faasml.errors import BadRequest, FaasmlError, MethodNotAllowed, NotFound, NotReady, internal_error
+from faasml.errors import (BACKGROUND_STOPPED, BAD_PARAMETER, BadRequest, FaasmlError, MethodNotAllowed,
+                           NotFound, NotReady, internal_error)
 from faasml.http import Headers, Request, Response
 from faasml.selector import oip, views
 from faasml.selector.access import KEY_HEADERS, ApiKeys
 from faasml.selector.background import Background
-from faasml.selector.client import HttpClient
+from faasml.selector.client import new_client
 from faasml.selector.config import SelectorConfig
 from faasml.selector.direct import DirectCallMetrics, DirectRoutes
 from faasml.selector.engine.attempts import record_tight_outcome
@@ -83,7 +84,7 @@ def _int_param(request: Request, name: str) -> int | None:
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, int("²") fails
-        raise BadRequest(f"{name} must be a whole number, got {raw!r}", code="bad_parameter",
+        raise BadRequest(f"{name} must be a whole number, got {raw!r}", code=BAD_PARAMETER,
                          details={"parameter": name})
     return int(raw)
 
@@ -105,7 +106,7 @@ class SelectorService:
         self.clock = clock          # monotonic seconds: the engine's time
         self.wall = wall            # Unix seconds: the gateway's X-Start-Time stamps
         self.engine = Engine(config.engine(), rng or random.Random())
-        self.client = HttpClient()
+        self.client = new_client()
         self.gateways = {e.url: Gateway(e, self.client) for e in config.endpoints()}
         self.registry = Registry(list(self.gateways.values()), ProfileFile(config.profiles_path), self.engine, clock)
         self.refresher = Refresher(self.registry, self.engine, self._load_sources(), config.registry_refresh_s,
@@ -163,7 +164,7 @@ class SelectorService:
 
     async def stop(self) -> None:
         await self.background.stop()
-        self.client.close()
+        await self.client.close()
 
     # -- routing -------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
@@ -214,7 +215,7 @@ class SelectorService:
     def _raise_if_background_down(self) -> None:
         dead = self.background.dead()
         if dead:
-            raise NotReady(f"background task(s) stopped: {', '.join(dead)}", code="background_stopped",
+            raise NotReady(f"background task(s) stopped: {', '.join(dead)}", code=BACKGROUND_STOPPED,
                            details={"background": self.background.health()})
 
     def _health(self) -> Response:

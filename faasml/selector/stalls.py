@@ -18,7 +18,7 @@ import logging
 from typing import Callable, Mapping
 
 from faasml.selector.background import Background
-from faasml.selector.client import ConnectFailed, ConnectionLost
+from faasml.selector.client import UpstreamError
 from faasml.selector.engine.core import Engine
 from faasml.selector.engine.variant import Variant
 from faasml.selector.gateway_client import Gateway
@@ -81,6 +81,6 @@ class StallWatch:
             return True  # its gateway left the configuration: nothing to wait for
         try:
             status = await gateway.probe(variant.name, variant.namespace, PROBE_PATH, self.probe_timeout_s)
-        except (ConnectFailed, ConnectionLost, OSError, asyncio.TimeoutError):
+        except (UpstreamError, OSError, asyncio.TimeoutError):
             return False
         return status < 500

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import aiohttp
-import pytest
+
 
 from faasml.runtime.async_queue import AsyncQueue, AsyncSettings
 from faasml.runtime.async_store import QueuedCall

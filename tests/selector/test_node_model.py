@@ -3,7 +3,6 @@ admission (faasml/selector/engine/: predict.py, signals.py, lanes.py, core.py)."
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 

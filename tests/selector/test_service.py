@@ -8,9 +8,6 @@ import threading
 
 import pytest
 
-from faasml.selector.config import SelectorConfig
-from faasml.selector.gateway_client import GatewayEndpoint
-from faasml.selector.service import SelectorService
 
 from .conftest import TASK, body, get, make_service, post
 from .toygateway import PASSWORD, ToyGateway, executor_status

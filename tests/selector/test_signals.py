@@ -93,6 +93,28 @@ def test_a_bad_metrics_line_is_skipped_and_counted_and_sampling_goes_on(gateway)
         assert record.last_ok_at is not None and record.failures == 0 and record.alive
         assert promtext.skipped_lines() - before >= 2
         assert get(selector, "/health").status == 200
+        assert "faasml_selector_metrics_lines_skipped_total" in get(selector, "/metrics").body.decode()
+    finally:
+        selector.stop()
+
+
+def test_a_round_that_raises_is_counted_and_the_next_one_runs(gateway):
+    """A reading the parser accepts but the load source cannot use (an infinite replica
+    count) fails its round: logged, counted, and sampling goes on."""
+    gateway.metrics_text = 'gateway_service_count{function_name="quick.openfaas-fn"} +Inf\n'
+    selector = make_service(gateway, metrics_poll_s=0.05)
+    try:
+        record = selector.background.records["load-sampling"]
+        deadline = time.monotonic() + 5
+        while record.failures < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert record.failures >= 2 and record.alive and "OverflowError" in record.last_error
+        assert get(selector, "/health").status == 200
+        assert 'faasml_selector_background_failures_total{task="load-sampling"}' in get(selector, "/metrics").body.decode()
+        gateway.metrics_text = 'gateway_service_count{function_name="quick.openfaas-fn"} 2\n'
+        while record.last_ok_at is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert record.last_ok_at is not None
     finally:
         selector.stop()
 

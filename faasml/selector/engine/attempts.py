@@ -18,7 +18,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from faasml.errors import FaasmlError, GatewayTimeout, NotReady, TooManyRequests
+from faasml.errors import (DEADLINE_EXCEEDED, NO_HEALTHY_VARIANT, SATURATED, FaasmlError, GatewayTimeout,
+                           NotReady, TooManyRequests)
 from faasml.selector.engine.candidate import Candidate
 from faasml.selector.engine.settings import ForwardSettings
 from faasml.selector.engine.signals import Ticket
@@ -208,12 +209,12 @@ class Attempts:
         # ends as STALLED): the deadline has passed even when a timer fired a moment early.
         if now >= self.deadline or (self.attempts and self.attempts[-1].outcome is Outcome.TIMEOUT):
             return GatewayTimeout(f"deadline passed before any variant answered ({summary})",
-                                  code="deadline_exceeded", details=details, headers=headers)
+                                  code=DEADLINE_EXCEEDED, details=details, headers=headers)
         if self._last_status is not None and all(a.status == 429 for a in self.attempts):
             headers["Retry-After"] = retry_after or "1"
-            return TooManyRequests(f"every variant tried is saturated ({summary})", code="saturated",
+            return TooManyRequests(f"every variant tried is saturated ({summary})", code=SATURATED,
                                    details=details, headers=headers)
-        return NotReady(f"no variant could answer ({summary})", code="no_healthy_variant", details=details,
+        return NotReady(f"no variant could answer ({summary})", code=NO_HEALTHY_VARIANT, details=details,
                         headers=headers)
 
     @property

@@ -30,7 +30,9 @@ from typing import Iterable, Iterator, Sequence, overload
 
 import numpy as np
 
-from faasml.errors import BadRequest, FaasmlError, NotFound, NotReady, TooManyRequests, Unprocessable
+from faasml.errors import (BAD_PARAMETER, INFEASIBLE, MISSING_TASK, NO_HEALTHY_VARIANT, NO_ROOM,
+                           UNKNOWN_FAMILY, UNKNOWN_TASK, UNKNOWN_VARIANT, BadRequest, FaasmlError, NotFound,
+                           NotReady, TooManyRequests, Unprocessable)
 from faasml.selector.engine.candidate import Candidate
 from faasml.selector.engine.lanes import DeadlineGuard
 from faasml.selector.engine.policies import Policy, Ranked, View, make_policies
@@ -39,12 +41,10 @@ from faasml.selector.engine.registry import Snapshot
 from faasml.selector.engine.request import SelectionRequest
 from faasml.selector.engine.settings import EngineSettings
 from faasml.selector.engine.signals import GatewayLoad, LoadState, Ticket
-from faasml.selector.engine.variant import Variant
 from faasml.selector.engine.verdicts import admission_verdict, health_reason, limit_reason
 
 # The 429 code when every candidate is kept out only for want of room on its node (its
 # queue is long, or it is kept for tighter deadlines): the shell may hold the request.
-NO_ROOM = "no_room"
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Engine:
         task, pinned_key = self._resolve(request)
         table = self._table(task, now)
         if table is None:   # the task's variants vanished between resolve and here: cannot
-            raise NotFound(f"unknown task {task!r}", code="unknown_task", details={"known_tasks": self.snapshot.tasks})
+            raise NotFound(f"unknown task {task!r}", code=UNKNOWN_TASK, details={"known_tasks": self.snapshot.tasks})
         policy_name = "pinned" if pinned_key is not None else (request.policy or self.settings.default_policy)
         policy = None if pinned_key is not None else self._policy(policy_name)
         pin_row = table.row_of[pinned_key] if pinned_key is not None else None
@@ -166,33 +166,33 @@ class Engine:
         if request.variant:
             variant = snapshot.by_key.get(request.variant)
             if variant is None:
-                raise NotFound(f"unknown variant {request.variant!r}", code="unknown_variant",
+                raise NotFound(f"unknown variant {request.variant!r}", code=UNKNOWN_VARIANT,
                                details={"known_variants": sorted(snapshot.by_key)})
             if request.task and request.task != variant.task:
                 raise BadRequest(f"variant {variant.id!r} does task {variant.task!r}, not {request.task!r}",
-                                 code="bad_parameter", details={"parameter": "variant"})
+                                 code=BAD_PARAMETER, details={"parameter": "variant"})
             return variant.task, variant.id
         if request.family:
             members = [v for v in snapshot.variants if v.family == request.family]
             if not members:
-                raise NotFound(f"unknown model family {request.family!r}", code="unknown_family",
+                raise NotFound(f"unknown model family {request.family!r}", code=UNKNOWN_FAMILY,
                                details={"known_families": sorted({v.family for v in snapshot.variants if v.family})})
             if request.task and request.task != members[0].task:
                 raise BadRequest(f"family {request.family!r} does task {members[0].task!r}, not {request.task!r}",
-                                 code="bad_parameter", details={"parameter": "family"})
+                                 code=BAD_PARAMETER, details={"parameter": "family"})
             return members[0].task, None
         if not request.task:
             raise BadRequest("parameter task is required (query task= or header X-Faasml-Task)",
-                             code="missing_task", details={"known_tasks": snapshot.tasks})
+                             code=MISSING_TASK, details={"known_tasks": snapshot.tasks})
         if not snapshot.by_task.get(request.task):
-            raise NotFound(f"unknown task {request.task!r}", code="unknown_task",
+            raise NotFound(f"unknown task {request.task!r}", code=UNKNOWN_TASK,
                            details={"known_tasks": snapshot.tasks})
         return request.task, None
 
     def _policy(self, name: str) -> Policy:
         policy = self.policies.get(name)
         if policy is None:
-            raise BadRequest(f"unknown policy {name!r}", code="bad_parameter",
+            raise BadRequest(f"unknown policy {name!r}", code=BAD_PARAMETER,
                              details={"parameter": "policy", "known_policies": list(self.policies)})
         return policy
 
@@ -228,7 +228,7 @@ class Engine:
         if not ok.any():
             raise NotReady("no healthy variant for this request: " + "; ".join(
                 f"{c.key}: {c.excluded}" for c in seen.considered() if c.excluded),
-                code="no_healthy_variant")
+                code=NO_HEALTHY_VARIANT)
         seen.healthy = ok.nonzero()[0]
         # The fast lane this request leaves (lanes.py): on the node of the healthy placed
         # variant fastest when idle.
@@ -271,7 +271,7 @@ class Engine:
             limit, best = "min_accuracy+max_latency_ms", max(quick, key=lambda c: c.variant.accuracy)
             offer = f"within max_latency_ms the most accurate is {best.key} (accuracy {best.variant.accuracy:g})"
         return Unprocessable(
-            f"no variant meets {limit}: {offer}", code="infeasible",
+            f"no variant meets {limit}: {offer}", code=INFEASIBLE,
             details={"limit": limit, "best_on_offer": {
                 "variant": best.key, "accuracy": best.variant.accuracy,
                 "idle_latency_ms": round(best.prediction.floor_ms, 3)}})
