@@ -47,7 +47,7 @@ from faasml.selector.engine.verdicts import admission_verdict, health_reason, li
 # queue is long, or it is kept for tighter deadlines): the shell may hold the request.
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     task: str
     policy: str                              # the policy's name, or "pinned"
@@ -365,9 +365,15 @@ class _Keys(Sequence[str]):
         return self._keys[int(self._rows[position])]
 
 
+NO_ROWS = np.zeros(0, dtype=int)   # (shared: never written)
+
+
 class _Seen:
     """What one decision saw: the table's rows and their predictions at that moment, the
     request, and the verdicts, from which candidates are built on first read."""
+
+    __slots__ = ("table", "predictions", "request", "down", "settings", "pin_row", "rows", "healthy", "ranked",
+                 "lane_reasons", "_built")
 
     def __init__(self, table: TaskTable, predictions: list[Prediction], request: SelectionRequest,
                  down: frozenset[str], settings: EngineSettings, pin_row: int | None):
@@ -378,7 +384,7 @@ class _Seen:
         self.settings = settings
         self.pin_row = pin_row
         self.rows: np.ndarray | None = None          # admitted rows, ascending; None: all
-        self.healthy: np.ndarray = np.zeros(0, dtype=int)   # rows past the limits and health
+        self.healthy: np.ndarray = NO_ROWS   # rows past the limits and health
         self.ranked: Ranked | None = None
         self.lane_reasons: dict[int, str] = {}
         self._built: dict[int, Candidate] = {}

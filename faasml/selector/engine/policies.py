@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from faasml.selector.engine.predict import UNKNOWN
+from faasml.selector.engine.predict import AGED, UNKNOWN
 from faasml.selector.engine.request import SelectionRequest
 from faasml.selector.engine.settings import PolicySettings
 
@@ -56,14 +56,16 @@ class View:
         # stand still (the engine hands the same dict to views of the same rows).
         self._kept = kept
 
-    def kept(self, name: str, compute: Callable[[], Any]) -> Any:
-        """`compute()`, kept for later views of the same rows while nothing it reads of
-        the ranges or accuracies moves (only ranges, accuracy and idle latencies may be read)."""
-        if self._kept is None:
-            return compute()
-        value = self._kept.get(name)
-        if value is None:
-            value = self._kept[name] = compute()
+    def kept(self, name: str, default: Any = None) -> Any:
+        """What a policy kept under `name` for views of the same rows (`keep`), while
+        nothing it may read (the ranges, accuracies, idle latencies) has moved."""
+        return default if self._kept is None else self._kept.get(name, default)
+
+    def keep(self, name: str, value: Any) -> Any:
+        """Keep `value` (derived only from ranges, accuracies and idle latencies) for
+        later views of the same rows; returns it."""
+        if self._kept is not None:
+            self._kept[name] = value
         return value
 
     def column(self, name: str) -> np.ndarray:
@@ -155,14 +157,14 @@ class TradeoffPolicy(Policy):
     # observations aged out (or whose profile was measured on this kind of machine) more
     # rarely, until its latency here is known (a dozen answers replace the profile
     # entirely, predict.py). The cost is bounded: one request in EXPLORE_SHARE at most,
-    # one exploration per task every `explore_unknown_s` (every `explore_aged_s` per aged
-    # variant), one request at a time per variant, and only requests that set no latency
-    # limit; the answer says so (X-Faasml-Exploring).
+    # one exploration of an unknown variant per task every `explore_unknown_s` (of an aged
+    # one, every `explore_aged_s`), one request at a time per variant, and only requests
+    # that set no latency limit; the answer says so (X-Faasml-Exploring).
     EXPLORE_SHARE = 0.1
 
     def __init__(self, rng: random.Random, settings: PolicySettings):
         super().__init__(rng, settings)
-        self._explored: dict[str, float] = {}   # variant key (and task) -> when it was last explored
+        self._explored: dict[tuple[str, str], float] = {}   # (unknown | aged, task) -> last explored
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
         scores = self.scores(view, request.tradeoff)
@@ -179,26 +181,35 @@ class TradeoffPolicy(Policy):
         return Ranked(best, order, scores)
 
     def _explore(self, view: View, best: int, task: str) -> int | None:
-        """A variant due for exploration (not known here, idle, not tried lately), or None."""
+        """A variant due for exploration (not known here, idle, not the best), or None.
+        Nine decisions in ten stop at the first line: exploring costs the others nothing."""
+        if self.rng.random() >= self.EXPLORE_SHARE:
+            return None
+        settings, now, explored = self.settings, view.now, self._explored
+        unknown_due = (settings.explore_unknown_s > 0
+                       and now - explored.get(("unknown", task), float("-inf")) >= settings.explore_unknown_s)
+        aged_due = (settings.explore_aged_s > 0
+                    and now - explored.get(("aged", task), float("-inf")) >= settings.explore_aged_s)
+        if not unknown_due and not aged_due:
+            return None
         unknown = view.unknown
         if not unknown.any():
             return None
-        explored, now, settings = self._explored, view.now, self.settings
-        task_due = settings.explore_unknown_s > 0 and now - explored.get("\0" + task, float("-inf")) >= settings.explore_unknown_s
-        due = []
-        for position in (unknown > 0).nonzero()[0].tolist():
-            if position == best or view.value("utilization", position) > 0:
-                continue
-            if unknown[position] == UNKNOWN:
-                if task_due:
-                    due.append(position)
-            elif settings.explore_aged_s > 0 and now - explored.get(view.keys[position], float("-inf")) >= settings.explore_aged_s:
-                due.append(position)
-        if not due or self.rng.random() >= self.EXPLORE_SHARE:
+        wanted = (unknown == UNKNOWN) if unknown_due else np.zeros(view.size, dtype=bool)
+        if aged_due:
+            wanted = wanted | (unknown == AGED)
+        wanted &= view.utilization == 0
+        wanted[best] = False
+        due = wanted.nonzero()[0]
+        if not len(due):
+            if view.dispatching:   # none of that kind to explore now: look again next interval
+                for kind, was_due in (("unknown", unknown_due), ("aged", aged_due)):
+                    if was_due:
+                        explored[(kind, task)] = now
             return None
-        chosen = due[int(self.rng.random() * len(due))]
+        chosen = int(due[int(self.rng.random() * len(due))])
         if view.dispatching:
-            explored[view.keys[chosen]] = explored["\0" + task] = now
+            explored[("unknown" if unknown[chosen] == UNKNOWN else "aged", task)] = now
         return chosen
 
     @staticmethod
@@ -210,14 +221,26 @@ class TradeoffPolicy(Policy):
         return (view.accuracy - acc_low) / acc_span, idle_high, idle_span
 
     def scores(self, view: View, weight: float) -> np.ndarray:
-        accuracy, idle_high, idle_span = view.kept(self.name, lambda: self.scales(view))
-        return weight * accuracy + ((1.0 - weight) / idle_span) * (idle_high - view.log_total)
+        kept = view.kept(self.name, None)
+        accuracy, idle_high, idle_span = kept if kept is not None else view.keep(self.name, self.scales(view))
+        speed = (1.0 - weight) / idle_span
+        # w * accuracy + speed * (idle_high - log_total), with one temporary fewer
+        scores = view.log_total * -speed
+        scores += speed * idle_high
+        scores += weight * accuracy
+        return scores
 
     def _draw(self, view: View, scores: np.ndarray, tied: list[int]) -> int:
         """Of the near-tied (best first, equal scores in registry order), the less loaded
         of two taken at random: a uniform pair from two draws (random.sample cost more
         than the rest of the pick), the first on equal load."""
-        tied.sort(key=lambda position: -scores[position])   # stable: registry order on equal scores
+        if len(tied) == 2:   # the usual tie: no sort
+            a, b = tied
+            if scores[b] > scores[a]:
+                tied = [b, a]
+        else:
+            values = scores[tied].tolist()   # stable: registry order on equal scores
+            tied = [position for _, position in sorted(zip((-v for v in values), tied))]
         count = len(tied)
         i = int(self.rng.random() * count)
         j = int(self.rng.random() * (count - 1))

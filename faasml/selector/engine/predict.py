@@ -194,7 +194,8 @@ class TaskTable:
                 self.rows_on_node.setdefault(variant.node, []).append(row)
         # What the registry says, fixed for the table's life (a listing makes a new one).
         self.accuracy = np.array([v.accuracy for v in self.variants], dtype=float)
-        self.unavailable = np.array([v.available_replicas <= 0 for v in self.variants], dtype=bool)
+        self._unavailable = [v.available_replicas <= 0 for v in self.variants]   # (read per row)
+        self.unavailable = np.array(self._unavailable, dtype=bool)
         self.placed = np.array([v.node is not None for v in self.variants], dtype=bool)
         # What the load says, rewritten row by row.
         self.predictions: list[Prediction] = [None] * self.size  # type: ignore[list-item]  # filled by refresh
@@ -279,21 +280,25 @@ class TaskTable:
         self.total_ms[row] = p.total_ms
         self.floor_ms[row] = p.floor_ms
         self.idle_ms[row] = p.rtt_ms + p.service_ms
-        if self.log_idle[row] != p.log_idle_ms:
-            self.log_idle[row] = p.log_idle_ms
+        log_idle = p.log_idle_ms
+        if self.log_idle[row] != log_idle:
+            self.log_idle[row] = log_idle
             self.idle_version += 1
         self.log_total[row] = p.log_total_ms
         self.utilization[row] = p.inflight / p.slots
         knowledge = KNOWLEDGE[p.service_source]
         if knowledge == UNKNOWN and self.variants[row].profile_here:
             knowledge = AGED   # measured on this kind of machine, only not by this selector
-        self.unknown[row] = knowledge
+        if self.unknown[row] != knowledge:
+            self.unknown[row] = knowledge
         self._expires[row] = until
         if until < self._next_expiry:
             self._next_expiry = until
-        saturated = p.inflight >= self.admission.max_queue_per_slot * p.slots
-        blocked = bool(self.unavailable[row]) or saturated or p.queue_ms > self.admission.max_queue_ms
-        self.saturated[row] = saturated
+        admission = self.admission
+        saturated = p.inflight >= admission.max_queue_per_slot * p.slots
+        blocked = self._unavailable[row] or saturated or p.queue_ms > admission.max_queue_ms
+        if self.saturated[row] != saturated:
+            self.saturated[row] = saturated
         if blocked != self.blocked[row]:
             self.blocked[row] = blocked
             self.blocked_count += 1 if blocked else -1
