@@ -391,7 +391,9 @@ def idle_profiles(idle: dict) -> dict:
     variant answer, and shipped profiles come from another machine, where int8 and fp32
     variants need not keep the same ratio (docs/evaluation.md)."""
     return {name: {"compute_ms": round(figures["service_p50_ms"], 3),
-                   "latency_ms": {"p50": round(figures["latency_p50_ms"], 3)}}
+                   "latency_ms": {"p50": round(figures["latency_p50_ms"], 3)},
+                   # the distribution `faasml bench simulate --validate` draws from
+                   "compute_ms_samples": figures.get("compute_ms_samples") or []}
             for name, figures in idle.items()
             if figures.get("service_p50_ms") is not None and math.isfinite(figures["service_p50_ms"])}
 
