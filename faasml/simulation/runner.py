@@ -1,0 +1,429 @@
+"""`faasml bench simulate`: scenarios x selector replicas x loads x policies, simulated, on
+the same traces `faasml bench evaluate` replays live; then the same report.
+
+Per scenario: its topology (the stack on its nodes file, placed as `faasml up` places
+it, or its generated `cluster`), the measured inputs (service-time distributions,
+control-plane CPU per request, per-photo correctness), capacity (simulated closed loop
+under the default policy, as the live harness measures it, or `--capacity`), then per
+load one trace, `make_trace` with the live seed (the same arrivals, classes and inputs as
+a live run of the same settings) and one uniform number per request for its service
+time, and every policy on it. Metrics are the evaluation's (faasml/evaluation/metrics.py
+on the evaluation's Record), the report its format and plots, plus what only a
+simulation shows: herding, queues, the selector replicas' choices, and its own speed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from faasml.evaluation import metrics as metrics_mod
+from faasml.evaluation.defaults import DEFAULT_DATA, DEFAULT_POLICIES, REPO
+from faasml.evaluation.progress import Reporter
+from faasml.evaluation.scenario import SCENARIOS_DIR, Scenario, ScenarioError, resolve_scenarios
+from faasml.evaluation.trace import closed_loop_sequence, make_trace, trace_seed
+from faasml.selector.config import SelectorConfig
+from faasml.simulation import observe
+from faasml.simulation.faults import parse_faults
+from faasml.simulation.service import (Correctness, ProfileError, ServiceTimes, load_correctness, load_profiles_file,
+                                       service_times)
+from faasml.simulation.simulator import RunResult, Simulation
+from faasml.simulation.topology import Control, Topology, TopologyError, generated_topology, local_topology
+
+SIM_DIR = SCENARIOS_DIR / "simulation"
+DEFAULT_PROFILES = SIM_DIR / "profiles.json"
+DEFAULT_OVERHEADS = SIM_DIR / "overheads.json"
+DEFAULT_CORRECTNESS = SIM_DIR / "correctness.json"
+DEFAULT_STACK = REPO / "stack.yml"
+DEFAULT_NODES = REPO / "edge" / "nodes.local.yml"
+RECORDS_LIMIT = 200_000        # cells larger than this keep no records file (plots skip their ECDF)
+BOUND_LIMIT = 20_000           # traces larger than this get no LP bound (its size)
+
+
+@dataclass
+class SimSettings:
+    scenarios: list[str] = field(default_factory=list)      # empty: mix, edge-cloud, shifting, text
+    policies: list[str] = field(default_factory=lambda: list(DEFAULT_POLICIES))
+    loads: list[float] | None = None
+    selectors: list[int] | None = None                      # None: each scenario's own
+    duration_s: float = 12.0
+    max_requests: int | None = 5000                          # as the live default (0/None: no cap)
+    capacity_per_s: float | None = None
+    capacity_s: float = 10.0
+    capacity_warmup_s: float = 3.0
+    capacity_concurrency: int = 16                           # per 2 executor CPUs (the live 16 on this machine)
+    images: int = 300
+    seed: int = 7
+    profiles: Path = DEFAULT_PROFILES                       # service-time distributions
+    selector_profiles: Path | None = None                   # what the selectors believe (default: profiles)
+    overheads: Path = DEFAULT_OVERHEADS
+    correctness: Path = DEFAULT_CORRECTNESS
+    stack: Path = DEFAULT_STACK
+    data: Path = DEFAULT_DATA
+    client_timeout_s: float = 5.0
+    out: Path | None = None
+    records: bool = True
+    bound: bool = True
+    plots: bool = True
+
+
+@dataclass
+class Inputs:
+    """The measured inputs of a simulation, loaded once."""
+
+    service: dict[str, ServiceTimes]
+    selector_profiles: dict[str, Any]
+    profiles_header: dict[str, Any]
+    control: Control
+    overheads_header: dict[str, Any]
+    correctness: Correctness | None
+
+
+def load_inputs(settings: SimSettings, need_correctness: bool) -> Inputs:
+    data = load_profiles_file(settings.profiles)
+    service = service_times(data["variants"])
+    selector = load_profiles_file(settings.selector_profiles)["variants"] if settings.selector_profiles \
+        else data["variants"]
+    overheads: dict[str, Any] = {}
+    if settings.overheads and Path(settings.overheads).is_file():
+        overheads = json.loads(Path(settings.overheads).read_text())
+    control = control_from(overheads)
+    correctness = load_correctness(settings.correctness) if need_correctness else None
+    header = {k: v for k, v in data.items() if k != "variants"}
+    header["constant"] = sorted(n for n, s in service.items() if s.constant)
+    return Inputs(service, selector, header, control, {k: v for k, v in overheads.items()
+                                                        if not isinstance(v, dict)}, correctness)
+
+
+def control_from(overheads: dict) -> Control:
+    """The control plane's measured CPU per request (overheads.json), on the machine pool."""
+    return Control(pool="machine", gateway_ms=float(overheads.get("gateway_ms", 0.0)),
+                   selector_ms=float(overheads.get("selector_ms", 0.0)),
+                   client_ms=float(overheads.get("client_ms", 0.0)),
+                   executor_http_ms=float(overheads.get("executor_http_ms", 0.0)))
+
+
+def scenario_topology(scenario: Scenario, settings: SimSettings, inputs: Inputs) -> Topology:
+    if scenario.cluster is not None:
+        return generated_topology(scenario.cluster, scenario.name, settings.stack, f"{scenario.source}: cluster")
+    nodes = scenario.nodes or DEFAULT_NODES
+    topology = local_topology(settings.stack, nodes, inputs.control, scenario.name, scenario.task)
+    return replace(topology, selectors=scenario.selectors)
+
+
+def input_pool(scenario: Scenario, settings: SimSettings, inputs: Inputs) -> tuple[int, dict[str, list[bool]] | None]:
+    """(pool size, per model: right or not on each pool input): the live harness's pool."""
+    if scenario.inputs == "sentences":
+        from faasml.evaluation.inputs import sentence_inputs
+
+        return len(sentence_inputs(settings.images)), None
+    from faasml.models.labelled import LabelledImage, spread_subset
+
+    assert inputs.correctness is not None
+    photos = [LabelledImage(Path(name), 0) for name in inputs.correctness.photos]
+    pool = [image.path.name for image in spread_subset(photos, settings.images)]
+    return len(pool), inputs.correctness.for_pool(pool)
+
+
+def uniforms(seed: int, scenario: str, level: str, count: int) -> list[float]:
+    rng = random.Random(f"{seed}:{scenario}:{level}:service")
+    return [rng.random() for _ in range(count)]
+
+
+# ---------------------------------------------------------------- one scenario
+class ScenarioRun:
+    def __init__(self, scenario: Scenario, topology: Topology, settings: SimSettings, inputs: Inputs,
+                 reporter: Reporter, out: Path):
+        self.scenario, self.topology, self.settings, self.inputs = scenario, topology, settings, inputs
+        self.reporter, self.out = reporter, out
+        self.pool_size, self.correct = input_pool(scenario, settings, inputs)
+        self.config = SelectorConfig()
+        self.tag = scenario.name if topology.selectors == scenario.selectors and settings.selectors is None \
+            else f"{scenario.name}-x{topology.selectors}"
+
+    def simulation(self, policy: str | None, faults=(), seed_tag: str = "") -> Simulation:
+        return Simulation(self.topology, self.scenario.task, self.scenario.classes, self.inputs.service,
+                          self.inputs.selector_profiles, self.correct, f"{self.settings.seed}:{self.scenario.name}"
+                          f"{seed_tag}", policy, faults, self.config, self.settings.client_timeout_s)
+
+    def capacity(self) -> dict:
+        s = self.settings
+        if s.capacity_per_s is not None:
+            return {"given": True, "throughput_per_s": s.capacity_per_s}
+        # executor CPUs: the machine's on one machine, else every node's
+        cpus = sum(c for _, c in self.topology.machines) or sum(n.cpus for n in self.topology.nodes)
+        concurrency = max(s.capacity_concurrency, int(round(s.capacity_concurrency * cpus / 2.0)))
+        sequence = closed_loop_sequence(self.scenario, 4000, self.pool_size,
+                                        trace_seed(s.seed, self.scenario.name, "capacity"))
+        sim = self.simulation(None)
+        started = time.perf_counter()
+        result = sim.run_closed_loop([a.cls for a in sequence], [a.input_index for a in sequence],
+                                     uniforms(s.seed, self.scenario.name, "capacity", len(sequence)),
+                                     concurrency, s.capacity_warmup_s, s.capacity_s)
+        result["wall_s"] = round(time.perf_counter() - started, 2)
+        result["policy"] = self.config.policy
+        if result["throughput_per_s"] <= 0:
+            raise ValueError(f"{self.scenario.name}: simulated capacity is 0 answers/s ({result['outcomes']})")
+        return result
+
+    def run(self) -> dict:
+        scenario, s, topology = self.scenario, self.settings, self.topology
+        loads = list(s.loads or scenario.loads)
+        result: dict[str, Any] = {
+            "name": self.tag, "scenario": scenario.name, "description": scenario.description, "task": scenario.task,
+            "inputs": scenario.inputs, "source": str(scenario.source) if scenario.source else None,
+            "nodes_file": str(scenario.nodes or (DEFAULT_NODES if scenario.cluster is None else "")),
+            "classes": [asdict(c) for c in scenario.classes],
+            "mix": [{"at": k.at, "shares": list(k.shares)} for k in scenario.mix],
+            "arrivals": asdict(scenario.arrivals), "input_pool": self.pool_size, "loads": [],
+            "simulation": {"topology": topology.summary(), "description": topology.description,
+                           "faults": list(scenario.faults)}}
+        result["topology"] = self._topology_view()
+        result["idle"] = self._idle_view()
+        result["profiles"] = f"simulated service times from {self.settings.profiles.name}"
+        self.reporter.say(f"{self.tag}: {topology.description}; measuring capacity")
+        result["capacity"] = capacity = self.capacity()
+        rate_100 = capacity["throughput_per_s"]
+        self.reporter.say(f"{self.tag}: capacity {rate_100:.1f} answers/s" +
+                          (f" (simulated closed loop, {capacity['concurrency']} clients, {capacity['wall_s']} s wall)"
+                           if not capacity.get("given") else " (given)"))
+        for li, load in enumerate(loads):
+            rate = load * rate_100
+            trace = make_trace(scenario, rate, s.duration_s, self.pool_size, trace_seed(s.seed, scenario.name, f"{load:g}"),
+                               s.max_requests or None)
+            level = {"load": load, "rate_per_s": round(rate, 3), "trace": {
+                "requests": len(trace), "fingerprint": _fingerprint(trace),
+                "classes": {c: sum(a.cls == c for a in trace) for c in scenario.class_names}}, "policies": {}}
+            times = [a.t_s for a in trace]
+            classes = [a.cls for a in trace]
+            indexes = [a.input_index for a in trace]
+            draws = uniforms(s.seed, scenario.name, f"{load:g}", len(trace))
+            faults = parse_faults(scenario.faults, topology, s.duration_s, f"{scenario.source}: faults")
+            for policy in s.policies:
+                label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
+                self.reporter.cell_start(label, len(trace))
+                sim = self.simulation(policy, faults, f":{load:g}")
+                started = time.perf_counter()
+                run = sim.run_trace(times, classes, indexes, draws, s.duration_s)
+                wall = time.perf_counter() - started
+                summary = self._summary(run, policy, wall)
+                if s.records and len(trace) <= RECORDS_LIMIT:
+                    from faasml.evaluation.runner import cell_file, write_records
+
+                    summary["records_file"] = cell_file(self.tag, load, policy)
+                    write_records(self.out / summary["records_file"], run.records)
+                else:
+                    summary["records_file"] = ""
+                level["policies"][policy] = summary
+                first = scenario.class_names[0]
+                sim_info = summary["sim"]
+                self.reporter.cell_done(
+                    f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, {first} in deadline "
+                    f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
+                    + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
+                    + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second "
+                      f"({wall:.1f} s, {sim_info['events']} events)")
+            if s.bound:
+                level["oracle"] = self._bound(trace)
+                if level["oracle"] is not None:
+                    from faasml.evaluation.runner import ratios
+
+                    for summary in level["policies"].values():
+                        summary["vs_oracle"] = ratios(summary, level["oracle"])
+            result["loads"].append(level)
+        return result
+
+    def _summary(self, run: RunResult, policy: str, wall: float) -> dict:
+        scenario = self.scenario
+        node_cpus = {k: int(round(v)) for k, v in run.node_cpus.items()}
+        summary = metrics_mod.summarise(run.records, run.duration_s, scenario.class_names, run.node_of, node_cpus,
+                                        run.work_ms, run.cpu_samples)
+        many = len(run.node_of) > 12
+        if many:   # a generated cluster: shares per function, the per-site detail in `sim`
+            summary["variant_share"] = observe.by_function(summary["variant_share"])
+        summary["wall_s"] = round(wall, 3)
+        summary["cpu"] = {"samples": [[t, sample] for t, sample in run.cpu_samples]}
+        summary["sim"] = {
+            "events": run.events, "decisions": run.decisions,
+            "requests_per_wall_s": round(len(run.records) / wall, 1) if wall > 0 else None,
+            "herding": observe.herding(run.dispatch, run.bin_s),
+            "queues": observe.queues(run.queue) if not many else {"worst_p95": observe.queues(run.queue)["worst_p95"]},
+            "replica_disagreement": observe.replica_disagreement(run.selector_dispatch),
+            "share_series": observe.share_series(run.dispatch, group=many),
+            "queue_series": _queue_series(run.queue, many),
+            "notes": run.notes}
+        return summary
+
+    def _topology_view(self) -> dict:
+        variants = {}
+        node_cpus: dict[str, int] = {}
+        for d in self.topology.deployments:
+            if d.task != self.scenario.task or not d.nodes:
+                continue
+            nodes = sorted(set(d.nodes))
+            node = "+".join(nodes)
+            node_cpus[node] = int(sum(self.topology.node(n).cpus for n in nodes))
+            key = d.name if len(self.topology.gateways) == 1 else f"{d.name}@{d.gateway}"
+            variants[key] = {"name": d.name, "node": node, "accuracy": float(d.annotations.get("faasml.io/accuracy", "nan")),
+                             "replicas": len(d.nodes), "gateway": d.gateway,
+                             "rtt_ms": self.topology.node(nodes[0]).rtt_ms}
+        if len(variants) > 24:   # a generated cluster: one line per function
+            grouped: dict[str, dict] = {}
+            for v in variants.values():
+                g = grouped.setdefault(v["name"], {"node": "(sites)", "accuracy": v["accuracy"], "replicas": 0})
+                g["replicas"] += v["replicas"]
+            variants = grouped
+        return {"node_cpus": node_cpus, "variants": variants, "selector_nodes": [self.topology.control.pool or "-"]}
+
+    def _idle_view(self) -> dict:
+        """Per function: its service-time distribution's figures (what the idle phase measures live)."""
+        idle = {}
+        control = self.topology.control
+        for d in self.topology.deployments:
+            times = self.inputs.service.get(d.name)
+            if d.task != self.scenario.task or not d.nodes or times is None or d.name in idle:
+                continue
+            rtt = self.topology.node(d.nodes[0]).rtt_ms
+            hop = 2 * control.gateway_ms + control.selector_ms + control.client_ms + rtt
+            idle[d.name] = {"latency_p10_ms": round(hop + times.quantile(0.1), 3),
+                            "latency_p50_ms": round(hop + times.quantile(0.5), 3),
+                            "service_p50_ms": round(times.quantile(0.5), 3),
+                            "service_p10_ms": round(times.quantile(0.1), 3),
+                            "cpu_ms_per_request": round(times.mean() + control.executor_http_ms, 3),
+                            "quiet_latency_ms": round(hop + times.quantile(0.0), 3),
+                            "samples": len(times.samples)}
+        return idle
+
+    def _bound(self, trace) -> dict | None:
+        """The LP bound of the live evaluation (faasml/evaluation/oracle.py) on this trace."""
+        if len(trace) > BOUND_LIMIT:
+            return None
+        from faasml.evaluation.runner import oracle_for
+        from faasml.evaluation.platform import Topology as LiveTopology, VariantInfo
+
+        idle = {}
+        variants, node_cpus = {}, {}
+        view = self._topology_view()
+        if len(view["variants"]) > 24:
+            return None
+        for key, v in view["variants"].items():
+            figures = self._idle_view().get(v["name"])
+            if figures is None:
+                continue
+            idle[key] = dict(figures, failures=0, requests=1)
+            variants[key] = VariantInfo(key, self.scenario.task, v["accuracy"], v["node"], v["rtt_ms"], v["replicas"])
+        node_cpus = dict(view["node_cpus"])
+        try:
+            return oracle_for(self.scenario, trace, idle, LiveTopology(variants, node_cpus, []))
+        except Exception as exc:   # noqa: BLE001 - a bound that cannot be solved is reported, not fatal
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _queue_series(queue: dict[str, list[float]], group: bool) -> dict[str, list[float]]:
+    if not group:
+        return {k: [round(x, 2) for x in v] for k, v in queue.items()}
+    out: dict[str, list[float]] = {}
+    for key, values in queue.items():
+        name = key.split("@", 1)[0]
+        row = out.setdefault(name, [0.0] * len(values))
+        for i, x in enumerate(values[:len(row)]):
+            row[i] += x
+    return {k: [round(x, 2) for x in v] for k, v in out.items()}
+
+
+def _fingerprint(trace) -> str:
+    from faasml.evaluation.runner import fingerprint
+
+    return fingerprint(trace)
+
+
+# ---------------------------------------------------------------- the whole run
+def default_scenarios() -> list[str]:
+    return ["mix", "edge-cloud", "shifting", "text"]
+
+
+def resolve(names: Sequence[str]) -> list[Scenario]:
+    """Names in scenarios/ or scenarios/simulation/, or paths."""
+    found = []
+    for name in names or default_scenarios():
+        path = Path(name)
+        if not path.is_file() and (SIM_DIR / f"{name}.yml").is_file():
+            path = SIM_DIR / f"{name}.yml"
+        found.extend(resolve_scenarios([str(path) if path.is_file() else name]))
+    return found
+
+
+def default_out() -> Path:
+    return REPO / "reports" / time.strftime("simulation-%Y%m%d-%H%M%S")
+
+
+def run_simulation(settings: SimSettings, argv: Sequence[str] | None = None, stream=None) -> dict:
+    from faasml.evaluation.runner import _clean, git_revision, machine_info
+
+    scenarios = resolve(settings.scenarios)
+    out = Path(settings.out or default_out()).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, out=out)
+    inputs = load_inputs(settings, any(s.inputs == "images" for s in scenarios))
+    plans = []
+    for scenario in scenarios:
+        base = None
+        for count in settings.selectors or [None]:
+            topology = scenario_topology(scenario, settings, inputs)
+            if count is not None:
+                topology = topology.with_selectors(count)
+            base = base or topology
+            plans.append((scenario, topology))
+    cells = sum(len(settings.loads or s.loads) * len(settings.policies) for s, _ in plans)
+    reporter = Reporter(cells, stream=stream)
+    reporter.say(f"faasml bench simulate: {len(plans)} scenario run(s), {cells} cells of {settings.duration_s:g} s "
+                 f"simulated, policies {', '.join(settings.policies)}; report in {out}")
+    started = time.time()
+    report: dict[str, Any] = {
+        "version": 1, "kind": "simulation", "command": list(argv) if argv is not None else sys.argv,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "git": git_revision(),
+        "machine": machine_info(), "estimate_s": None,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
+        "inputs": {"profiles": inputs.profiles_header, "overheads": inputs.overheads_header,
+                   "control": asdict(inputs.control),
+                   "correctness": dict(inputs.correctness.header) if inputs.correctness else None},
+        "scenarios": []}
+    try:
+        for scenario, topology in plans:
+            run = ScenarioRun(scenario, topology, settings, inputs, reporter, out)
+            report["scenarios"].append(run.run())
+            _save(out, report)
+    finally:
+        reporter.close()
+    report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report["wall_s"] = round(time.time() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    report = _clean(report)
+    from faasml.simulation.report import write_report
+
+    report["plots"] = write_report(report, out, plots=settings.plots)
+    _save(out, report)
+    return report
+
+
+def _save(out: Path, report: dict) -> None:
+    from faasml.evaluation.runner import _clean
+
+    (out / "report.json").write_text(json.dumps(_clean(report), indent=1, allow_nan=False) + "\n")
+
+
+def check_inputs(settings: SimSettings) -> list[str]:
+    """Problems with the measured inputs, worded for the user (missing files)."""
+    problems = []
+    for label, path in (("profiles", settings.profiles), ("correctness table", settings.correctness)):
+        if not Path(path).is_file():
+            problems.append(f"{label} {path} not found")
+    return problems
+
+
+__all__ = ["SimSettings", "run_simulation", "ScenarioError", "ProfileError", "TopologyError"]
