@@ -30,7 +30,7 @@ CONN_ERROR = "connection-error"
 POOL_LIMIT = 4096
 
 
-@dataclass
+@dataclass(slots=True)   # a simulated run holds a million of them
 class Record:
     seq: int
     cls: str

@@ -128,7 +128,7 @@ class Proc:
 class Domain:
     """One tree of pools and its processes, advanced together."""
 
-    __slots__ = ("loop", "root", "pools", "busy", "last", "version", "_on_complete", "single", "changes")
+    __slots__ = ("loop", "root", "pools", "busy", "last", "version", "_on_complete", "single", "changes", "uniform")
 
     def __init__(self, loop: EventLoop, root: Pool):
         self.loop = loop
@@ -140,6 +140,7 @@ class Domain:
         self.version = 0
         self._on_complete = self._complete
         self.single = True                   # one pool: the fast allocation
+        self.uniform: bool | None = None     # every process of equal weight (known once the first runs)
         self.changes = 0
 
     def add(self, pool: Pool) -> None:
@@ -194,39 +195,59 @@ class Domain:
             return
         now = self.loop.now
         self.advance(now)
+        done = [proc for proc in self.busy if proc.remaining <= DONE_EPSILON_S and proc.rate > 0.0]
         finished: list[Job] = []
-        for proc in list(self.busy):
-            if proc.remaining <= DONE_EPSILON_S and proc.rate > 0.0:
-                job = proc.job
-                assert job is not None
-                finished.append(job)
-                proc.served += 1
-                if proc.queue:
-                    nxt = proc.queue.popleft()
-                    nxt.started_at = now
-                    proc.job = nxt
-                    proc.remaining = nxt.work_s
-                else:
-                    proc.job = None
-                    proc.remaining = 0.0
-                    del self.busy[proc]
+        busy = self.busy
+        for proc in done:
+            job = proc.job
+            assert job is not None
+            finished.append(job)
+            proc.served += 1
+            if proc.queue:
+                nxt = proc.queue.popleft()
+                nxt.started_at = now
+                proc.job = nxt
+                proc.remaining = nxt.work_s
+            else:
+                proc.job = None
+                proc.remaining = 0.0
+                del busy[proc]
         self._reschedule(now)
         for job in finished:
             job.on_done(job)
 
     def _reschedule(self, now: float) -> None:
         self.changes += 1
-        self._allocate()
-        soonest = float("inf")
-        for proc in self.busy:
-            rate = proc.rate
-            if rate > 0.0:
-                left = proc.remaining / rate
-                if left < soonest:
-                    soonest = left
+        busy = self.busy
         self.version += 1
+        if not busy:
+            return
+        soonest = float("inf")
+        if self.single and not self.root.stalled and self._uniform():
+            # the common case: one pool, equal weights: every busy process at one rate
+            rate = self.root.cpus / len(busy)
+            if rate > 1.0:
+                rate = 1.0
+            for proc in busy:
+                proc.rate = rate
+                if proc.remaining < soonest:
+                    soonest = proc.remaining
+            soonest /= rate
+        else:
+            self._allocate()
+            for proc in busy:
+                rate = proc.rate
+                if rate > 0.0:
+                    left = proc.remaining / rate
+                    if left < soonest:
+                        soonest = left
         if soonest != float("inf"):
-            self.loop.at(now + max(soonest, 0.0), self._on_complete, self.version)
+            self.loop.at(now + (soonest if soonest > 0.0 else 0.0), self._on_complete, self.version)
+
+    def _uniform(self) -> bool:
+        if self.uniform is None:
+            self.uniform = len({p.weight for p in self.root.procs}) <= 1
+        return self.uniform
 
     # -- sharing ---------------------------------------------------------------------
     def _allocate(self) -> None:

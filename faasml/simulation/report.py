@@ -30,7 +30,9 @@ def markdown(report: dict, plots: dict[str, list[str]]) -> str:
               (f"; constant (no samples) for {', '.join(profiles['constant'])}" if profiles.get("constant") else ""),
               f"- control plane CPU per request: {inputs.get('control')} ({(inputs.get('overheads') or {}).get('method', 'none measured')})",
               f"- per-photo correctness: {correctness.get('method', 'none (text: an answer is correct)')} "
-              f"({correctness.get('measured_on', '')} {correctness.get('measured_at', '')})", ""]
+              f"({correctness.get('measured_on', '')} {correctness.get('measured_at', '')})",
+              f"- the selector's settings (SelectorConfig with this shell's FAASML_* variables): "
+              f"{report.get('selector_settings')}", ""]
     for scenario in report["scenarios"]:
         lines += _simulation_md(scenario, plots.get(scenario["name"], []))
     lines += _selectors_md(report)
@@ -53,11 +55,12 @@ def _simulation_md(s: dict, plots: list[str]) -> list[str]:
             info = m.get("sim") or {}
             herd = info.get("herding") or {}
             rows.append([_pct(level["load"]), p, str(level["trace"]["requests"]), _fmt(m.get("wall_s"), 2),
-                         _fmt(info.get("requests_per_wall_s"), 0), str(info.get("events")),
+                         _fmt(info.get("requests_per_wall_s"), 0), _fmt(info.get("requests_per_cpu_s"), 0),
+                         str(info.get("events")),
                          _fmt(herd.get("swing")), _fmt(herd.get("peak_share_p95")),
                          _fmt((info.get("queues") or {}).get("worst_p95"), 1),
                          _fmt(info.get("replica_disagreement"))])
-    lines += _table(["load", "policy", "requests", "wall s", "simulated req per wall s", "events",
+    lines += _table(["load", "policy", "requests", "wall s", "simulated req per wall s", "per CPU s", "events",
                      "swing", "peak share p95", "worst queue p95", "replica disagreement"], rows)
     lines += ["`swing`: how far the calls' shares per variant in 0.25 s bins stray from the run's "
               "(total variation, 0..1); `worst queue p95`: the largest of every variant's 95th percentile "

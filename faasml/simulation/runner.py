@@ -110,7 +110,8 @@ def control_from(overheads: dict) -> Control:
 
 def scenario_topology(scenario: Scenario, settings: SimSettings, inputs: Inputs) -> Topology:
     if scenario.cluster is not None:
-        return generated_topology(scenario.cluster, scenario.name, settings.stack, f"{scenario.source}: cluster")
+        topology = generated_topology(scenario.cluster, scenario.name, settings.stack, f"{scenario.source}: cluster")
+        return topology if "selectors" in scenario.cluster else topology.with_selectors(scenario.selectors)
     nodes = scenario.nodes or DEFAULT_NODES
     topology = local_topology(settings.stack, nodes, inputs.control, scenario.name, scenario.task)
     return replace(topology, selectors=scenario.selectors)
@@ -130,6 +131,14 @@ def input_pool(scenario: Scenario, settings: SimSettings, inputs: Inputs) -> tup
     return len(pool), inputs.correctness.for_pool(pool)
 
 
+def selector_config() -> SelectorConfig:
+    """The selector's settings as a live selector started from this shell reads them: its
+    defaults, and any FAASML_* variable set (FAASML_PROTECT_S=0 faasml bench simulate ...)."""
+    from faasml.settings import load
+
+    return load(SelectorConfig)
+
+
 def uniforms(seed: int, scenario: str, level: str, count: int) -> list[float]:
     rng = random.Random(f"{seed}:{scenario}:{level}:service")
     return [rng.random() for _ in range(count)]
@@ -142,9 +151,9 @@ class ScenarioRun:
         self.scenario, self.topology, self.settings, self.inputs = scenario, topology, settings, inputs
         self.reporter, self.out = reporter, out
         self.pool_size, self.correct = input_pool(scenario, settings, inputs)
-        self.config = SelectorConfig()
-        self.tag = scenario.name if topology.selectors == scenario.selectors and settings.selectors is None \
-            else f"{scenario.name}-x{topology.selectors}"
+        self.config = selector_config()
+        # one scenario run with several selector-replica counts: one report entry each
+        self.tag = scenario.name if settings.selectors is None else f"{scenario.name}-x{topology.selectors}"
 
     def simulation(self, policy: str | None, faults=(), seed_tag: str = "") -> Simulation:
         return Simulation(self.topology, self.scenario.task, self.scenario.classes, self.inputs.service,
@@ -208,10 +217,10 @@ class ScenarioRun:
                 label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
                 self.reporter.cell_start(label, len(trace))
                 sim = self.simulation(policy, faults, f":{load:g}")
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 run = sim.run_trace(times, classes, indexes, draws, s.duration_s)
-                wall = time.perf_counter() - started
-                summary = self._summary(run, policy, wall)
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+                summary = self._summary(run, policy, wall, cpu)
                 if s.records and len(trace) <= RECORDS_LIMIT:
                     from faasml.evaluation.runner import cell_file, write_records
 
@@ -226,8 +235,9 @@ class ScenarioRun:
                     f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, {first} in deadline "
                     f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
                     + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
-                    + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second "
-                      f"({wall:.1f} s, {sim_info['events']} events)")
+                    + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second, "
+                      f"{sim_info['requests_per_cpu_s']:.0f} per CPU second ({wall:.1f} s wall, {cpu:.1f} s CPU, "
+                      f"{sim_info['events']} events)")
             if s.bound:
                 level["oracle"] = self._bound(trace)
                 if level["oracle"] is not None:
@@ -238,7 +248,7 @@ class ScenarioRun:
             result["loads"].append(level)
         return result
 
-    def _summary(self, run: RunResult, policy: str, wall: float) -> dict:
+    def _summary(self, run: RunResult, policy: str, wall: float, cpu: float) -> dict:
         scenario = self.scenario
         node_cpus = {k: int(round(v)) for k, v in run.node_cpus.items()}
         summary = metrics_mod.summarise(run.records, run.duration_s, scenario.class_names, run.node_of, node_cpus,
@@ -249,8 +259,10 @@ class ScenarioRun:
         summary["wall_s"] = round(wall, 3)
         summary["cpu"] = {"samples": [[t, sample] for t, sample in run.cpu_samples]}
         summary["sim"] = {
-            "events": run.events, "decisions": run.decisions,
+            "events": run.events, "decisions": run.decisions, "cpu_s": round(cpu, 3),
             "requests_per_wall_s": round(len(run.records) / wall, 1) if wall > 0 else None,
+            # what a machine with a core to spare gives: other work on it slows the wall figure
+            "requests_per_cpu_s": round(len(run.records) / cpu, 1) if cpu > 0 else None,
             "herding": observe.herding(run.dispatch, run.bin_s),
             "queues": observe.queues(run.queue) if not many else {"worst_p95": observe.queues(run.queue)["worst_p95"]},
             "replica_disagreement": observe.replica_disagreement(run.selector_dispatch),
@@ -389,6 +401,7 @@ def run_simulation(settings: SimSettings, argv: Sequence[str] | None = None, str
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "git": git_revision(),
         "machine": machine_info(), "estimate_s": None,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
+        "selector_settings": asdict(selector_config().engine()),
         "inputs": {"profiles": inputs.profiles_header, "overheads": inputs.overheads_header,
                    "control": asdict(inputs.control),
                    "correctness": dict(inputs.correctness.header) if inputs.correctness else None},

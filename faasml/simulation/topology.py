@@ -198,7 +198,7 @@ def local_topology(stack_path: Path, nodes_path: Path | None, control: Control, 
 # ---------------------------------------------------------------- generated clusters
 CLUSTER_KEYS = {"stack", "sites", "site_nodes", "site_cpus", "site_rtt_ms", "site_slowdown", "cloud_nodes",
                 "cloud_cpus", "cloud_rtt_ms", "cloud_slowdown", "functions", "selectors", "control", "balancer"}
-FUNCTION_KEYS = {"on", "replicas"}
+FUNCTION_KEYS = {"node_class", "replicas"}
 CONTROL_KEYS = {"gateway_ms", "selector_ms", "client_ms", "executor_http_ms", "selector_cpus"}
 
 
@@ -237,8 +237,8 @@ def generated_topology(spec: Mapping[str, Any], name: str, stack_path: Path, whe
       cloud_cpus: 8
       cloud_rtt_ms: 40
       functions:               # stack.yml's functions: where, and replicas per site (edge) or in all (cloud)
-        efficientnet-lite0-int8: {on: edge, replicas: 4}
-        efficientnet-lite2-fp32: {on: cloud, replicas: 40}
+        efficientnet-lite0-int8: {node_class: edge, replicas: 4}
+        efficientnet-lite2-fp32: {node_class: cloud, replicas: 40}
       selectors: 4             # selector replicas, each with its own engine and load view
       control: {selector_ms: 0.3, selector_cpus: 1}   # CPU per request; each replica a pool of its own
       balancer: round-robin    # how a gateway picks among a function's replicas (k8s Service)
@@ -272,7 +272,7 @@ def generated_topology(spec: Mapping[str, Any], name: str, stack_path: Path, whe
                       **{k: _num(f"{where}.control.{k}", v) for k, v in raw_control.items()})
     functions = spec.get("functions")
     if not isinstance(functions, Mapping) or not functions:
-        raise TopologyError(f"{where}.functions: a mapping of function -> {{on: edge|cloud, replicas: N}}")
+        raise TopologyError(f"{where}.functions: a mapping of function -> {{node_class: edge|cloud, replicas: N}}")
 
     nodes: list[NodeSpec] = []
     site_names = [f"site-{i + 1:02d}" for i in range(sites)]
@@ -287,22 +287,22 @@ def generated_topology(spec: Mapping[str, Any], name: str, stack_path: Path, whe
     for fname, fspec in functions.items():
         fwhere = f"{where}.functions.{fname}"
         if not isinstance(fspec, Mapping) or set(fspec) - FUNCTION_KEYS:
-            raise TopologyError(f"{fwhere}: expected {{on: edge|cloud, replicas: N}}")
+            raise TopologyError(f"{fwhere}: expected {{node_class: edge|cloud, replicas: N}}")
         stack_spec = stack.functions.get(str(fname))
         if stack_spec is None:
             raise TopologyError(f"{fwhere}: no function {fname!r} in {stack_path}")
-        on = fspec.get("on", "edge")
+        on = fspec.get("node_class", "edge")
         replicas = int(_num(f"{fwhere}.replicas", fspec.get("replicas", 1), 1, True))
         if on == "edge":
             if not sites:
-                raise TopologyError(f"{fwhere}: on edge, but the cluster has no sites")
+                raise TopologyError(f"{fwhere}: on the edge, but the cluster has no sites")
             groups = [(site, [n for n in nodes if n.gateway == site]) for site in site_names]
         elif on == "cloud":
             if not cloud_nodes:
-                raise TopologyError(f"{fwhere}: on cloud, but the cluster has no cloud nodes")
+                raise TopologyError(f"{fwhere}: in the cloud, but the cluster has no cloud nodes")
             groups = [("cloud", [n for n in nodes if n.gateway == "cloud"])]
         else:
-            raise TopologyError(f"{fwhere}.on: edge or cloud, got {on!r}")
+            raise TopologyError(f"{fwhere}.node_class: edge or cloud, got {on!r}")
         annotations = dict(stack_spec.annotations)
         annotations["faasml.io/node-class"] = on
         for gateway, group in groups:
