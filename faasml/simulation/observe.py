@@ -13,8 +13,9 @@ that swing from one short bin to the next, and as queues that build and drain. S
   floor under it (a few tenths at tens of calls per bin), so compare runs of one trace
   (1, 4 and 16 selector replicas).
 * `peak_share_p95`: the 95th percentile over bins of the largest variant's share.
-* queues: per variant, the calls in flight at its gateway, sampled every 0.5 s: mean,
-  95th percentile and maximum, and the largest of every variant's 95th percentiles.
+* queues: per variant, the calls in flight at its gateway per replica (one replica's
+  queue, its request in service included), sampled every 0.5 s: mean, 95th percentile and
+  maximum, and the largest of every variant's 95th percentiles.
 * `replica_disagreement`: how far each selector replica's shares of first calls are from
   the shares of all replicas together (mean total variation distance); 0 for one replica.
 """

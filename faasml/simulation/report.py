@@ -64,7 +64,7 @@ def _simulation_md(s: dict, plots: list[str]) -> list[str]:
                      "swing", "peak share p95", "worst queue p95", "replica disagreement"], rows)
     lines += ["`swing`: how far the calls' shares per variant in 0.25 s bins stray from the run's "
               "(total variation, 0..1); `worst queue p95`: the largest of every variant's 95th percentile "
-              "of calls in flight at its gateway; `replica disagreement`: how far each selector replica's "
+              "of calls in flight per replica at its gateway; `replica disagreement`: how far each selector replica's "
               "shares are from all replicas' (docs/simulation.md).", ""]
     lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return lines
@@ -133,18 +133,22 @@ def plot_selectors(report: dict, out: Path) -> dict[str, list[str]]:
         if len(runs) < 2:
             continue
         fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-        for s in runs:
+        policies = list(runs[0]["loads"][0]["policies"]) if runs[0]["loads"] else []
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        styles = ["-", "--", ":", "-."]
+        for r, s in enumerate(runs):   # one colour per policy, one line style per replica count
             count = (s.get("simulation") or {}).get("topology", {}).get("selectors")
             loads = [lv["load"] * 100 for lv in s["loads"]]
-            for p in (s["loads"][0]["policies"] if s["loads"] else {}):
+            for i, p in enumerate(policies):
                 def series(get):
                     return [evaluation_report._num(get(lv["policies"][p])) for lv in s["loads"]]
-                label = f"{p}, {count} sel."
-                axes[0].plot(loads, series(lambda m: m["correct_in_time_rate"]), marker="o", label=label)
-                axes[1].plot(loads, series(lambda m: (m["sim"]["herding"] or {}).get("swing")), marker="o", label=label)
-                axes[2].plot(loads, series(lambda m: m["sim"]["queues"]["worst_p95"]), marker="o", label=label)
+                style = dict(color=colours[i % len(colours)], linestyle=styles[r % len(styles)], marker="o",
+                             label=f"{p}, {count} selector(s)")
+                axes[0].plot(loads, series(lambda m: m["correct_in_time_rate"]), **style)
+                axes[1].plot(loads, series(lambda m: (m["sim"]["herding"] or {}).get("swing")), **style)
+                axes[2].plot(loads, series(lambda m: m["sim"]["queues"]["worst_p95"]), **style)
         for ax, title in zip(axes, ("correct-in-time rate", "swing of calls per variant (0.25 s bins)",
-                                    "worst queue p95 (calls in flight)")):
+                                    "worst queue p95 (calls in flight per replica)")):
             ax.set_title(title)
             ax.set_xlabel("load, % of capacity")
             ax.grid(alpha=0.3)
@@ -155,8 +159,12 @@ def plot_selectors(report: dict, out: Path) -> dict[str, list[str]]:
 
 
 def write_report(report: dict, out: Path, plots: bool = True) -> dict[str, list[str]]:
+    import warnings
+
     written: dict[str, list[str]] = {s["name"]: [] for s in report["scenarios"]}
     if plots:
+        # a generated cluster's many nodes crowd the CPU plots' legends: matplotlib says so
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
         for s in report["scenarios"]:
             written[s["name"]] = evaluation_report.plot_scenario(s, out) + plot_simulation(s, out)
         for name, files in plot_selectors(report, out).items():

@@ -80,7 +80,7 @@ class RunResult:
     duration_s: float
     cpu_samples: list[tuple[float, dict[str, float]]]
     dispatch: dict[str, list[int]]            # variant key -> calls per bin
-    queue: dict[str, list[float]]             # variant key -> in flight at its gateway, per sample
+    queue: dict[str, list[float]]             # variant key -> in flight per replica at its gateway, per sample
     bin_s: float
     sample_s: float
     events: int
@@ -587,8 +587,8 @@ class Simulation:
             sample[group] = round((used - self._cpu_before.get(group, 0.0)) / span, 4) if span > 0 else 0.0
             self._cpu_before[group] = used
         self.cpu_samples.append((round(now, 3), sample))
-        for fn in self.functions:
-            self.queue_samples.setdefault(fn.key, []).append(float(fn.inflight))
+        for fn in self.functions:   # calls in flight per replica (a queue of one replica's worth)
+            self.queue_samples.setdefault(fn.key, []).append(fn.inflight / len(fn.replicas))
         self._sample_t = now
         if self.running():
             self.loop.at(now + self.sample_s, self._sample, None)
