@@ -29,7 +29,7 @@ MAX_LOAD = 0.5
 
 def overheads_from_report(report: dict, folder: Path, max_load: float = MAX_LOAD) -> dict[str, Any]:
     """Per-request CPU of each control-plane process, from a live report's runs."""
-    from faasml.evaluation.runner import read_records
+    from faasml.evaluation.records import read_records
 
     samples: dict[str, list[float]] = {"gateway_ms": [], "selector_ms": [], "client_ms": [], "executor_http_ms": []}
     cells = 0

@@ -163,13 +163,13 @@ def validate_settings_from(args: argparse.Namespace):
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from faasml.evaluation.platform import PlatformError
     from faasml.evaluation.scenario import ScenarioError
+    from faasml.launch import LaunchError
     from faasml.simulation.validate import run_validation
 
     try:
         run_validation(validate_settings_from(args), say=lambda line: print(line, file=sys.stderr, flush=True))
-    except (ScenarioError, FileNotFoundError, ValueError, PlatformError) as exc:
+    except (ScenarioError, FileNotFoundError, ValueError, LaunchError) as exc:
         print(f"faasml bench simulate --validate: {exc}", file=sys.stderr)
         return 2
     return 0

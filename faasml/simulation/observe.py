@@ -18,12 +18,14 @@ that swing from one short bin to the next, and as queues that build and drain. S
   maximum, and the largest of every variant's 95th percentiles.
 * `replica_disagreement`: how far each selector replica's shares of first calls are from
   the shares of all replicas together (mean total variation distance); 0 for one replica.
+* `prediction`: actual / predicted latency of the answers, as the selector measures both
+  (its `GET /decisions` summary): median and 90th percentile.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from faasml.bench.stats import percentile
+from faasml.stats import percentile
 
 MIN_BIN_CALLS = 8
 
@@ -113,3 +115,10 @@ def share_series(dispatch: Mapping[str, Sequence[int]], group: bool, step_bins: 
         for name, row in keyed.items():
             series[name].append(sum(row[start:start + step_bins]) / total if total else 0.0)
     return [w for w in windows], series
+
+
+def prediction(ratios: Sequence[float]) -> dict:
+    if not ratios:
+        return {"answered": 0, "actual_over_predicted_p50": None, "actual_over_predicted_p90": None}
+    return {"answered": len(ratios), "actual_over_predicted_p50": round(percentile(ratios, 50), 3),
+            "actual_over_predicted_p90": round(percentile(ratios, 90), 3)}

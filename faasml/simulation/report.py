@@ -59,9 +59,12 @@ def _simulation_md(s: dict, plots: list[str]) -> list[str]:
                          str(info.get("events")),
                          _fmt(herd.get("swing")), _fmt(herd.get("peak_share_p95")),
                          _fmt((info.get("queues") or {}).get("worst_p95"), 1),
-                         _fmt(info.get("replica_disagreement"))])
+                         _fmt(info.get("replica_disagreement")),
+                         _fmt((info.get("prediction") or {}).get("actual_over_predicted_p50"), 2) + " / " +
+                         _fmt((info.get("prediction") or {}).get("actual_over_predicted_p90"), 2)])
     lines += _table(["load", "policy", "requests", "wall s", "simulated req per wall s", "per CPU s", "events",
-                     "swing", "peak share p95", "worst queue p95", "replica disagreement"], rows)
+                     "swing", "peak share p95", "worst queue p95", "replica disagreement",
+                     "actual / predicted p50 / p90"], rows)
     lines += ["`swing`: how far the calls' shares per variant in 0.25 s bins stray from the run's "
               "(total variation, 0..1); `worst queue p95`: the largest of every variant's 95th percentile "
               "of calls in flight per replica at its gateway; `replica disagreement`: how far each selector replica's "

@@ -232,7 +232,7 @@ class ScenarioRun:
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
                 summary = self._summary(run, policy, wall, cpu)
                 if s.records and len(trace) <= RECORDS_LIMIT:
-                    from faasml.evaluation.runner import cell_file, write_records
+                    from faasml.evaluation.records import cell_file, write_records
 
                     summary["records_file"] = cell_file(self.tag, load, policy)
                     write_records(self.out / summary["records_file"], run.records)
@@ -276,6 +276,7 @@ class ScenarioRun:
             "herding": observe.herding(run.dispatch, run.bin_s),
             "queues": observe.queues(run.queue) if not many else {"worst_p95": observe.queues(run.queue)["worst_p95"]},
             "replica_disagreement": observe.replica_disagreement(run.selector_dispatch),
+            "prediction": observe.prediction(run.ratios),
             "share_series": observe.share_series(run.dispatch, group=many),
             "queue_series": _queue_series(run.queue, many),
             "notes": run.notes}
@@ -326,7 +327,7 @@ class ScenarioRun:
         if len(trace) > BOUND_LIMIT:
             return None
         from faasml.evaluation.runner import oracle_for
-        from faasml.evaluation.platform import Topology as LiveTopology, VariantInfo
+        from faasml.launch import Topology as LiveTopology, VariantInfo
 
         idle = {}
         variants, node_cpus = {}, {}

@@ -89,6 +89,7 @@ class RunResult:
     node_of: dict[str, str]                   # variant key -> node (pool) name
     node_cpus: dict[str, float]
     work_ms: dict[str, float]                 # variant key -> mean CPU work per request
+    ratios: list[float] = field(default_factory=list)   # actual / predicted latency per answer
     notes: list[str] = field(default_factory=list)
 
 
@@ -198,6 +199,7 @@ class Simulation:
         self.loop = EventLoop()
         self.seed = seed
         self.records: list[Record] = []
+        self.ratios: list[float] = []     # actual / predicted latency of answers, as the selector sees both
         self.notes: list[str] = []
         self.faults = list(faults)
         self.decisions = 0
@@ -612,7 +614,8 @@ class Simulation:
             work[fn.key] = 1000.0 * fn.work_s / fn.work_n if fn.work_n else fn.service.mean()
         return RunResult(self.records, duration_s, self.cpu_samples, self.dispatch, self.queue_samples, self.bin_s,
                          self.sample_s, self.loop.processed, self.decisions,
-                         [s.first_calls for s in self.selectors], node_of, node_cpus, work, self.notes)
+                         [s.first_calls for s in self.selectors], node_of, node_cpus, work, self.ratios,
+                         self.notes)
 
 
 class SimSelector:
@@ -620,7 +623,7 @@ class SimSelector:
 
     __slots__ = ("sim", "index", "proc", "engine", "holds", "stalled", "probing", "routes", "generation",
                  "listed_at", "listing_due", "listing_version", "listing_waiters", "previous", "in_flight",
-                 "poll_phase", "list_phase", "first_calls", "deadline_s", "forwarding", "hold_s")
+                 "poll_phase", "list_phase", "first_calls", "deadline_s", "forwarding", "hold_s", "bounded")
 
     def __init__(self, sim: Simulation, index: int, proc: Proc | None, rng: random.Random, poll_phase: float,
                  list_phase: float):
@@ -644,6 +647,7 @@ class SimSelector:
         self.first_calls: dict[str, int] = {}
         self.forwarding = sim.settings.forwarding
         self.hold_s = sim.config.hold_s
+        self.bounded: dict[str, set[Req]] = {}   # stall-bounded calls in flight, per variant key
 
     @property
     def routable(self) -> bool:
@@ -828,6 +832,8 @@ class SimSelector:
         req.call = call
         req.call_at = now
         req.token += 1
+        if call.stall:
+            self.bounded.setdefault(call.candidate.key, set()).add(req)
         self.sim.loop.at(now + call.timeout_s, self._timed_out, (req, req.token))
         self.sim.call(req, self)
         req.attempt += 1
@@ -850,6 +856,10 @@ class SimSelector:
         now = self.sim.loop.now
         call = req.call
         req.call = None
+        if call.stall:
+            bounded = self.bounded.get(call.candidate.key)
+            if bounded is not None:
+                bounded.discard(req)
         effects = req.plan.record(call, now, result)
         self._released()
         key = call.candidate.key
@@ -859,12 +869,19 @@ class SimSelector:
             self.want_listing()
         if effects.stalled is not None:
             self._watch(effects.stalled.key, effects.stalled.variant)
+            self._give_up_on(effects.stalled.key)
         if effects.done:
             if isinstance(result, Reply):
                 req.compute_ms = result.compute_ms
             self._forwarded(req, result if isinstance(result, Reply) else None)
         else:
             self._next_call(req)
+
+    def _give_up_on(self, key: str) -> None:
+        """forwarding.py: a stall is shared: every other stall-bounded call in flight on
+        `key` is given up now (its bound moved to now), not each at its own bound."""
+        for other in list(self.bounded.get(key, ())):
+            self.sim.loop.at(self.sim.loop.now, self._timed_out, (other, other.token))
 
     def _forwarded(self, req: Req, reply: Reply | None) -> None:
         now = self.sim.loop.now
@@ -878,6 +895,12 @@ class SimSelector:
             error: FaasmlError = plan.error(now)
             self.sim.respond(req, error.status)
             return
+        if 200 <= reply.status < 300:
+            # the latency predicted to the client (X-Faasml-Predicted-Latency-Ms: the wait
+            # before the decision counts) against the selector's own measure of it
+            predicted = max(0.0, decision.decided_at - req.arrived) * 1000.0 + answered.prediction.total_ms
+            if predicted > 0:
+                self.sim.ratios.append((now - req.arrived) * 1000.0 / predicted)
         req.answer = answered
         self.sim.respond(req, reply.status)
 

@@ -165,7 +165,7 @@ def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: str, rounds: i
 
 
 def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path) -> dict:
-    from faasml.evaluation.runner import read_records
+    from faasml.evaluation.records import read_records
 
     cells, orders, classes_rows = [], [], []
     for scenario in live["scenarios"]:

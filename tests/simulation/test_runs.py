@@ -91,7 +91,7 @@ def test_paired_difference_sees_a_real_difference_and_not_noise():
 
 def test_control_plane_cpu_is_measured_from_live_runs(tmp_path):
     from faasml.evaluation.loadgen import Record
-    from faasml.evaluation.runner import write_records
+    from faasml.evaluation.records import write_records
     from faasml.simulation.calibration import overheads_from_report
 
     def record(seq, variant):
