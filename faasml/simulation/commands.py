@@ -47,6 +47,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
                           help="closed-loop clients per 2 executor CPUs (default 16, the live harness's)")
     simulate.add_argument("--images", type=int, default=None, help="input pool size (default 300, as live)")
     simulate.add_argument("--seed", type=int, default=None, help="trace seed (default 7, as live)")
+    simulate.add_argument("--seeds", type=int, default=None, metavar="N",
+                          help="N traces per cell (seeds seed..seed+N-1, the first the live one): figures pool "
+                               "them, each seed's kept beside (default 1)")
     simulate.add_argument("--profiles", type=Path, default=None,
                           help="service-time distributions (default scenarios/simulation/profiles.json)")
     simulate.add_argument("--selector-profiles", type=Path, default=None,
@@ -109,7 +112,7 @@ def sim_settings_from(args: argparse.Namespace):
 
     overrides = {
         "scenarios": args.scenarios, "policies": args.policies, "loads": args.loads, "selectors": args.selectors,
-        "duration_s": args.duration, "capacity_per_s": args.capacity_per_s,
+        "duration_s": args.duration, "capacity_per_s": args.capacity_per_s, "seeds": args.seeds,
         "capacity_concurrency": args.capacity_concurrency, "images": args.images, "seed": args.seed,
         "profiles": args.profiles, "selector_profiles": args.selector_profiles, "overheads": args.overheads,
         "correctness": args.correctness, "stack": args.stack, "out": args.out, "records": args.records,
@@ -156,7 +159,7 @@ def validate_settings_from(args: argparse.Namespace):
     from faasml.simulation.validate import ValidateSettings
 
     overrides = {"scenarios": args.scenarios, "policies": args.policies, "loads": args.loads,
-                 "duration_s": args.duration, "capacity_per_s": args.capacity_per_s,
+                 "duration_s": args.duration, "capacity_per_s": args.capacity_per_s, "seeds": args.seeds,
                  "idle_requests": args.idle_requests, "images": args.images, "seed": args.seed, "out": args.out,
                  "live": args.live, "correctness": args.correctness, "data": args.data}
     return ValidateSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -61,16 +61,24 @@ def _simulation_md(s: dict, plots: list[str]) -> list[str]:
                          _fmt((info.get("queues") or {}).get("worst_p95"), 1),
                          _fmt(info.get("replica_disagreement")),
                          _fmt((info.get("prediction") or {}).get("actual_over_predicted_p50"), 2) + " / " +
-                         _fmt((info.get("prediction") or {}).get("actual_over_predicted_p90"), 2)])
+                         _fmt((info.get("prediction") or {}).get("actual_over_predicted_p90"), 2),
+                         _seed_range(m.get("seeds"))])
     lines += _table(["load", "policy", "requests", "wall s", "simulated req per wall s", "per CPU s", "events",
                      "swing", "peak share p95", "worst queue p95", "replica disagreement",
-                     "actual / predicted p50 / p90"], rows)
+                     "actual / predicted p50 / p90", "correct in time per seed"], rows)
     lines += ["`swing`: how far the calls' shares per variant in 0.25 s bins stray from the run's "
               "(total variation, 0..1); `worst queue p95`: the largest of every variant's 95th percentile "
               "of calls in flight per replica at its gateway; `replica disagreement`: how far each selector replica's "
               "shares are from all replicas' (docs/simulation.md).", ""]
     lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return lines
+
+
+def _seed_range(seeds: list[dict] | None) -> str:
+    values = [x["correct_in_time_rate"] for x in seeds or [] if x.get("correct_in_time_rate") is not None]
+    if len(values) < 2:
+        return "–"
+    return f"{len(values)} seeds: {min(values):.3f}–{max(values):.3f}"
 
 
 def _selectors_md(report: dict) -> list[str]:

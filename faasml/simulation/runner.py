@@ -59,6 +59,7 @@ class SimSettings:
     capacity_concurrency: int = 16                           # per 2 executor CPUs (the live 16 on this machine)
     images: int = 300
     seed: int = 7
+    seeds: int = 1                                          # traces per cell: seed, seed+1, ... (pooled)
     profiles: Path = DEFAULT_PROFILES                       # service-time distributions
     selector_profiles: Path | None = None                   # what the selectors believe (default: profiles)
     overheads: Path = DEFAULT_OVERHEADS
@@ -211,72 +212,102 @@ class ScenarioRun:
             f" (simulated closed loop, {capacity['concurrency']} clients, {capacity['wall_s']} s wall" + \
             (", measured with the first selector-replica count)" if capacity.get("reused") else ")")
         self.reporter.say(f"{self.tag}: capacity {rate_100:.1f} answers/s{how}")
-        for li, load in enumerate(loads):
-            rate = load * rate_100
-            trace = make_trace(scenario, rate, s.duration_s, self.pool_size, trace_seed(s.seed, scenario.name, f"{load:g}"),
-                               s.max_requests or None)
-            level = {"load": load, "rate_per_s": round(rate, 3), "trace": {
-                "requests": len(trace), "fingerprint": _fingerprint(trace),
-                "classes": {c: sum(a.cls == c for a in trace) for c in scenario.class_names}}, "policies": {}}
-            times = [a.t_s for a in trace]
-            classes = [a.cls for a in trace]
-            indexes = [a.input_index for a in trace]
-            draws = uniforms(s.seed, scenario.name, f"{load:g}", len(trace))
-            faults = parse_faults(scenario.faults, topology, s.duration_s, f"{scenario.source}: faults")
-            for policy in s.policies:
-                label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
-                self.reporter.cell_start(label, len(trace))
-                sim = self.simulation(policy, faults, f":{load:g}")
-                started, cpu_started = time.perf_counter(), time.process_time()
-                run = sim.run_trace(times, classes, indexes, draws, s.duration_s)
-                wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-                summary = self._summary(run, policy, wall, cpu)
-                if s.records and len(trace) <= RECORDS_LIMIT:
-                    from faasml.evaluation.records import cell_file, write_records
-
-                    summary["records_file"] = cell_file(self.tag, load, policy)
-                    write_records(self.out / summary["records_file"], run.records)
-                else:
-                    summary["records_file"] = ""
-                level["policies"][policy] = summary
-                first = scenario.class_names[0]
-                sim_info = summary["sim"]
-                self.reporter.cell_done(
-                    f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, {first} in deadline "
-                    f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
-                    + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
-                    + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second, "
-                      f"{sim_info['requests_per_cpu_s']:.0f} per CPU second ({wall:.1f} s wall, {cpu:.1f} s CPU, "
-                      f"{sim_info['events']} events)")
-            if s.bound:
-                level["oracle"] = self._bound(trace)
-                if level["oracle"] is not None:
-                    from faasml.evaluation.runner import ratios
-
-                    for summary in level["policies"].values():
-                        summary["vs_oracle"] = ratios(summary, level["oracle"])
-            result["loads"].append(level)
+        for load in loads:
+            result["loads"].append(self._level(load, load * rate_100))
         return result
 
-    def _summary(self, run: RunResult, policy: str, wall: float, cpu: float) -> dict:
+    def _level(self, load: float, rate: float) -> dict:
+        """One load: each seed's trace (the first is the live run's), every policy on it.
+        With several seeds a policy's figures pool every seed's requests, and each seed's
+        own are kept beside them (`seeds`)."""
+        scenario, s, topology = self.scenario, self.settings, self.topology
+        seeds = [s.seed + k for k in range(max(1, s.seeds))]
+        faults = parse_faults(scenario.faults, topology, s.duration_s, f"{scenario.source}: faults")
+        traces = {seed: make_trace(scenario, rate, s.duration_s, self.pool_size,
+                                   trace_seed(seed, scenario.name, f"{load:g}"), s.max_requests or None)
+                  for seed in seeds}
+        trace = traces[seeds[0]]
+        level: dict[str, Any] = {"load": load, "rate_per_s": round(rate, 3), "trace": {
+            "requests": len(trace), "fingerprint": _fingerprint(trace),
+            "classes": {c: sum(a.cls == c for a in trace) for c in scenario.class_names}}, "policies": {}}
+        if len(seeds) > 1:
+            level["trace"]["seeds"] = [{"seed": seed, "requests": len(t), "fingerprint": _fingerprint(t)}
+                                       for seed, t in traces.items()]
+        first = scenario.class_names[0]
+        for policy in s.policies:
+            label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
+            self.reporter.cell_start(label, sum(len(t) for t in traces.values()))
+            runs, wall, cpu = [], 0.0, 0.0
+            for seed, arrivals in traces.items():
+                sim = self.simulation(policy, faults, f":{load:g}" + (f":{seed}" if seed != s.seed else ""))
+                started, cpu_started = time.perf_counter(), time.process_time()
+                runs.append(sim.run_trace([a.t_s for a in arrivals], [a.cls for a in arrivals],
+                                          [a.input_index for a in arrivals],
+                                          uniforms(seed, scenario.name, f"{load:g}", len(arrivals)), s.duration_s))
+                wall, cpu = wall + time.perf_counter() - started, cpu + time.process_time() - cpu_started
+            summary = self._summary(runs, policy, wall, cpu)
+            if len(runs) > 1:
+                summary["seeds"] = [self._seed_figures(seed, run) for seed, run in zip(seeds, runs)]
+            if s.records and len(trace) <= RECORDS_LIMIT:
+                from faasml.evaluation.records import cell_file, write_records
+
+                summary["records_file"] = cell_file(self.tag, load, policy)   # the first seed's: the live trace
+                write_records(self.out / summary["records_file"], runs[0].records)
+            else:
+                summary["records_file"] = ""
+            level["policies"][policy] = summary
+            sim_info = summary["sim"]
+            self.reporter.cell_done(
+                f"{label}: correct-in-time {summary['correct_in_time_rate']:.3f}, {first} in deadline "
+                f"{summary['classes'][first]['deadline_attainment']:.2f}, statuses "
+                + " ".join(f"{k}:{v}" for k, v in summary["status"].items() if v)
+                + (f" ({len(runs)} seeds)" if len(runs) > 1 else "")
+                + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second, "
+                  f"{sim_info['requests_per_cpu_s']:.0f} per CPU second ({wall:.1f} s wall, {cpu:.1f} s CPU, "
+                  f"{sim_info['events']} events)")
+        if s.bound:
+            level["oracle"] = self._bound(trace)
+            if level["oracle"] is not None:
+                from faasml.evaluation.runner import ratios
+
+                for summary in level["policies"].values():
+                    summary["vs_oracle"] = ratios(summary, level["oracle"])
+        return level
+
+    def _seed_figures(self, seed: int, run: RunResult) -> dict:
+        records = run.records
+        first = self.scenario.class_names[0]
+        mine = [r for r in records if r.cls == first]
+        n = len(records)
+        return {"seed": seed, "requests": n,
+                "correct_in_time_rate": round(sum(r.correct_in_time for r in records) / n, 4) if n else None,
+                "first_class_attainment": round(sum(r.in_time for r in mine) / len(mine), 4) if mine else None,
+                "mean_utility": round(sum(map(metrics_mod.utility, records)) / n, 4) if n else None}
+
+    def _summary(self, runs: list[RunResult], policy: str, wall: float, cpu: float) -> dict:
+        """The evaluation's metrics over every seed's requests together (each seed's trace
+        as long as the others: rates per second over their summed durations)."""
         scenario = self.scenario
+        run = runs[0]
+        records = [r for one in runs for r in one.records] if len(runs) > 1 else run.records
         node_cpus = {k: int(round(v)) for k, v in run.node_cpus.items()}
-        summary = metrics_mod.summarise(run.records, run.duration_s, scenario.class_names, run.node_of, node_cpus,
-                                        run.work_ms, run.cpu_samples)
+        summary = metrics_mod.summarise(records, run.duration_s * len(runs), scenario.class_names, run.node_of,
+                                        node_cpus, run.work_ms, [x for one in runs for x in one.cpu_samples])
         many = len(run.node_of) > 12
         if many:   # a generated cluster: shares per function, the per-site detail in `sim`
             summary["variant_share"] = observe.by_function(summary["variant_share"])
         summary["wall_s"] = round(wall, 3)
         summary["cpu"] = {"samples": [[t, sample] for t, sample in run.cpu_samples]}
         summary["sim"] = {
-            "events": run.events, "decisions": run.decisions, "cpu_s": round(cpu, 3),
-            "requests_per_wall_s": round(len(run.records) / wall, 1) if wall > 0 else None,
+            "events": sum(one.events for one in runs), "decisions": sum(one.decisions for one in runs),
+            "cpu_s": round(cpu, 3),
+            "requests_per_wall_s": round(len(records) / wall, 1) if wall > 0 else None,
             # what a machine with a core to spare gives: other work on it slows the wall figure
-            "requests_per_cpu_s": round(len(run.records) / cpu, 1) if cpu > 0 else None,
+            "requests_per_cpu_s": round(len(records) / cpu, 1) if cpu > 0 else None,
             "herding": observe.herding(run.dispatch, run.bin_s),
             "queues": observe.queues(run.queue) if not many else {"worst_p95": observe.queues(run.queue)["worst_p95"]},
             "replica_disagreement": observe.replica_disagreement(run.selector_dispatch),
-            "prediction": observe.prediction(run.ratios),
+            "prediction": observe.prediction([x for one in runs for x in one.ratios]),
             "share_series": observe.share_series(run.dispatch, group=many),
             "queue_series": _queue_series(run.queue, many),
             "notes": run.notes}
