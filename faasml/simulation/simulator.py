@@ -647,7 +647,8 @@ class SimSelector:
         self.first_calls: dict[str, int] = {}
         self.forwarding = sim.settings.forwarding
         self.hold_s = sim.config.hold_s
-        self.bounded: dict[str, set[Req]] = {}   # stall-bounded calls in flight, per variant key
+        # stall-bounded calls in flight, per variant key (dicts as ordered sets: one seed, one history)
+        self.bounded: dict[str, dict[Req, None]] = {}
 
     @property
     def routable(self) -> bool:
@@ -833,7 +834,7 @@ class SimSelector:
         req.call_at = now
         req.token += 1
         if call.stall:
-            self.bounded.setdefault(call.candidate.key, set()).add(req)
+            self.bounded.setdefault(call.candidate.key, {})[req] = None
         self.sim.loop.at(now + call.timeout_s, self._timed_out, (req, req.token))
         self.sim.call(req, self)
         req.attempt += 1
@@ -859,7 +860,7 @@ class SimSelector:
         if call.stall:
             bounded = self.bounded.get(call.candidate.key)
             if bounded is not None:
-                bounded.discard(req)
+                bounded.pop(req, None)
         effects = req.plan.record(call, now, result)
         self._released()
         key = call.candidate.key

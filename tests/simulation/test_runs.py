@@ -156,3 +156,29 @@ def test_missing_inputs_are_one_line_not_a_traceback(tmp_path, capsys):
                                "deadline_ms": 50}}, "cluster": {"sites": 1, "moon": 3}}))
     code = main(["bench", "simulate", "--scenario", str(bad), "--out", str(tmp_path / "o")])
     assert code == 2 and "moon" in capsys.readouterr().err
+
+
+def test_one_seed_one_history_whatever_the_interpreters_string_hashing(tmp_path):
+    """Sets and dicts of strings iterate in an order that moves with PYTHONHASHSEED: a
+    history that depended on it would differ between processes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, json, sys\n"
+        "from pathlib import Path\n"
+        "from faasml.simulation.runner import SimSettings, run_simulation\n"
+        "from faasml.evaluation.records import read_records\n"
+        "out = Path(sys.argv[1])\n"
+        "r = run_simulation(SimSettings(scenarios=['edge-cloud'], policies=['tradeoff'], loads=[0.9], duration_s=2,"
+        " capacity_per_s=60, out=out, plots=False, bound=False), stream=open('/dev/null', 'w'))\n"
+        "name = r['scenarios'][0]['loads'][0]['policies']['tradeoff']['records_file']\n"
+        "print(hashlib.sha256(json.dumps([x.to_row() for x in read_records(out / name)]).encode()).hexdigest())\n")
+    digests = []
+    for hash_seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / hash_seed)], capture_output=True,
+                              text=True, env={**__import__("os").environ, "PYTHONHASHSEED": hash_seed}, timeout=120,
+                              cwd=str(Path(__file__).resolve().parents[2]))
+        assert done.returncode == 0, done.stderr
+        digests.append(done.stdout.strip())
+    assert digests[0] == digests[1] and len(digests[0]) == 64
