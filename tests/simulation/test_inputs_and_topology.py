@@ -115,3 +115,16 @@ def test_bad_clusters_and_faults_are_refused_with_the_field():
         parse_faults([{"kind": "node-stall", "node": "mars"}], topo, 10.0)
     with pytest.raises(FaultError, match="function"):
         parse_faults([{"kind": "slow", "function": "nope", "factor": 2}], topo, 10.0)
+
+
+def test_every_shipped_simulation_scenario_builds():
+    from faasml.simulation.runner import SimSettings, load_inputs, resolve, scenario_topology
+
+    settings = SimSettings()
+    inputs = load_inputs(settings, True)
+    names = sorted(p.stem for p in SIM.glob("*.yml"))
+    assert {"cluster", "herding", "bursty", "diurnal", "faults"} <= set(names)
+    for scenario in resolve(names):
+        topo = scenario_topology(scenario, settings, inputs)
+        assert topo.replicas > 0
+        parse_faults(scenario.faults, topo, 10.0)
