@@ -78,6 +78,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
                           help="with --validate: sequential requests per variant in the live idle phase, the "
                                "service-time samples (default 40)")
     validate.add_argument("--data", type=Path, default=None, help="labelled image folder (live runs)")
+    validate.add_argument("--replay-others", action="store_true", default=None,
+                          help="with --validate: also simulate each cell with the CPU other processes used during "
+                               "its live run taken from the machine (a shared machine)")
     simulate.set_defaults(func=_simulate)
 
     correctness = bench_subparsers.add_parser(
@@ -161,7 +164,8 @@ def validate_settings_from(args: argparse.Namespace):
     overrides = {"scenarios": args.scenarios, "policies": args.policies, "loads": args.loads,
                  "duration_s": args.duration, "capacity_per_s": args.capacity_per_s, "seeds": args.seeds,
                  "idle_requests": args.idle_requests, "images": args.images, "seed": args.seed, "out": args.out,
-                 "live": args.live, "correctness": args.correctness, "data": args.data}
+                 "live": args.live, "correctness": args.correctness, "data": args.data,
+                 "replay_others": args.replay_others}
     return ValidateSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 

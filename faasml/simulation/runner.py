@@ -71,6 +71,9 @@ class SimSettings:
     records: bool = True
     bound: bool = True
     plots: bool = True
+    # Other work on the machine per cell, replayed (--validate on a shared machine): cell
+    # "<load>/<policy>" -> [(seconds into the run, cores other processes used)]
+    background: dict[str, list[tuple[float, float]]] | None = None
 
 
 @dataclass
@@ -156,10 +159,12 @@ class ScenarioRun:
         # one scenario run with several selector-replica counts: one report entry each
         self.tag = scenario.name if settings.selectors is None else f"{scenario.name}-x{topology.selectors}"
 
-    def simulation(self, policy: str | None, faults=(), seed_tag: str = "") -> Simulation:
+    def simulation(self, policy: str | None, faults=(), seed_tag: str = "",
+                   background: list[tuple[float, float]] | None = None) -> Simulation:
         return Simulation(self.topology, self.scenario.task, self.scenario.classes, self.inputs.service,
                           self.inputs.selector_profiles, self.correct, f"{self.settings.seed}:{self.scenario.name}"
-                          f"{seed_tag}", policy, faults, self.config, self.settings.client_timeout_s)
+                          f"{seed_tag}", policy, faults, self.config, self.settings.client_timeout_s,
+                          background=background or ())
 
     def capacity(self, shared: dict[str, dict]) -> dict:
         """100% load: given, or the simulated closed loop; one scenario run with several
@@ -238,8 +243,10 @@ class ScenarioRun:
             label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
             self.reporter.cell_start(label, sum(len(t) for t in traces.values()))
             runs, wall, cpu = [], 0.0, 0.0
+            background = (s.background or {}).get(f"{load:g}/{policy}")
             for seed, arrivals in traces.items():
-                sim = self.simulation(policy, faults, f":{load:g}" + (f":{seed}" if seed != s.seed else ""))
+                sim = self.simulation(policy, faults, f":{load:g}" + (f":{seed}" if seed != s.seed else ""),
+                                      background)
                 started, cpu_started = time.perf_counter(), time.process_time()
                 runs.append(sim.run_trace([a.t_s for a in arrivals], [a.cls for a in arrivals],
                                           [a.input_index for a in arrivals],

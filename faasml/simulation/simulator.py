@@ -186,7 +186,8 @@ class Simulation:
                  service: Mapping[str, ServiceTimes], selector_profiles: Mapping[str, Mapping[str, Any]],
                  correct: Mapping[str, list[bool]] | None, seed: int | str, policy: str | None,
                  faults: Sequence[Fault] = (), config: SelectorConfig | None = None, min_timeout_s: float = 5.0,
-                 sample_s: float = 0.5, bin_s: float = 0.25):
+                 sample_s: float = 0.5, bin_s: float = 0.25,
+                 background: Sequence[tuple[float, float]] = ()):
         self.topology = topology
         self.task = task
         self.classes = list(classes)
@@ -202,6 +203,9 @@ class Simulation:
         self.ratios: list[float] = []     # actual / predicted latency of answers, as the selector sees both
         self.notes: list[str] = []
         self.faults = list(faults)
+        # Other work on the machine (a shared one, replayed from a live run's CPU samples):
+        # (seconds into the run, cores it used from then on), taken from the machine pool.
+        self.background = list(background)
         self.decisions = 0
         self._build(service, correct)
         self.selections = {c.name: SelectionRequest(task, c.tradeoff, c.max_latency_ms, c.min_accuracy,
@@ -316,6 +320,11 @@ class Simulation:
             s.start()
         for fault in self.faults:
             self.loop.at(fault.at_s, self._fault, fault)
+        if self.background and self.topology.machines:
+            machine = self.pools[self.topology.machines[0][0]]
+            self._machine_cpus = machine.cpus
+            for t, cores in self.background:
+                self.loop.at(max(0.0, t), self._others, (machine, cores))
         self._cpu_before: dict[str, float] = {}
         self._sample_t = 0.0
         self.cpu_samples: list[tuple[float, dict[str, float]]] = []
@@ -564,6 +573,13 @@ class Simulation:
     def _targets(self, fault: Fault) -> list[SimFunction]:
         return [fn for fn in self.functions if fn.d.name == fault.function
                 and (fault.gateway is None or fn.gateway.name == fault.gateway)]
+
+    def _others(self, arg: tuple[Pool, float]) -> None:
+        """Other processes take `cores` of the machine from now on (at least a tenth of a
+        core is left to the platform: the kernel never starves a runnable process)."""
+        machine, cores = arg
+        machine.cpus = max(0.1, self._machine_cpus - cores)
+        machine.domain.changed()
 
     def _unstall(self, pool: Pool) -> None:
         pool.stalled = False

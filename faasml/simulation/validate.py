@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +47,7 @@ class ValidateSettings:
     data: Path = DEFAULT_DATA
     out: Path | None = None
     live: Path | None = None          # an earlier live report folder: compare with it, run nothing live
+    replay_others: bool = False       # also simulate with the live cells' other work taken from the machine
     correctness: Path | None = None
     models: Path = REPO / "models"
 
@@ -95,6 +96,7 @@ def run_validation(settings: ValidateSettings, say=print) -> dict:
         f"{overheads['executor_http_ms']:.2f} ms ({overheads['runs']} runs)")
     correctness = _checked_correctness(settings, out, say)
     simulated: dict[str, dict] = {}
+    alone: dict[str, dict] = {}
     for scenario in live["scenarios"]:
         name = scenario["name"]
         profiles = live_out / "state" / name / "profiles.json"
@@ -107,7 +109,12 @@ def run_validation(settings: ValidateSettings, say=print) -> dict:
             seed=live["settings"]["seed"], profiles=profiles, overheads=calibration / "overheads.json",
             correctness=correctness, out=out / "simulated" / name, plots=True)
         simulated[name] = run_simulation(sim_settings, argv=["faasml", "bench", "simulate", "(from --validate)"])
-    result = compare(live, live_out, simulated, out)
+        if settings.replay_others:
+            # beside it: other processes' CPU during each live cell taken from the machine
+            alone[name] = run_simulation(replace(sim_settings, out=out / "simulated-others" / name,
+                                                 background=others_of(scenario), plots=False),
+                                         argv=["faasml", "bench", "simulate", "(from --validate, others replayed)"])
+    result = compare(live, live_out, simulated, out, alone)
     result["overheads"] = overheads
     result["wall_s"] = round(time.time() - started, 1)
     result["estimate_s"] = round(estimate_s(settings))
@@ -144,6 +151,22 @@ def _checked_correctness(settings: ValidateSettings, out: Path, say) -> Path:
     return fresh
 
 
+def others_of(scenario: dict) -> dict[str, list[tuple[float, float]]]:
+    """Per live cell, the CPU other processes (and the hypervisor's other guests) took from
+    the machine, sample by sample: replayed in the simulated cell, since the simulator's
+    machine has no one else on it (on a quiet machine it is about 0)."""
+    found = {}
+    for level in scenario["loads"]:
+        for policy, summary in level["policies"].items():
+            samples = (summary.get("cpu") or {}).get("samples") or []
+            # each sample covers the half second before it: it applies from the previous one
+            times = [0.0] + [t for t, _ in samples[:-1]]
+            found[f"{level['load']:g}/{policy}"] = [
+                (start, float(sample.get("others") or 0.0) + float(sample.get("steal") or 0.0))
+                for start, (_, sample) in zip(times, samples)]
+    return found
+
+
 # ---------------------------------------------------------------- comparing
 def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: str, rounds: int = BOOTSTRAP) -> dict:
     """Mean of a - b over paired requests, with a 95% bootstrap interval (requests resampled)."""
@@ -164,7 +187,8 @@ def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: str, rounds: i
     return {"difference": round(float(diffs.mean()), 4), "low": round(float(low), 4), "high": round(float(high), 4)}
 
 
-def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path) -> dict:
+def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path,
+            alone: dict[str, dict] | None = None) -> dict:
     from faasml.evaluation.records import read_records
 
     cells, orders, classes_rows = [], [], []
@@ -172,8 +196,9 @@ def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path) -
         name = scenario["name"]
         sim_report = simulated[name]
         sim_scenario = sim_report["scenarios"][0]
-        sim_out = Path(sim_report["settings"]["out"])
-        for level, sim_level in zip(scenario["loads"], sim_scenario["loads"]):
+        alone_loads = (alone or {}).get(name, {}).get("scenarios", [{}])[0].get("loads") or []
+        for index, (level, sim_level) in enumerate(zip(scenario["loads"], sim_scenario["loads"])):
+            alone_level = alone_loads[index] if index < len(alone_loads) else {"policies": {}}
             same_trace = level["trace"]["fingerprint"] == sim_level["trace"]["fingerprint"]
             live_correct = {}
             for policy, m in level["policies"].items():
@@ -184,6 +209,8 @@ def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path) -
                 cells.append({"scenario": name, "load": level["load"], "policy": policy,
                               "requests": level["trace"]["requests"], "same_trace": same_trace,
                               "live": m["correct_in_time_rate"], "simulated": s["correct_in_time_rate"],
+                              "simulated_others": (alone_level["policies"].get(policy) or {}).get(
+                                  "correct_in_time_rate"),
                               "difference": round(diff, 4), "met": abs(diff) <= CIT_TOLERANCE,
                               "live_statuses": {k: v for k, v in m["status"].items() if v},
                               "simulated_statuses": {k: v for k, v in s["status"].items() if v},
@@ -250,10 +277,14 @@ def validation_markdown(result: dict) -> str:
     rows = [[c["scenario"], _pct(c["load"]), c["policy"], str(c["requests"]), _fmt(c["live"]), _fmt(c["simulated"]),
              f"{c['difference']:+.3f}", "met" if c["met"] else "**missed**",
              " ".join(f"{k}:{v}" for k, v in c["live_statuses"].items()),
-             " ".join(f"{k}:{v}" for k, v in c["simulated_statuses"].items()), _fmt(c.get("live_others_cpu"), 2)]
+             " ".join(f"{k}:{v}" for k, v in c["simulated_statuses"].items()), _fmt(c.get("live_others_cpu"), 2),
+             _fmt(c.get("simulated_others"))]
             for c in result["cells"]]
+    lines += ["`others' CPU live`: cores other processes on the machine used during the live cell (the "
+              "simulated machine has no one else on it); `sim, others replayed` (with --replay-others): the "
+              "simulator with that CPU taken from the machine, sample by sample, as if it were not elastic.", ""]
     lines += _table(["scenario", "load", "policy", "requests", "live", "simulated", "sim - live", "±0.04",
-                     "live statuses", "simulated statuses", "others' CPU live"], rows)
+                     "live statuses", "simulated statuses", "others' CPU live", "sim, others replayed"], rows)
     lines += ["## p50 latency of answers per class (ms)", ""]
     rows = [[c["scenario"], _pct(c["load"]), c["policy"], c["class"], _fmt(c["live_p50_ms"], 1),
              _fmt(c["simulated_p50_ms"], 1), _fmt(c["ratio"], 2), "met" if c["met"] else "**missed**"]
