@@ -361,7 +361,16 @@ class ScenarioRun:
         return idle
 
     def _bound(self, trace) -> dict | None:
-        """The LP bound of the live evaluation (faasml/evaluation/oracle.py) on this trace."""
+        """The capacity-respecting bound on this trace (bounds.py) where this checkout has
+        it; else the live evaluation's LP oracle (faasml/evaluation/oracle.py)."""
+        from faasml.simulation import bounds
+
+        if bounds.available():
+            try:
+                return bounds.trace_bounds(self.topology, self.scenario.task, self.inputs.service,
+                                           self.scenario.classes, trace, self.correct)
+            except Exception as exc:   # noqa: BLE001 - a bound that cannot be solved is reported, not fatal
+                return {"error": f"{type(exc).__name__}: {exc}"}
         if len(trace) > BOUND_LIMIT:
             return None
         from faasml.evaluation.runner import oracle_for

@@ -182,3 +182,16 @@ def test_one_seed_one_history_whatever_the_interpreters_string_hashing(tmp_path)
         assert done.returncode == 0, done.stderr
         digests.append(done.stdout.strip())
     assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
+def test_the_capacity_bound_holds_above_every_simulated_policy(tmp_path):
+    pytest.importorskip("faasml.evaluation.bound", reason="the capacity-respecting bound lands with issue-19-bound")
+    report = run_simulation(_settings(tmp_path, "b", policies=["tradeoff", "random", "most-accurate"],
+                                      loads=[0.5, 4.0], duration_s=4.0), stream=open("/dev/null", "w"))
+    for level in report["scenarios"][0]["loads"]:
+        bound = level["oracle"]
+        assert "error" not in bound
+        for policy, m in level["policies"].items():
+            assert m["correct_in_time_rate"] <= bound["correct_in_time"]["rate"] + 1e-6, policy
+            assert m["in_time_rate"] <= bound["in_time"]["rate"] + 1e-6, policy
+            assert m["effective_accuracy"] <= bound["effective_accuracy"]["rate"] + 1e-6, policy
