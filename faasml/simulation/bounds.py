@@ -26,13 +26,6 @@ from faasml.simulation.service import ServiceTimes
 from faasml.simulation.topology import Topology
 
 
-def available() -> bool:
-    """Whether the capacity-respecting bound is part of this checkout."""
-    import importlib.util
-
-    return importlib.util.find_spec("faasml.evaluation.bound") is not None
-
-
 def system_of(topology: Topology, task: str, service: Mapping[str, ServiceTimes]) -> tuple[Any, list[str], dict]:
     """(the bound's System, the placements' variant keys in order, key -> declared accuracy)."""
     from faasml.evaluation import bound as lp

@@ -39,7 +39,8 @@ def overheads_from_report(report: dict, folder: Path, max_load: float = MAX_LOAD
         for level in scenario.get("loads", []):
             if level["load"] > max_load + 1e-9:
                 continue
-            for policy, summary in level["policies"].items():
+            # each round's run (a cell replayed in rounds keeps them in `runs`)
+            for summary in (s for run in (level.get("runs") or [level["policies"]]) for s in run.values()):
                 totals = (summary.get("cpu") or {}).get("totals_s") or {}
                 records_file = folder / summary.get("records_file", "")
                 if not totals or not records_file.is_file():

@@ -42,7 +42,8 @@ DEFAULT_CORRECTNESS = SIM_DIR / "correctness.json"
 DEFAULT_STACK = REPO / "stack.yml"
 DEFAULT_NODES = REPO / "edge" / "nodes.local.yml"
 RECORDS_LIMIT = 200_000        # cells larger than this keep no records file (plots skip their ECDF)
-BOUND_LIMIT = 20_000           # traces larger than this get no LP bound (its size)
+COMPARE_LIMIT = 2_000_000      # a load's requests (all policies and seeds) kept for the paired comparisons
+OURS = "tradeoff"
 
 
 @dataclass
@@ -239,6 +240,8 @@ class ScenarioRun:
             level["trace"]["seeds"] = [{"seed": seed, "requests": len(t), "fingerprint": _fingerprint(t)}
                                        for seed, t in traces.items()]
         first = scenario.class_names[0]
+        per_seed: list[dict[str, list]] = [{} for _ in seeds]   # seed -> policy -> records (the pairs)
+        keep = sum(len(t) for t in traces.values()) * len(s.policies) <= COMPARE_LIMIT
         for policy in s.policies:
             label = f"{self.tag} {load:.0%} ({rate:.1f}/s) {policy}"
             self.reporter.cell_start(label, sum(len(t) for t in traces.values()))
@@ -253,6 +256,9 @@ class ScenarioRun:
                                           uniforms(seed, scenario.name, f"{load:g}", len(arrivals)), s.duration_s))
                 wall, cpu = wall + time.perf_counter() - started, cpu + time.process_time() - cpu_started
             summary = self._summary(runs, policy, wall, cpu)
+            if keep:
+                for k, one in enumerate(runs):
+                    per_seed[k][policy] = one.records
             if len(runs) > 1:
                 summary["seeds"] = [self._seed_figures(seed, run) for seed, run in zip(seeds, runs)]
             if s.records and len(trace) <= RECORDS_LIMIT:
@@ -272,13 +278,20 @@ class ScenarioRun:
                 + f"; {sim_info['requests_per_wall_s']:.0f} simulated requests per wall second, "
                   f"{sim_info['requests_per_cpu_s']:.0f} per CPU second ({wall:.1f} s wall, {cpu:.1f} s CPU, "
                   f"{sim_info['events']} events)")
+        if keep and OURS in s.policies and len(s.policies) > 1:
+            # ours against each policy: paired over seeds (each seed one pair of runs on one
+            # trace), then over time blocks of the requests (faasml/evaluation/stats.py)
+            from faasml.evaluation.stats import compare_cell
+
+            level["rounds"] = len(seeds)
+            level["comparisons"] = compare_cell(per_seed, OURS, first, seed=s.seed)
         if s.bound:
-            level["oracle"] = self._bound(trace)
-            if level["oracle"] is not None:
+            level["bound"] = self._bound(trace)
+            if "error" not in level["bound"]:
                 from faasml.evaluation.runner import ratios
 
                 for summary in level["policies"].values():
-                    summary["vs_oracle"] = ratios(summary, level["oracle"])
+                    summary["vs_bound"] = ratios(summary, level["bound"])
         return level
 
     def _seed_figures(self, seed: int, run: RunResult) -> dict:
@@ -361,35 +374,13 @@ class ScenarioRun:
         return idle
 
     def _bound(self, trace) -> dict | None:
-        """The capacity-respecting bound on this trace (bounds.py) where this checkout has
-        it; else the live evaluation's LP oracle (faasml/evaluation/oracle.py)."""
+        """The capacity-respecting bound on this trace (faasml/evaluation/bound.py over the
+        simulated system, bounds.py); an error is reported, not fatal."""
         from faasml.simulation import bounds
 
-        if bounds.available():
-            try:
-                return bounds.trace_bounds(self.topology, self.scenario.task, self.inputs.service,
-                                           self.scenario.classes, trace, self.correct)
-            except Exception as exc:   # noqa: BLE001 - a bound that cannot be solved is reported, not fatal
-                return {"error": f"{type(exc).__name__}: {exc}"}
-        if len(trace) > BOUND_LIMIT:
-            return None
-        from faasml.evaluation.runner import oracle_for
-        from faasml.launch import Topology as LiveTopology, VariantInfo
-
-        idle = {}
-        variants, node_cpus = {}, {}
-        view = self._topology_view()
-        if len(view["variants"]) > 24:
-            return None
-        for key, v in view["variants"].items():
-            figures = self._idle_view().get(v["name"])
-            if figures is None:
-                continue
-            idle[key] = dict(figures, failures=0, requests=1)
-            variants[key] = VariantInfo(key, self.scenario.task, v["accuracy"], v["node"], v["rtt_ms"], v["replicas"])
-        node_cpus = dict(view["node_cpus"])
         try:
-            return oracle_for(self.scenario, trace, idle, LiveTopology(variants, node_cpus, []))
+            return bounds.trace_bounds(self.topology, self.scenario.task, self.inputs.service,
+                                       self.scenario.classes, trace, self.correct)
         except Exception as exc:   # noqa: BLE001 - a bound that cannot be solved is reported, not fatal
             return {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -157,7 +157,8 @@ def others_of(scenario: dict) -> dict[str, list[tuple[float, float]]]:
     machine has no one else on it (on a quiet machine it is about 0)."""
     found = {}
     for level in scenario["loads"]:
-        for policy, summary in level["policies"].items():
+        first_round = (level.get("runs") or [level["policies"]])[0]   # the round whose records are compared
+        for policy, summary in first_round.items():
             samples = (summary.get("cpu") or {}).get("samples") or []
             # each sample covers the half second before it: it applies from the previous one
             times = [0.0] + [t for t, _ in samples[:-1]]
@@ -168,23 +169,15 @@ def others_of(scenario: dict) -> dict[str, list[tuple[float, float]]]:
 
 
 # ---------------------------------------------------------------- comparing
-def paired_difference(a: Sequence[bool], b: Sequence[bool], seed: str, rounds: int = BOOTSTRAP) -> dict:
-    """Mean of a - b over paired requests, with a 95% bootstrap interval (requests resampled)."""
-    import hashlib
+def paired_difference(a: Sequence[bool], b: Sequence[bool], times_s: Sequence[float], seed: int) -> dict:
+    """Mean of a - b over the same requests, with a 95% interval from the evaluation's
+    paired bootstrap over time blocks of them (faasml/evaluation/stats.py)."""
+    from faasml.evaluation.stats import paired_bootstrap
 
-    import numpy as np
-
-    n = len(a)
-    if n == 0 or n != len(b):
+    if not a or len(a) != len(b):
         return {"difference": None, "low": None, "high": None}
-    diffs = np.array(a, dtype=float) - np.array(b, dtype=float)
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little"))
-    means = np.empty(rounds)
-    for start in range(0, rounds, 200):   # in blocks: rounds x n indexes at once would be large
-        block = min(200, rounds - start)
-        means[start:start + block] = diffs[rng.integers(0, n, (block, n))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return {"difference": round(float(diffs.mean()), 4), "low": round(float(low), 4), "high": round(float(high), 4)}
+    c = paired_bootstrap([[float(x) for x in a]], [[float(x) for x in b]], [list(times_s)], 1.0, BOOTSTRAP, seed)
+    return {"difference": round(c.difference, 4), "low": round(c.low, 4), "high": round(c.high, 4)}
 
 
 def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path,
@@ -223,12 +216,13 @@ def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path,
                                          "live_p50_ms": lp, "simulated_p50_ms": sp,
                                          "ratio": round(ratio, 3) if ratio else None,
                                          "met": ratio is not None and abs(ratio - 1.0) <= P50_TOLERANCE})
-                records = read_records(live_out / m["records_file"])
-                live_correct[policy] = [r.correct_in_time for r in sorted(records, key=lambda r: r.seq)]
+                records = sorted(read_records(live_out / _first_records(m)), key=lambda r: r.seq)
+                live_correct[policy] = [r.correct_in_time for r in records]
+                live_times = [r.t_s for r in records]
             policies = sorted(live_correct)
             for i, a in enumerate(policies):
                 for b in policies[i + 1:]:
-                    stats = paired_difference(live_correct[a], live_correct[b], f"{name}:{level['load']}:{a}:{b}")
+                    stats = paired_difference(live_correct[a], live_correct[b], live_times, i)
                     if stats["difference"] is None:
                         continue
                     beyond = stats["low"] > 0 or stats["high"] < 0
@@ -242,7 +236,8 @@ def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path,
     checks = cells + classes_rows + [o for o in orders if o["beyond_noise"]]
     met = sum(1 for c in checks if c["met"])
     return {"tolerances": {"correct_in_time": CIT_TOLERANCE, "p50_ratio": P50_TOLERANCE,
-                           "order": "95% paired bootstrap interval of the live difference excludes 0"},
+                           "order": "the 95% interval of the live difference (the evaluation's paired bootstrap over "
+                                    "time blocks of the trace's requests) excludes 0"},
             "cells": cells, "classes": classes_rows, "orders": orders,
             "summary": {"checks": len(checks), "met": met,
                         "correct_in_time_met": f"{sum(c['met'] for c in cells)}/{len(cells)}",
@@ -253,6 +248,11 @@ def compare(live: dict, live_out: Path, simulated: dict[str, dict], out: Path,
                         "same_traces": all(c["same_trace"] for c in cells)},
             "machine": live.get("machine"), "git": live.get("git"),
             "simulated_reports": {k: str(Path(v["settings"]["out"]) / "report.md") for k, v in simulated.items()}}
+
+
+def _first_records(summary: dict) -> str:
+    """A live cell's records file (its first round's, when it ran several)."""
+    return (summary.get("records_files") or [summary.get("records_file")])[0]
 
 
 def validation_markdown(result: dict) -> str:

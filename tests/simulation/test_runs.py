@@ -99,12 +99,23 @@ def test_herding_figures():
 def test_paired_difference_sees_a_real_difference_and_not_noise():
     from faasml.simulation.validate import paired_difference
 
-    better = [True] * 80 + [False] * 20
-    worse = [True] * 50 + [False] * 50
-    clear = paired_difference(better, worse, "s")
+    times = [i * 0.1 for i in range(100)]
+    better = [i % 10 < 8 for i in range(100)]
+    worse = [i % 10 < 5 for i in range(100)]
+    clear = paired_difference(better, worse, times, 1)
     assert clear["difference"] == pytest.approx(0.3) and clear["low"] > 0
-    same = paired_difference(better, better[::-1], "s")
-    assert same["low"] < 0 < same["high"]
+    same = paired_difference(better, better[::-1], times, 1)
+    assert same["low"] <= 0 <= same["high"]
+
+
+def test_seeds_are_the_pairs_of_the_comparisons_against_ours(tmp_path):
+    report = run_simulation(_settings(tmp_path, "c", policies=["tradeoff", "random"], seeds=2),
+                            stream=open("/dev/null", "w"))
+    level = report["scenarios"][0]["loads"][0]
+    comparison = level["comparisons"]["random"]["correct_in_time"]
+    assert level["rounds"] == 2 and comparison["pairs"] == 2
+    assert comparison["verdict"] in ("win", "tie", "loss") and comparison["ci95"][0] <= comparison["ci95"][1]
+    assert "Ours (`tradeoff`) against each policy" in (tmp_path / "c" / "report.md").read_text()
 
 
 def test_control_plane_cpu_is_measured_from_live_runs(tmp_path):
@@ -116,10 +127,11 @@ def test_control_plane_cpu_is_measured_from_live_runs(tmp_path):
         return Record(seq=seq, cls="c", policy="p", t_s=seq * 0.1, lateness_ms=0.0, outcome="200", status=200,
                       latency_ms=20.0, deadline_ms=100.0, tradeoff=0.5, variant=variant, compute_ms=10.0)
     write_records(tmp_path / "r.jsonl.gz", [record(i, "near" if i % 2 else "far") for i in range(100)])
+    run = {"records_file": "r.jsonl.gz", "cpu": {"totals_s": {"gateway": 0.3, "selector": 0.2, "harness": 0.1,
+                                                                "near": 0.6, "far": 0.6}}}
     report = {"scenarios": [{"topology": {"variants": {"near": {"rtt_ms": 0}, "far": {"rtt_ms": 30}}},
-                             "loads": [{"load": 0.25, "policies": {"p": {"records_file": "r.jsonl.gz", "cpu": {
-                                 "totals_s": {"gateway": 0.3, "selector": 0.2, "harness": 0.1, "near": 0.6,
-                                              "far": 0.6}}}}},
+                             "loads": [{"load": 0.25, "policies": {"p": {"records_files": ["r.jsonl.gz"]}},
+                                        "runs": [{"p": run}]},
                                        {"load": 1.5, "policies": {"p": {"records_file": "r.jsonl.gz", "cpu": {
                                            "totals_s": {"gateway": 9.0}}}}}]}]}
     figures = overheads_from_report(report, tmp_path)
@@ -185,11 +197,10 @@ def test_one_seed_one_history_whatever_the_interpreters_string_hashing(tmp_path)
 
 
 def test_the_capacity_bound_holds_above_every_simulated_policy(tmp_path):
-    pytest.importorskip("faasml.evaluation.bound", reason="the capacity-respecting bound lands with issue-19-bound")
     report = run_simulation(_settings(tmp_path, "b", policies=["tradeoff", "random", "most-accurate"],
                                       loads=[0.5, 4.0], duration_s=4.0), stream=open("/dev/null", "w"))
     for level in report["scenarios"][0]["loads"]:
-        bound = level["oracle"]
+        bound = level["bound"]
         assert "error" not in bound
         for policy, m in level["policies"].items():
             assert m["correct_in_time_rate"] <= bound["correct_in_time"]["rate"] + 1e-6, policy
