@@ -81,6 +81,15 @@ exit status: 0 answered, 1 refused (the error's status, code and details on stde
   faasml bench bound --requests 1e4 --nodes 20 --no-tightness""",
     "bench throughput": """\
   faasml bench throughput --seconds 5 --rounds 2""",
+    "bench simulate": """\
+  faasml bench simulate --scenario mix --policies tradeoff,random --loads 0.5,1,1.5
+  faasml bench simulate --scenario herding --selectors 1,4,16 --max-requests 0 --no-bound
+  faasml bench simulate --scenario cluster --policies tradeoff --loads 1 --capacity 5000 \\
+      --duration 200 --max-requests 0 --no-records --no-bound     # a million requests
+  faasml bench simulate --validate            # against faasml bench evaluate, same traces (~15 min)""",
+    "bench correctness": """\
+  faasml bench correctness                    # every image model on ../shared/data/imagenet-sample
+  faasml bench correctness --only efficientnet-lite0-int8""",
     "bench memory": """\
   faasml bench memory                         # each replica's peak RSS through faasml up
   faasml bench memory --concurrency 16 --requests 200 --json memory.json""",

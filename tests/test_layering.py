@@ -22,7 +22,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "faasml"
 SERVING_PACKAGES = ("faasml.selector", "faasml.executor", "faasml.runtime", "faasml.client")
-BUILD_AND_TOOLING = ("faasml.models", "faasml.bench", "faasml.evaluation")
+BUILD_AND_TOOLING = ("faasml.models", "faasml.bench", "faasml.evaluation", "faasml.simulation")
 
 
 MODULE_LEVEL, FUNCTION_LEVEL, TYPING_ONLY = "module-level", "function-level", "typing-only"

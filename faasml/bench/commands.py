@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from faasml.evaluation.commands import register_bench as register_evaluation
     from faasml.bench.serving import register_bench as register_serving
     from faasml.images.commands import register_bench as register_images
+    from faasml.simulation.commands import register_bench as register_simulation
 
     bench = subparsers.add_parser("bench", help="benchmarks that print ratios against a baseline")
     sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_selector(sub)
     register_serving(sub)   # the function server vs the one it replaced
     register_evaluation(sub)
+    register_simulation(sub)
     register_memory(sub)
 
 

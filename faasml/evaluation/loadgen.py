@@ -30,7 +30,7 @@ CONN_ERROR = "connection-error"
 POOL_LIMIT = 4096
 
 
-@dataclass
+@dataclass(slots=True)   # a simulated run holds a million of them
 class Record:
     seq: int
     cls: str
@@ -269,4 +269,5 @@ async def idle_probe(gateway: str, task: str, variant: str, inputs: Sequence[Inp
             "quiet_latency_ms": overhead_min + cpu_ms if not math.isnan(cpu_ms) else percentile(wall, 10),
             "latency_p50_ms": percentile(wall, 50), "latency_p10_ms": percentile(wall, 10),
             "latency_p90_ms": percentile(wall, 90),
-            "service_p50_ms": percentile(compute, 50), "service_p10_ms": percentile(compute, 10)}
+            "service_p50_ms": percentile(compute, 50), "service_p10_ms": percentile(compute, 10),
+            "compute_ms_samples": sorted(round(c, 3) for c in compute)}

@@ -311,35 +311,38 @@ def plot_scenario(s: dict, out: Path) -> list[str]:
     deadlines = {c["name"]: c["deadline_ms"] for c in s["classes"]}
     for lv in s["loads"]:
         tag = f"{round(lv['load'] * 100):03d}"
-        fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.8), squeeze=False)
-        for p in policies:
-            records = []
-            for name in lv["policies"][p].get("records_files") or [lv["policies"][p].get("records_file")]:
-                if name and (out / name).is_file():
+        # a run without per-request records (a large simulated one) has no latency ECDF
+        names = {p: [n for n in (lv["policies"][p].get("records_files") or [lv["policies"][p].get("records_file")])
+                     if n and (out / n).is_file()] for p in policies}
+        if any(names.values()):
+            fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 3.8), squeeze=False)
+            for p in policies:
+                records = []
+                for name in names[p]:
                     records += read_records(out / name)
-            for ax, c in zip(axes[0], classes):
-                mine = [r for r in records if r.cls == c]
-                if not mine:
-                    continue
-                answered = sorted(r.latency_ms for r in mine if r.status == 200)
-                ys = [(i + 1) / len(mine) for i in range(len(answered))]
-                ax.step(answered, ys, where="post", label=p)
-        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+                for ax, c in zip(axes[0], classes):
+                    mine = [r for r in records if r.cls == c]
+                    if not mine:
+                        continue
+                    answered = sorted(r.latency_ms for r in mine if r.status == 200)
+                    ys = [(i + 1) / len(mine) for i in range(len(answered))]
+                    ax.step(answered, ys, where="post", label=p)
+            from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-        for ax, c in zip(axes[0], classes):
-            ax.axvline(deadlines[c], color="k", linestyle=":", linewidth=1)
-            ax.set_xscale("log")
-            ax.xaxis.set_major_locator(FixedLocator([5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.set_ylim(0, 1.02)
-            ax.set_title(f"{c} (deadline {deadlines[c]:g} ms)")
-            ax.set_xlabel("latency ms (log)")
-            ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel("share of requests answered (200) within x")
-        axes[0][0].legend(fontsize=8)
-        written.append(_finish(fig, f"{s['name']} at {lv['load']:.0%} load ({lv['rate_per_s']:.1f}/s)",
-                               out, f"ecdf-{s['name']}-{tag}.png", 90))
+            for ax, c in zip(axes[0], classes):
+                ax.axvline(deadlines[c], color="k", linestyle=":", linewidth=1)
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(FixedLocator([5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000]))
+                ax.xaxis.set_major_formatter(ScalarFormatter())
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                ax.set_ylim(0, 1.02)
+                ax.set_title(f"{c} (deadline {deadlines[c]:g} ms)")
+                ax.set_xlabel("latency ms (log)")
+                ax.grid(alpha=0.3)
+            axes[0][0].set_ylabel("share of requests answered (200) within x")
+            axes[0][0].legend(fontsize=8)
+            written.append(_finish(fig, f"{s['name']} at {lv['load']:.0%} load ({lv['rate_per_s']:.1f}/s)",
+                                   out, f"ecdf-{s['name']}-{tag}.png", 90))
 
         fig, axes = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.6), squeeze=False, sharey=True)
         cpus = (s.get("topology") or {}).get("node_cpus", {})

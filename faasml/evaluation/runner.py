@@ -42,7 +42,7 @@ from faasml.evaluation.stats import compare_cell
 from faasml.evaluation.progress import Reporter
 from faasml.evaluation.records import cell_file, write_records
 from faasml.evaluation.scenario import Scenario, resolve_scenarios
-from faasml.evaluation.trace import Arrival, closed_loop_sequence, poisson_trace, trace_seed
+from faasml.evaluation.trace import Arrival, closed_loop_sequence, make_trace, trace_seed
 from faasml.launch import DEFAULT_STACK, REPO
 from faasml.selector.profiles import save_profiles
 
@@ -198,6 +198,9 @@ def git_revision() -> str:
 
 # ---------------------------------------------------------------- one scenario
 def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Reporter) -> dict:
+    if scenario.simulation_only:
+        reporter.say(f"{scenario.name}: {', '.join(scenario.simulation_only)} only apply to `faasml bench simulate`; "
+                     f"this live run ignores them")
     if scenario.nodes and settings.gateway:
         reporter.say(f"{scenario.name}: has its own nodes file, so it runs on a platform of its own "
                      f"(not on --gateway {settings.gateway})")
@@ -263,7 +266,7 @@ def run_scenario(scenario: Scenario, settings: Settings, out: Path, reporter: Re
         rounds = max(1, settings.repeats)
         for li, load in enumerate(loads):
             rate = load * rate_100
-            trace = poisson_trace(scenario, rate, settings.duration_s, len(inputs),
+            trace = make_trace(scenario, rate, settings.duration_s, len(inputs),
                                   trace_seed(settings.seed, scenario.name, f"{load:g}"), settings.max_requests)
             traces[load] = trace
             level = {"load": load, "rate_per_s": round(rate, 3), "trace": {
@@ -388,7 +391,9 @@ def idle_profiles(idle: dict) -> dict:
     variant answer, and shipped profiles come from another machine, where int8 and fp32
     variants need not keep the same ratio (docs/evaluation.md)."""
     return {name: {"compute_ms": round(figures["service_p50_ms"], 3),
-                   "latency_ms": {"p50": round(figures["latency_p50_ms"], 3)}}
+                   "latency_ms": {"p50": round(figures["latency_p50_ms"], 3)},
+                   # the distribution `faasml bench simulate --validate` draws from
+                   "compute_ms_samples": figures.get("compute_ms_samples") or []}
             for name, figures in idle.items()
             if figures.get("service_p50_ms") is not None and math.isfinite(figures["service_p50_ms"])}
 

@@ -20,6 +20,21 @@ mix:                              # optional: shares changing during each run, p
 given, is sent to the selector as its hard limit. Shares are normalised; with `mix`, the
 shares at a moment are interpolated linearly between the keyframes (`at` = fraction of
 the run, 0..1).
+
+How requests arrive (optional; the offered rate is always the mean rate, so loads stay
+fractions of capacity; faasml/evaluation/trace.py draws them):
+```yaml
+arrivals: {process: poisson}                       # the default
+arrivals: {process: bursty, burst_factor: 4, burst_share: 0.15, burst_s: 1.0}
+                                                   # two-state modulated Poisson: bursts at 4x the
+                                                   # mean rate, 15% of the time, 1 s long on average
+arrivals: {process: diurnal, profile: [{at: 0, rate: 0.4}, {at: 0.5, rate: 1.6}, {at: 1, rate: 0.4}]}
+                                                   # the rate ramps through these relative levels
+```
+For the simulator only (`faasml bench simulate`; `faasml bench evaluate` says it ignores
+them): `selectors` (selector replicas, each with its own engine and load view),
+`cluster` (a generated topology instead of the stack on this machine's nodes, see
+faasml/simulation/topology.py) and `faults` (faasml/simulation/faults.py).
 """
 from __future__ import annotations
 
@@ -30,6 +45,7 @@ from typing import Any
 import yaml
 
 INPUT_KINDS = ("images", "sentences")
+ARRIVAL_PROCESSES = ("poisson", "bursty", "diurnal")
 DEFAULT_LOADS = (0.25, 0.5, 0.75, 1.0, 1.5)
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -64,6 +80,29 @@ class Keyframe:
 
 
 @dataclass(frozen=True)
+class Arrivals:
+    """How requests arrive, around the offered (mean) rate."""
+
+    process: str = "poisson"
+    burst_factor: float = 4.0       # bursty: the rate in a burst, as a multiple of the mean
+    burst_share: float = 0.15       # bursty: the share of the time spent in bursts
+    burst_s: float = 1.0            # bursty: a burst's mean length, seconds
+    profile: tuple[tuple[float, float], ...] = ()   # diurnal: (fraction of the run, relative rate), mean 1
+
+    def rate_at(self, fraction: float) -> float:
+        """Diurnal: the relative rate at `fraction` of the run (1 for the others)."""
+        frames = self.profile
+        if not frames:
+            return 1.0
+        if fraction <= frames[0][0]:
+            return frames[0][1]
+        for (a, ra), (b, rb) in zip(frames, frames[1:]):
+            if fraction <= b:
+                return ra if b <= a else ra + (rb - ra) * (fraction - a) / (b - a)
+        return frames[-1][1]
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     task: str
@@ -74,6 +113,16 @@ class Scenario:
     description: str = ""
     mix: tuple[Keyframe, ...] = ()
     source: Path | None = field(default=None, compare=False)
+    arrivals: Arrivals = Arrivals()
+    selectors: int = 1                                            # simulator only
+    cluster: Any = field(default=None, compare=False)             # simulator only: the raw mapping
+    faults: tuple[Any, ...] = field(default=(), compare=False)    # simulator only: raw mappings
+
+    @property
+    def simulation_only(self) -> list[str]:
+        """The keys a live run cannot honour."""
+        return [k for k, v in (("selectors", self.selectors != 1), ("cluster", self.cluster is not None),
+                                ("faults", bool(self.faults))) if v]
 
     @property
     def class_names(self) -> list[str]:
@@ -125,7 +174,49 @@ def _normalise(where: str, shares: list[float]) -> tuple[float, ...]:
 
 
 CLASS_KEYS = {"share", "tradeoff", "deadline_ms", "max_latency_ms", "min_accuracy"}
-TOP_KEYS = {"name", "description", "task", "inputs", "nodes", "loads", "classes", "mix"}
+TOP_KEYS = {"name", "description", "task", "inputs", "nodes", "loads", "classes", "mix", "arrivals", "selectors",
+            "cluster", "faults"}
+ARRIVAL_KEYS = {"process", "burst_factor", "burst_share", "burst_s", "profile"}
+
+
+def parse_arrivals(label: str, raw: Any) -> Arrivals:
+    where = f"{label}: arrivals"
+    if raw is None:
+        return Arrivals()
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a mapping like {{process: bursty, burst_factor: 4}}")
+    unknown = set(raw) - ARRIVAL_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(ARRIVAL_KEYS)}")
+    process = raw.get("process", "poisson")
+    if process not in ARRIVAL_PROCESSES:
+        raise ScenarioError(f"{where}.process: one of {list(ARRIVAL_PROCESSES)}, got {process!r}")
+    factor = _number(f"{where}.burst_factor", raw.get("burst_factor", 4.0), positive=True)
+    share = _number(f"{where}.burst_share", raw.get("burst_share", 0.15), 0.0, 1.0)
+    burst_s = _number(f"{where}.burst_s", raw.get("burst_s", 1.0), positive=True)
+    if process == "bursty" and (factor < 1 or factor * share > 1 or not 0 < share < 1):
+        raise ScenarioError(f"{where}: bursts at {factor:g}x the mean for {share:g} of the time leave a negative "
+                            f"rate between them: need burst_factor >= 1, 0 < burst_share < 1 and their product <= 1")
+    profile: tuple[tuple[float, float], ...] = ()
+    if process == "diurnal":
+        frames = raw.get("profile")
+        if not isinstance(frames, list) or len(frames) < 2:
+            raise ScenarioError(f"{where}.profile: a list of at least two {{at: 0..1, rate: relative}} keyframes")
+        points = []
+        for i, frame in enumerate(frames):
+            if not isinstance(frame, dict) or set(frame) != {"at", "rate"}:
+                raise ScenarioError(f"{where}.profile[{i}]: expected {{at: 0..1, rate: relative}}")
+            points.append((_number(f"{where}.profile[{i}].at", frame["at"], 0.0, 1.0),
+                           _number(f"{where}.profile[{i}].rate", frame["rate"], 0.0, 1e9)))
+        if any(b[0] < a[0] for a, b in zip(points, points[1:])):
+            raise ScenarioError(f"{where}.profile: keyframes must be in increasing `at` order")
+        shape = Arrivals("diurnal", profile=tuple(points))
+        steps = 1000
+        mean = sum(shape.rate_at((i + 0.5) / steps) for i in range(steps)) / steps
+        if mean <= 0:
+            raise ScenarioError(f"{where}.profile: the rate is 0 throughout")
+        profile = tuple((at, rate / mean) for at, rate in points)
+    return Arrivals(process, factor, share, burst_s, profile)
 
 
 def parse_scenario(document: Any, source: Path | None = None) -> Scenario:
@@ -212,9 +303,19 @@ def parse_scenario(document: Any, source: Path | None = None) -> Scenario:
         nodes_path = (source.parent / nodes if source else Path(nodes)).resolve()
         if not nodes_path.is_file():
             raise ScenarioError(f"{label}: nodes file {nodes_path} does not exist")
+    selectors = document.get("selectors", 1)
+    if isinstance(selectors, bool) or not isinstance(selectors, int) or selectors < 1:
+        raise ScenarioError(f"{label}: `selectors` must be a whole number >= 1 (selector replicas), got {selectors!r}")
+    cluster = document.get("cluster")
+    if cluster is not None and not isinstance(cluster, dict):
+        raise ScenarioError(f"{label}: `cluster` must be a mapping (faasml/simulation/topology.py)")
+    faults = document.get("faults") or []
+    if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+        raise ScenarioError(f"{label}: `faults` must be a list of mappings (faasml/simulation/faults.py)")
     scenario = Scenario(name=name, task=task, inputs=inputs, classes=tuple(classes), loads=loads,
                         nodes=nodes_path, description=str(document.get("description") or ""),
-                        mix=tuple(mix), source=source)
+                        mix=tuple(mix), source=source, arrivals=parse_arrivals(label, document.get("arrivals")),
+                        selectors=selectors, cluster=cluster, faults=tuple(faults))
     if mix:  # a class's `share` is then its share averaged over the run
         averaged = scenario.mean_shares()
         scenario = Scenario(**{**scenario.__dict__, "classes": tuple(

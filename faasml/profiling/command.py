@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -13,11 +14,16 @@ from faasml.selector.profiles import save_profiles
 from faasml.settings import ConfigError, load
 
 
-def _inputs(specs: list[str]) -> dict[str, tuple[bytes, str]]:
+def _inputs(specs: list[str]) -> dict[str, tuple[list[bytes], str]]:
+    """TASK=FILE: that input every time; TASK=FOLDER: its files in turn (sorted), so the
+    compute-time samples span real inputs (a photo's size moves its decode time)."""
     inputs = {}
     for spec in specs:
         task, _, path = spec.partition("=")
-        inputs[task] = (Path(path).read_bytes(), "application/octet-stream")
+        folder = Path(path)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) \
+            if folder.is_dir() else [folder]
+        inputs[task] = ([f.read_bytes() for f in files], "application/octet-stream")
     return inputs
 
 
@@ -50,7 +56,8 @@ def run_profile(args: argparse.Namespace) -> int:
             why = "no node can run it" if not variant.schedulable else "no ready replica"
             print(f"{variant.id:>28} skipped: {why}")
             continue
-        sample = inputs.get(variant.task) or sample_input(variant.task)
+        given = inputs.get(variant.task)
+        sample = given or sample_input(variant.task)
         if sample is None:
             print(f"{variant.id:>28} skipped: no sample input for task {variant.task} (use --input)")
             continue
@@ -64,6 +71,8 @@ def run_profile(args: argparse.Namespace) -> int:
               f"{figures['compute_ms']:>8.2f} {figures['overhead_ms']:>8.2f} {figures['saturation_rps']:>8.1f}")
     header = {"measured_on": where_measured(),
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              # other work on the machine inflates wall times: say how busy it was
+              "load_average": [round(x, 2) for x in os.getloadavg()],
               "method": (f"faasml profile: {settings.requests} sequential requests per variant through "
                          f"the gateway after {settings.warmup} warm-up; compute = X-Faasml-Compute-Ms; "
                          f"saturation = best requests/s over concurrency {list(settings.concurrency)}")}

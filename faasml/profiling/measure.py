@@ -1,7 +1,9 @@
 """`faasml profile`: measure every variant through the gateway, on the node it runs on.
 
 Per variant: latency percentiles at concurrency 1, the executor's compute time (its
-`X-Faasml-Compute-Ms`) and the rest (gateway + network round trip), and the saturation
+`X-Faasml-Compute-Ms`: the median, and every sample sorted, `compute_ms_samples`, the
+distribution `faasml bench simulate` draws service times from) and the rest (gateway +
+network round trip), and the saturation
 throughput (rising concurrency until requests/s stop growing). The figures go to the
 profiles file the selector reads (see profiles.py), labelled with where they were taken.
 """
@@ -75,9 +77,14 @@ def _throughput(call: Callable[[], Any], concurrency: int, seconds: float) -> fl
     return sum(done) / (time.perf_counter() - started)
 
 
-def profile_variant(client: ProfileGateway, variant: Variant, body: bytes, content_type: str,
+def profile_variant(client: ProfileGateway, variant: Variant, body: bytes | list[bytes], content_type: str,
                     settings: ProfileSettings) -> dict[str, Any]:
-    call = lambda: _one_call(client, variant, body, content_type, settings.timeout_s)  # noqa: E731
+    """`body`: one input, or several sent in turn (spread over the requests)."""
+    bodies = body if isinstance(body, list) else [body]
+    step = max(1, len(bodies) // max(1, settings.requests))
+    turn = iter(range(1 << 62))
+    call = lambda: _one_call(client, variant, bodies[(next(turn) * step) % len(bodies)], content_type,  # noqa: E731
+                             settings.timeout_s)
     for _ in range(settings.warmup):
         call()
     walls, computes = [], []
@@ -94,6 +101,8 @@ def profile_variant(client: ProfileGateway, variant: Variant, body: bytes, conte
         best_rps, best_concurrency = max(best_rps, rps), concurrency
     return {"latency_ms": {q: round(percentile(walls, float(q[1:])), 3) for q in ("p50", "p95", "p99")},
             "compute_ms": round(statistics.median(computes), 3),
+            # the empirical distribution, for the simulator (faasml/simulation/service.py)
+            "compute_ms_samples": sorted(round(c, 3) for c in computes),
             "overhead_ms": round(statistics.median(overheads), 3),
             "saturation_rps": round(best_rps, 2), "saturation_concurrency": best_concurrency,
             "node_class": variant.node_class, "gateway": variant.gateway, "requests": settings.requests}

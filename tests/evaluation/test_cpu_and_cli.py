@@ -53,10 +53,12 @@ def test_idle_figures_become_profiles_where_compute_was_measured():
     from faasml.selector.engine.registry import apply_profile
     from faasml.selector.engine.variant import Variant
 
-    idle = {"fast": {"service_p50_ms": 6.91234, "latency_p50_ms": 9.6},
+    idle = {"fast": {"service_p50_ms": 6.91234, "latency_p50_ms": 9.6, "compute_ms_samples": [6.5, 6.912, 7.3]},
             "unmeasured": {"service_p50_ms": float("nan"), "latency_p50_ms": 40.0}}
     profiles = idle_profiles(idle)
-    assert profiles == {"fast": {"compute_ms": 6.912, "latency_ms": {"p50": 9.6}}}
+    # the samples travel too: the simulator's --validate draws service times from them
+    assert profiles == {"fast": {"compute_ms": 6.912, "latency_ms": {"p50": 9.6},
+                                 "compute_ms_samples": [6.5, 6.912, 7.3]}}
     variant = Variant(name="fast", namespace="openfaas-fn", gateway="g", task="t", accuracy=0.7,
                       profile_latency_ms=38.0, rtt_ms=1.0)
     assert apply_profile(variant, profiles).profile_latency_ms == 6.912

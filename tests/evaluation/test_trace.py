@@ -71,3 +71,53 @@ def test_closed_loop_sequence_uses_the_average_mix():
         "a": {"share": 1, "tradeoff": 0, "deadline_ms": 1}, "b": {"share": 0, "tradeoff": 1, "deadline_ms": 1}}})
     sequence = closed_loop_sequence(one, 50, 3, seed=1)
     assert {a.cls for a in sequence} == {"a"} and len(sequence) == 50
+
+
+# ---------------------------------------------------------------- other arrival processes
+from faasml.evaluation.trace import make_trace  # noqa: E402
+
+
+def _with_arrivals(arrivals: dict):
+    return parse_scenario({"name": "a", "task": "image-classification", "arrivals": arrivals,
+                           "classes": {"x": {"share": 1, "tradeoff": 0.5, "deadline_ms": 100}}})
+
+
+def test_poisson_by_default_is_the_poisson_trace():
+    assert make_trace(MIX, 40, 20, 100, "s") == poisson_trace(MIX, 40, 20, 100, "s")
+
+
+def test_bursty_keeps_the_mean_rate_and_clusters_arrivals():
+    rate, duration = 50.0, 600.0
+    bursty = _with_arrivals({"process": "bursty", "burst_factor": 4, "burst_share": 0.15, "burst_s": 1.0})
+    trace = make_trace(bursty, rate, duration, 10, seed=1)
+    assert len(trace) == pytest.approx(rate * duration, rel=0.08)
+    counts = [0] * int(duration)
+    for arrival in trace:
+        counts[int(arrival.t_s)] += 1
+    # a modulated process is over-dispersed: variance far above the mean (Poisson: equal)
+    assert statistics.pvariance(counts) / statistics.fmean(counts) > 5
+    assert make_trace(bursty, rate, 30, 10, seed=2) == make_trace(bursty, rate, 30, 10, seed=2)
+    assert make_trace(bursty, rate, 30, 10, seed=2) != make_trace(bursty, rate, 30, 10, seed=3)
+
+
+def test_diurnal_follows_its_profile_at_the_mean_rate():
+    rate, duration = 100.0, 200.0
+    diurnal = _with_arrivals({"process": "diurnal", "profile": [{"at": 0, "rate": 1}, {"at": 0.5, "rate": 3},
+                                                                 {"at": 1, "rate": 1}]})
+    trace = make_trace(diurnal, rate, duration, 10, seed=4)
+    assert len(trace) == pytest.approx(rate * duration, rel=0.05)
+    first_tenth = sum(a.t_s < duration / 10 for a in trace)
+    middle_tenth = sum(0.45 * duration <= a.t_s < 0.55 * duration for a in trace)
+    # the middle tenth runs at about 2.93 of the profile's units, the first at about 1.2
+    assert middle_tenth / first_tenth == pytest.approx(2.93 / 1.2, rel=0.15)
+
+
+def test_bad_arrivals_are_refused_with_the_field():
+    from faasml.evaluation.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="arrivals.process"):
+        _with_arrivals({"process": "storm"})
+    with pytest.raises(ScenarioError, match="negative"):
+        _with_arrivals({"process": "bursty", "burst_factor": 10, "burst_share": 0.5})
+    with pytest.raises(ScenarioError, match="profile"):
+        _with_arrivals({"process": "diurnal"})
