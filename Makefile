@@ -9,6 +9,9 @@ PORT ?= 8080
 STACK ?= stack.yml
 NODES ?=
 PYTEST_ARGS ?=
+# pyproject.toml's extras (dependencies by role): `test` is every role plus the test tools,
+# what both `make run` and `make test` need here; e.g. EXTRAS=up,build for a platform only.
+EXTRAS ?= test
 EVALUATE_ARGS ?=
 
 .PHONY: help venv install models run up test test-fast profile bench bench-executor bench-gateway bench-selector evaluate evaluate-quick clean
@@ -36,7 +39,7 @@ $(PIP):
 
 # The stamp re-runs pip only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(PIP)
-	$(PIP) install -q -e '.[build,test]'
+	$(PIP) install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 venv install: $(VENV)/.installed

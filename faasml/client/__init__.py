@@ -2,7 +2,7 @@
 
     from faasml.client import Client, Saturated
     client = Client("http://127.0.0.1:8080", retries=2)        # retries honour Retry-After
-    answer = client.predict("image-classification", open("cat.jpg", "rb").read(), tradeoff=0.8)
+    answer = client.predict("image-classification", open("samples/cat.jpg", "rb").read(), tradeoff=0.8)
     answer.result["predictions"][0], answer.variant, answer.predicted_latency_ms
 
 `AsyncClient` is the same over asyncio. Refusals raise typed errors (errors.py).
