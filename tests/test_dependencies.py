@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import re
 import shutil
 import subprocess
@@ -157,7 +158,6 @@ def loaded_by_function(tmp_path: Path, handler_folder: Path) -> set[str]:
     done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "index.py")], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    import json
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
@@ -170,3 +170,16 @@ def test_a_function_process_imports_nothing_of_another_role(tmp_path, function, 
     loaded = loaded_by_function(tmp_path, ROOT / "functions" / function)
     assert "handler" in loaded and "faasml" in loaded
     assert not loaded & forbidden, loaded & forbidden
+
+
+def test_the_command_line_starts_on_the_standard_library_alone():
+    """`faasml --help` (every command's parser) imports no third-party module: a command
+    imports what its role needs when it runs, so one extra's absence breaks only its own."""
+    code = ("import json, sys; import faasml.cli; faasml.cli.build_parser(); "
+            "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = {n for n in json.loads(done.stdout) if not n.startswith("_")}
+    site = {n for n in loaded - set(sys.stdlib_module_names) - {"faasml"}
+            if importlib.metadata.packages_distributions().get(n)}
+    assert not site, site
