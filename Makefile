@@ -127,13 +127,20 @@ fuzz: install
 # function's image on podman (podman-docker's `docker`), from a local Debian base and a
 # local of-watchdog image that it makes when absent; no registry needed. Put faas-cli and
 # fwatchdog on the PATH (or name them in FAAS_CLI / OF_WATCHDOG). `make bench-images`
-# measures each image's size and cold start (container start -> ready).
+# measures each image's size, layers and cold start (container start -> ready).
+# PLATFORMS given here (`make images PLATFORMS=linux/arm64`) builds for those platforms,
+# another architecture under qemu (apt-get install qemu-user-static binfmt-support) with
+# its of-watchdog (fwatchdog-arm64 on the PATH or OF_WATCHDOG_ARM64) and its tag suffixed
+# (:0.1.0-arm64); left at its default (publish's list), images are this machine's only.
+# FUNCTIONS="selector efficientnet-lite0-int8" builds only those.
 .PHONY: images bench-images
+FUNCTIONS ?=
+IMAGE_PLATFORMS = $(if $(filter command line environment,$(origin PLATFORMS)),--platform $(PLATFORMS),)
 images: models
-	$(PY) -m faasml images build -f $(STACK)
+	$(PY) -m faasml images build -f $(STACK) $(IMAGE_PLATFORMS) $(foreach f,$(FUNCTIONS),--filter $(f))
 
 bench-images: install
-	$(PY) -m faasml bench images -f $(STACK)
+	$(PY) -m faasml bench images -f $(STACK) $(IMAGE_PLATFORMS) $(foreach f,$(FUNCTIONS),--filter $(f))
 
 # The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
 # request at a time, part of `make bench` (which prints each figure beside its baseline).

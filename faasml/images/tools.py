@@ -9,6 +9,15 @@ from pathlib import Path
 
 FAAS_CLI = ("FAAS_CLI", "faas-cli")
 OF_WATCHDOG = ("OF_WATCHDOG", "fwatchdog")
+# of-watchdog for another architecture than this machine's, as upstream's Makefile names
+# its release binaries (fwatchdog-arm64, ...).
+OF_WATCHDOG_FOR = {"arm64": ("OF_WATCHDOG_ARM64", "fwatchdog-arm64"),
+                   "amd64": ("OF_WATCHDOG_AMD64", "fwatchdog-amd64")}
+
+
+def watchdog_tool(arch: str, host: str) -> tuple[str, str]:
+    """The of-watchdog to put in an `arch` image: the plain `fwatchdog` for the host's own."""
+    return OF_WATCHDOG if arch == host else OF_WATCHDOG_FOR[arch]
 
 
 def find_tool(tool: tuple[str, str]) -> str | None:
