@@ -57,27 +57,21 @@ def test_image_names_follow_the_registry_variable():
     assert all(spec.image.startswith("ghcr.io/me/") for spec in custom.values())
 
 
-def test_docker_shim_hands_every_command_to_podman(tmp_path, monkeypatch):
+def test_docker_shim_hands_every_command_to_podman_with_the_platform_it_is_given(tmp_path, monkeypatch):
     fake_podman = tmp_path / "podman"
     fake_podman.write_text('#!/bin/sh\necho "podman $*"\n')
     fake_podman.chmod(0o755)
     monkeypatch.setattr("faasml.images.build.shutil.which", lambda name: str(fake_podman))
     folder = docker_is_podman(tmp_path / "bin")
-    done = subprocess.run([f"{folder}/docker", "build", "-t", "x", "."], capture_output=True, text=True)
-    assert done.stdout == "podman build -t x .\n"
 
+    def docker(*args: str, **env: str) -> str:
+        return subprocess.run([f"{folder}/docker", *args], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", **env}).stdout
 
-def test_docker_shim_builds_for_the_platform_it_is_given(tmp_path, monkeypatch):
-    fake_podman = tmp_path / "podman"
-    fake_podman.write_text('#!/bin/sh\necho "podman $*"\n')
-    fake_podman.chmod(0o755)
-    monkeypatch.setattr("faasml.images.build.shutil.which", lambda name: str(fake_podman))
-    folder = docker_is_podman(tmp_path / "bin")
-    env = {"PATH": "/usr/bin:/bin", "FAASML_BUILD_PLATFORM": "linux/arm64"}
-    build = subprocess.run([f"{folder}/docker", "build", "-t", "x", "."], capture_output=True, text=True, env=env)
-    other = subprocess.run([f"{folder}/docker", "images"], capture_output=True, text=True, env=env)
-    assert build.stdout == "podman build --platform linux/arm64 -t x .\n"
-    assert other.stdout == "podman images\n"
+    assert docker("build", "-t", "x", ".") == "podman build -t x .\n"
+    arm64 = {"FAASML_BUILD_PLATFORM": "linux/arm64"}
+    assert docker("build", "-t", "x", ".", **arm64) == "podman build --platform linux/arm64 -t x .\n"
+    assert docker("images", **arm64) == "podman images\n"
 
 
 def test_platforms_parse_and_name_images_per_architecture(monkeypatch):
