@@ -31,9 +31,17 @@ help:
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 	@echo "make conformance  OpenFaaS's certifier against faasml up --containers podman --empty (~4 min)"
 
+# Debian packages beyond Python (scripts/system-packages.sh): installed where missing when
+# make runs as root or with password-less sudo, else named in one apt-get line (the tests
+# that need one are then skipped, saying so). SYSTEM_PACKAGES=no leaves the system alone.
+SYSTEM_PACKAGES ?= yes
+.PHONY: system-packages-run system-packages-test
+system-packages-run system-packages-test: system-packages-%:
+	@SYSTEM_PACKAGES=$(SYSTEM_PACKAGES) scripts/system-packages.sh $*
+
 # On pip, not python: a venv interrupted before ensurepip ran has python but no pip, and
-# would otherwise stop every later make here.
-$(PIP):
+# would otherwise stop every later make here. python3-venv first: Debian's python3 lacks it.
+$(PIP): | system-packages-run
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
@@ -50,10 +58,10 @@ models: install
 run up: models
 	$(PY) -m faasml up -f $(STACK) --port $(PORT) $(if $(NODES),--nodes $(NODES),)
 
-test: install
+test: install system-packages-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install system-packages-test
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Measure every variant through the running platform (`make run` in another shell) and

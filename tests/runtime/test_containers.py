@@ -55,7 +55,7 @@ def podman(tmp_path_factory) -> Podman:
 @pytest.fixture(scope="module")
 def images(reference_models, podman) -> dict[str, str]:
     if not podman.image_exists(base_image_name()) and not _has("debootstrap"):
-        pytest.skip("no base image and no debootstrap to make one")
+        pytest.skip("no base image and no debootstrap to make one: apt-get install debootstrap (make test does, as root)")
     env = {"FAASML_REGISTRY": REGISTRY}
     built = build_images(ROOT / "stack.yml", list(FUNCTIONS), podman.conf_dir, env=env, log=lambda _: None)
     yield {image.function: image.image for image in built}
