@@ -122,3 +122,43 @@ def test_every_command_has_help_with_examples(capsys):
     for path, sub in [("faasml", parser), *commands.items()]:
         help_text = sub.format_help()
         assert "examples:\n" in help_text and "faasml " in help_text.split("examples:")[1], path
+
+
+def test_an_embedding_is_summarised_not_printed_whole(capsys):
+    from faasml.client.display import answer_rows, print_table
+
+    vector = [0.05] * 384
+    one = {"task": "sentence-embedding", "variant": "minilm-l6-fp32", "dim": 384, "embedding": vector,
+           "truncated": False}
+    print_table(*answer_rows(one), rich=False)
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "answer: 1 embedding from minilm-l6-fp32"
+    assert out.splitlines()[1].split() == ["input", "dimension", "norm", "truncated", "first", "values"]
+    assert out.splitlines()[2].split()[:4] == ["0", "384", "0.98", "False"]   # sqrt(384) x 0.05
+    assert "[0.0500, 0.0500, 0.0500, 0.0500, ...]" in out and len(out) < 300
+    many = {"embeddings": [vector, [0.6, 0.8]], "truncated": [True, False]}
+    title, header, rows = answer_rows(many)
+    assert title == "answer: 2 embeddings" and [r[:4] for r in rows] == [[0, 384, rows[0][2], True], [1, 2, 1.0, False]]
+    assert rows[1][4] == "[0.6000, 0.8000]"
+    assert answer_rows({"embedding": "not a vector"})[1] == ["field", "value"]
+
+
+def test_status_splits_the_selectors_variants_into_candidates_and_the_rest():
+    from faasml.client.commands import split_candidates
+
+    def variant(name, available, replicas, predicted):
+        return {"variant": name, "function": name, "task": "image-classification", "node_class": "edge",
+                "accuracy": 0.7, "replicas": replicas, "available_replicas": available,
+                "live": {"predicted_latency_ms": predicted, "service_ms": 2.0, "queue_ms": 0.0, "inflight": 0,
+                         "cooling_down": False}}
+
+    live = [variant("slow", 1, 1, 20.0), variant("gpu", 0, 1, 2.9), variant("idle", 0, 0, 3.0),
+            variant("fast", 1, 1, 5.0), variant("booting", 0, 1, 4.0)]
+    functions = {"gpu": {"unschedulable": "no node has faasml.io/node-class=gpu"}, "booting": {"unschedulable": ""}}
+    candidates, others = split_candidates(live, functions)
+    assert [row[0] for row in candidates] == ["fast", "slow"]          # by predicted latency
+    assert {row[0]: row[5] for row in others} == {
+        "gpu": "unschedulable: no node has faasml.io/node-class=gpu",
+        "idle": "scaled to zero (a request through the gateway wakes it)",
+        "booting": "starting or failing its readiness check"}
+    assert all(2.9 not in row and 4.0 not in row for row in others)   # no prediction for what cannot run
