@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from faasml.images.engine import EngineError, Podman
-from faasml.images.platforms import host_arch, tag_for
+from faasml.images.platforms import emulated_run_args, host_arch, tag_for
 from faasml.runtime.containers import WATCHDOG_PORT
 from faasml.runtime.replicas import free_port
 from faasml.runtime.stack import FunctionSpec, load_stack
@@ -35,10 +35,11 @@ def http_status(port: int, path: str, timeout_s: float = 1.0) -> int | None:
         connection.close()
 
 
-def cold_start_s(podman: Podman, spec: FunctionSpec, image: str | None = None) -> float:
+def cold_start_s(podman: Podman, spec: FunctionSpec, image: str | None = None, arch: str | None = None) -> float:
     port, name = free_port(), f"faasml-coldstart-{uuid.uuid4().hex[:8]}"
     args = ["run", "-d", "--rm", "--name", name, "--pull", "never",
-            "--publish", f"127.0.0.1:{port}:{WATCHDOG_PORT}"]
+            "--publish", f"127.0.0.1:{port}:{WATCHDOG_PORT}",
+            *emulated_run_args(arch or host_arch(), podman.conf_dir)]
     for key, value in spec.environment.items():
         args += ["--env", f"{key}={value}"]
     path = spec.ready_path or "/_/health"
@@ -72,7 +73,7 @@ def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: 
         image = tag_for(spec.image, arch or host_arch())
         if not podman.image_exists(image):
             raise EngineError(f"image {image} is not built: run `make images`")
-        times = [cold_start_s(podman, spec, image) for _ in range(runs)]
+        times = [cold_start_s(podman, spec, image, arch) for _ in range(runs)]
         rows.append({
             "function": name, "image": image, "arch": arch or host_arch(),
             "size_mb": podman.image_size(image) / 1e6,

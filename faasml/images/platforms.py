@@ -8,6 +8,7 @@ tag (`...:0.1.0-arm64`), so that it never takes the name the host's own image ru
 """
 from __future__ import annotations
 
+import os
 import platform as host_platform
 from pathlib import Path
 
@@ -83,3 +84,27 @@ def elf_arch(path: Path) -> str | None:
         return None
     machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
     return ELF_MACHINES.get(machine)
+
+
+# What an arm64 board's /proc/cpuinfo says (a Raspberry Pi 4's Cortex-A72), per processor.
+ARM64_CPUINFO = ("processor\t: {n}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n"
+                 "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
+                 "CPU revision\t: 3\n\n")
+
+
+def emulated_run_args(arch: str, folder: Path) -> list[str]:
+    """`podman run` arguments a container of `arch` needs under emulation: none for the
+    host's own. qemu-user 7.2 (Debian 12's) hands an arm64 process the host's x86
+    /proc/cpuinfo, which ONNX Runtime's CPU detection (the cpuinfo library) cannot parse: it
+    crashes on import (SIGSEGV). An arm64 board's cpuinfo is mounted in its place, one entry
+    per CPU this machine has (runc allows /proc/cpuinfo as a bind target, as for LXCFS)."""
+    if arch == host_arch():
+        return []
+    if arch != "arm64":
+        raise PlatformError(f"no emulated run set up for {arch}")
+    folder.mkdir(parents=True, exist_ok=True)
+    cpuinfo = folder / "cpuinfo-arm64"
+    text = "".join(ARM64_CPUINFO.format(n=n) for n in range(os.cpu_count() or 1))
+    if not cpuinfo.is_file() or cpuinfo.read_text() != text:
+        cpuinfo.write_text(text)
+    return ["--volume", f"{cpuinfo}:/proc/cpuinfo:ro"]

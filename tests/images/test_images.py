@@ -132,3 +132,15 @@ def test_the_watchdogs_found_are_what_their_names_say(arch):
     if path is None:
         pytest.skip(missing_reason(tool))
     assert platforms.elf_arch(Path(path)) == arch
+
+
+def test_an_emulated_arm64_container_sees_an_arm64_cpuinfo(tmp_path, monkeypatch):
+    """qemu-user 7.2 shows arm64 processes the host's x86 /proc/cpuinfo, on which ONNX
+    Runtime's CPU detection crashes: emulated runs mount an arm64 board's in its place."""
+    monkeypatch.setattr(platforms, "host_arch", lambda: "amd64")
+    assert platforms.emulated_run_args("amd64", tmp_path) == []
+    args = platforms.emulated_run_args("arm64", tmp_path)
+    assert args[0] == "--volume" and args[1].endswith(":/proc/cpuinfo:ro")
+    text = Path(args[1].split(":")[0]).read_text()
+    import os
+    assert text.count("processor\t:") == os.cpu_count() and text.count("CPU implementer\t: 0x41") == os.cpu_count()

@@ -82,10 +82,30 @@ def test_each_executor_image_holds_only_its_own_model(images, podman):
         assert listed == [f"{name}.card.json", f"{name}.onnx"], listed
     selector = podman.run("run", "--rm", "--entrypoint", "ls", images["selector"], "models").stdout
     assert selector.decode().split() == []
-    # the dependencies layer is one layer shared by every function of the template
-    layers = [podman.image_layers(images[name]) for name in FUNCTIONS]
-    shared = set(layers[0]).intersection(*layers[1:])
-    assert len(shared) >= len(podman.image_layers(base_image_name())) + 3  # base, watchdog, user, deps
+    # the dependencies layer is one layer shared by every executor; the selector's is its own
+    # (its role's extra), above the same base, watchdog and user layers
+    base = len(podman.image_layers(base_image_name()))
+    executors = [set(podman.image_layers(images[name])) for name in EXECUTORS]
+    shared = set.intersection(*executors)
+    assert len(shared) >= base + 3  # base, watchdog, user, deps
+    assert base + 2 <= len(shared & set(podman.image_layers(images["selector"]))) < len(shared)
+
+
+def _installed(podman, image: str) -> set[str]:
+    listed = podman.run("run", "--rm", "--entrypoint", "pip", image, "list", "--format", "freeze").stdout
+    return {line.split("==")[0].lower().replace("_", "-") for line in listed.decode().split()}
+
+
+def test_each_image_installs_only_its_roles_dependencies(images, podman):
+    """pyproject.toml's extras by role: an executor carries ONNX Runtime, its decoders and
+    tokenizers, and no transformers or aiohttp; the selector no ONNX Runtime or OpenCV."""
+    executor = _installed(podman, images["efficientnet-lite0-int8"])
+    assert {"onnxruntime", "opencv-python-headless", "simplejpeg", "pillow", "tokenizers", "numpy"} <= executor
+    assert not executor & {"transformers", "torch", "aiohttp", "requests", "huggingface-hub"}, executor
+    selector = _installed(podman, images["selector"])
+    assert {"numpy", "urllib3", "httptools", "multidict", "uvloop"} <= selector
+    assert not selector & {"onnxruntime", "opencv-python-headless", "pillow", "simplejpeg", "tokenizers",
+                           "transformers", "aiohttp"}, selector
 
 
 def test_executor_is_not_ready_until_its_model_loads_and_runs_as_non_root(images, podman):
