@@ -27,7 +27,7 @@ import yaml
 from faasml.images.bases import ensure_base_image, ensure_watchdog_image
 from faasml.images.engine import EngineError, Podman
 from faasml.images.platforms import emulation_missing, host_arch, tag_for
-from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
+from faasml.images.tools import FAAS_CLI, find_tool, missing_reason, watchdog_tool
 from faasml.runtime.stack import load_stack
 
 GPU_SUFFIX = "-gpu"  # a template whose images need a GPU node (and gigabytes of CUDA wheels)
@@ -51,10 +51,17 @@ def cpu_functions(stack_path: Path) -> list[str]:
             if not str((entry or {}).get("lang", "")).endswith(GPU_SUFFIX)]
 
 
-def why_not_buildable() -> str | None:
-    """What is missing here to build images, or None."""
+def why_not_buildable(arch: str | None = None) -> str | None:
+    """What is missing here to build images (for `arch`: its of-watchdog and, for another
+    architecture than this machine's, emulation), or None."""
     if find_tool(FAAS_CLI) is None:
         return missing_reason(FAAS_CLI)
+    if arch is not None:
+        watchdog = watchdog_tool(arch, host_arch())
+        if find_tool(watchdog) is None:
+            return missing_reason(watchdog)
+        if emulation_missing(arch):
+            return emulation_missing(arch)
     return Podman.available()
 
 
@@ -78,12 +85,10 @@ def build_images(stack_path: Path, functions: list[str], conf_dir: Path,
                  log: Callable[[str], None] = print, arch: str | None = None) -> list[BuiltImage]:
     """Build `functions` of the stack for `arch` (default: this machine's); `env` adds
     variables (e.g. FAASML_REGISTRY)."""
-    missing = why_not_buildable()
+    arch = arch or host_arch()
+    missing = why_not_buildable(arch)
     if missing:
         raise EngineError(missing)
-    arch = arch or host_arch()
-    if emulation_missing(arch):
-        raise EngineError(emulation_missing(arch))
     stack_path = stack_path.resolve()
     podman = Podman(conf_dir, for_builds=True)
     build_args = {"WATCHDOG_IMAGE": ensure_watchdog_image(podman, log, arch=arch),
