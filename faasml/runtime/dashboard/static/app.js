@@ -196,7 +196,7 @@ function drawChart(id, series, now, unit) {
     label.textContent = minutes ? `-${minutes} min` : "now";
     chart.append(label);
   }
-  const unitLabel = svg("text", { x: 4, y: top + 8, class: "tick" });
+  const unitLabel = svg("text", { x: left + 4, y: top + 10, class: "tick" });   // inside the plot, clear of the ticks
   unitLabel.textContent = unit;
   chart.append(unitLabel);
   for (const s of plotted) {
