@@ -32,7 +32,7 @@ from faasml.runtime.replicas import free_port
 from faasml.runtime.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = "localhost/faasml-test"
+REGISTRY = f"localhost/faasml-test-{os.getpid()}"   # podman's store is the machine's: names of its own
 VARIANT = "efficientnet-lite0-int8"     # the edge variant: what a Raspberry Pi runs
 PHOTO = ROOT / "samples" / "cat.jpg"
 READY_TIMEOUT_S = 600                   # model load under emulation, on a busy machine
