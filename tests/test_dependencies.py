@@ -36,6 +36,7 @@ ROLES = (
     ("faasml/client/", "client"),
     ("faasml/runtime/", "up"), ("faasml/images/", "up"),
     ("faasml/bench/", "bench"), ("faasml/profiling/", "bench"), ("faasml/deployment/", "bench"),
+    ("faasml/launch.py", "bench"),   # a throw-away `faasml up` for the benchmarks, evaluation and tests
     ("faasml/evaluation/", "evaluate"),
     ("faasml/models/", "build"),
     ("faasml/", None),   # the shared modules and the CLI's entry: the standard library only

@@ -1,8 +1,8 @@
 """The README's Quickstart, run as written: every shell command of its ```bash blocks and
-its Python snippet, against a platform started the way `make run` starts it (`faasml up
--f stack.yml`, here on a free port with the functions the commands call), from a folder
-laid out as the repository root is after `make run` (.venv, samples/, .faasml/ with the
-generated password). Any non-zero exit fails the test; curl runs with --fail-with-body,
+its Python snippet, against a platform started as `make run` starts it (`faasml up -f
+stack.yml`, here through the shared launcher on a free port with the functions the
+commands call), from a folder laid out as the repository root is after `make run` (.venv,
+samples/, .faasml/ holding the admin password). Any non-zero exit fails the test; curl runs with --fail-with-body,
 so an HTTP error is one too.
 
 The only changes to the commands: the address (127.0.0.1:8080 -> the free port), and
@@ -16,15 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from faasml.bench.localstage import stop_process
 from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
-from faasml.runtime.replicas import free_port
+from faasml.launch import LocalPlatform
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -81,31 +78,11 @@ def test_the_quickstart_has_what_this_test_runs():
                                           "minilm-l6-fp32"}
 
 
-def _wait_until_served(url: str, names: set[str], process: subprocess.Popen, log: Path) -> None:
-    """Every function ready, and the selector able to choose each executor."""
-    tasks = {"minilm-l6-fp32": "sentence-embedding"}
-    deadline = time.monotonic() + 180
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            ready = requests.get(f"{url}/function/selector/ready", timeout=2).status_code == 200
-            ready = ready and all(
-                requests.get(f"{url}/function/selector", timeout=5, params={
-                    "task": tasks.get(name, "image-classification"), "variant": name, "explain": 1,
-                }).json()["candidates"][0]["excluded"] is None
-                for name in names - {"selector"})
-            if ready:
-                return
-        except (requests.RequestException, ValueError, KeyError, IndexError):
-            pass
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def root_after_make_run(tmp_path_factory, reference_models):
-    """(folder, port): the platform up, and a folder with what the repository root has
-    after `make run`: .venv, samples/ and .faasml/ (the platform's state, its password)."""
+    """(folder, port, faas-cli): the platform up, and a folder with what the repository
+    root has after `make run`: .venv, samples/ and .faasml/ (the platform's state, with
+    the admin password in basic-auth-password, mode 0600, as `make run` leaves it)."""
     curl = shutil.which("curl")
     faas_cli = find_tool(FAAS_CLI)
     if curl is None:
@@ -116,20 +93,16 @@ def root_after_make_run(tmp_path_factory, reference_models):
     (folder / ".venv").symlink_to(sys.prefix)
     (folder / "samples").symlink_to(ROOT / "samples")
     commands = [c for block in blocks(quickstart(), "bash") for c in shell_commands(block)]
-    names = functions_called(commands)
-    port = free_port()
-    log_path = folder / "up.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD")}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "faasml", "up", "-f", str(ROOT / "stack.yml"), "--port", str(port),
-             "--state-dir", str(folder / ".faasml"), *(a for name in sorted(names) for a in ("--filter", name))],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    platform = LocalPlatform(folder / "platform", only=sorted(functions_called(commands)),
+                             state_dir=folder / ".faasml", start_timeout_s=180)
     try:
-        _wait_until_served(f"http://127.0.0.1:{port}", names, process, log_path)
-        yield folder, port, faas_cli
+        platform.up()   # every function ready, and the selector listing each executor
+        password_file = folder / ".faasml" / "basic-auth-password"
+        password_file.write_text(platform.password)
+        password_file.chmod(0o600)
+        yield folder, platform.port, faas_cli
     finally:
-        stop_process(process)
+        platform.stop()
 
 
 def _run(command: str, folder: Path, port: int, faas_cli: str, **kwargs) -> subprocess.CompletedProcess:

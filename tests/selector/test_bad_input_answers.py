@@ -53,7 +53,9 @@ def selector(gateway, monkeypatch, tmp_path):
     yield call
     service = getattr(handler, "_service", None)
     if service is not None:
-        service.stop()
+        stopped = service.stop()
+        if asyncio.iscoroutine(stopped):
+            loop.run_until_complete(stopped)
     loop.close()
 
 
