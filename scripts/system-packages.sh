@@ -73,8 +73,9 @@ enable_arm64_emulation() {
   if command -v update-binfmts >/dev/null 2>&1; then
     "${as_root[@]}" update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
   fi
+  # Not an error even where packages are required: the arm64 test skips, saying why.
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] \
-    || give_up "arm64 emulation could not be turned on here (binfmt_misc): the arm64 image test will be skipped"
+    || echo "system-packages: arm64 emulation could not be turned on here (binfmt_misc): the arm64 image test will be skipped"
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
