@@ -75,7 +75,9 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
         rows = wait_for(driver, ROW_TEXT.format(selector="#functions tbody tr"))
         assert any("efficientnet-lite0-int8" in r and "edge 1/1" in r for r in rows), rows
         assert any("efficientnet-lite2-fp32" in r and "cloud 1/1" in r for r in rows), rows
-        assert wait_for(driver, "document.querySelector('#connection').className") == "dot live"
+        # Until the first poll answers the dot is plain "dot" (truthy): wait for its verdict.
+        state = "document.querySelector('#connection').className"
+        assert wait_for(driver, f"{state} !== 'dot' && {state}") == "dot live"
         before = driver.execute_script("return document.querySelectorAll('#decisions tbody tr').length")
 
         image = cat_image()

@@ -244,14 +244,15 @@ async function tick() {
     const state = await getJson("api/state");
     drawNodes(state.nodes);
     drawFunctions(state.functions);
+    dot.className = "dot live";   // the gateway answered; the selector's part may still fail below
+    dot.title = "live: the gateway answered the last poll";
+    document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()} · faasml ${state.version}`;
     try { await pollDecisions(state.selector); } catch (error) {
       document.getElementById("decision-summary").textContent = `selector not answering (${error.message})`;
     }
-    remember(state);
-    drawCharts(state.generated_at);
-    dot.className = "dot live";
-    dot.title = "live: the gateway answered the last poll";
-    document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()} · faasml ${state.version}`;
+    try { remember(state); drawCharts(state.generated_at); } catch (error) {
+      console.error("charts:", error);   // a drawing fault is not the gateway's
+    }
   } catch (error) {
     dot.className = "dot down";
     dot.title = "no answer from the gateway";
