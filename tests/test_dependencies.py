@@ -30,6 +30,7 @@ TEMPLATE = ROOT / "templates" / "faasml-python3-http"
 
 # Which extra each part of the code runs under, most specific path first.
 ROLES = (
+    ("faasml/serving/", "server"), ("faasml/upstream.py", "server"), ("faasml/http.py", "server"),
     ("faasml/executor/", "executor"), ("functions/executors/", "executor"),
     ("faasml/selector/", "selector"), ("functions/selector/", "selector"),
     ("templates/", "server"),
@@ -144,9 +145,14 @@ def test_the_template_server_requirements_are_the_server_extra():
 
 
 PROBE = """
-import importlib.util, json, sys
+import importlib, importlib.util, json, os, sys
 spec = importlib.util.spec_from_file_location("index", sys.argv[1])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
+# What index.py's main() loads before it serves: the handler and the server.
+sys.path.insert(0, os.path.join(os.path.dirname(sys.argv[1]), "function"))
+importlib.import_module("handler")
+importlib.import_module("faasml.serving.app")
+importlib.import_module("faasml.serving.server")
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 

@@ -105,7 +105,7 @@ def test_each_image_installs_only_its_roles_dependencies(images, podman):
     assert {"onnxruntime", "opencv-python-headless", "simplejpeg", "pillow", "tokenizers", "numpy"} <= executor
     assert not executor & {"transformers", "torch", "aiohttp", "requests"}, executor
     selector = _installed(podman, images["selector"])
-    assert {"numpy", "urllib3", "httptools", "multidict", "uvloop"} <= selector
+    assert {"numpy", "uvicorn", "httptools", "multidict", "uvloop"} <= selector
     assert not selector & {"onnxruntime", "opencv-python-headless", "pillow", "simplejpeg", "tokenizers",
                            "transformers", "aiohttp"}, selector
 
