@@ -9,6 +9,9 @@ PORT ?= 8080
 STACK ?= stack.yml
 NODES ?=
 PYTEST_ARGS ?=
+# pyproject.toml's extras (dependencies by role): `test` is every role plus the test tools,
+# what both `make run` and `make test` need here; e.g. EXTRAS=up,build for a platform only.
+EXTRAS ?= test
 EVALUATE_ARGS ?=
 
 .PHONY: help venv install models run up test test-fast profile bench bench-executor bench-gateway bench-selector evaluate evaluate-quick clean
@@ -28,15 +31,23 @@ help:
 	@echo "make fuzz   the property-based tests with thousands of examples each (HYPOTHESIS_PROFILE=fuzz)"
 	@echo "make conformance  OpenFaaS's certifier against faasml up --containers podman --empty (~4 min)"
 
+# Debian packages beyond Python (scripts/system-packages.sh): installed where missing when
+# make runs as root or with password-less sudo, else named in one apt-get line (the tests
+# that need one are then skipped, saying so). SYSTEM_PACKAGES=no leaves the system alone.
+SYSTEM_PACKAGES ?= yes
+.PHONY: system-packages-run system-packages-test
+system-packages-run system-packages-test: system-packages-%:
+	@SYSTEM_PACKAGES=$(SYSTEM_PACKAGES) scripts/system-packages.sh $*
+
 # On pip, not python: a venv interrupted before ensurepip ran has python but no pip, and
-# would otherwise stop every later make here.
-$(PIP):
+# would otherwise stop every later make here. python3-venv first: Debian's python3 lacks it.
+$(PIP): | system-packages-run
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
 # The stamp re-runs pip only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(PIP)
-	$(PIP) install -q -e '.[build,test]'
+	$(PIP) install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 venv install: $(VENV)/.installed
@@ -47,10 +58,10 @@ models: install
 run up: models
 	$(PY) -m faasml up -f $(STACK) --port $(PORT) $(if $(NODES),--nodes $(NODES),)
 
-test: install
+test: install system-packages-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install system-packages-test
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # Measure every variant through the running platform (`make run` in another shell) and
@@ -124,13 +135,20 @@ fuzz: install
 # function's image on podman (podman-docker's `docker`), from a local Debian base and a
 # local of-watchdog image that it makes when absent; no registry needed. Put faas-cli and
 # fwatchdog on the PATH (or name them in FAAS_CLI / OF_WATCHDOG). `make bench-images`
-# measures each image's size and cold start (container start -> ready).
+# measures each image's size, layers and cold start (container start -> ready).
+# PLATFORMS given here (`make images PLATFORMS=linux/arm64`) builds for those platforms,
+# another architecture under qemu (apt-get install qemu-user-static binfmt-support) with
+# its of-watchdog (fwatchdog-arm64 on the PATH or OF_WATCHDOG_ARM64) and its tag suffixed
+# (:0.1.0-arm64); left at its default (publish's list), images are this machine's only.
+# FUNCTIONS="selector efficientnet-lite0-int8" builds only those.
 .PHONY: images bench-images
+FUNCTIONS ?=
+IMAGE_PLATFORMS = $(if $(filter command line environment,$(origin PLATFORMS)),--platform $(PLATFORMS),)
 images: models
-	$(PY) -m faasml images build -f $(STACK)
+	$(PY) -m faasml images build -f $(STACK) $(IMAGE_PLATFORMS) $(foreach f,$(FUNCTIONS),--filter $(f))
 
 bench-images: install
-	$(PY) -m faasml bench images -f $(STACK)
+	$(PY) -m faasml bench images -f $(STACK) $(IMAGE_PLATFORMS) $(foreach f,$(FUNCTIONS),--filter $(f))
 
 # The fast path (docs/executors.md, docs/selector.md): micro-batched executors against one
 # request at a time, part of `make bench` (which prints each figure beside its baseline).

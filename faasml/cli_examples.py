@@ -7,7 +7,7 @@ import argparse
 EXAMPLES: dict[str, str] = {
     "": """\
   faasml up -f stack.yml                      # the platform on http://127.0.0.1:8080
-  faasml invoke image-classification cat.jpg --tradeoff 0.8
+  faasml invoke image-classification samples/cat.jpg --tradeoff 0.8
   faasml status --watch 2
   faasml COMMAND --help                       # examples for each command""",
     "models": """\
@@ -33,13 +33,13 @@ EXAMPLES: dict[str, str] = {
     "models ladder": """\
   faasml models ladder --data ../shared/data/imagenet-sample --only efficientnet-lite0 --plot /tmp/ladder.png""",
     "predict": """\
-  faasml predict models/efficientnet-lite0-int8.card.json cat.jpg --top-k 3
+  faasml predict models/efficientnet-lite0-int8.card.json samples/cat.jpg --top-k 3
   echo 'A man plays a guitar.' > s.txt && faasml predict models/minilm-l6-fp32.card.json s.txt""",
     "up": """\
   faasml up -f stack.yml                      # what `make run` starts
   faasml up -f stack.yml --port 8094 --filter selector --filter efficientnet-lite0-int8
   faasml up --empty --containers podman       # a clean provider; faas-cli deploy --image ... any image
-  then open http://127.0.0.1:8080/ui/ (user admin, the password it prints)""",
+  then open http://127.0.0.1:8080/ui/ (user admin, the password in .faasml/basic-auth-password)""",
     "conformance": """\
   faasml conformance                          # stand-ins, faasml up --empty --containers podman, certifier.test
   faasml conformance --run 'Test_Invoke|Test_SecretCRUD' --dir /tmp/conformance   # keep the logs""",
@@ -47,16 +47,16 @@ EXAMPLES: dict[str, str] = {
   FAASML_GATEWAY_PASSWORD=$(cat .faasml/basic-auth-password) faasml profile --gateway http://127.0.0.1:8080
   faasml profile --task image-classification --requests 20 --step 1""",
     "invoke": """\
-  faasml invoke image-classification cat.jpg                    # tradeoff 0.5
-  faasml invoke image-classification cat.jpg --tradeoff 0 --max-latency-ms 50
-  faasml invoke image-classification cat.jpg --min-accuracy 0.8 --explain
-  faasml invoke sentence-embedding sentence.txt
+  faasml invoke image-classification samples/cat.jpg            # tradeoff 0.5
+  faasml invoke image-classification samples/cat.jpg --tradeoff 0 --max-latency-ms 50
+  faasml invoke image-classification samples/cat.jpg --min-accuracy 0.8 --explain
+  faasml invoke sentence-embedding samples/sentence.txt
   echo 'A cat sleeps.' | faasml invoke sentence-embedding - --content-type text/plain
-  faasml invoke '' cat.jpg --variant efficientnet-lite2-fp32    # pinned
+  faasml invoke '' samples/cat.jpg --variant efficientnet-lite2-fp32   # pinned
 exit status: 0 answered, 1 refused (the error's status, code and details on stderr), 2 bad input""",
     "status": """\
-  faasml status                               # against http://127.0.0.1:8080, password from .faasml/
-  faasml status --gateway http://10.0.0.5:31112 --password "$PASSWORD"
+  faasml status                               # http://127.0.0.1:8080; password: FAASML_GATEWAY_PASSWORD, else .faasml/
+  faasml status --gateway http://10.0.0.5:31112 --password-file ~/.faasml-cluster-password
   faasml status --watch 2                     # redraw every 2 s, with requests/s""",
     "bench": """\
   faasml bench selector && faasml bench evaluate --quick""",

@@ -101,7 +101,7 @@ def test_the_check_catches_a_misspelt_metric():
 def test_every_expression_parses_as_promql(tmp_path):
     promtool = shutil.which("promtool") or ("/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None)
     if promtool is None:
-        pytest.skip("promtool not found: install Debian's prometheus package (.ci/run does)")
+        pytest.skip("promtool not found: apt-get install prometheus (make test does, as root)")
     rules = ["groups:", "  - name: faasml-dashboard", "    rules:"]
     for index, (_, expr) in enumerate(expressions()):
         rules += [f"      - record: faasml:dashboard_panel_{index}", f"        expr: {json.dumps(substitute(expr))}"]

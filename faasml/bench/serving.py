@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from faasml.bench.hop import keepalive_poster, process_cpu_s
-from faasml.launch import LocalPlatform, executor_function, find_checkout, selector_function, two_nodes
 from faasml.stats import percentile
+
+# faasml.bench.hop and faasml.launch (requests, numpy, yaml) are imported where they are
+# used: `faasml --help` builds this command's parser and must start on the standard library.
 
 TEMPLATE = "faasml-python3-http"
 BASELINE_TEMPLATE = "faasml-python3-http-baseline"
@@ -65,6 +66,8 @@ def _jpeg() -> bytes | None:
 
 
 def stage_functions(folder: Path, checkout: Path, models: Path, with_model: bool) -> dict[str, Any]:
+    from faasml.launch import executor_function, selector_function
+
     (folder / "echo").mkdir()
     (folder / "echo" / "handler.py").write_text(ECHO_HANDLER)
     functions: dict[str, Any] = {}
@@ -88,6 +91,8 @@ def stage_functions(folder: Path, checkout: Path, models: Path, with_model: bool
 
 
 def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> dict[str, Any]:
+    from faasml.launch import LocalPlatform, two_nodes
+
     image = _jpeg()
     with_model = (models / "efficientnet-lite0-int8.card.json").exists() and image is not None
     with tempfile.TemporaryDirectory(prefix="faasml-bench-serving-") as tmp:
@@ -110,6 +115,8 @@ def run(checkout: Path, models: Path, rounds: int, requests: int, ref: str) -> d
 
 
 def measure(stage: LocalPlatform, rounds: int, requests: int, image: bytes | None) -> dict[str, Any]:
+    from faasml.bench.hop import keepalive_poster, process_cpu_s
+
     calls: dict[str, Callable[[], None]] = {}
     pids: dict[str, int] = {}
     for side in SERVERS:
@@ -205,6 +212,8 @@ def register_bench(bench_sub: Any) -> None:
 
 
 def _command(args: Any) -> int:
+    from faasml.launch import find_checkout
+
     result = run(find_checkout(), Path(args.models).resolve(), args.rounds, args.requests, args.baseline_ref)
     print("\n".join(report(result)))
     if args.json is not None:

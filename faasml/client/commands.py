@@ -35,26 +35,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
 
+class _RefusePasswordOnCommandLine(argparse.Action):
+    """`--password` is gone: a secret on a command line is readable by every local user
+    (ps, /proc) and stays in the shell's history. Say where it goes instead, without
+    echoing the value (an abbreviation of --password-file would otherwise take it as a
+    file name and print it in the error)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is not accepted: a password on a command line is visible to "
+                     f"other users and kept in shell history; set FAASML_GATEWAY_PASSWORD or "
+                     f"OPENFAAS_PASSWORD, or name a file with --password-file (default {PASSWORD_FILE})")
+
+
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway", default=None,
                         help="gateway URL (default: FAASML_GATEWAY_URL, OPENFAAS_URL, http://127.0.0.1:8080)")
-    parser.add_argument("--password", default=None,
-                        help="basic-auth password (default: FAASML_GATEWAY_PASSWORD, OPENFAAS_PASSWORD, "
-                        f"else {PASSWORD_FILE} here)")
+    parser.add_argument("--password-file", type=Path, default=None, metavar="PATH",
+                        help="file holding the gateway's basic-auth password (default: FAASML_GATEWAY_PASSWORD "
+                        f"or OPENFAAS_PASSWORD from the environment, else {PASSWORD_FILE} where `make run` "
+                        "writes it); the password is never taken on the command line")
+    parser.add_argument("--password", nargs="?", action=_RefusePasswordOnCommandLine, help=argparse.SUPPRESS)
     parser.add_argument("--api-key", default=None,
                         help="the selector's API key, when its keys are on (default: FAASML_API_KEY)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     parser.add_argument("--plain", action="store_true", help="plain text tables even on a terminal")
 
 
-def _client(args: argparse.Namespace):
+def gateway_password(password_file: Path | None, environ=os.environ) -> str | None:
+    """The password from `password_file` when named, else the environment, else the
+    file `make run` writes (relative to the current folder); None when none is found."""
+    if password_file is not None:
+        return password_file.read_text().strip()
+    from_env = environ.get("FAASML_GATEWAY_PASSWORD") or environ.get("OPENFAAS_PASSWORD")
+    if from_env:
+        return from_env
+    return PASSWORD_FILE.read_text().strip() if PASSWORD_FILE.is_file() else None
+
+
+def _client_or_none(args: argparse.Namespace, command: str):
+    """The client, or None after saying why the named password file cannot be read."""
     from faasml.client import Client
 
-    password = args.password or os.environ.get("FAASML_GATEWAY_PASSWORD") or os.environ.get("OPENFAAS_PASSWORD")
-    if password is None and PASSWORD_FILE.is_file():
-        password = PASSWORD_FILE.read_text().strip()
-    return Client(args.gateway, timeout=args.timeout, retries=getattr(args, "retries", 0), password=password,
-                  api_key=args.api_key)
+    try:
+        password = gateway_password(args.password_file)
+    except OSError as exc:
+        print(f"faasml {command}: cannot read the password file {args.password_file}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return None
+    return Client(args.gateway, timeout=args.timeout, retries=getattr(args, "retries", 0),
+                  password=password, api_key=args.api_key)
 
 
 def _rich(args: argparse.Namespace) -> bool | None:
@@ -79,7 +108,10 @@ def _invoke(args: argparse.Namespace) -> int:
         return 2
     limits = {"tradeoff": args.tradeoff, "max_latency_ms": args.max_latency_ms,
               "min_accuracy": args.min_accuracy, "variant": args.variant, "policy": args.policy}
-    with _client(args) as client:
+    client = _client_or_none(args, "invoke")
+    if client is None:
+        return 2
+    with client:
         try:
             if args.explain:
                 table = client.explain(args.task or None, **limits)
@@ -110,7 +142,10 @@ def _status(args: argparse.Namespace) -> int:
     from faasml.runtime.dashboard.overview import RateTracker
 
     rates = RateTracker()
-    with _client(args) as client:
+    client = _client_or_none(args, "status")
+    if client is None:
+        return 2
+    with client:
         while True:
             try:
                 _print_status(client, rates, _rich(args))
@@ -150,9 +185,34 @@ def _print_status(client, rates, rich: bool | None) -> None:
     except ClientError as exc:
         print(f"(the selector's live view is unavailable: {exc})")
         return
-    print_table(f"selector {selector}: variants now",
-                ["variant", "task", "accuracy", "predicted ms", "service ms", "queue ms", "in flight",
-                 "cooling down"],
-                [[v["variant"], v["task"], v["accuracy"], v["live"]["predicted_latency_ms"],
-                  v["live"]["service_ms"], v["live"]["queue_ms"], v["live"]["inflight"],
-                  v["live"]["cooling_down"]] for v in live], rich=rich)
+    candidates, others = split_candidates(live, {f["name"]: f for f in functions})
+    print_table(f"candidates now: variants the selector ({selector}) may choose, with its live prediction",
+                ["variant", "task", "node", "accuracy", "predicted ms", "service ms", "queue ms", "in flight",
+                 "cooling down"], candidates, rich=rich)
+    if others:
+        print_table("not candidates now: no ready replica, so the selector skips them",
+                    ["variant", "task", "node", "accuracy", "ready", "why"], others, rich=rich)
+
+
+def split_candidates(live: list[dict], functions: dict[str, dict]) -> tuple[list[list], list[list]]:
+    """The selector's variants as two tables' rows: those it may choose now (a ready
+    replica; the selector excludes the rest before it predicts anything), by task and
+    predicted latency, and the others with the reason from the gateway's own status."""
+    candidates, others = [], []
+    for v in sorted(live, key=lambda v: (v.get("task") or "", v["live"].get("predicted_latency_ms") or 0)):
+        if (v.get("available_replicas") or 0) >= 1:
+            candidates.append([v["variant"], v["task"], v.get("node_class"), v["accuracy"],
+                               v["live"]["predicted_latency_ms"], v["live"]["service_ms"], v["live"]["queue_ms"],
+                               v["live"]["inflight"], "yes" if v["live"].get("cooling_down") else "-"])
+            continue
+        status = functions.get(v.get("function") or v["variant"]) or {}
+        replicas = v.get("replicas") or 0
+        if status.get("unschedulable"):
+            why = f"unschedulable: {status['unschedulable']}"
+        elif replicas == 0:
+            why = "scaled to zero (a request through the gateway wakes it)"
+        else:
+            why = "starting or failing its readiness check"
+        others.append([v["variant"], v["task"], v.get("node_class"), v["accuracy"],
+                       f"{v.get('available_replicas') or 0}/{replicas}", why])
+    return candidates, others

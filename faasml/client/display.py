@@ -2,6 +2,7 @@
 in the `test` and `evaluate` extras), aligned plain text without it or when piped."""
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any, Sequence, TextIO
 
@@ -44,14 +45,47 @@ def answer_rows(result: Any) -> tuple[str, list[str], list[list[Any]]]:
         rows = [[p.get("label"), p.get("index"), p.get("score")] for p in result["predictions"]
                 if isinstance(p, dict)]
         return "answer", ["label", "index", "score"], rows
-    if isinstance(result, dict) and isinstance(result.get("embeddings"), list):
-        rows = [[i, len(v), ", ".join(f"{x:.4f}" for x in v[:4]) + ", ..."]
-                for i, v in enumerate(result["embeddings"]) if isinstance(v, list)]
-        return "answer", ["input", "dims", "first values"], rows
+    vectors = _embeddings(result)
+    if vectors is not None:
+        # A 384-float vector is not read, it is checked: its size, its length (1 when
+        # normalized) and where it starts, one row per input.
+        truncated = result.get("truncated")
+        truncated = truncated if isinstance(truncated, list) else [truncated] * len(vectors)
+        rows = [[i, len(v), math.sqrt(sum(x * x for x in v)), cut, _first_values(v)]
+                for i, (v, cut) in enumerate(zip(vectors, truncated + [None] * len(vectors)))]
+        title = f"answer: {len(rows)} embedding{'s' if len(rows) != 1 else ''}"
+        if result.get("variant"):
+            title += f" from {result['variant']}"
+        return title, ["input", "dimension", "norm", "truncated", "first values"], rows
     if isinstance(result, dict):
         return "answer", ["field", "value"], [[k, v] for k, v in result.items()]
     text = result.decode("utf-8", "replace") if isinstance(result, bytes) else str(result)
     return "answer", ["body"], [[text[:2000]]]
+
+
+FIRST_VALUES = 4
+
+
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, (int, float)) for x in value)
+
+
+def _embeddings(result: Any) -> list[list[float]] | None:
+    """The vectors of an executor's embedding answer: `embedding` for one sentence,
+    `embeddings` for a list of them (docs/api.md); None for any other answer."""
+    if not isinstance(result, dict):
+        return None
+    if _is_vector(result.get("embedding")):
+        return [result["embedding"]]
+    many = result.get("embeddings")
+    if isinstance(many, list) and all(_is_vector(v) for v in many):
+        return many
+    return None
+
+
+def _first_values(vector: list[float]) -> str:
+    shown = ", ".join(f"{x:.4f}" for x in vector[:FIRST_VALUES])
+    return f"[{shown}, ...]" if len(vector) > FIRST_VALUES else f"[{shown}]"
 
 
 CANDIDATE_COLUMNS = (("rank", "rank"), ("variant", "variant"), ("node", "node_class"),

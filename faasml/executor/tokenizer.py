@@ -15,12 +15,12 @@ from tokenizers import Tokenizer
 def load_tokenizer(folder: Path, max_length: int) -> Tokenizer:
     """The folder's tokenizer.json, truncating at `max_length` and padding a batch to its
     longest text (what `padding=True, truncation=True` asks of transformers)."""
-    if (folder / "tokenizer.json").is_file():
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    else:  # a folder with only a slow tokenizer's files: transformers converts it (slow import)
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True).backend_tokenizer
+    if not (folder / "tokenizer.json").is_file():
+        # Slow tokenizers are converted when the model is built (faasml/models/build_text.py):
+        # an executor image has no transformers to do it here.
+        raise FileNotFoundError(f"{folder / 'tokenizer.json'} is missing: rebuild the variant with "
+                                f"`faasml models build`, which writes it")
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     padding = tokenizer.padding or {}
     pad_token = padding.get("pad_token", "[PAD]")
     pad_id = padding.get("pad_id", tokenizer.token_to_id(pad_token) or 0)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from faasml.images.engine import EngineError, Podman
+from faasml.images.platforms import emulated_run_args, host_arch, tag_for
 from faasml.runtime.containers import WATCHDOG_PORT
 from faasml.runtime.replicas import free_port
 from faasml.runtime.stack import FunctionSpec, load_stack
@@ -34,16 +35,17 @@ def http_status(port: int, path: str, timeout_s: float = 1.0) -> int | None:
         connection.close()
 
 
-def cold_start_s(podman: Podman, spec: FunctionSpec) -> float:
+def cold_start_s(podman: Podman, spec: FunctionSpec, image: str | None = None, arch: str | None = None) -> float:
     port, name = free_port(), f"faasml-coldstart-{uuid.uuid4().hex[:8]}"
     args = ["run", "-d", "--rm", "--name", name, "--pull", "never",
-            "--publish", f"127.0.0.1:{port}:{WATCHDOG_PORT}"]
+            "--publish", f"127.0.0.1:{port}:{WATCHDOG_PORT}",
+            *emulated_run_args(arch or host_arch(), podman.conf_dir)]
     for key, value in spec.environment.items():
         args += ["--env", f"{key}={value}"]
     path = spec.ready_path or "/_/health"
     started = time.monotonic()
     try:
-        podman.run(*args, spec.image)
+        podman.run(*args, image or spec.image)
         while time.monotonic() - started < READY_TIMEOUT_S:
             if http_status(port, path) == 200:
                 return time.monotonic() - started
@@ -59,7 +61,8 @@ def model_bytes(podman: Podman, image: str) -> int:
     return int(out.decode().split()[0])
 
 
-def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: Path) -> list[dict]:
+def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: Path,
+                   arch: str | None = None) -> list[dict]:
     if Podman.available():
         raise EngineError(Podman.available())
     podman = Podman(conf_dir)
@@ -67,13 +70,15 @@ def measure_images(stack_path: Path, functions: list[str], runs: int, conf_dir: 
     rows = []
     for name in functions:
         spec = specs[name]
-        if not podman.image_exists(spec.image):
-            raise EngineError(f"image {spec.image} is not built: run `make images`")
-        times = [cold_start_s(podman, spec) for _ in range(runs)]
+        image = tag_for(spec.image, arch or host_arch())
+        if not podman.image_exists(image):
+            raise EngineError(f"image {image} is not built: run `make images`")
+        times = [cold_start_s(podman, spec, image, arch) for _ in range(runs)]
         rows.append({
-            "function": name, "image": spec.image,
-            "size_mb": podman.image_size(spec.image) / 1e6,
-            "model_mb": model_bytes(podman, spec.image) / 1e6,
+            "function": name, "image": image, "arch": arch or host_arch(),
+            "size_mb": podman.image_size(image) / 1e6,
+            "layers": len(podman.image_layers(image)),
+            "model_mb": model_bytes(podman, image) / 1e6,
             "cold_start_s": {"median": statistics.median(times), "min": min(times), "max": max(times),
                              "runs": [round(t, 3) for t in times]},
         })

@@ -48,7 +48,8 @@ class Podman:
     @staticmethod
     def available() -> str | None:
         """Why podman cannot be used here, or None."""
-        return None if shutil.which("podman") else "podman is not installed"
+        return None if shutil.which("podman") else ("podman is not installed: apt-get install podman runc "
+                                                     "podman-docker (make test does, as root)")
 
     def env(self) -> dict[str, str]:
         self.conf_dir.mkdir(parents=True, exist_ok=True)

@@ -41,12 +41,24 @@ def max_length(folder: Path | None, tokenizer: Any, model: Any) -> int:
     return int(min(limits))
 
 
+def save_tokenizer(tokenizer: Any, folder: Path) -> None:
+    """The tokenizer's files, tokenizer.json always among them: executors read that file
+    with `tokenizers` alone (no transformers in their images), so a model that ships only
+    a slow tokenizer is converted here, at build time."""
+    tokenizer.save_pretrained(str(folder))
+    if not (folder / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(str(folder), use_fast=True).backend_tokenizer.save(
+            str(folder / "tokenizer.json"))
+
+
 def _export_fp32(name: str, family: str, tokenizer: Any, model: Any, out: Path,
                  progress: Progress, tokenizer_dir: str, limit: int,
                  source: dict[str, Any], accuracy: dict[str, Any]) -> ModelCard:
     progress.phase("saving tokenizer")
     with atomic_path(out / tokenizer_dir) as tmp:
-        tokenizer.save_pretrained(str(tmp))
+        save_tokenizer(tokenizer, Path(tmp))
     progress.phase("exporting to ONNX")
     names, diff = export_token_encoder(model, tokenizer, out / f"{name}.onnx")
     card = ModelCard(name=name, task=TASK_SENTENCE_EMBEDDING, family=family, precision="fp32",

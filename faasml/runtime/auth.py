@@ -11,11 +11,21 @@ import binascii
 import hmac
 import os
 import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 USER = "admin"
 PASSWORD_FILE_NAME = "basic-auth-password"
+# Letters and digits only: a password that starts with "-" (token_urlsafe's alphabet gives
+# one start in 64) reads as an option to every command line it is typed into, and one with
+# shell or URL metacharacters needs quoting in curl's -u and in http://admin:...@host/.
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_LENGTH = 32      # 62^32: about 190 bits
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def load_basic_auth(state_dir: Path, password: str | None = None) -> BasicAuth:
     if path.is_file() and path.read_text().strip():
         return BasicAuth(USER, path.read_text().strip(), str(path), file=path)
     state_dir.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(24)
+    password = generate_password()
     # Created private from the start: the file is the only copy of a credential.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

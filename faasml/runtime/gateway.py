@@ -82,7 +82,7 @@ class GatewayApi:
         async def handler(request: web.Request) -> web.StreamResponse:
             try:
                 if secured and not self.auth.allows(request.headers.get("Authorization")):
-                    raise Unauthorized("basic auth required for /system/* (user admin)",
+                    raise Unauthorized(f"basic auth required for {request.path} (user admin)",
                                        headers={"WWW-Authenticate": 'Basic realm="Restricted"'})
                 method = methods.get("GET" if request.method == "HEAD" else request.method)
                 if method is None:

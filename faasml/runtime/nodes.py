@@ -39,9 +39,15 @@ class Node:
         return len(self.cpus) if self.cpus else len(available_cpus())
 
     def describe(self) -> str:
-        cpus = ",".join(map(str, sorted(self.cpus))) if self.cpus else "all"
+        # A count first, then the ids: "cpus 0" read as zero CPUs.
+        count = self.cpu_count
+        plural = "CPU" if count == 1 else "CPUs"
+        if self.cpus:
+            cpus = f"{count} {plural}, id {','.join(map(str, sorted(self.cpus)))}"
+        else:
+            cpus = f"all {count} {plural}, unpinned"
         labels = ",".join(f"{k}={v}" for k, v in self.labels.items()) or "-"
-        return f"{self.name} (cpus {cpus}, labels {labels}, simulated rtt {self.rtt_ms:g} ms)"
+        return f"{self.name} ({cpus}; labels {labels}; simulated rtt {self.rtt_ms:g} ms)"
 
 
 def available_cpus() -> frozenset[int]:

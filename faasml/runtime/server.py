@@ -200,11 +200,13 @@ def _announce(config, stack, nodes, warnings, nodes_source, auth, gateway_url, s
     lines += [f"  node {n.describe()}" for n in nodes]
     lines += [f"  warning: {w}" for w in warnings]
     if auth.generated:   # the file is the one copy: a password never goes to a log
-        lines.append(f"  basic auth for /system/*: user {auth.user}, password generated into {auth.file} "
+        lines.append(f"  basic auth for /system/* and /ui/: user {auth.user}, password generated into {auth.file} "
                      f"(readable by you only)")
     else:
-        lines.append(f"  basic auth for /system/*: user {auth.user}, password from {auth.source}")
+        lines.append(f"  basic auth for /system/* and /ui/: user {auth.user}, password from {auth.source}")
     stdin = f" < {auth.file}" if auth.file else ""
+    lines.append(f"  dashboard: {gateway_url}/ui/ (user {auth.user}, the password "
+                 f"{'in ' + str(auth.file) if auth.file else 'from ' + auth.source})")
     lines.append(f"  faas-cli login -g {gateway_url} -u {auth.user} --password-stdin{stdin}")
     lines.append(f"  invoke: curl --data-binary @FILE {gateway_url}/function/<name>; "
                  f"logs in {state_dir / 'logs'}")

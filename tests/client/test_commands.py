@@ -58,17 +58,61 @@ def test_invoke_refusal_exits_1_with_the_error(platform, red_jpeg, capsys):
     assert main(["invoke", IMAGE_TASK, "/no/such/file", "--gateway", platform.url]) == 2
 
 
-def test_status_shows_functions_replicas_per_node_and_live_load(platform, capsys):
-    assert main(["status", "--gateway", platform.url, "--password", "wrong", "--plain"]) == 1
+def test_status_shows_functions_replicas_per_node_and_live_load(platform, tmp_path, monkeypatch, capsys):
+    for name in ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("wrong\n")
+    assert main(["status", "--gateway", platform.url, "--password-file", str(wrong), "--plain"]) == 1
     assert "401" in capsys.readouterr().err
-    assert main(["status", "--gateway", platform.url, "--password", platform.password, "--plain"]) == 0
+    # The default: the environment (here), else .faasml/basic-auth-password in this folder.
+    monkeypatch.setenv("FAASML_GATEWAY_PASSWORD", platform.password)
+    assert main(["status", "--gateway", platform.url, "--plain"]) == 0
     out = capsys.readouterr().out
-    functions_table = out.split("\n\n")[0]
+    functions_table, nodes_table, candidates, others = out.split("\n\n")[:4]
     rows = {line.split()[0]: line for line in functions_table.splitlines()[1:]}
     assert "edge:1/1" in rows[FAST_VARIANT] and "cloud:1/1" in rows[ACCURATE_VARIANT]
     assert "unschedulable" in rows["ghost"] and "0/1" in rows["ghost"]
-    assert "selector selector: variants now" in out
-    assert any(line.startswith("edge ") for line in out.splitlines())   # the nodes table
+    assert any(line.startswith("edge ") for line in nodes_table.splitlines())
+    # The selector's variants: the ready ones as candidates with a prediction, the one no
+    # node can run apart, with the reason, and no predicted latency.
+    assert candidates.startswith("candidates now: variants the selector (selector) may choose")
+    candidate_names = [line.split()[0] for line in candidates.splitlines()[2:]]
+    assert {FAST_VARIANT, ACCURATE_VARIANT} <= set(candidate_names) and "ghost" not in candidate_names
+    assert others.startswith("not candidates now")
+    ghost = next(line for line in others.splitlines() if line.startswith("ghost"))
+    assert "0/1" in ghost and "unschedulable: " in ghost
+    assert "selector selector" not in out
+
+
+def test_status_reads_the_password_file_make_run_writes(platform, tmp_path, monkeypatch, capsys):
+    for name in ("FAASML_GATEWAY_PASSWORD", "OPENFAAS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--gateway", platform.url, "--plain"]) == 1     # no password anywhere: 401
+    assert "401" in capsys.readouterr().err
+    (tmp_path / ".faasml").mkdir()
+    (tmp_path / ".faasml" / "basic-auth-password").write_text(platform.password)
+    assert main(["status", "--gateway", platform.url, "--plain"]) == 0
+    assert "functions on " + platform.url in capsys.readouterr().out
+    assert main(["status", "--gateway", platform.url, "--password-file", "/no/such/file"]) == 2
+    assert "cannot read the password file /no/such/file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-AEbXq2", "s3cret"])
+def test_a_password_on_the_command_line_is_refused_without_echoing_it(value, capsys):
+    def refused(argv: list[str]) -> str:
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert value not in err, argv
+        return err
+
+    for argv in (["status", "--password", value], ["invoke", "t", "f", f"--password={value}"]):
+        err = refused(argv)
+        assert "is not accepted" in err and "FAASML_GATEWAY_PASSWORD" in err and "--password-file" in err
+    refused(["status", "--passw", value])   # an abbreviation: ambiguous, and still not echoed
 
 
 def test_every_command_has_help_with_examples(capsys):
@@ -78,3 +122,43 @@ def test_every_command_has_help_with_examples(capsys):
     for path, sub in [("faasml", parser), *commands.items()]:
         help_text = sub.format_help()
         assert "examples:\n" in help_text and "faasml " in help_text.split("examples:")[1], path
+
+
+def test_an_embedding_is_summarised_not_printed_whole(capsys):
+    from faasml.client.display import answer_rows, print_table
+
+    vector = [0.05] * 384
+    one = {"task": "sentence-embedding", "variant": "minilm-l6-fp32", "dim": 384, "embedding": vector,
+           "truncated": False}
+    print_table(*answer_rows(one), rich=False)
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "answer: 1 embedding from minilm-l6-fp32"
+    assert out.splitlines()[1].split() == ["input", "dimension", "norm", "truncated", "first", "values"]
+    assert out.splitlines()[2].split()[:4] == ["0", "384", "0.98", "False"]   # sqrt(384) x 0.05
+    assert "[0.0500, 0.0500, 0.0500, 0.0500, ...]" in out and len(out) < 300
+    many = {"embeddings": [vector, [0.6, 0.8]], "truncated": [True, False]}
+    title, header, rows = answer_rows(many)
+    assert title == "answer: 2 embeddings" and [r[:4] for r in rows] == [[0, 384, rows[0][2], True], [1, 2, 1.0, False]]
+    assert rows[1][4] == "[0.6000, 0.8000]"
+    assert answer_rows({"embedding": "not a vector"})[1] == ["field", "value"]
+
+
+def test_status_splits_the_selectors_variants_into_candidates_and_the_rest():
+    from faasml.client.commands import split_candidates
+
+    def variant(name, available, replicas, predicted):
+        return {"variant": name, "function": name, "task": "image-classification", "node_class": "edge",
+                "accuracy": 0.7, "replicas": replicas, "available_replicas": available,
+                "live": {"predicted_latency_ms": predicted, "service_ms": 2.0, "queue_ms": 0.0, "inflight": 0,
+                         "cooling_down": False}}
+
+    live = [variant("slow", 1, 1, 20.0), variant("gpu", 0, 1, 2.9), variant("idle", 0, 0, 3.0),
+            variant("fast", 1, 1, 5.0), variant("booting", 0, 1, 4.0)]
+    functions = {"gpu": {"unschedulable": "no node has faasml.io/node-class=gpu"}, "booting": {"unschedulable": ""}}
+    candidates, others = split_candidates(live, functions)
+    assert [row[0] for row in candidates] == ["fast", "slow"]          # by predicted latency
+    assert {row[0]: row[5] for row in others} == {
+        "gpu": "unschedulable: no node has faasml.io/node-class=gpu",
+        "idle": "scaled to zero (a request through the gateway wakes it)",
+        "booting": "starting or failing its readiness check"}
+    assert all(2.9 not in row and 4.0 not in row for row in others)   # no prediction for what cannot run

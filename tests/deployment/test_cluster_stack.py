@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -84,9 +83,11 @@ def test_the_selector_reads_the_gateway_with_the_basic_auth_secret():
 # --- the stock faas-cli ---------------------------------------------------------------
 
 def faas_cli() -> str:
-    found = os.environ.get("FAAS_CLI") or shutil.which("faas-cli")
+    from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
+
+    found = find_tool(FAAS_CLI)
     if not found:
-        pytest.skip("faas-cli not found (PATH or FAAS_CLI)")
+        pytest.skip(missing_reason(FAAS_CLI))
     return found
 
 

@@ -2,8 +2,6 @@
 of-watchdog's own footprint."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 
@@ -34,9 +32,11 @@ def test_reads_resident_and_peak_memory_of_a_process():
 
 
 def test_of_watchdog_footprint():
-    fwatchdog = os.environ.get("OF_WATCHDOG") or shutil.which("fwatchdog")
+    from faasml.images.tools import OF_WATCHDOG, find_tool, missing_reason
+
+    fwatchdog = find_tool(OF_WATCHDOG)
     if not fwatchdog:
-        pytest.skip("fwatchdog not found (PATH or OF_WATCHDOG)")
+        pytest.skip(missing_reason(OF_WATCHDOG))
     peak = watchdog_memory_mib(fwatchdog, requests_count=50)
     assert peak is not None and 2 < peak < 100
 

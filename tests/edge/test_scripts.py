@@ -36,7 +36,7 @@ def test_bash_n_catches_a_broken_script(tmp_path):
 def test_shellcheck(script):
     shellcheck = shutil.which("shellcheck")
     if not shellcheck:
-        pytest.skip("shellcheck is not installed")
+        pytest.skip("shellcheck is not installed: apt-get install shellcheck (make test does, as root)")
     result = subprocess.run([shellcheck, "-x", "-S", "warning", str(script)], cwd=script.parent,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout

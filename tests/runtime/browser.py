@@ -21,7 +21,7 @@ def headless_chromium(width: int = 1280, height: int = 900, password: str | None
 
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not os.access(path, os.X_OK):
-            pytest.skip(f"{path} not found: install Debian's {package} (.ci/run does)")
+            pytest.skip(f"{path} not found: apt-get install {package} (make test does, as root)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

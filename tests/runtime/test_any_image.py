@@ -18,6 +18,7 @@ from faasml.conformance.certifier import ConformanceProvider
 from faasml.conformance.standins import ALPINE, build_standins, why_not_buildable
 from faasml.images.engine import Podman
 from faasml.images.tools import FAAS_CLI, find_tool, missing_reason
+from faasml.runtime.containers import LABEL
 
 CPUS = sorted(os.sched_getaffinity(0))
 NODES = f"""nodes:
@@ -72,9 +73,12 @@ def _available(provider, name: str, replicas: int = 1) -> dict:
 
 
 def _containers(provider, name: str) -> list[dict]:
+    """This provider's containers of `name` (podman's store is the machine's: another
+    checkout's run of this test deploys the same function names at the same time)."""
     podman = Podman(provider.folder / "podman")
-    ids = podman.run("ps", "-q", "--filter", f"label=faas_function={name}.openfaas-fn").stdout.decode().split()
-    return json.loads(podman.run("inspect", *ids).stdout) if ids else []
+    ids = podman.run("ps", "-q", "--filter", f"label={LABEL}={provider.platform.state_dir.resolve()}").stdout.decode().split()
+    mine = json.loads(podman.run("inspect", *ids).stdout) if ids else []
+    return [c for c in mine if c["Config"]["Labels"].get("faas_function") == f"{name}.openfaas-fn"]
 
 
 def _deploy(provider, **body) -> requests.Response:

@@ -65,3 +65,13 @@ def test_the_generated_password_never_reaches_the_output(tmp_path):
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_a_generated_password_cannot_be_mistaken_for_an_option_or_need_quoting():
+    # token_urlsafe gave a leading "-" in 1 start of 64: `--password -AEb...` then failed.
+    # 2000 draws from an alphabet with "-" or "_" in it would show one almost surely.
+    from faasml.runtime.auth import generate_password
+
+    passwords = {generate_password() for _ in range(2000)}
+    assert len(passwords) == 2000
+    assert all(p.isascii() and p.isalnum() and len(p) == 32 for p in passwords)

@@ -29,6 +29,8 @@ def test_up_reads_the_default_nodes_file_and_replicas_die_with_it(start_runtime)
     status = runtime.wait_available("edgy", 1)
     assert status["faasml"]["nodes"] == ["edge"]
     assert "nodes from " + str(runtime.folder / "edge" / "nodes.local.yml") in runtime.log_text()
+    # A count, then the ids: "cpus 0" read as zero CPUs.
+    assert "node edge (1 CPU, id 0; labels faasml.io/node-class=edge; " in runtime.log_text()
     pid = status["faasml"]["replicaStates"][0]["pid"]
     runtime.process.send_signal(signal.SIGKILL)  # no clean shutdown: the replica must not linger
     runtime.process.wait(10)
@@ -48,6 +50,7 @@ def test_up_reports_functions_it_cannot_run(start_runtime):
     assert "[elsewhere.openfaas-fn] NOT RUNNABLE LOCALLY" in runtime.log_text()
     runtime.wait_until(lambda: "[garbled.openfaas-fn] NOT DEPLOYED: bad constraint" in runtime.log_text(), 5)
     assert "faas-cli login -g " + runtime.url + " -u admin --password-stdin\n" in runtime.log_text()
+    assert f"  dashboard: {runtime.url}/ui/ (user admin, the password " in runtime.log_text()
     assert {f["name"] for f in runtime.system("GET", "/system/functions").json()} == {"fine"}
     runtime.wait_until(lambda: "1/1 functions serving" in runtime.log_text(), 10)
     assert f"{runtime.url}/function/fine" in runtime.log_text()

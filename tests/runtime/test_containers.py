@@ -28,7 +28,9 @@ from faasml.runtime.stack import load_stack
 from tests.clone import fresh_clone
 
 ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = "localhost/faasml-test"
+# Its own names: podman's image store is the machine's, and another checkout's test run at
+# the same time would otherwise retag these names under this one's checks.
+REGISTRY = f"localhost/faasml-test-{os.getpid()}"
 EXECUTORS = ("efficientnet-lite0-int8", "efficientnet-lite0-fp32")
 FUNCTIONS = ("selector", *EXECUTORS)
 PASSWORD = "container-test"
@@ -55,7 +57,7 @@ def podman(tmp_path_factory) -> Podman:
 @pytest.fixture(scope="module")
 def images(reference_models, podman) -> dict[str, str]:
     if not podman.image_exists(base_image_name()) and not _has("debootstrap"):
-        pytest.skip("no base image and no debootstrap to make one")
+        pytest.skip("no base image and no debootstrap to make one: apt-get install debootstrap (make test does, as root)")
     env = {"FAASML_REGISTRY": REGISTRY}
     built = build_images(ROOT / "stack.yml", list(FUNCTIONS), podman.conf_dir, env=env, log=lambda _: None)
     yield {image.function: image.image for image in built}
@@ -82,10 +84,30 @@ def test_each_executor_image_holds_only_its_own_model(images, podman):
         assert listed == [f"{name}.card.json", f"{name}.onnx"], listed
     selector = podman.run("run", "--rm", "--entrypoint", "ls", images["selector"], "models").stdout
     assert selector.decode().split() == []
-    # the dependencies layer is one layer shared by every function of the template
-    layers = [podman.image_layers(images[name]) for name in FUNCTIONS]
-    shared = set(layers[0]).intersection(*layers[1:])
-    assert len(shared) >= len(podman.image_layers(base_image_name())) + 3  # base, watchdog, user, deps
+    # the dependencies layer is one layer shared by every executor; the selector's is its own
+    # (its role's extra), above the same base, watchdog and user layers
+    base = len(podman.image_layers(base_image_name()))
+    executors = [set(podman.image_layers(images[name])) for name in EXECUTORS]
+    shared = set.intersection(*executors)
+    assert len(shared) >= base + 3  # base, watchdog, user, deps
+    assert base + 2 <= len(shared & set(podman.image_layers(images["selector"]))) < len(shared)
+
+
+def _installed(podman, image: str) -> set[str]:
+    listed = podman.run("run", "--rm", "--entrypoint", "pip", image, "list", "--format", "freeze").stdout
+    return {line.split("==")[0].lower().replace("_", "-") for line in listed.decode().split()}
+
+
+def test_each_image_installs_only_its_roles_dependencies(images, podman):
+    """pyproject.toml's extras by role: an executor carries ONNX Runtime, its decoders and
+    tokenizers, and no transformers or aiohttp; the selector no ONNX Runtime or OpenCV."""
+    executor = _installed(podman, images["efficientnet-lite0-int8"])
+    assert {"onnxruntime", "opencv-python-headless", "simplejpeg", "pillow", "tokenizers", "numpy"} <= executor
+    assert not executor & {"transformers", "torch", "aiohttp", "requests"}, executor
+    selector = _installed(podman, images["selector"])
+    assert {"numpy", "uvicorn", "httptools", "multidict", "uvloop"} <= selector
+    assert not selector & {"onnxruntime", "opencv-python-headless", "pillow", "simplejpeg", "tokenizers",
+                           "transformers", "aiohttp"}, selector
 
 
 def test_executor_is_not_ready_until_its_model_loads_and_runs_as_non_root(images, podman):

@@ -54,7 +54,11 @@ ROW_TEXT = "[...document.querySelectorAll('{selector}')].map(r => r.innerText)"
 
 
 def test_page_needs_the_gateway_password(reference_platform):
-    assert requests.get(f"{reference_platform}/ui/", timeout=5).status_code == 401
+    refused = requests.get(f"{reference_platform}/ui/", timeout=5)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert refused.json()["error"]["message"] == "basic auth required for /ui/ (user admin)"
+    root = requests.get(f"{reference_platform}/", timeout=5, allow_redirects=False)   # open, as OpenFaaS's
+    assert root.status_code == 301 and root.headers["Location"] == "/ui/"
     assert requests.get(f"{reference_platform}/ui/api/state", auth=("admin", "wrong"), timeout=5).status_code == 401
     page = requests.get(f"{reference_platform}/ui/", auth=("admin", PASSWORD), timeout=5)
     assert page.status_code == 200 and "faasml dashboard" in page.text
@@ -71,7 +75,9 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
         rows = wait_for(driver, ROW_TEXT.format(selector="#functions tbody tr"))
         assert any("efficientnet-lite0-int8" in r and "edge 1/1" in r for r in rows), rows
         assert any("efficientnet-lite2-fp32" in r and "cloud 1/1" in r for r in rows), rows
-        assert wait_for(driver, "document.querySelector('#connection').className") == "dot live"
+        # Until the first poll answers the dot is plain "dot" (truthy): wait for its verdict.
+        state = "document.querySelector('#connection').className"
+        assert wait_for(driver, f"{state} !== 'dot' && {state}") == "dot live"
         before = driver.execute_script("return document.querySelectorAll('#decisions tbody tr').length")
 
         image = cat_image()
@@ -95,6 +101,20 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
         counts = " + ".join(f"Number(document.querySelector('tr[data-function=\"{name}\"] .invocations').innerText)"
                             for name in VARIANTS)
         wait_for(driver, f"{counts} >= 4")
+
+        # The live charts: requests per second of a variant that answered, the latency
+        # percentiles and the predicted and actual medians of the selector's answers.
+        series = "[...document.querySelectorAll('#{chart} polyline, #{chart} circle')].length"
+        for chart in ("chart-latency", "chart-prediction"):
+            wait_for(driver, series.format(chart=chart) + " > 0")
+        plotted = driver.execute_script(
+            "return [...document.querySelectorAll('#chart-latency polyline, #chart-prediction polyline')]"
+            ".map(p => p.dataset.series)")
+        assert {"p50", "p95", "p99", "predicted (median)", "actual (median)"} <= set(plotted), plotted
+        wait_for(driver, "[...document.querySelectorAll('#chart-rps polyline')].some(p => "
+                         f"{list(VARIANTS)!r}.includes(p.dataset.series) && Number(p.dataset.points) >= 2)")
+        legend = driver.execute_script("return document.querySelector('#legend').innerText")
+        assert "1.5×" in legend and "unschedulable" in legend and "refused" in legend
         driver.save_screenshot(str(tmp_path / "dashboard.png"))
 
         # A phone: the same page in one column, nothing wider than the screen.
@@ -107,6 +127,24 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
     finally:
         driver.quit()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_the_page_works_opened_with_the_credentials_in_its_address(reference_platform):
+    """http://admin:PASSWORD@host/ui/ : the browser authenticates the page from its
+    address, and the page's polls (which fetch() cannot build from an address with
+    credentials in it) still reach the gateway and fill the tables."""
+    host = reference_platform.removeprefix("http://")
+    driver = headless_chromium()     # no password header: only what the address carries
+    try:
+        driver.get(f"http://admin:{PASSWORD}@{host}/ui/")
+        state = "document.querySelector('#connection').className"
+        assert wait_for(driver, f"{state} !== 'dot' && {state}") == "dot live", \
+            driver.execute_script("return document.querySelector('#updated').innerText")
+        for name in VARIANTS:
+            wait_for(driver, f"document.querySelector('tr[data-function=\"{name}\"]')")
+        assert driver.execute_script("return document.querySelectorAll('#nodes .card').length") >= 2
+    finally:
+        driver.quit()
 
 
 def test_the_dashboard_reads_a_keyed_selector_with_the_selectors_own_key(tmp_path):

@@ -11,11 +11,12 @@ import subprocess
 import pytest
 
 from faasml import __version__
+from faasml.images.tools import missing_reason
 from tests.runtime.callbacks import CallbackReceiver
 from tests.runtime.conftest import PASSWORD, function
 
 FAAS_CLI = os.environ.get("FAAS_CLI") or shutil.which("faas-cli")
-pytestmark = pytest.mark.skipif(not FAAS_CLI, reason="faas-cli not on the PATH and FAAS_CLI not set")
+pytestmark = pytest.mark.skipif(not FAAS_CLI, reason=missing_reason(("FAAS_CLI", "faas-cli")))
 
 
 @pytest.fixture(scope="module")

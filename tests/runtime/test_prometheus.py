@@ -25,7 +25,7 @@ def runtime(start_runtime):
 @pytest.fixture(scope="module")
 def prometheus(runtime, tmp_path_factory):
     if not shutil.which(PROMETHEUS):
-        pytest.fail("prometheus is not installed (Debian package `prometheus`; .ci/run installs it)")
+        pytest.skip("prometheus is not installed: apt-get install prometheus (make test does, as root)")
     folder = tmp_path_factory.mktemp("prometheus")
     (folder / "prometheus.yml").write_text(
         f"global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n  evaluation_interval: {SCRAPE_INTERVAL_S}s\n"

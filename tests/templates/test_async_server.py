@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from faasml.images.tools import OF_WATCHDOG, find_tool
+from faasml.images.tools import OF_WATCHDOG, find_tool, missing_reason
 from faasml.runtime.replicas import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +206,7 @@ def test_head_http10_and_decoded_paths(served):
 def test_behind_the_stock_of_watchdog(tmp_path):
     watchdog = find_tool(OF_WATCHDOG)
     if watchdog is None:
-        pytest.skip("fwatchdog not found: put the stock of-watchdog on the PATH or name it in $OF_WATCHDOG")
+        pytest.skip(missing_reason(OF_WATCHDOG))
     folder = lay_out(tmp_path / "fn")
     upstream, port = free_port(), free_port()
     env = {**os.environ, "fprocess": f"{sys.executable} index.py", "mode": "http",

@@ -2,6 +2,7 @@
 page shows /system data; a browser asks for the password once and sends it with every
 request to the same realm, the page's polls included):
 
+  GET /              -> redirect to /ui/ (open, as OpenFaaS's gateway does)
   GET /ui            -> redirect to /ui/
   GET /ui/           the page (static/index.html)
   GET /ui/{file}     its script and style sheet
@@ -30,7 +31,7 @@ from faasml.runtime.selector_access import selector_credentials, selectors
 from faasml.upstream import UpstreamError, UpstreamPool
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Guard = Callable[[dict[str, Handler]], Handler]
+Guard = Callable[..., Handler]   # (methods, secured=True) -> the guarded handler
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 DECISIONS_TIMEOUT_S = 5.0
 DECISIONS_QUERY = ("after", "limit")   # what the page may ask of the selector's /decisions
@@ -59,6 +60,10 @@ class Dashboard:
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": "/ui/"})
+
+    async def root(self, request: web.Request) -> web.StreamResponse:
+        # Permanent, as OpenFaaS's gateway answers `/`; the page itself asks for the password.
+        return web.Response(status=301, headers={"Location": "/ui/"})
 
     async def page(self, request: web.Request) -> web.Response:
         name = request.match_info.get("file") or "index.html"
@@ -91,7 +96,8 @@ class Dashboard:
 
     def routes(self, guarded: Guard) -> list[web.RouteDef]:
         """The routes, each wrapped by the gateway's auth + JSON-error guard."""
-        return [web.route("*", "/ui", guarded({"GET": self.redirect})),
+        return [web.route("*", "/", guarded({"GET": self.root}, secured=False)),
+                web.route("*", "/ui", guarded({"GET": self.redirect})),
                 web.route("*", "/ui/", guarded({"GET": self.page})),
                 web.route("*", "/ui/api/state", guarded({"GET": self.api_state})),
                 web.route("*", "/ui/api/decisions", guarded({"GET": self.api_decisions})),
