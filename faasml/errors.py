@@ -101,7 +101,7 @@ CODES: dict[str, tuple[int, str, str]] = {
     IMAGE_NOT_FOUND: (400, "runtime", "a deployed image is neither in local storage nor pullable (`--containers`)"),
     BAD_NODES_FILE: (400, "runtime", "the nodes file is unreadable or malformed (`faasml up`)"),
     CONTAINERS_UNAVAILABLE: (400, "runtime", "containers were asked for but cannot run here (`faasml up`)"),
-    EMPTY_BODY: (400, "executor", "no body"),
+    EMPTY_BODY: (400, "selector, executor", "no body"),
     EMPTY_INPUT: (400, "executor", "empty text, or an empty list of texts"),
     INVALID_IMAGE: (400, "executor", "bytes that are not an image, or a truncated or corrupt one"),
     INVALID_UTF8: (400, "executor", "text that is not UTF-8"),

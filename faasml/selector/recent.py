@@ -109,7 +109,7 @@ class RecentDecisions:
 
     def _answered(self, request: Request, started: float, response: Response, ended: float) -> None:
         self._add(self._entry(request, started, ended, response.status) | {
-            "variant": response.headers.get("X-Faasml-Variant"),
+            "variant": response.headers.get("X-Faasml-Variant") or response.headers.get("X-Faasml-Refused-By"),
             "accuracy": _header_number(response, "X-Faasml-Accuracy"),
             "predicted_ms": _header_number(response, "X-Faasml-Predicted-Latency-Ms"),
             "compute_ms": _header_number(response, "X-Faasml-Compute-Ms"),

@@ -19,13 +19,14 @@ probes (stalls.py), all through one HTTP client (client.py). No threads.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import replace
 from typing import Any, Callable
 
 from faasml import prometheus
-from faasml.errors import (BACKGROUND_STOPPED, BAD_PARAMETER, BadRequest, FaasmlError, MethodNotAllowed,
+from faasml.errors import (BACKGROUND_STOPPED, BAD_PARAMETER, EMPTY_BODY, BadRequest, FaasmlError, MethodNotAllowed,
                            NotFound, NotReady, internal_error)
 from faasml.http import Headers, Request, Response
 from faasml.selector import oip, views
@@ -237,6 +238,10 @@ class SelectorService:
         if selection.explain:
             decision = self._engine_decide(selection, acquire=False)
             return Response.json(views.explain_view(decision.task, selection, decision))
+        if not request.body:
+            # No task takes an empty input: refusing here costs no decision, no slot and no hop.
+            raise BadRequest("the body is empty; POST the input (an image, text or a JSON document)",
+                             code=EMPTY_BODY)
         arrived = self.clock() - inbound_delay_s(request, self.wall(), bool(selection.max_latency_ms))
         decision = await self._decide(selection, arrived)
         deadline_s = selection.max_latency_ms / 1000.0 if selection.max_latency_ms else self.config.timeout_s
@@ -345,16 +350,34 @@ class SelectorService:
         assert answered is not None and reply is not None
         self.metrics.count(DECISIONS, task=decision.task, variant=answered.key, policy=decision.policy)
         headers = Headers.end_to_end(reply.headers.items())
+        headers["X-Faasml-Attempts"] = str(len(forwarded.plan.attempts))
+        headers["X-Faasml-Policy"] = decision.policy
+        if 400 <= reply.status < 500:
+            return _refused_by(answered.key, reply.status, reply.body, headers)
         headers["X-Faasml-Variant"] = answered.key
         # The latency the client was predicted to see, as it sees it: from the gateway's
         # stamp, so the time it had already waited (the inbound hop, a hold) counts too.
         waited_ms = max(0.0, decision.decided_at - arrived) * 1000.0
         headers["X-Faasml-Predicted-Latency-Ms"] = f"{waited_ms + answered.prediction.total_ms:.3f}"
         headers["X-Faasml-Accuracy"] = f"{answered.variant.accuracy:g}"
-        headers["X-Faasml-Attempts"] = str(len(forwarded.plan.attempts))
-        headers["X-Faasml-Policy"] = decision.policy
         if decision.exploring and answered is decision.ranked[0]:
             headers["X-Faasml-Exploring"] = "1"   # chosen to learn its latency here, not on its score
         if decision.held_s:
             headers["X-Faasml-Held-Ms"] = f"{decision.held_s * 1000.0:.1f}"
         return Response(reply.status, reply.body, headers)
+
+
+def _refused_by(key: str, status: int, body: bytes, headers: Headers) -> Response:
+    """The chosen variant could not read the input (a 4xx the client gets as it is).
+    X-Faasml-Variant means "this variant answered", so a refusal names the variant in
+    X-Faasml-Refused-By and, for a JSON error, in the error's `variant` field."""
+    headers["X-Faasml-Refused-By"] = key
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Response(status, body, headers)
+    if isinstance(document, dict) and isinstance(document.get("error"), dict):
+        document["error"]["variant"] = key
+        body = json.dumps(document).encode()
+        headers["Content-Type"] = "application/json"
+    return Response(status, body, headers)

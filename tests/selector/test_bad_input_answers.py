@@ -1,17 +1,15 @@
-"""Two answers to bad input that the selector should give and does not yet (issue 22,
-"smaller points"); each test states the expected behaviour and is marked xfail(strict),
-so it turns into a failure, to be unmarked, the day the selector does it.
+"""Two answers the selector gives to bad input.
 
 They drive the selector through its OpenFaaS handler (functions/selector/handler.py: an
 event in, the response dict out) against the toy gateway, so they hold the contract
 whatever the selector's inside looks like.
 
 1. An empty body for a prediction is refused by the selector itself: 400 with a JSON
-   error whose code is `empty_body`, before any variant is called (today it forwards the
-   empty body to the chosen variant, which refuses it, costing a hop and a decision).
+   error whose code is `empty_body`, before any variant is called (forwarding an
+   empty body would cost a decision, a slot and a hop for the variant to refuse it).
 2. A refused body carries no `X-Faasml-Variant`: when the chosen variant answers 4xx
    (it could not read the input), the selector's 4xx says which variant refused it in the
-   JSON error's `variant` field, but not in `X-Faasml-Variant`, which clients (and
+   JSON error's `variant` field and in `X-Faasml-Refused-By`, but not in `X-Faasml-Variant`, which clients (and
    faasml.client's Prediction) read as "this variant answered".
 """
 from __future__ import annotations
@@ -63,8 +61,6 @@ def _headers(response: dict) -> dict:
     return {k.lower(): v for k, v in (response.get("headers") or {}).items()}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: the selector forwards an empty body to a variant "
-                   "instead of refusing it with a 400 `empty_body` (faasml/selector/, the lead's)")
 def test_an_empty_body_is_refused_by_the_selector_before_any_variant_is_called(selector, gateway):
     assert selector(b"img", tradeoff="0")["statusCode"] == 200       # the path works
     calls_before = len(gateway.calls)
@@ -75,12 +71,11 @@ def test_an_empty_body_is_refused_by_the_selector_before_any_variant_is_called(s
     assert len(gateway.calls) == calls_before, "a variant was called with the empty body"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: a body the chosen variant refuses (4xx) comes back "
-                   "with X-Faasml-Variant, read by clients as 'answered by' (faasml/selector/, the lead's)")
 def test_a_body_the_variant_refuses_carries_no_variant_header(selector, gateway):
     gateway.behaviours = {name: "status:400" for name in gateway.behaviours}
     response = selector(b"not an image", tradeoff="0")
     assert response["statusCode"] == 400
     assert "x-faasml-variant" not in _headers(response)
+    assert _headers(response)["x-faasml-refused-by"] == json.loads(response["body"])["error"]["variant"]
     error = json.loads(response["body"])["error"]
     assert error.get("variant") in {"quick", "middle", "precise"}, error
