@@ -97,7 +97,7 @@ class SelectorConfig:
                                        "requests one replica runs at once (the queue model)")
     max_queue_per_slot: float = setting("FAASML_MAX_QUEUE_PER_SLOT", 16.0, number(positive=True),
                                         "beyond this many queued per slot a variant is saturated")
-    max_queue_ms: float = setting("FAASML_MAX_QUEUE_MS", 100.0, number(positive=True),
+    max_queue_ms: float = setting("FAASML_MAX_QUEUE_MS", 30.0, number(positive=True),
                                   "predicted queueing (ms) above which a variant takes no more requests for now")
     hold_s: float = setting("FAASML_HOLD_S", 0.5, number(),
                             "longest a request that finds no room waits in the selector (0: 429 at once)")

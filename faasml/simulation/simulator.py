@@ -864,7 +864,7 @@ class SimSelector:
 
     def reply(self, arg: tuple[Req, int, Any]) -> None:
         req, token, result = arg
-        if token != req.token:
+        if token != req.token or req.call is None:   # as _timed_out: no call of this request is out
             return
         req.token += 1
         self._record(req, result, result.status if isinstance(result, Reply) else None)

@@ -25,6 +25,13 @@ def chosen(stage, variants, request, policy="tradeoff", acquire=False) -> str:
     return stage.decide(variants, request, policy, acquire=acquire).ranked[0].key
 
 
+@pytest.fixture
+def stage() -> Stage:
+    # these tests let queues grow to watch the policies react: with the default 30 ms queue cap the cap, not what is under test,
+    # would keep a variant out.
+    return Stage(max_queue_ms=100.0)
+
+
 def test_idle_tradeoff_one_picks_most_accurate_and_zero_fastest(stage):
     assert chosen(stage, LADDER, ask(tradeoff=1.0)) == "lite2"
     assert chosen(stage, LADDER, ask(tradeoff=0.0)) == "lite0"

@@ -137,7 +137,7 @@ def test_a_stall_ends_every_other_bounded_attempt_on_that_variant(gateway):
     gateway.functions = [executor_status("quick", TASK, 0.70, 5.0),
                          executor_status("middle", TASK, 0.75, 20.0),
                          executor_status("precise", TASK, 0.80, 60.0)]
-    selector = make_service(gateway, stall_floor_ms=1000.0)
+    selector = make_service(gateway, stall_floor_ms=1000.0, max_queue_ms=100.0)   # two requests queue on one variant
     try:
         for name in ("precise", "middle"):   # seen answering: no cold-start allowance
             assert post(selector, variant=name).status == 200

@@ -57,13 +57,13 @@ def test_round_trip_and_control_plane_cpu_add_up():
 
 
 def test_a_full_queue_is_held_in_the_selector_not_shed():
-    # 60 ms of work: the third and fourth would queue 120 ms, past the 100 ms queue cap, so
+    # 20 ms of work: the third and fourth would queue 40 ms, past the 30 ms queue cap, so
     # they wait in the selector (no_room); each answer frees room for one, newest first
-    topo, service = one_replica(60.0)
+    topo, service = one_replica(20.0)
     sim = simulation(topo, service, [loose()])
     records = run(sim, [0.0, 0.0001, 0.0002, 0.0003]).records
     assert [r.status for r in records] == [200, 200, 200, 200]
-    assert [round(r.latency_ms) for r in records] == [60, 120, 240, 180]
+    assert [round(r.latency_ms) for r in records] == [20, 40, 80, 60]
 
 
 def test_a_lost_replica_fails_over_and_comes_back():
