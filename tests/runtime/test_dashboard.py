@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -113,6 +114,14 @@ def test_dashboard_shows_variants_and_follows_requests_live(reference_platform, 
         assert {"p50", "p95", "p99", "predicted (median)", "actual (median)"} <= set(plotted), plotted
         wait_for(driver, "[...document.querySelectorAll('#chart-rps polyline')].some(p => "
                          f"{list(VARIANTS)!r}.includes(p.dataset.series) && Number(p.dataset.points) >= 2)")
+        # The selector's calibration: median and p90 of actual / predicted, as its
+        # /decisions gives them (the page computes nothing of its own).
+        summary = wait_for(driver, "(t => t.includes('p90') && t)(document.querySelector('#decision-summary').innerText)")
+        calibration = requests.get(f"{reference_platform}/function/selector/decisions?limit=0", timeout=10).json()["calibration"]
+        shown = re.search(r"median ([0-9.]+)×, p90 ([0-9.]+)×", summary)
+        assert calibration["answered"] >= 4 and shown, summary
+        assert float(shown[1]) == pytest.approx(calibration["actual_over_predicted_p50"], abs=0.006), summary
+        assert float(shown[2]) == pytest.approx(calibration["actual_over_predicted_p90"], abs=0.006), summary
         legend = driver.execute_script("return document.querySelector('#legend').innerText")
         assert "1.5×" in legend and "unschedulable" in legend and "refused" in legend
         driver.save_screenshot(str(tmp_path / "dashboard.png"))

@@ -21,6 +21,7 @@ const api = path => new URL(path, BASE).toString();
 
 let lastSeq = 0;
 let decisions = [];                 // newest first, for the table
+let calibration = null;             // the selector's actual/predicted figures (GET /decisions)
 const history = { rps: new Map(), decisions: [], colors: new Map() };
 
 const el = (tag, attrs = {}, ...children) => {
@@ -105,12 +106,18 @@ function drawDecisions(fresh) {
       el("td", { class: "num wide" }, d.attempts ?? "–"),
       el("td", { class: ok ? "status-ok" : "status-err" }, ok ? d.status : `${d.status} ${d.code ?? ""}`));
   }));
-  const answered = decisions.filter(d => d.variant && d.predicted_ms);
-  const ratio = answered.length
-    ? answered.reduce((sum, d) => sum + d.actual_ms / d.predicted_ms, 0) / answered.length : null;
-  document.getElementById("decision-summary").textContent = decisions.length
-    ? `${decisions.length} shown, newest first; actual/predicted latency, mean: ${fmt(ratio, 2)}×`
+  // The selector's own figures over its ring of recent answers (GET /decisions'
+  // `calibration`): the median and 90th percentile of actual / predicted latency. A
+  // calibrated prediction has its median between 0.8 and 1.25 and its p90 under 2.
+  const c = calibration || {};
+  const p50 = c.actual_over_predicted_p50, p90 = c.actual_over_predicted_p90;
+  const calibrated = p50 !== null && p50 !== undefined && p50 >= 0.8 && p50 <= 1.25 && p90 < 2;
+  const summary = document.getElementById("decision-summary");
+  summary.textContent = decisions.length
+    ? `${decisions.length} shown, newest first; actual/predicted latency over the selector's last ` +
+      `${c.answered ?? 0} answers: median ${fmt(p50, 2)}×, p90 ${fmt(p90, 2)}×`
     : "no requests through the selector yet";
+  summary.dataset.calibrated = p50 === null || p50 === undefined ? "" : String(calibrated);
 }
 
 // -- history kept by the page for the charts -------------------------------------------
@@ -235,6 +242,7 @@ async function pollDecisions(selector) {
   decisions = view.decisions.concat(decisions).slice(0, MAX_DECISIONS);
   history.decisions = history.decisions.concat(view.decisions);
   lastSeq = view.last_seq;
+  calibration = view.calibration;
   drawDecisions(fresh);
 }
 
