@@ -50,6 +50,7 @@ class Record:
     answered_policy: str | None = None  # X-Faasml-Policy: the policy that ranked (200 answers)
     input_index: int = -1       # which input of the pool was sent
     error_code: str | None = None  # an error answer's JSON `error.code`; None when it had none
+    predicted_ms: float | None = None  # X-Faasml-Predicted-Latency-Ms: what the selector predicted
 
     @property
     def correct_in_time(self) -> bool:
@@ -146,7 +147,8 @@ async def replay(gateway: str, scenario: Scenario, arrivals: Sequence[Arrival], 
             compute_ms=_float(headers.get("X-Faasml-Compute-Ms")), correct=correct,
             answered_policy=headers.get("X-Faasml-Policy"), input_index=arrival.input_index,
             in_time=status == 200 and latency_ms <= klass.deadline_ms,
-            error_code=error_code(body) if status >= 300 else None)
+            error_code=error_code(body) if status >= 300 else None,
+            predicted_ms=_float(headers.get("X-Faasml-Predicted-Latency-Ms")))
         if on_event:
             on_event("done")
 

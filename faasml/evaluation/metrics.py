@@ -39,6 +39,19 @@ def _rate(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
 
+def prediction(answered: Sequence[Record]) -> dict:
+    """How the selector's predictions held: the median and 90th percentile of actual /
+    predicted latency over the answers that carry a prediction (X-Faasml-Predicted-Latency-Ms,
+    from the gateway's stamp), actual counted from when the request was sent (the
+    generator's own lateness is not the selector's to predict). 1 is a perfect prediction."""
+    ratios = sorted((r.latency_ms - r.lateness_ms) / r.predicted_ms for r in answered
+                    if r.predicted_ms is not None and r.predicted_ms > 0)
+    if not ratios:
+        return {"answered": 0, "actual_over_predicted_p50": None, "actual_over_predicted_p90": None}
+    return {"answered": len(ratios), "actual_over_predicted_p50": _round(percentile(ratios, 50), 3),
+            "actual_over_predicted_p90": _round(percentile(ratios, 90), 3)}
+
+
 def _latency(values: Sequence[float]) -> dict[str, float]:
     return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99)}
 
@@ -103,6 +116,7 @@ def summarise(records: Sequence[Record], duration_s: float, classes: Sequence[st
         "mean_utility": _round(sum(map(utility, records)) / n) if n else math.nan,
         "goodput_per_s": _round(len(cit) / duration_s if duration_s > 0 else math.nan, 3),
         "latency_ms": {k: _round(v, 2) for k, v in _latency([r.latency_ms for r in answered]).items()},
+        "prediction": prediction(answered),
         "status": status_counts(records),
         "classes": per_class,
         "variant_share": {k: _round(v / len(answered)) for k, v in sorted(variants.items())},

@@ -154,9 +154,10 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
             rows.append([_pct(level["load"]), p, _fmt(lat["p50"], 1), _fmt(lat["p95"], 1), _fmt(lat["p99"], 1)]
                         + [str(v) for v in m["status"].values()]
                         + [_fmt(m["generator_lateness_ms"]["p99"], 1), _fmt(m.get("others_cpu_cores"), 2),
-                           _fmt(m.get("steal_cpu_cores"), 2)])
+                           _fmt(m.get("steal_cpu_cores"), 2), _calibration(m.get("prediction"))])
     status_keys = list(s["loads"][0]["policies"][policies[0]]["status"]) if policies else []
-    lines += _table(["load", "policy", "p50", "p95", "p99"] + status_keys + ["sender late p99 ms", "others' CPU (cores)", "steal (cores)"], rows)
+    lines += _table(["load", "policy", "p50", "p95", "p99"] + status_keys
+                    + ["sender late p99 ms", "others' CPU (cores)", "steal (cores)", "actual / predicted p50 / p90"], rows)
 
     lines += ["### Load share per variant (of HTTP 200 answers) and per node", "",
               "Node figures: the idle compute time of the answers served there per second per CPU "
@@ -406,3 +407,11 @@ def write_report(report: dict, out: Path) -> dict[str, list[str]]:
     plots = {s["name"]: plot_scenario(s, out) for s in report["scenarios"]}
     (out / "report.md").write_text(markdown(report, plots), encoding="utf-8")
     return plots
+
+
+def _calibration(prediction: dict | None) -> str:
+    """The selector's predictions against what the clients saw: "p50 / p90" of actual /
+    predicted ("–" where no answer carried a prediction: a baseline run or old records)."""
+    if not prediction or prediction.get("actual_over_predicted_p50") is None:
+        return "–"
+    return f"{_fmt(prediction['actual_over_predicted_p50'], 2)} / {_fmt(prediction['actual_over_predicted_p90'], 2)}"

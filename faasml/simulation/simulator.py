@@ -96,7 +96,7 @@ class RunResult:
 class Req:
     __slots__ = ("seq", "cls", "t0", "input", "u", "selection", "arrived", "gw_stamp", "selector", "decision",
                  "plan", "call", "call_at", "call_fn", "token", "attempt", "held_from", "until", "evicted",
-                 "waiting", "wait_gen", "listing_seen", "status", "outcome", "answer", "compute_ms", "client",
+                 "waiting", "wait_gen", "listing_seen", "status", "outcome", "answer", "compute_ms", "predicted_ms", "client",
                  "done")
 
     def __init__(self, seq: int, cls: ClientClass, t0: float, input_index: int, u: float,
@@ -122,6 +122,7 @@ class Req:
         self.outcome = ""
         self.answer = None
         self.compute_ms: float | None = None
+        self.predicted_ms: float | None = None
         self.client = client
         self.done = False
 
@@ -453,7 +454,7 @@ class Simulation:
             compute_ms=req.compute_ms if answer is not None else None, correct=correct,
             in_time=status == 200 and latency_ms <= cls.deadline_ms,
             answered_policy=(req.decision.policy if req.decision is not None else None) if status == 200 else None,
-            input_index=req.input))
+            input_index=req.input, predicted_ms=req.predicted_ms if answer is not None else None))
 
     def _closed_done(self, req: Req, status: int, outcome: str, now: float) -> None:
         state = self._closed
@@ -916,6 +917,7 @@ class SimSelector:
             # the latency predicted to the client (X-Faasml-Predicted-Latency-Ms: the wait
             # before the decision counts) against the selector's own measure of it
             predicted = max(0.0, decision.decided_at - req.arrived) * 1000.0 + answered.prediction.total_ms
+            req.predicted_ms = predicted
             if predicted > 0:
                 self.sim.ratios.append((now - req.arrived) * 1000.0 / predicted)
         req.answer = answered

@@ -1,10 +1,12 @@
 """Metrics on hand-built records, checked against figures worked out by hand."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from faasml.evaluation.loadgen import TIMEOUT, Record
-from faasml.evaluation.metrics import summarise, utility
+from faasml.evaluation.metrics import prediction, summarise, utility
 
 
 def rec(seq, cls, outcome, latency, deadline, tradeoff, variant=None, accuracy=None, correct=False):
@@ -73,3 +75,15 @@ def test_empty_class_is_not_a_crash():
     m = summarise(RECORDS[:1], 1.0, ["fast", "absent"], {}, {})
     assert m["classes"]["absent"]["requests"] == 0
     assert m["correct_in_time_rate"] == 1.0
+
+
+def test_prediction_calibration_by_hand():
+    # actual is counted from when the request was sent (latency - lateness): 20-0, 80-1,
+    # 500-2, 100-3 ms against predictions of 10, 79, 249, 97 ms: ratios 2, 1, 2, 1; a 429
+    # (not an answer) and an answer with no prediction (one that did not pass the selector) do not count.
+    records = [dataclasses.replace(r, predicted_ms=p) for r, p in zip(RECORDS, (10, 79, 249, 97, 5, None, None, None))]
+    records.append(dataclasses.replace(RECORDS[0], seq=8, predicted_ms=None))
+    answered = [r for r in records if r.status == 200]
+    assert prediction(answered) == {"answered": 4, "actual_over_predicted_p50": pytest.approx(1.5),
+                                    "actual_over_predicted_p90": pytest.approx(2.0)}
+    assert prediction([r for r in RECORDS if r.status == 200])["actual_over_predicted_p50"] is None
