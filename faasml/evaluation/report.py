@@ -129,6 +129,7 @@ def _scenario_md(s: dict, plots: list[str]) -> list[str]:
     lines += per_load("Correct-in-time rate", lambda m: m["correct_in_time_rate"],
                       bound_of=lambda lv: _bound(lv, "correct_in_time"))
     lines += _comparisons_md(s, policies)
+    lines += _targets_md(s, policies)
     lines += per_load("Correct-in-time as a fraction of the bound",
                       lambda m: (m.get("vs_bound") or {}).get("correct_in_time"))
     lines += _bound_solves_md(s)
@@ -244,6 +245,46 @@ def _comparisons_md(s: dict, policies: list[str]) -> list[str]:
     lines += _table(["load", "against", "correct in time", f"{first} in deadline", "utility"], rows)
     lines += [f"On correct-in-time: {tally['win']} win(s), {tally['tie']} tie(s), {tally['loss']} loss(es).", ""]
     return lines
+
+
+def targets(level: dict, ours: str) -> dict:
+    """One cell against the selection targets (docs/evaluation.md, "Against the targets"):
+    ours' losses and wins on correct-in-time against every other policy, ours as a
+    fraction of the bound, the first (latency-critical) class's deadline attainment and
+    the predictions' actual / predicted."""
+    comparisons = level.get("comparisons") or {}
+    verdicts = {p: c["correct_in_time"]["verdict"] for p, c in comparisons.items()}
+    m = level["policies"][ours]
+    classes = m.get("classes") or {}
+    first = next(iter(classes.values()), {}) if classes else {}
+    return {"losses": sorted(p for p, v in verdicts.items() if v == "loss"),
+            "wins": sorted(p for p, v in verdicts.items() if v == "win"),
+            "against": len(verdicts),
+            "of_bound": (m.get("vs_bound") or {}).get("correct_in_time"),
+            "first_class_in_deadline": first.get("deadline_attainment"),
+            "prediction": m.get("prediction") or (m.get("sim") or {}).get("prediction")}
+
+
+def _targets_md(s: dict, policies: list[str]) -> list[str]:
+    levels = [lv for lv in s["loads"] if lv.get("comparisons")]
+    if not levels:
+        return []
+    ours = next(p for p in policies if p not in levels[0]["comparisons"])
+    first = s["classes"][0]["name"]
+    rows = []
+    for level in levels:
+        t = targets(level, ours)
+        rows.append([_pct(level["load"]), ", ".join(t["losses"]) or "none",
+                     f"{len(t['wins'])} of {t['against']}" + (f" (not: {', '.join(sorted(set(level['comparisons']) - set(t['wins'])))})"
+                                                           if 0 < len(t["wins"]) < t["against"] else ""),
+                     _fmt(t["of_bound"]), _fmt(t["first_class_in_deadline"]), _calibration(t["prediction"])])
+    return ["### Ours against the selection targets", "",
+            "Losses and wins on correct-in-time (the verdicts above); ours as a fraction of the bound; the "
+            f"`{first}` class in its deadline; the selector's actual / predicted latency (p50 / p90). Targets "
+            "(docs/evaluation.md): no loss anywhere, a win against every policy at 100% and above, at least "
+            "0.9 of the bound at 25-100% and 0.8 at 150-200%, the first class in deadline 0.99 up to 75% and "
+            "0.95 at 100%, actual / predicted p50 within 0.8-1.25 and p90 under 2 up to 100%.", ""] + _table(
+        ["load", "losses", "wins", "of bound", f"{first} in deadline", "actual / predicted p50 / p90"], rows)
 
 
 def _throughput_md(t: dict) -> list[str]:
