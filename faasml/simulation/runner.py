@@ -13,8 +13,10 @@ simulation shows: herding, queues, the selector replicas' choices, and its own s
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -144,6 +146,35 @@ def selector_config() -> SelectorConfig:
     return load(SelectorConfig)
 
 
+def policy_setting(label: str, base: SelectorConfig) -> tuple[str, SelectorConfig]:
+    """A policy as `--policies` names it: `NAME`, or `NAME@VAR=VALUE[+VAR=VALUE...]` for
+    the policy under other selector settings (`tradeoff@FAASML_MAX_QUEUE_MS=100`), so two
+    settings run on the same traces in one report and are compared pairwise, as two
+    policies are. -> (the policy's name, the settings it runs with)."""
+    from faasml.selector.engine.policies import POLICIES
+    from faasml.settings import ConfigError, load
+
+    name, _, spec = label.partition("@")
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+    if not spec:
+        return name, base
+    overrides: dict[str, str] = {}
+    for item in spec.split("+"):
+        var, sep, value = item.partition("=")
+        if not sep or not var.startswith("FAASML_"):
+            raise ValueError(f"policy {label!r}: expected NAME@FAASML_VAR=VALUE[+FAASML_VAR=VALUE...]")
+        overrides[var] = value
+    known = {env for f in dataclasses.fields(SelectorConfig) for env in f.metadata.get("env", ())}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"policy {label!r}: {', '.join(unknown)} is not a selector setting")
+    try:
+        return name, load(SelectorConfig, {**os.environ, **overrides})
+    except ConfigError as exc:
+        raise ValueError(f"policy {label!r}: {exc}") from None
+
+
 def uniforms(seed: int, scenario: str, level: str, count: int) -> list[float]:
     rng = random.Random(f"{seed}:{scenario}:{level}:service")
     return [rng.random() for _ in range(count)]
@@ -162,10 +193,11 @@ class ScenarioRun:
 
     def simulation(self, policy: str | None, faults=(), seed_tag: str = "",
                    background: list[tuple[float, float]] | None = None) -> Simulation:
+        name, config = policy_setting(policy, self.config) if policy else (policy, self.config)
         return Simulation(self.topology, self.scenario.task, self.scenario.classes, self.inputs.service,
                           self.inputs.selector_profiles, self.correct, f"{self.settings.seed}:{self.scenario.name}"
-                          f"{seed_tag}", policy, faults, self.config, self.settings.client_timeout_s,
-                          background=background or ())
+                          f"{seed_tag}", name, faults, config, self.settings.client_timeout_s,
+                          background=background or (), label=policy)
 
     def capacity(self, shared: dict[str, dict]) -> dict:
         """100% load: given, or the simulated closed loop; one scenario run with several
@@ -427,6 +459,8 @@ def run_simulation(settings: SimSettings, argv: Sequence[str] | None = None, str
     from faasml.evaluation.runner import _clean, git_revision, machine_info
 
     scenarios = resolve(settings.scenarios)
+    for label in settings.policies:   # a bad NAME@FAASML_VAR=VALUE ends the run before it starts
+        policy_setting(label, selector_config())
     out = Path(settings.out or default_out()).resolve()
     out.mkdir(parents=True, exist_ok=True)
     settings = replace(settings, out=out)

@@ -188,11 +188,12 @@ class Simulation:
                  correct: Mapping[str, list[bool]] | None, seed: int | str, policy: str | None,
                  faults: Sequence[Fault] = (), config: SelectorConfig | None = None, min_timeout_s: float = 5.0,
                  sample_s: float = 0.5, bin_s: float = 0.25,
-                 background: Sequence[tuple[float, float]] = ()):
+                 background: Sequence[tuple[float, float]] = (), label: str | None = None):
         self.topology = topology
         self.task = task
         self.classes = list(classes)
         self.policy = policy
+        self.label = label or policy    # what the records name: the policy, with its settings where given
         self.config = config or SelectorConfig()
         self.settings = self.config.engine()
         self.selector_profiles = selector_profiles
@@ -447,7 +448,7 @@ class Simulation:
             self._closed_done(req, status, outcome, now)
             return
         self.records.append(Record(
-            seq=req.seq, cls=cls.name, policy=self.policy or "default", t_s=req.t0, lateness_ms=0.0,
+            seq=req.seq, cls=cls.name, policy=self.label or "default", t_s=req.t0, lateness_ms=0.0,
             outcome=outcome, status=status, latency_ms=latency_ms, deadline_ms=cls.deadline_ms,
             tradeoff=cls.tradeoff, variant=answer.key if answer is not None else None,
             accuracy=answer.variant.accuracy if answer is not None else None,

@@ -206,3 +206,22 @@ def test_the_capacity_bound_holds_above_every_simulated_policy(tmp_path):
             assert m["correct_in_time_rate"] <= bound["correct_in_time"]["rate"] + 1e-6, policy
             assert m["in_time_rate"] <= bound["in_time"]["rate"] + 1e-6, policy
             assert m["effective_accuracy"] <= bound["effective_accuracy"]["rate"] + 1e-6, policy
+
+
+def test_a_policy_under_other_selector_settings_is_one_more_policy_on_the_same_traces(tmp_path):
+    from faasml.simulation.runner import policy_setting, selector_config
+
+    base = selector_config()
+    name, config = policy_setting("tradeoff@FAASML_MAX_QUEUE_MS=100+FAASML_HOLD_S=0", base)
+    assert name == "tradeoff" and config.max_queue_ms == 100.0 and config.hold_s == 0.0
+    assert policy_setting("random", base) == ("random", base)
+    for bad in ("tradeoff@MAX_QUEUE_MS=1", "tradeoff@FAASML_NOPE=1", "tradeoff@FAASML_HOLD_S=soon", "nope"):
+        with pytest.raises(ValueError):
+            policy_setting(bad, base)
+    # In a run: one more column, compared with ours on the same traces.
+    labelled = "tradeoff@FAASML_MAX_QUEUE_MS=100"
+    report = run_simulation(_settings(tmp_path, "d", policies=["tradeoff", labelled]), stream=open("/dev/null", "w"))
+    level = report["scenarios"][0]["loads"][0]
+    assert set(level["policies"]) == {"tradeoff", labelled} and labelled in level["comparisons"]
+    with pytest.raises(ValueError):
+        run_simulation(_settings(tmp_path, "e", policies=["tradeoff@FAASML_NOPE=1"]), stream=open("/dev/null", "w"))
