@@ -131,6 +131,10 @@ class SelectorConfig:
     explore_aged_s: float = setting("FAASML_EXPLORE_AGED_S", 10.0, number(),
                                     "the same for a variant whose observations aged out, or whose profile was "
                                     "measured on this kind of machine (0: never)")
+    sure_share: float = setting("FAASML_SURE_SHARE", 0.3, number(),
+                                "ours, for a request with max_latency_ms: a variant predicted within this share "
+                                "of the limit counts as fully fast, so accuracy decides among those "
+                                "(0: latency counts as the trade-off says, below the limit too)")
     max_body_mb: float = setting("FAASML_MAX_BODY_MB", 64.0, number(positive=True),
                                  "request bodies over this many MiB get a JSON 413")
 
@@ -153,7 +157,7 @@ class SelectorConfig:
                                         self.protect_s, self.protect_margin, self.protect_suspend_below),
             forwarding=ForwardSettings(self.max_attempts, self.timeout_s, self.stall_factor, self.stall_floor_ms,
                                        self.hold_s),
-            policy=PolicySettings(self.explore_s, self.explore_aged_s))
+            policy=PolicySettings(self.explore_s, self.explore_aged_s, self.sure_share))
 
     def endpoints(self) -> list[GatewayEndpoint]:
         """The gateways with their credentials: a URL's own, else the configured user and

@@ -116,13 +116,18 @@ def outcome(decision) -> dict:
     }
 
 
-def plain_tradeoff_scores(decision, weight: float) -> dict[str, float]:
+def plain_tradeoff_scores(decision, weight: float, limit_ms: float | None = None,
+                          sure_share: float = 0.0) -> dict[str, float]:
     """Ours' scores written out with floats, over the admitted candidates."""
     admitted = list(decision.ranked)
     acc = [c.variant.accuracy for c in admitted]
     idle = [math.log(max(c.prediction.rtt_ms + c.prediction.service_ms, 1e-3)) for c in admitted]
     acc_span = max(max(acc) - min(acc), 0.01)
     idle_span = max(max(idle) - min(idle), math.log(2.0))
+    if limit_ms is not None and sure_share > 0:
+        # headroom against the limit, full within sure_share of it; accuracy at least 0.1
+        return {c.key: (1 - weight) * min(1.0, max(0.0, (limit_ms - c.prediction.total_ms) / (limit_ms * (1 - sure_share))))
+                + max(weight, 0.1) / acc_span * (c.variant.accuracy - min(acc)) for c in admitted}
     return {c.key: weight / acc_span * (c.variant.accuracy - min(acc))
             + (1 - weight) / idle_span * (max(idle) - math.log(max(c.prediction.total_ms, 1e-3)))
             for c in admitted}
@@ -145,7 +150,8 @@ def test_kept_tables_decide_as_tables_rebuilt_from_scratch(registry, steps, seed
             # The masks and the worded reasons agree: out exactly when a reason is given.
             assert admitted == {c.key for c in decision.candidates if c.excluded is None}
             if decision.policy == "tradeoff":
-                plain = plain_tradeoff_scores(decision, request.tradeoff)
+                plain = plain_tradeoff_scores(decision, request.tradeoff, request.max_latency_ms,
+                                              SelectorConfig().sure_share)
                 assert all(c.score == pytest.approx(plain[c.key], rel=1e-9, abs=1e-9) for c in decision.ranked)
         else:
             assert not decision.ranked and decision.acquired is None

@@ -59,7 +59,8 @@ def test_without_exploration_the_wrong_profile_is_never_corrected():
 
 
 def test_a_request_with_a_latency_limit_is_never_used_to_explore():
-    stage = Stage(explore_s=0.5)
+    # (sure_share 0: within 30% of this limit `wrong` would be chosen on its accuracy)
+    stage = Stage(explore_s=0.5, sure_share=0.0)
     chosen = serve(stage, SelectionRequest(task=TASK, tradeoff=0.0, max_latency_ms=500.0),
                    {"fast": 10.0, "wrong": 10.0}, 5.0)
     assert set(chosen) == {"fast"}

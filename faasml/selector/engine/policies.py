@@ -167,7 +167,10 @@ class TradeoffPolicy(Policy):
         self._explored: dict[tuple[str, str], float] = {}   # (unknown | aged, task) -> last explored
 
     def rank(self, view: View, request: SelectionRequest) -> Ranked:
-        scores = self.scores(view, request.tradeoff)
+        if request.max_latency_ms is not None and self.settings.sure_share > 0:
+            scores = self.limited_scores(view, request.tradeoff, request.max_latency_ms)
+        else:
+            scores = self.scores(view, request.tradeoff)
         best = int(scores.argmax())
         tied = (scores >= scores[best] - self.tie_margin).nonzero()[0]
         if len(tied) >= 2:
@@ -229,6 +232,21 @@ class TradeoffPolicy(Policy):
         scores += speed * idle_high
         scores += weight * accuracy
         return scores
+
+    # With a limit, accuracy still breaks ties among the variants sure to meet it, even
+    # at tradeoff 0: the client asked for an answer within its limit, and the more
+    # accurate of two that both make it serves it better.
+    LIMITED_ACCURACY_FLOOR = 0.1
+
+    def limited_scores(self, view: View, weight: float, limit_ms: float) -> np.ndarray:
+        """Ours for a request with a latency limit (`sure_share` on): speed is headroom
+        against the limit, full for a variant predicted within `sure_share` of it and
+        falling to 0 at the limit; accuracy weighs at least LIMITED_ACCURACY_FLOOR."""
+        kept = view.kept(self.name, None)
+        accuracy, _, _ = kept if kept is not None else view.keep(self.name, self.scales(view))
+        sure = self.settings.sure_share
+        headroom = np.clip((limit_ms - view.total_ms) / (limit_ms * max(1.0 - sure, 1e-9)), 0.0, 1.0)
+        return (1.0 - weight) * headroom + max(weight, self.LIMITED_ACCURACY_FLOOR) * accuracy
 
     def _draw(self, view: View, scores: np.ndarray, tied: list[int]) -> int:
         """Of the near-tied (best first, equal scores in registry order), the less loaded

@@ -38,6 +38,7 @@ class ForwardSettings:
 class PolicySettings:
     explore_unknown_s: float       # ours tries a variant never seen answering at most this often (0: never)
     explore_aged_s: float          # and one whose observations aged out (0: never)
+    sure_share: float = 0.0        # with a limit, predicted within this share of it counts as fully fast (0: off)
 
 
 @dataclass(frozen=True)
