@@ -39,6 +39,7 @@ ROLES = (
     ("faasml/bench/", "bench"), ("faasml/profiling/", "bench"), ("faasml/deployment/", "bench"),
     ("faasml/launch.py", "bench"),   # a throw-away `faasml up` for the benchmarks, evaluation and tests
     ("faasml/evaluation/", "evaluate"),
+    ("faasml/simulation/", "evaluate"),   # `faasml bench simulate`: the evaluation's scenarios, metrics and bound
     ("faasml/models/", "build"),
     ("faasml/", None),   # the shared modules and the CLI's entry: the standard library only
 )
