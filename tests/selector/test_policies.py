@@ -185,23 +185,6 @@ def test_the_engine_knows_no_policy_by_type():
     assert not any(cls.__name__ in source for cls in POLICIES.values())
 
 
-def test_others_as_the_gateway_last_counted_them_add_to_our_own_count_now(stage):
-    # Several selector replicas: the gateway's sample counts every caller's calls; ours
-    # are counted apart and fresh, so what it adds is the others' (its count less ours
-    # when it came), on top of ours now, not the larger of the two counts.
-    lite2 = LADDER[2]
-    stage.use(LADDER)
-    stage.acquire("lite2", None, 60.0)                      # ours: 1 when the sample comes
-    stage.engine.update_gateway([("lite2", GatewayLoad(inflight=4, observed_at=stage.clock()))])
-    assert stage.predict(lite2).inflight == 4                # 1 ours + 3 others
-    for _ in range(2):
-        stage.acquire("lite2", None, 60.0)                  # ours: 3, the others still 3
-    assert (stage.predict(lite2).inflight, stage.predict(lite2).load_source) == (6, "gateway")
-    # A sample that counted fewer of ours than we had (ours not merged yet) adds nobody.
-    stage.engine.update_gateway([("lite2", GatewayLoad(inflight=1, observed_at=stage.clock()))])
-    assert (stage.predict(lite2).inflight, stage.predict(lite2).load_source) == (3, "selector")
-
-
 def test_gateway_load_counts_while_fresh_then_falls_back(stage):
     lite2 = LADDER[2]
     stage.use(LADDER)

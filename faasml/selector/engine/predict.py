@@ -50,7 +50,7 @@ class Prediction:
     rtt_ms: float
     service_ms: float      # intrinsic: with a CPU to itself
     queue_ms: float        # waiting of any kind: its own queue or the node's other work
-    inflight: int          # requests ahead of this one: ours now, plus the others the gateway last counted
+    inflight: int          # requests ahead of this one (own, or the gateway's if larger)
     slots: int             # replicas x per-replica concurrency
     service_source: str    # observed | blended (with the profile, while samples are few) | last observed | profile
     rtt_source: str        # observed | annotation
@@ -154,13 +154,9 @@ def predict(variant: Variant, state: LoadState, speeds: NodeSpeeds, replica_conc
         rtt, rtt_source = variant.rtt_ms, "annotation"
     replicas = variant.available_replicas
     if gateway is not None:
-        # The gateway also sees other clients and other selector replicas: theirs as of its
-        # sample (up to a poll old) on top of our own, which is exact and now. Taking the
-        # larger of the two counts instead let N replicas each see about 1/N of the load
-        # until the next sample, and all send to the same best-looking variant (herding).
-        others = int(round(state.others_inflight(variant.id, gateway)))
-        if others > 0:
-            inflight, load_source = inflight + others, "gateway"
+        # The gateway also sees other clients; our own count is newer, so take the larger.
+        if gateway.inflight is not None and gateway.inflight > inflight:
+            inflight, load_source = int(round(gateway.inflight)), "gateway"
         if gateway.replicas is not None:
             replicas = gateway.replicas
     slots = (replicas if replicas > 1 else 1) * replica_concurrency

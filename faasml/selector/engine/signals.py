@@ -135,7 +135,6 @@ class LoadState:
         self._inflight: dict[str, int] = {}
         self._windows: dict[str, LatencyWindow] = {}
         self._gateway: dict[str, GatewayLoad] = {}
-        self._own_at_sample: dict[str, int] = {}   # our own in flight when the gateway's sample came
         self._down_until: dict[str, float] = {}
         self._node_work: dict[str, dict[float, float]] = {}   # node -> CPU weight -> work in flight
         self._calibration: dict[str | None, RatioWindow] = {}  # node (None: unplaced) -> ratios
@@ -274,16 +273,7 @@ class LoadState:
         """Replace gateway snapshots (keyed by variant key)."""
         for key, load in loads:
             self._gateway[key] = load
-            self._own_at_sample[key] = self._inflight.get(key, 0)
             self._changed_keys.add(key)
-
-    def others_inflight(self, key: str, gateway: GatewayLoad) -> float:
-        """Calls in flight on `key` that are not ours, as of the gateway's sample: its count
-        less ours when it came (other clients, other selector replicas). Ours are counted
-        apart, fresh; a sample that counted fewer of ours than we had says no others."""
-        if gateway.inflight is None:
-            return 0.0
-        return max(0.0, gateway.inflight - self._own_at_sample.get(key, 0))
 
     def gateway(self, key: str, now: float) -> GatewayLoad | None:
         load = self._gateway.get(key)
