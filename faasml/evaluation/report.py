@@ -227,11 +227,18 @@ def _ci(c: dict) -> str:
     return f"{_fmt(c['difference'])} [{_fmt(low)}, {_fmt(high)}] {mark}"
 
 
-def _comparisons_md(s: dict, policies: list[str]) -> list[str]:
+def _compared(s: dict, policies: list[str]) -> tuple[list[dict], str | None]:
+    """(the loads that carry comparisons against ours, ours: the policy not compared)."""
     levels = [lv for lv in s["loads"] if lv.get("comparisons")]
     if not levels:
+        return [], None
+    return levels, next(p for p in policies if p not in levels[0]["comparisons"])
+
+
+def _comparisons_md(s: dict, policies: list[str]) -> list[str]:
+    levels, ours = _compared(s, policies)
+    if not levels:
         return []
-    ours = next(p for p in policies if p not in levels[0]["comparisons"])
     first = s["classes"][0]["name"]
     lines = [f"### Ours (`{ours}`) against each policy: paired difference, 95% interval, verdict", "",
              f"ours − other on the same trace, {levels[0].get('rounds', 1)} paired round(s) per cell; "
@@ -266,10 +273,9 @@ def targets(level: dict, ours: str) -> dict:
 
 
 def _targets_md(s: dict, policies: list[str]) -> list[str]:
-    levels = [lv for lv in s["loads"] if lv.get("comparisons")]
+    levels, ours = _compared(s, policies)
     if not levels:
         return []
-    ours = next(p for p in policies if p not in levels[0]["comparisons"])
     first = s["classes"][0]["name"]
     rows = []
     for level in levels:
